@@ -1,0 +1,101 @@
+"""nbship's optional settings: `nbship.toml` at the project root, or `[tool.nbship]` in pyproject.toml."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from nbship.errors import InputFileError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+PYTHON_VERSION_RE = re.compile(r"^3\.\d{1,2}$")
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are mistakes (a typo silently ignored is worse than an error)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Settings(StrictModel):
+    name: str | None = None
+    image: str | None = None
+    base_image: str | None = Field(default=None, alias="base-image")
+    python: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+
+    @field_validator("python")
+    @classmethod
+    def _python_is_minor_version(cls, value: str | None) -> str | None:
+        if value is not None and not PYTHON_VERSION_RE.match(value):
+            raise ValueError('expected a Python minor version such as "3.11"')
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name_not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+
+def _line_of_key(text: str, key: str) -> int | None:
+    pattern = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if pattern.match(line):
+            return number
+    return None
+
+
+def _parse_toml(path: Path) -> tuple[dict[str, Any], str]:
+    text = path.read_text(encoding="utf-8")
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None)
+        raise InputFileError(
+            str(path), line, f"this is not valid TOML ({exc})", "Fix the syntax and run nbship again."
+        ) from exc
+
+
+def _validate(data: Any, path: Path, text: str, prefix: str) -> Settings:
+    if not isinstance(data, dict):
+        raise InputFileError(
+            str(path), None, f"{prefix or 'the file'} must be a table", "See the README for the settings nbship reads."
+        )
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "?"
+        known = "name, image, base-image, python, port"
+        if first["type"] == "extra_forbidden":
+            problem = f"unknown setting '{prefix}{key}'"
+            fix = f"The settings nbship knows are: {known}."
+        else:
+            problem = f"setting '{prefix}{key}' is invalid: {first['msg']}"
+            fix = "Correct the value and run nbship again."
+        raise InputFileError(str(path), _line_of_key(text, key), problem, fix) from exc
+
+
+def load_settings(root: Path) -> tuple[Settings, Path | None]:
+    """Settings of the project at `root`, and the file they came from (None: defaults)."""
+    own = root / "nbship.toml"
+    if own.is_file():
+        data, text = _parse_toml(own)
+        return _validate(data, own, text, ""), own
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        data, text = _parse_toml(pyproject)
+        section = data.get("tool", {}).get("nbship")
+        if section is not None:
+            return _validate(section, pyproject, text, "tool.nbship."), pyproject
+    return Settings(), None

@@ -1,0 +1,217 @@
+"""The one way nbship talks to Docker: the Engine API through the docker SDK, and the docker CLI
+where only it gives what is needed (BuildKit builds, interactive shells).
+
+Every failure becomes an NbshipError; DockerCommandError carries the command, exit code and output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import re
+import subprocess
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+from docker.models.images import Image
+
+from nbship.errors import DockerCommandError, DockerUnavailableError, NotFoundError
+
+T = TypeVar("T")
+
+_START_HINT = (
+    "Start it and try again: on Linux `sudo systemctl start docker` (or run `sudo dockerd` where "
+    "there is no systemd), on macOS and Windows start Docker Desktop. If it is running, check "
+    "DOCKER_HOST and that your user may use the Docker socket."
+)
+
+
+@dataclass(frozen=True)
+class BuildkitCli:
+    """A docker CLI able to run BuildKit builds, and how it was recognised."""
+
+    path: str
+    how: str  # "buildx plugin" or "built-in BuildKit (client X)"
+
+
+def _docker_clis() -> list[str]:
+    found: list[str] = []
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = Path(folder) / "docker"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            found.append(str(candidate))
+    if Path("/usr/bin/docker").is_file():
+        found.append("/usr/bin/docker")
+    return list(dict.fromkeys(found))
+
+
+def _quiet(cmd: Sequence[str]) -> subprocess.CompletedProcess[str] | None:
+    try:
+        return subprocess.run(list(cmd), capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+@functools.cache
+def find_buildkit_cli() -> BuildkitCli | None:
+    """The first docker CLI on PATH that builds with BuildKit, or None (then: classic builder).
+
+    A CLI from 23.0 on needs the buildx plugin for BuildKit; older ones have it built in.
+    """
+    for cli in _docker_clis():
+        buildx = _quiet([cli, "buildx", "version"])
+        if buildx is not None and buildx.returncode == 0:
+            return BuildkitCli(cli, "buildx plugin")
+        version = _quiet([cli, "version", "--format", "{{.Client.Version}}"])
+        if version is None:
+            continue
+        match = re.match(r"(\d+)\.", version.stdout.strip())
+        if match and 18 < int(match.group(1)) < 23:
+            return BuildkitCli(cli, f"built-in BuildKit (docker client {version.stdout.strip()})")
+    return None
+
+
+def docker_cli() -> str:
+    """Any docker CLI, for commands every version has (exec, run -it)."""
+    clis = _docker_clis()
+    if not clis:
+        raise DockerUnavailableError(
+            "No docker command was found on PATH. Install Docker (the engine and its command-line "
+            "client), then try again."
+        )
+    return clis[0]
+
+
+class DockerClient:
+    """A lazily connected Engine API client whose calls raise nbship errors only."""
+
+    def __init__(self) -> None:
+        self._client: docker.DockerClient | None = None
+
+    @property
+    def sdk(self) -> docker.DockerClient:
+        if self._client is None:
+            try:
+                client = docker.from_env(timeout=120)
+                client.ping()
+            except docker.errors.DockerException as exc:
+                raise DockerUnavailableError(f"Cannot reach the Docker daemon ({_short(exc)}). {_START_HINT}") from exc
+            self._client = client
+        return self._client
+
+    def call(self, what: str, fn: Callable[[], T]) -> T:
+        """Runs one SDK call; `what` reads like a docker command, for the error message."""
+        try:
+            return fn()
+        except docker.errors.NotFound as exc:
+            raise NotFoundError(f"{what}: not found ({_short(exc)}).") from exc
+        except docker.errors.APIError as exc:
+            raise DockerCommandError(
+                f"Docker refused `{what}`: {_short(exc)}",
+                command=what,
+                returncode=exc.status_code,
+                output=str(exc.explanation or exc),
+            ) from exc
+        except docker.errors.DockerException as exc:
+            raise DockerUnavailableError(
+                f"Lost the Docker daemon during `{what}` ({_short(exc)}). {_START_HINT}"
+            ) from exc
+
+    def image(self, reference: str) -> Image | None:
+        try:
+            return self.call(f"docker image inspect {reference}", lambda: self.sdk.images.get(reference))
+        except NotFoundError:
+            return None
+
+    def containers(self, *, labels: dict[str, str], all: bool = True) -> list[Container]:
+        filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
+        return self.call("docker ps --filter label=...", lambda: self.sdk.containers.list(all=all, filters=filters))
+
+    def container(self, name: str) -> Container | None:
+        try:
+            return self.call(f"docker container inspect {name}", lambda: self.sdk.containers.get(name))
+        except NotFoundError:
+            return None
+
+    def run_detached(self, image: str, **kwargs: Any) -> Container:
+        return self.call(f"docker run -d {image}", lambda: self.sdk.containers.run(image, detach=True, **kwargs))
+
+    def remove_container(self, container: Container, *, stop_timeout: int = 10) -> None:
+        def stop_and_remove() -> None:
+            container.reload()
+            if container.status in {"running", "restarting", "paused"}:
+                container.stop(timeout=stop_timeout)
+            container.remove(force=True)
+
+        # Already gone (auto-removed, or removed by hand) is the goal reached.
+        with contextlib.suppress(NotFoundError):
+            self.call(f"docker rm -f {container.name}", stop_and_remove)
+
+    def logs(self, container: Container, *, follow: bool, tail: int | str = "all") -> Iterator[bytes]:
+        if follow:
+            stream = self.call(
+                f"docker logs -f {container.name}", lambda: container.logs(stream=True, follow=True, tail=tail)
+            )
+            return iter(stream)
+        data = self.call(f"docker logs {container.name}", lambda: container.logs(tail=tail))
+        return iter([data])
+
+    def run_cli(self, cli: str, args: Sequence[str], *, env: dict[str, str] | None = None) -> int:
+        """Runs the docker CLI attached to the user's terminal (shell, exec): returns its exit code."""
+        command = [cli, *args]
+        try:
+            return subprocess.call(command, env={**os.environ, **(env or {})})
+        except OSError as exc:
+            raise DockerCommandError(
+                f"Could not run {cli}: {exc}", command=" ".join(command), returncode=None, output=""
+            ) from exc
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:300]
+
+
+class CliProcess:
+    """A docker CLI command whose merged output is read line by line (a BuildKit build)."""
+
+    def __init__(self, command: Sequence[str], *, env: dict[str, str] | None = None) -> None:
+        self.command = list(command)
+        try:
+            self._proc = subprocess.Popen(
+                self.command,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                errors="replace",
+                env={**os.environ, **(env or {})},
+            )
+        except OSError as exc:
+            raise DockerCommandError(
+                f"Could not run {self.command[0]}: {exc}", command=" ".join(self.command), returncode=None, output=""
+            ) from exc
+
+    def lines(self) -> Iterator[str]:
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
+            yield line.rstrip("\n")
+
+    def wait(self) -> int:
+        return self._proc.wait()
+
+    def kill(self) -> None:
+        """Stops the command (Ctrl-C): the CLI cancels its build on SIGTERM."""
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()

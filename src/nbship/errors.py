@@ -1,0 +1,85 @@
+"""The one exception hierarchy. Everything below the CLI raises these; the CLI catches them once."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILURE = 1
+    USAGE = 2
+    PROJECT = 3  # the user's project or its inputs are not usable as they are
+    DOCKER_UNAVAILABLE = 4
+    BUILD_FAILED = 5
+    RUN_FAILED = 6
+    PORT_IN_USE = 7
+    NOT_FOUND = 8
+    INTERRUPTED = 130
+
+
+class NbshipError(Exception):
+    """An error with a message meant for the user, and the exit code it maps to."""
+
+    exit_code: ExitCode = ExitCode.FAILURE
+
+    def __init__(self, message: str, *, details: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        # Extra lines shown under the message (a log tail, say); not part of the paragraph.
+        self.details = details
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(NbshipError):
+    exit_code = ExitCode.USAGE
+
+
+class ProjectError(NbshipError):
+    exit_code = ExitCode.PROJECT
+
+
+class InputFileError(ProjectError):
+    """A project file that does not parse: always names the file and, where known, the line."""
+
+    def __init__(self, path: str, line: int | None, problem: str, fix: str) -> None:
+        where = f"{path}, line {line}" if line is not None else path
+        super().__init__(f"{where}: {problem}. {fix}")
+        self.path = path
+        self.line = line
+
+
+class DockerUnavailableError(NbshipError):
+    exit_code = ExitCode.DOCKER_UNAVAILABLE
+
+
+class DockerCommandError(NbshipError):
+    """A Docker call that failed: carries what was run, its exit code and its output."""
+
+    def __init__(self, message: str, *, command: str, returncode: int | None, output: str) -> None:
+        super().__init__(message, details=output[-4000:] if output else None)
+        self.command = command
+        self.returncode = returncode
+        self.output = output
+
+
+class BuildError(NbshipError):
+    exit_code = ExitCode.BUILD_FAILED
+
+
+class RunError(NbshipError):
+    exit_code = ExitCode.RUN_FAILED
+
+
+class PortInUseError(RunError):
+    exit_code = ExitCode.PORT_IN_USE
+
+
+class NotFoundError(NbshipError):
+    exit_code = ExitCode.NOT_FOUND
+
+
+class Interrupted(NbshipError):
+    exit_code = ExitCode.INTERRUPTED

@@ -1,0 +1,1 @@
+"""Detection: a project folder becomes a typed, immutable `Project`, then a `BuildPlan`."""

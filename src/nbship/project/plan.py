@@ -1,0 +1,133 @@
+"""The build plan: everything that decides what goes in the image, as one frozen value.
+
+Detection fills it, the renderer turns it into a Dockerfile; nothing else decides the image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from nbship import __version__
+from nbship.project.detect import Project
+
+DEFAULT_PYTHON = "3.11"
+# Minor versions nbship picks from when requires-python rules out the default.
+KNOWN_PYTHONS = tuple(f"3.{minor}" for minor in range(8, 15))
+# Pinned so that two builds of one project a year apart get the same server.
+JUPYTERLAB_REQUIREMENT = "jupyterlab==4.6.6"
+# The newest JupyterLab that still supports these older Pythons.
+JUPYTERLAB_FOR_OLD_PYTHON = {"3.8": "jupyterlab==4.3.8", "3.9": "jupyterlab==4.5.11"}
+UV_REQUIREMENT = "uv==0.13.8"
+DUMB_INIT_REQUIREMENT = "dumb-init==1.2.5.post1"
+
+NB_USER = "jovyan"  # Binder's name for the notebook user: notebooks that hard-code it keep working
+HOME = f"/home/{NB_USER}"
+WORKDIR = f"{HOME}/work"
+ENV_PREFIX = "/opt/nbship/env"
+CONTENT_DIR = "/opt/nbship/project"  # the project as the image delivers it, outside any volume
+DATA_DIR = "/opt/nbship/data"
+MANIFEST = "/opt/nbship/manifest.sha256"
+CONTAINER_PORT = 8888
+
+Installer = Literal["uv", "pip"]
+
+
+@dataclass(frozen=True)
+class PythonChoice:
+    version: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """What the user may override on the command line; None means "as the project says"."""
+
+    base_image: str | None = None
+    user_id: int = 1000
+    installer: Installer = "uv"
+    buildkit: bool = True
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    project_name: str
+    own_dockerfile: str | None  # the project's Dockerfile, used as is: nothing below applies
+    base_image: str
+    python: PythonChoice
+    installer: Installer
+    buildkit: bool  # cache and secret mounts need BuildKit; the classic builder gets neither
+    user: str
+    uid: int
+    apt_packages: tuple[str, ...]
+    env_inputs: tuple[str, ...]  # files the environment install reads: copied before anything else
+    requirements: str | None
+    requirements_need_source: bool
+    install_project: bool
+    jupyterlab: str | None  # requirement nbship adds, None when the project brings JupyterLab
+    has_data: bool
+    config_dir: str  # "" for the root, else "binder" / ".binder"
+    postbuild: str | None
+    start: str | None
+    labels: tuple[tuple[str, str], ...]
+
+    @property
+    def needs_source_stage(self) -> bool:
+        return self.install_project or self.requirements_need_source
+
+
+def choose_python(project: Project) -> PythonChoice:
+    if project.settings.python:
+        return PythonChoice(project.settings.python, f"python = {project.settings.python} in the settings")
+    if project.runtime_file is not None:
+        version = project.python_from_runtime or DEFAULT_PYTHON
+        return PythonChoice(version, f"{project.rel(project.runtime_file)}")
+    spec: SpecifierSet | None = project.package.requires_python if project.package else None
+    if spec is not None:
+        if spec.contains(Version(DEFAULT_PYTHON + ".0")) or spec.contains(Version(DEFAULT_PYTHON)):
+            return PythonChoice(DEFAULT_PYTHON, f"requires-python {spec} allows it")
+        for candidate in KNOWN_PYTHONS:
+            if spec.contains(Version(candidate + ".0"), prereleases=True) or spec.contains(Version(candidate)):
+                return PythonChoice(candidate, f"lowest version requires-python {spec} allows")
+    return PythonChoice(DEFAULT_PYTHON, "default")
+
+
+def make_plan(project: Project, options: PlanOptions) -> BuildPlan:
+    python = choose_python(project)
+    base_image = options.base_image or project.settings.base_image or f"python:{python.version}-slim"
+    requirements = project.requirements
+    env_inputs: list[str] = []
+    if requirements is not None:
+        env_inputs.append(project.rel(requirements.path))
+        env_inputs.extend(project.rel(path) for path in requirements.includes)
+    brings_lab = (requirements is not None and requirements.brings_jupyterlab) or (
+        project.package is not None and bool(project.package.dependency_names & {"jupyterlab", "jupyter"})
+    )
+    config_rel = "" if project.config_dir == project.root else project.rel(project.config_dir)
+    return BuildPlan(
+        project_name=project.name,
+        own_dockerfile=project.rel(project.dockerfile) if project.dockerfile else None,
+        base_image=base_image,
+        python=python,
+        installer=options.installer,
+        buildkit=options.buildkit,
+        user=NB_USER,
+        uid=options.user_id,
+        apt_packages=project.apt_packages,
+        env_inputs=tuple(dict.fromkeys(env_inputs)),
+        requirements=project.rel(requirements.path) if requirements else None,
+        requirements_need_source=bool(requirements and requirements.needs_source),
+        install_project=project.package is not None,
+        jupyterlab=None if brings_lab else JUPYTERLAB_FOR_OLD_PYTHON.get(python.version, JUPYTERLAB_REQUIREMENT),
+        has_data=project.data_dir is not None,
+        config_dir=config_rel,
+        postbuild=project.rel(project.postbuild) if project.postbuild else None,
+        start=project.rel(project.start) if project.start else None,
+        labels=(
+            ("org.opencontainers.image.title", project.name),
+            ("io.nbship.version", __version__),
+        ),
+    )

@@ -1,0 +1,33 @@
+"""runtime.txt: `python-3` or `python-X.Y` (a patch number is accepted and ignored)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from nbship.errors import InputFileError
+
+_RUNTIME_RE = re.compile(r"^python-(3)(?:\.(\d{1,2}))?(?:\.\d+)?$")
+
+
+def parse_runtime(path: Path, display: str) -> str | None:
+    """The Python minor version asked for ("3.9"), or None for plain `python-3` (the default)."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        match = _RUNTIME_RE.match(line)
+        if not match:
+            kind = line.split("-", 1)[0]
+            if kind.lower() in {"r", "julia"}:
+                problem = f"'{line}' asks for {kind}, which nbship does not support"
+            else:
+                problem = f"'{line}' is not a runtime nbship understands"
+            raise InputFileError(
+                display, number, problem, "Write 'python-3.11' (or another python-3.X), or remove runtime.txt."
+            )
+        if match.group(2) is None:
+            return None
+        return f"3.{int(match.group(2))}"
+    raise InputFileError(display, None, "the file is empty", "Write 'python-3.11' in it, or remove it.")

@@ -1,0 +1,85 @@
+"""BuildPlan → Dockerfile text, through one Jinja template."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from importlib import resources
+
+import jinja2
+
+from nbship import __version__
+from nbship.project import plan as p
+
+_CA_SECRET = "/run/secrets/nbship-ca"
+# Exported only when the build was given a CA bundle; every client nbship's steps use reads one of these.
+_CA_ENV = (
+    f"CA=; if [ -s {_CA_SECRET} ]; then CA={_CA_SECRET}; "
+    "export SSL_CERT_FILE=$CA PIP_CERT=$CA REQUESTS_CA_BUNDLE=$CA CURL_CA_BUNDLE=$CA GIT_SSL_CAINFO=$CA; fi;"
+)
+
+
+def _template(name: str) -> str:
+    return resources.files("nbship.render").joinpath("templates").joinpath(name).read_text(encoding="utf-8")
+
+
+def _dockerpath(path: str) -> str:
+    # JSON form keeps names with spaces intact in COPY.
+    return json.dumps(path) if any(ch.isspace() for ch in path) else path
+
+
+def entrypoint_script() -> str:
+    return (
+        _template("entrypoint.sh")
+        .replace("__WORKDIR__", p.WORKDIR)
+        .replace("__CONTENT_DIR__", p.CONTENT_DIR)
+        .replace("__PORT__", str(p.CONTAINER_PORT))
+    )
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(lambda name: _template(name)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 - the output is a Dockerfile, not HTML
+    )
+    env.filters["shquote"] = shlex.quote
+    env.filters["dockerpath"] = _dockerpath
+    return env
+
+
+def render_dockerfile(plan: p.BuildPlan) -> str:
+    if plan.installer == "uv":
+        install = f"/opt/nbship/tools/bin/uv pip install --python {p.ENV_PREFIX}/bin/python"
+        cache_target = "/root/.cache/uv"
+    else:
+        install = f"{p.ENV_PREFIX}/bin/python -m pip install"
+        cache_target = "/root/.cache/pip"
+    mounts = (
+        f"--mount=type=cache,target={cache_target},sharing=locked \\\n    "
+        "--mount=type=secret,id=nbship-ca,mode=0444,required=false \\\n    "
+        if plan.buildkit
+        else ""
+    )
+    text = (
+        _environment()
+        .get_template("Dockerfile.j2")
+        .render(
+            plan=plan,
+            version=__version__,
+            install=install,
+            mounts=mounts,
+            ca_env=_CA_ENV if plan.buildkit else "",
+            env_prefix=p.ENV_PREFIX,
+            content_dir=p.CONTENT_DIR,
+            data_dir=p.DATA_DIR,
+            manifest=p.MANIFEST,
+            workdir=p.WORKDIR,
+            port=p.CONTAINER_PORT,
+            uv_requirement=p.UV_REQUIREMENT,
+            dumb_init_requirement=p.DUMB_INIT_REQUIREMENT,
+            entrypoint_lines=entrypoint_script().splitlines(),
+        )
+    )
+    return text.rstrip() + "\n"

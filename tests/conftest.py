@@ -1,0 +1,142 @@
+"""Shared fixtures: the real Docker daemon, images built once per session, the CLI in-process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from click.testing import CliRunner, Result
+
+from nbship.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+PROJECTS = Path(__file__).resolve().parent / "projects"
+EXAMPLE = REPO / "examples" / "sea-surface-temperature"
+TEST_PREFIX = "nbship-test"
+
+
+def run_cli(*args: str, input: str | None = None) -> Result:  # noqa: A002 - click's own name
+    """The real `nbship` entry point, in-process."""
+    return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
+
+
+def nbship_exe() -> str:
+    exe = Path(sys.executable).parent / "nbship"
+    assert exe.exists(), f"nbship is not installed next to {sys.executable}"
+    return str(exe)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def copy_project(name: str, dest_root: Path) -> Path:
+    """A fixture project copied out of the repo, so tests never write into the checkout."""
+    dest = dest_root / name
+    shutil.copytree(PROJECTS / name, dest, symlinks=True)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def docker_daemon() -> str:
+    """The daemon must answer. Under CI=true a missing daemon fails the run; elsewhere it skips."""
+    result = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        message = (
+            "no Docker daemon answers (run `bash scripts/setup-test-machine.sh` as root first): "
+            + result.stderr.strip()[:300]
+        )
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return result.stdout.strip()
+
+
+@dataclass(frozen=True)
+class BuiltProject:
+    path: Path
+    image: str
+
+
+def _build(path: Path, tag: str, *extra: str) -> BuiltProject:
+    result = run_cli("build", str(path), "-t", tag, *extra)
+    assert result.exit_code == 0, f"build of {path.name} failed:\n{result.output}\n{result.stderr}"
+    return BuiltProject(path, tag)
+
+
+@pytest.fixture(scope="session")
+def projects_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("projects")
+
+
+@pytest.fixture(scope="session")
+def example_built(docker_daemon: str, projects_dir: Path) -> BuiltProject:
+    dest = projects_dir / "sea-surface-temperature"
+    shutil.copytree(EXAMPLE, dest)
+    return _build(dest, f"{TEST_PREFIX}/sst:latest")
+
+
+@pytest.fixture(scope="session")
+def kinds_built(docker_daemon: str, projects_dir: Path) -> BuiltProject:
+    """One project using binder/ with requirements (+ an include), runtime, apt, postBuild, start."""
+    return _build(copy_project("binder-kinds", projects_dir), f"{TEST_PREFIX}/binder-kinds:latest")
+
+
+@pytest.fixture(scope="session")
+def package_built(docker_daemon: str, projects_dir: Path) -> BuiltProject:
+    """A project that is itself a package (pyproject.toml), with data/ and a .dockerignore."""
+    project = copy_project("package-project", projects_dir)
+    # Secret-looking files are made here rather than kept in the repository.
+    (project / ".env").write_text("API_TOKEN=not-a-real-secret\n")
+    (project / "id_rsa").write_text("not a real key\n")
+    (project / "keys").mkdir()
+    (project / "keys" / "server.pem").write_text("not a real certificate\n")
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    return _build(project, f"{TEST_PREFIX}/package-project:latest")
+
+
+@dataclass(frozen=True)
+class ServedLab:
+    path: Path
+    port: int
+    token: str
+    lab_url: str
+    notebook_name: str
+
+
+def wait_until(predicate: object, timeout: float = 60.0, interval: float = 0.3) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(predicate) and predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+@pytest.fixture(scope="session")
+def served_example(example_built: BuiltProject) -> Iterator[ServedLab]:
+    port = free_port()
+    result = run_cli("up", str(example_built.path), "--detach", "--port", str(port), "-t", example_built.image)
+    assert result.exit_code == 0, result.output + result.stderr
+    url = result.stdout.strip().splitlines()[-1]
+    assert url.startswith(f"http://127.0.0.1:{port}/lab?token=")
+    token = url.split("token=", 1)[1]
+    try:
+        yield ServedLab(example_built.path, port, token, url, "sst_analysis.ipynb")
+    finally:
+        run_cli("down", str(example_built.path))
+
+
+def http_status(url: str) -> int:
+    return requests.get(url, timeout=10).status_code

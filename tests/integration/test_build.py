@@ -1,0 +1,209 @@
+"""Builds against the real daemon: the image contract, every Binder file kind, layers, rebuilds."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+from conftest import TEST_PREFIX, BuiltProject, copy_project, run_cli
+from docker_helpers import docker, inspect, layers, run_in
+
+pytestmark = pytest.mark.docker
+
+
+def test_example_image_contract(example_built: BuiltProject) -> None:
+    out = run_in(
+        example_built.image,
+        'id -u; pwd; for c in python pip jupyter; do command -v $c; done; ls; python -c "import xarray, netCDF4, bottleneck, matplotlib"',
+    )
+    lines = out.splitlines()
+    assert lines[0] == "1000"  # the notebook user, not root
+    assert lines[1] == "/home/jovyan/work"
+    assert lines[2:5] == ["/opt/nbship/env/bin/python", "/opt/nbship/env/bin/pip", "/opt/nbship/env/bin/jupyter"]
+    assert "sst_analysis.ipynb" in lines and "data" in lines and "README.md" in lines
+
+
+def test_example_image_metadata(example_built: BuiltProject) -> None:
+    config = inspect(example_built.image)["Config"]
+    labels = config["Labels"]
+    for key in ("source", "revision", "created"):
+        assert labels[f"org.opencontainers.image.{key}"]
+    assert labels["io.nbship.version"]
+    assert config["User"] == "1000"
+    assert config["Healthcheck"]["Test"][0] == "CMD" and "/api" in " ".join(config["Healthcheck"]["Test"])
+    assert config["Entrypoint"][0].endswith("dumb-init")
+    assert "--allow-root" not in " ".join(config["Cmd"])
+
+
+def test_login_shell_keeps_the_environment_first(example_built: BuiltProject) -> None:
+    assert run_in(example_built.image, "bash -lc 'command -v python'").strip() == "/opt/nbship/env/bin/python"
+
+
+def test_environment_belongs_to_the_notebook_user(example_built: BuiltProject) -> None:
+    out = run_in(example_built.image, "pip install -q --no-deps six==1.16.0 && python -c 'import six; print(six.__file__)'")
+    assert out.strip().startswith("/opt/nbship/env/")
+
+
+def test_unchanged_project_is_not_rebuilt(example_built: BuiltProject) -> None:
+    before = inspect(example_built.image)["Id"]
+    result = run_cli("build", str(example_built.path), "-t", example_built.image)
+    assert result.exit_code == 0
+    assert "up to date" in result.stderr
+    assert inspect(example_built.image)["Id"] == before
+    assert result.stdout.strip().startswith(example_built.image)  # ends with name and size
+
+
+def test_binder_folder_kinds(kinds_built: BuiltProject) -> None:
+    out = run_in(
+        kinds_built.image,
+        'echo "$NBSHIP_TEST_START"; python -c "import sys, six, tomli; print(sys.version_info[:2])"; '
+        "jq --version; cat postbuild-ran.txt postbuild-six.txt; ls sub",
+    )
+    lines = out.splitlines()
+    assert lines[0] == "start ran"  # binder/start ran before the command
+    assert lines[1] == "(3, 11)"  # binder/runtime.txt, not the root's python-3.9
+    assert lines[2].startswith("jq-")  # binder/apt.txt
+    assert lines[3] == "postBuild ran as 1000 in /opt/nbship/project"
+    assert lines[4] == "1.16.0"  # postBuild sees the project's environment
+    assert "more.ipynb" in lines
+
+
+def test_project_package_data_and_excludes(package_built: BuiltProject) -> None:
+    out = run_in(
+        package_built.image,
+        "python -c 'import sstkit; print(sstkit.celsius_to_kelvin(0))'; ls -A; ls data/ data/sub; "
+        "test -w data/measurements.csv && echo data-writable",
+    )
+    assert out.splitlines()[0] == "273.15"
+    listing = out.split()
+    assert "nb.ipynb" in listing and "measurements.csv" in listing and "note.txt" in listing
+    for never in (".env", "id_rsa", "scratch", "server.pem"):
+        assert never not in listing
+    assert "data-writable" in listing
+    # and not anywhere in the image either
+    found = run_in(package_built.image, "find / -xdev \\( -name id_rsa -o -name .env -o -name server.pem \\) 2>/dev/null | head")
+    assert found.strip() == ""
+
+
+def test_data_is_its_own_layer_and_stored_once(package_built: BuiltProject) -> None:
+    history = docker("history", "--no-trunc", "--format", "{{.Size}}\t{{.CreatedBy}}", package_built.image).stdout
+    data_rows = [row for row in history.splitlines() if "data/ /opt/nbship/data/" in row]
+    assert len(data_rows) == 1
+    out = run_in(package_built.image, "du -sk /opt/nbship/data /opt/nbship/project | cut -f1")
+    data_kb, project_kb = (int(x) for x in out.split())
+    assert data_kb >= 250 and project_kb < 100  # the project copy holds a link to data, not a second copy
+
+
+def test_notebook_edit_rebuilds_only_the_content(docker_daemon: str, tmp_path: Path) -> None:
+    project = copy_project("package-project", tmp_path)
+    tag = f"{TEST_PREFIX}/package-edit:latest"
+    first = run_cli("build", str(project), "-t", tag)
+    assert first.exit_code == 0, first.stderr
+    before = layers(tag)
+    notebook = project / "nb.ipynb"
+    notebook.write_text(notebook.read_text().replace("hello from nbship", "edited"))
+    second = run_cli("build", str(project), "-t", tag)
+    assert second.exit_code == 0, second.stderr
+    after = layers(tag)
+    assert len(before) == len(after)
+    changed = [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b]
+    # the environment, the package and data/ are shared; only the project copy and what follows differ
+    data_index = next(i for i, row in enumerate(_created_by(tag)) if "data/ /opt/nbship/data/" in row)
+    assert changed and min(changed) > data_index
+    assert "edited" in run_in(tag, "cat nb.ipynb")
+
+
+def _created_by(image: str) -> list[str]:
+    rows = docker("history", "--no-trunc", "--format", "{{.Size}}|{{.CreatedBy}}", image).stdout.splitlines()
+    # docker history lists newest first and includes empty (metadata) layers; keep the ones with content
+    return [row for row in reversed(rows) if not row.startswith("0B|")]
+
+
+def test_own_dockerfile_is_used_as_is(docker_daemon: str, tmp_path: Path) -> None:
+    project = copy_project("own-dockerfile", tmp_path)
+    tag = f"{TEST_PREFIX}/own-dockerfile:latest"
+    result = run_cli("build", str(project), "-t", tag, "--rebuild")
+    assert result.exit_code == 0, result.stderr
+    assert "own Dockerfile as is" in result.stderr
+    assert docker("run", "--rm", tag).stdout.strip() == "built from the project's own Dockerfile"
+
+
+def test_runtime_txt_selects_the_python_version(docker_daemon: str, tmp_path: Path) -> None:
+    project = copy_project("python39", tmp_path)
+    tag = f"{TEST_PREFIX}/python39:latest"
+    result = run_cli("build", str(project), "-t", tag)
+    assert result.exit_code == 0, result.stderr
+    assert run_in(tag, "python --version").strip().startswith("Python 3.9.")
+    assert inspect(tag)["Config"]["Labels"]["io.nbship.version"]
+
+
+def test_classic_builder_and_user_id(docker_daemon: str, tmp_path: Path) -> None:
+    project = copy_project("tiny", tmp_path)
+    tag = f"{TEST_PREFIX}/tiny-classic:latest"
+    result = run_cli("build", str(project), "-t", tag, "--builder", "classic", "--user-id", "4321")
+    assert result.exit_code == 0, result.stderr
+    assert "classic builder" in result.stderr
+    out = run_in(tag, "id -u; stat -c %u /opt/nbship/env/bin/python; jupyter lab --version")
+    uid, owner, _version = out.split()
+    assert uid == "4321" and owner == "4321"
+
+
+def test_ca_bundle_is_used_and_left_out_of_every_layer(docker_daemon: str, tmp_path: Path) -> None:
+    # A base image like the official ones: it does not trust the TLS-intercepting proxy here.
+    base = f"{TEST_PREFIX}/python-noca:3.11"
+    docker("build", "-t", base, "-", input="FROM python:3.11-slim\nRUN update-ca-certificates --fresh >/dev/null\n")
+    host_bundle = Path("/etc/ssl/certs/ca-certificates.crt")
+    base_bundle = docker("run", "--rm", base, "cat", "/etc/ssl/certs/ca-certificates.crt").stdout
+    extra = [line for line in host_bundle.read_text().splitlines() if len(line) == 64 and line not in base_bundle]
+    if not extra:
+        pytest.fail("the host bundle holds no certificate beyond Debian's: this machine has no proxy CA to test with")
+    project = copy_project("tiny", tmp_path)
+    (project / "requirements.txt").write_text("six==1.16.0\n")
+    tag = f"{TEST_PREFIX}/tiny-ca:latest"
+    without = run_cli("build", str(project), "-t", tag, "--base-image", base, "--no-cache")
+    assert without.exit_code == 5, without.stderr
+    assert "--ca-bundle" in without.stderr  # the failure says what to do
+    with_ca = run_cli("build", str(project), "-t", tag, "--base-image", base, "--ca-bundle", str(host_bundle))
+    assert with_ca.exit_code == 0, with_ca.stderr
+    assert run_in(tag, "python -c 'import six; print(six.__version__)'").strip() == "1.16.0"
+    added = _layers_added_on(base, tag, tmp_path)
+    assert added, "nbship added no layers?"
+    for blob in added:
+        for line in extra[:5]:
+            assert line.encode() not in blob
+    for blob in added[1:]:  # the layers: no file of the secret's, wherever it would be
+        with tarfile.open(fileobj=io.BytesIO(blob)) as layer:
+            assert not [name for name in layer.getnames() if "nbship-ca" in name or name.startswith("run/secrets")]
+
+
+def _layers_added_on(base: str, image: str, tmp_path: Path) -> list[bytes]:
+    """The uncompressed layer tarballs (and the config) that `image` adds on top of `base`."""
+    archive = tmp_path / "image.tar"
+    subprocess.run(["docker", "save", "-o", str(archive), image], check=True)
+    skip = len(layers(base))
+    with tarfile.open(archive) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))[0]  # type: ignore[arg-type]
+        names = [manifest["Config"], *manifest["Layers"][skip:]]
+        return [tar.extractfile(name).read() for name in names]  # type: ignore[union-attr]
+
+
+def test_build_failure_names_the_missing_package(docker_daemon: str, tmp_path: Path) -> None:
+    project = copy_project("missing-package", tmp_path)
+    result = run_cli("build", str(project), "-t", f"{TEST_PREFIX}/missing:latest")
+    assert result.exit_code == 5
+    assert "nbship-surely-not-a-real-package-xyz" in result.stderr
+    assert "requirements.txt" in result.stderr
+    assert "Traceback" not in result.output + result.stderr
+
+
+def test_ca_bundle_needs_buildkit(tmp_path: Path) -> None:
+    project = copy_project("tiny", tmp_path)
+    result = run_cli("build", str(project), "--builder", "classic", "--ca-bundle", "/etc/ssl/certs/ca-certificates.crt")
+    assert result.exit_code == 2
+    assert "needs BuildKit" in result.stderr
+
+
