@@ -24,7 +24,7 @@ EXAMPLE = REPO / "examples" / "sea-surface-temperature"
 TEST_PREFIX = "nbship-test"
 
 
-def run_cli(*args: str, input: str | None = None) -> Result:  # noqa: A002 - click's own name
+def run_cli(*args: str, input: str | None = None) -> Result:
     """The real `nbship` entry point, in-process."""
     return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
 
@@ -51,7 +51,9 @@ def copy_project(name: str, dest_root: Path) -> Path:
 @pytest.fixture(scope="session")
 def docker_daemon() -> str:
     """The daemon must answer. Under CI=true a missing daemon fails the run; elsewhere it skips."""
-    result = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        ["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, check=False
+    )
     if result.returncode != 0:
         message = (
             "no Docker daemon answers (run `bash scripts/setup-test-machine.sh` as root first): "

@@ -51,6 +51,9 @@ class BuildOutcome:
 def _plan(project: Project, options: BuildOptions, *, buildkit: bool) -> BuildPlan:
     if not 0 < options.user_id < 2**31:
         raise UsageError(f"--user-id {options.user_id} is not a valid user id; use a number such as 1000.")
+    base = options.base_image or project.settings.base_image
+    if base is not None:
+        validate_reference(base, what="base image")
     return make_plan(
         project,
         PlanOptions(
@@ -74,7 +77,8 @@ def dockerfile(*, path: Path, options: BuildOptions = BuildOptions(), buildkit: 
 def init(*, path: Path, options: BuildOptions = BuildOptions(), force: bool = False) -> list[Path]:
     """Writes the Dockerfile (and a .dockerignore when there is none) into the project."""
     project = detect(path)
-    target = project.root / "Dockerfile"
+    # Where detection looks for it: binder/Dockerfile in a project with a binder/ folder.
+    target = project.config_dir / "Dockerfile"
     if project.dockerfile is not None and not force:
         raise ProjectError(
             f"{project.rel(project.dockerfile)} already exists and nbship builds it as is. "

@@ -30,7 +30,7 @@ class Settings(StrictModel):
     image: str | None = None
     base_image: str | None = Field(default=None, alias="base-image")
     python: str | None = None
-    port: int | None = Field(default=None, ge=1, le=65535)
+    port: int | None = Field(default=None, ge=1, le=65535, strict=True)  # strict: `port = true` is no port
 
     @field_validator("python")
     @classmethod
@@ -47,10 +47,21 @@ class Settings(StrictModel):
         return value
 
 
-def _line_of_key(text: str, key: str) -> int | None:
-    pattern = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=")
+_HEADER_RE = re.compile(r"^\s*\[+\s*([^\]]+?)\s*\]+")
+
+
+def _line_of_key(text: str, key: str, section: str) -> int | None:
+    """The line of `key` (a `key =` line or a `[key]` table) inside `section` ("" = the top level)."""
+    assignment = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=")
+    current = ""
     for number, line in enumerate(text.splitlines(), start=1):
-        if pattern.match(line):
+        header = _HEADER_RE.match(line)
+        if header:
+            current = header.group(1).replace('"', "").replace("'", "").replace(" ", "")
+            if current == (f"{section}.{key}" if section else key):
+                return number
+            continue
+        if current == section and assignment.match(line):
             return number
     return None
 
@@ -62,14 +73,15 @@ def _parse_toml(path: Path) -> tuple[dict[str, Any], str]:
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None)
         raise InputFileError(
-            str(path), line, f"this is not valid TOML ({exc})", "Fix the syntax and run nbship again."
+            path.name, line, f"this is not valid TOML ({exc})", "Fix the syntax and run nbship again."
         ) from exc
 
 
-def _validate(data: Any, path: Path, text: str, prefix: str) -> Settings:
+def _validate(data: Any, path: Path, text: str, section: str) -> Settings:
+    prefix = f"{section}." if section else ""
     if not isinstance(data, dict):
         raise InputFileError(
-            str(path), None, f"{prefix or 'the file'} must be a table", "See the README for the settings nbship reads."
+            path.name, None, f"[{section}] must be a table", "See the README for the settings nbship reads."
         )
     try:
         return Settings.model_validate(data)
@@ -83,7 +95,7 @@ def _validate(data: Any, path: Path, text: str, prefix: str) -> Settings:
         else:
             problem = f"setting '{prefix}{key}' is invalid: {first['msg']}"
             fix = "Correct the value and run nbship again."
-        raise InputFileError(str(path), _line_of_key(text, key), problem, fix) from exc
+        raise InputFileError(path.name, _line_of_key(text, str(first["loc"][0]), section), problem, fix) from exc
 
 
 def load_settings(root: Path) -> tuple[Settings, Path | None]:
@@ -95,7 +107,8 @@ def load_settings(root: Path) -> tuple[Settings, Path | None]:
     pyproject = root / "pyproject.toml"
     if pyproject.is_file():
         data, text = _parse_toml(pyproject)
-        section = data.get("tool", {}).get("nbship")
+        tool = data.get("tool")
+        section = tool.get("nbship") if isinstance(tool, dict) else None
         if section is not None:
-            return _validate(section, pyproject, text, "tool.nbship."), pyproject
+            return _validate(section, pyproject, text, "tool.nbship"), pyproject
     return Settings(), None

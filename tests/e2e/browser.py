@@ -112,9 +112,7 @@ def _fail(page: Page, screenshot: Path | None, reason: str) -> LabPageError:
 
 def _read_listing(page: Page, lab_url: str, deadline: float, screenshot: Path | None) -> list[str]:
     try:
-        response = page.goto(
-            lab_url, wait_until="domcontentloaded", timeout=_remaining_ms(deadline)
-        )
+        response = page.goto(lab_url, wait_until="domcontentloaded", timeout=_remaining_ms(deadline))
     except PlaywrightError as exc:
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         first_line = first_line.replace(lab_url, _redact(lab_url))
@@ -125,9 +123,7 @@ def _read_listing(page: Page, lab_url: str, deadline: float, screenshot: Path | 
     # Wait for whichever comes first: a listing row, or the login form that a
     # bad token leads to (so a wrong token fails at once, not after the timeout).
     try:
-        page.wait_for_selector(
-            f"{ITEM_SELECTOR}, {LOGIN_SELECTOR}", state="visible", timeout=_remaining_ms(deadline)
-        )
+        page.wait_for_selector(f"{ITEM_SELECTOR}, {LOGIN_SELECTOR}", state="visible", timeout=_remaining_ms(deadline))
     except PlaywrightError as exc:
         has_browser = page.locator(".jp-FileBrowser").count() > 0
         what = "its listing stayed empty" if has_browser else "no file browser appeared"
@@ -138,13 +134,9 @@ def _read_listing(page: Page, lab_url: str, deadline: float, screenshot: Path | 
         ) from exc
 
     if page.locator(LOGIN_SELECTOR).count() > 0 and page.locator(ITEM_SELECTOR).count() == 0:
-        raise _fail(
-            page, screenshot, "Jupyter showed its login page: the token was missing or rejected"
-        )
+        raise _fail(page, screenshot, "Jupyter showed its login page: the token was missing or rejected")
 
-    names = [
-        text.strip() for text in page.locator(f"{ITEM_SELECTOR} {NAME_SELECTOR}").all_inner_texts()
-    ]
+    names = [text.strip() for text in page.locator(f"{ITEM_SELECTOR} {NAME_SELECTOR}").all_inner_texts()]
     _save_screenshot(page, screenshot, best_effort=False)
     return [name for name in names if name]
 

@@ -27,9 +27,7 @@ class ServedLab(Protocol):
 
 
 @pytest.mark.e2e
-def test_example_notebook_visible_in_file_browser(
-    served_example: ServedLab, tmp_path: Path
-) -> None:
+def test_example_notebook_visible_in_file_browser(served_example: ServedLab, tmp_path: Path) -> None:
     shot = tmp_path / "jupyterlab-file-browser.png"
     names = visible_file_names(served_example.lab_url, timeout_s=90.0, screenshot=shot)
     name = served_example.notebook_name

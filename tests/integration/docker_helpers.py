@@ -7,7 +7,7 @@ import subprocess
 from typing import Any
 
 
-def docker(*args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:  # noqa: A002
+def docker(*args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["docker", *args], capture_output=True, text=True, input=input, check=check, timeout=600)
 
 

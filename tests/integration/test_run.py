@@ -60,7 +60,11 @@ def test_logs_show_the_server_log(served_example: ServedLab) -> None:
 def test_shell_joins_the_running_container(served_example: ServedLab) -> None:
     result = subprocess.run(
         [nbship_exe(), "shell", str(served_example.path)],
-        input="echo inside-$(hostname); pwd; ls\nexit\n", capture_output=True, text=True, timeout=120, check=False,
+        input="echo inside-$(hostname); pwd; ls\nexit\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     container_id = inspect(_container_of(served_example.path))["Id"]
@@ -71,7 +75,11 @@ def test_shell_joins_the_running_container(served_example: ServedLab) -> None:
 def test_shell_without_a_running_container_uses_a_new_one(kinds_built: BuiltProject) -> None:
     result = subprocess.run(
         [nbship_exe(), "shell", str(kinds_built.path), "-t", kinds_built.image],
-        input="id -u; pwd; echo $NBSHIP_TEST_START; exit 3\n", capture_output=True, text=True, timeout=120, check=False,
+        input="id -u; pwd; echo $NBSHIP_TEST_START; exit 3\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 3  # the shell's own exit code comes back
     assert result.stdout.splitlines()[:3] == ["1000", "/home/jovyan/work", "start ran"]
@@ -80,7 +88,9 @@ def test_shell_without_a_running_container_uses_a_new_one(kinds_built: BuiltProj
 
 def test_up_down_cycle_and_busy_port(kinds_built: BuiltProject) -> None:
     port = free_port()
-    result = run_cli("up", str(kinds_built.path), "-t", kinds_built.image, "--detach", "--port", str(port), "--token", "a" * 40)
+    result = run_cli(
+        "up", str(kinds_built.path), "-t", kinds_built.image, "--detach", "--port", str(port), "--token", "a" * 40
+    )
     assert result.exit_code == 0, result.stderr
     assert result.stdout.strip().endswith(f"http://127.0.0.1:{port}/lab?token={'a' * 40}")
     assert http_status(f"http://127.0.0.1:{port}/api/status?token={'a' * 40}") == 200
@@ -101,7 +111,9 @@ def test_up_down_cycle_and_busy_port(kinds_built: BuiltProject) -> None:
 
 def test_bind_all_interfaces_warns(kinds_built: BuiltProject) -> None:
     port = free_port()
-    result = run_cli("up", str(kinds_built.path), "-t", kinds_built.image, "-d", "--port", str(port), "--bind", "0.0.0.0")
+    result = run_cli(
+        "up", str(kinds_built.path), "-t", kinds_built.image, "-d", "--port", str(port), "--bind", "0.0.0.0"
+    )
     try:
         assert result.exit_code == 0, result.stderr
         assert "warning" in result.stderr and "other machines" in result.stderr
@@ -113,7 +125,9 @@ def test_foreground_up_streams_logs_and_ctrl_c_stops(kinds_built: BuiltProject) 
     port = free_port()
     proc = subprocess.Popen(
         [nbship_exe(), "up", str(kinds_built.path), "-t", kinds_built.image, "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert wait_until(lambda: _answers(port), timeout=120), "the server never answered"
@@ -132,12 +146,21 @@ def test_ctrl_c_during_start_leaves_no_container(kinds_built: BuiltProject, tmp_
     project = copy_project("tiny", tmp_path)
     # An image whose start script takes a minute, so that Ctrl-C lands while nbship waits for the server.
     slow = "nbship-test/slow-start:latest"
-    docker("build", "-t", slow, "-", input=f"FROM {kinds_built.image}\nENV NBSHIP_START=slow\nUSER root\n"
-           "RUN printf '#!/bin/sh\\nsleep 60\\nexec \"$@\"\\n' > /opt/nbship/project/slow && chmod 755 /opt/nbship/project/slow\n"
-           "USER 1000\n")
+    docker(
+        "build",
+        "-t",
+        slow,
+        "-",
+        input=f"FROM {kinds_built.image}\nENV NBSHIP_START=slow\nUSER root\n"
+        "RUN printf '#!/bin/sh\\nsleep 60\\nexec \"$@\"\\n' > /opt/nbship/project/slow\n"
+        "RUN chmod 755 /opt/nbship/project/slow\n"
+        "USER 1000\n",
+    )
     proc = subprocess.Popen(
         [nbship_exe(), "up", str(project), "--image", slow, "--port", str(free_port()), "--detach"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert wait_until(lambda: bool(_project_containers(project)), timeout=60)
     time.sleep(1)
@@ -153,7 +176,9 @@ def test_ctrl_c_during_build(docker_daemon: str, tmp_path: Path) -> None:
     (project / "requirements.txt").write_text("six==1.16.0\n")
     proc = subprocess.Popen(
         [nbship_exe(), "up", str(project), "-t", "nbship-test/interrupted:latest", "--no-cache", "--detach"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     time.sleep(8)  # well inside the build: --no-cache reinstalls JupyterLab, which takes longer
     assert proc.poll() is None, "the build ended before it could be interrupted"
@@ -172,7 +197,9 @@ def _answers(port: int) -> bool:
 
 
 def _project_containers(path: Path) -> list[str]:
-    out = docker("ps", "-a", "--filter", f"label=io.nbship.project-path={path.resolve()}", "--format", "{{.Names}}").stdout
+    out = docker(
+        "ps", "-a", "--filter", f"label=io.nbship.project-path={path.resolve()}", "--format", "{{.Names}}"
+    ).stdout
     return out.split()
 
 

@@ -12,6 +12,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from nbship import __version__
+from nbship.errors import ProjectError
 from nbship.project.detect import Project
 
 DEFAULT_PYTHON = "3.11"
@@ -79,6 +80,11 @@ class BuildPlan:
         return self.install_project or self.requirements_need_source
 
 
+def _allows_minor(spec: SpecifierSet, minor: str) -> bool:
+    """Whether any release of `minor` (3.11.0 ... 3.11.40) satisfies `spec`: python:X.Y images are X.Y.latest."""
+    return any(spec.contains(Version(f"{minor}.{patch}"), prereleases=False) for patch in range(41))
+
+
 def choose_python(project: Project) -> PythonChoice:
     if project.settings.python:
         return PythonChoice(project.settings.python, f"python = {project.settings.python} in the settings")
@@ -87,11 +93,15 @@ def choose_python(project: Project) -> PythonChoice:
         return PythonChoice(version, f"{project.rel(project.runtime_file)}")
     spec: SpecifierSet | None = project.package.requires_python if project.package else None
     if spec is not None:
-        if spec.contains(Version(DEFAULT_PYTHON + ".0")) or spec.contains(Version(DEFAULT_PYTHON)):
+        if _allows_minor(spec, DEFAULT_PYTHON):
             return PythonChoice(DEFAULT_PYTHON, f"requires-python {spec} allows it")
         for candidate in KNOWN_PYTHONS:
-            if spec.contains(Version(candidate + ".0"), prereleases=True) or spec.contains(Version(candidate)):
+            if _allows_minor(spec, candidate):
                 return PythonChoice(candidate, f"lowest version requires-python {spec} allows")
+        raise ProjectError(
+            f"{project.rel(project.package.path)}: requires-python {spec} allows none of the Python versions "  # type: ignore[union-attr]
+            f'nbship can use ({", ".join(KNOWN_PYTHONS)}). Widen it, or set python = "3.X" in nbship.toml.'
+        )
     return PythonChoice(DEFAULT_PYTHON, "default")
 
 

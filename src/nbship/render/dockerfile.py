@@ -23,9 +23,11 @@ def _template(name: str) -> str:
     return resources.files("nbship.render").joinpath("templates").joinpath(name).read_text(encoding="utf-8")
 
 
-def _dockerpath(path: str) -> str:
-    # JSON form keeps names with spaces intact in COPY.
-    return json.dumps(path) if any(ch.isspace() for ch in path) else path
+def _copy_args(source: str, destination: str) -> str:
+    """COPY's arguments; the JSON form where a name has white space, which the plain form splits on."""
+    if any(ch.isspace() for ch in source + destination):
+        return json.dumps([source, destination])
+    return f"{source} {destination}"
 
 
 def entrypoint_script() -> str:
@@ -45,7 +47,7 @@ def _environment() -> jinja2.Environment:
         autoescape=False,  # noqa: S701 - the output is a Dockerfile, not HTML
     )
     env.filters["shquote"] = shlex.quote
-    env.filters["dockerpath"] = _dockerpath
+    env.globals["copy_args"] = _copy_args
     return env
 
 

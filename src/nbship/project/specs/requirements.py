@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,8 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
     for number, raw in enumerate(text.splitlines(), start=1):
         if not pending:
             start = number
+            if raw.lstrip().startswith("#"):
+                continue  # pip never joins a comment line with the next one
         if raw.endswith("\\"):
             pending += raw[:-1] + " "
             continue
@@ -69,13 +72,18 @@ def _is_local_path(value: str) -> bool:
 
 
 def _split_option(line: str) -> tuple[str, str]:
-    if line.startswith("--") and "=" in line.split()[0]:
-        option, _, value = line.partition("=")
-        return option, value.strip()
-    parts = line.split(None, 1)
-    if len(parts) == 1 and len(parts[0]) > 2 and parts[0][:2] in {"-r", "-c", "-e", "-i", "-f"}:
-        return parts[0][:2], parts[0][2:]
-    return parts[0], parts[1].strip() if len(parts) > 1 else ""
+    """`--opt=value`, `--opt value`, `-rfile`: pip splits option lines like a shell, quotes included."""
+    try:
+        words = shlex.split(line)
+    except ValueError:
+        words = line.split()
+    first = words[0]
+    if first.startswith("--") and "=" in first:
+        option, _, value = first.partition("=")
+        return option, " ".join([value, *words[1:]]).strip()
+    if len(first) > 2 and first[:2] in {"-r", "-c", "-e", "-i", "-f"}:
+        return first[:2], first[2:]
+    return first, " ".join(words[1:]).strip()
 
 
 class _Parser:
@@ -111,7 +119,7 @@ class _Parser:
         if line.startswith("-"):
             option, value = _split_option(line)
             if option in _INCLUDE_OPTIONS:
-                self.include(path, number, value)
+                self.include(path, number, value, constraint=option in {"-c", "--constraint"})
             elif option in _EDITABLE:
                 if not value:
                     raise InputFileError(
@@ -131,7 +139,7 @@ class _Parser:
                     "Remove it, or see pip's requirements file format for the options it knows.",
                 )
             return
-        if _is_local_path(line):
+        if _is_local_path(line) or ("/" in line and ((self.root / line).is_dir() or (path.parent / line).is_dir())):
             self.needs_source = True
             return
         if _URL_RE.match(line):
@@ -147,12 +155,12 @@ class _Parser:
             raise InputFileError(
                 where,
                 number,
-                f"'{line}' is not a valid requirement ({exc})",
+                f"'{line}' is not a valid requirement ({str(exc).splitlines()[0]})",
                 f"Write one package per line, like 'numpy==2.1' or 'pandas>=2'.{hint}",
             ) from exc
         self.names.add(canonicalize_name(requirement.name))
 
-    def include(self, path: Path, number: int, value: str) -> None:
+    def include(self, path: Path, number: int, value: str, *, constraint: bool) -> None:
         where = self.display(path)
         if not value:
             raise InputFileError(where, number, "'-r'/'-c' needs a file name", "Name the file to include.")
@@ -173,7 +181,11 @@ class _Parser:
                 where, number, f"the included file '{value}' does not exist", "Create it or remove the line."
             )
         self.includes.append(target)
+        # A constraints file pins versions but installs nothing: its names are not the project's.
+        names = set(self.names)
         self.parse_file(target)
+        if constraint:
+            self.names = names
 
 
 def parse_requirements(path: Path, project_root: Path) -> RequirementsSpec:

@@ -20,8 +20,9 @@ def parse_runtime(path: Path, display: str) -> str | None:
         match = _RUNTIME_RE.match(line)
         if not match:
             kind = line.split("-", 1)[0]
-            if kind.lower() in {"r", "julia"}:
-                problem = f"'{line}' asks for {kind}, which nbship does not support"
+            language = {"r": "R", "julia": "Julia"}.get(kind.lower())
+            if language:
+                problem = f"'{line}' asks for {language}, which nbship does not support"
             else:
                 problem = f"'{line}' is not a runtime nbship understands"
             raise InputFileError(
