@@ -16,6 +16,7 @@ fi
 
 echo "== ruff" >&2
 .venv/bin/ruff check src tests bench examples
+.venv/bin/ruff format --check src tests bench examples
 echo "== mypy (strict)" >&2
 .venv/bin/mypy
 echo "== pytest" >&2

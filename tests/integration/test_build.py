@@ -149,7 +149,7 @@ def test_runtime_txt_selects_the_python_version(docker_daemon: str, tmp_path: Pa
 def test_classic_builder_and_user_id(docker_daemon: str, tmp_path: Path) -> None:
     project = copy_project("tiny", tmp_path)
     tag = f"{TEST_PREFIX}/tiny-classic:latest"
-    result = run_cli("build", str(project), "-t", tag, "--builder", "classic", "--user-id", "4321")
+    result = run_cli("build", str(project), "-t", tag, "--builder", "classic", "--user-id", "4321", "--rebuild")
     assert result.exit_code == 0, result.stderr
     assert "classic builder" in result.stderr
     out = run_in(tag, "id -u; stat -c %u /opt/nbship/env/bin/python; jupyter lab --version")
@@ -229,3 +229,14 @@ def test_init_hands_the_dockerfile_over(docker_daemon: str, tmp_path: Path) -> N
     again = run_cli("init", str(project))
     assert again.exit_code == 3
     assert "--force" in again.stderr
+
+
+def test_example_notebook_runs_in_its_image(example_built: BuiltProject) -> None:
+    out = run_in(
+        example_built.image,
+        "jupyter nbconvert --to notebook --execute sst_analysis.ipynb --output /tmp/run.ipynb "
+        "--ExecutePreprocessor.timeout=300 >/dev/null 2>&1 && echo executed; "
+        "cat /opt/nbship/env/share/jupyter/lab/settings/overrides.json",
+    )
+    assert out.splitlines()[0] == "executed"
+    assert '"fetchNews":"false"' in out

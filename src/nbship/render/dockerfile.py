@@ -19,6 +19,11 @@ _CA_ENV = (
 )
 
 
+# JupyterLab defaults for a served analysis: no prompt to fetch news or check for updates from
+# the internet (the server may be offline, and a colleague reproducing it should see the work).
+_LAB_OVERRIDES = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}
+
+
 def _template(name: str) -> str:
     return resources.files("nbship.render").joinpath("templates").joinpath(name).read_text(encoding="utf-8")
 
@@ -82,6 +87,7 @@ def render_dockerfile(plan: p.BuildPlan) -> str:
             uv_requirement=p.UV_REQUIREMENT,
             dumb_init_requirement=p.DUMB_INIT_REQUIREMENT,
             entrypoint_lines=entrypoint_script().splitlines(),
+            lab_overrides=json.dumps(_LAB_OVERRIDES, separators=(",", ":")),
         )
     )
     return text.rstrip() + "\n"
