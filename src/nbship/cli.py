@@ -259,7 +259,9 @@ def up(
         stderr.print("Stopping…")
         api.down(path=path)
         return
-    api.down(path=path)
+    # The server ended by itself: keep the container so its log can still be read.
+    stderr.print(f"The server stopped on its own; `nbship logs {path}` shows why.", markup=False)
+    sys.exit(int(ExitCode.RUN_FAILED))
 
 
 @main.command()

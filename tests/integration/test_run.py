@@ -130,15 +130,38 @@ def test_foreground_up_streams_logs_and_ctrl_c_stops(kinds_built: BuiltProject) 
         text=True,
     )
     try:
-        assert wait_until(lambda: _answers(port), timeout=120), "the server never answered"
-        time.sleep(1)
+        url = _wait_for_url(proc)
+        assert _answers(port)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, err
-    assert "http://127.0.0.1:" in out and "Ctrl-C" in err
+    assert url.startswith(f"http://127.0.0.1:{port}/lab?token=") and "Ctrl-C" in err
+    assert not _project_containers(kinds_built.path)
+
+
+def test_server_that_stops_by_itself_keeps_its_log(kinds_built: BuiltProject) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [nbship_exe(), "up", str(kinds_built.path), "-t", kinds_built.image, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for_url(proc)
+        docker("stop", _container_of(kinds_built.path))
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 6
+    assert "nbship logs" in err, err[-600:]
+    logs = run_cli("logs", str(kinds_built.path))
+    assert logs.exit_code == 0 and "Jupyter" in logs.stdout
+    assert run_cli("down", str(kinds_built.path)).exit_code == 0
     assert not _project_containers(kinds_built.path)
 
 
@@ -173,20 +196,31 @@ def test_ctrl_c_during_start_leaves_no_container(kinds_built: BuiltProject, tmp_
 
 def test_ctrl_c_during_build(docker_daemon: str, tmp_path: Path) -> None:
     project = copy_project("tiny", tmp_path)
-    (project / "requirements.txt").write_text("six==1.16.0\n")
+    # A postBuild that outlasts the test, and a file unique to this run so no cached image answers.
+    (project / "postBuild").write_text("#!/bin/sh\nsleep 600\n")
+    (project / "run-id.txt").write_text(f"{time.time_ns()}\n")
     proc = subprocess.Popen(
-        [nbship_exe(), "up", str(project), "-t", "nbship-test/interrupted:latest", "--no-cache", "--detach"],
+        [nbship_exe(), "up", str(project), "-t", "nbship-test/interrupted:latest", "--detach"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(8)  # well inside the build: --no-cache reinstalls JupyterLab, which takes longer
+    time.sleep(8)  # inside the build: at the latest, the postBuild step is sleeping
     assert proc.poll() is None, "the build ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted" in err.lower() and "Traceback" not in err
     assert not _project_containers(project)
+    assert docker("image", "inspect", "nbship-test/interrupted:latest", check=False).returncode != 0
+
+
+def _wait_for_url(proc: subprocess.Popen[str]) -> str:
+    """Blocks until `nbship up` prints its URL on stdout, which it does once the server answers."""
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith("http://127.0.0.1:"), f"nbship up printed {line!r} (exit {proc.poll()})"
+    return line.strip()
 
 
 def _answers(port: int) -> bool:
