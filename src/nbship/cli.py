@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +33,8 @@ class ConsoleReporter:
         self.verbose = verbose
         self.live = stderr.is_terminal
         self._status: Status | None = None
+        self._started = time.monotonic()
+        self._steps = 0
 
     def info(self, message: str) -> None:
         stderr.print(f"[bold cyan]nbship[/] {escape(message)}", highlight=False)
@@ -40,11 +43,13 @@ class ConsoleReporter:
         stderr.print(f"[bold yellow]warning[/] {escape(message)}", highlight=False)
 
     def step(self, name: str) -> None:
+        self._steps += 1
         if self.live:
             if self._status is None:
                 self._status = stderr.status(name)
                 self._status.start()
-            self._status.update(f"[dim]{escape(_shorten(name))}[/]")
+            elapsed = time.monotonic() - self._started
+            self._status.update(f"[bold]{elapsed:4.0f}s[/] step {self._steps}  [dim]{escape(_shorten(name, 90))}[/]")
         else:
             stderr.print(f"  {_shorten(name)}", markup=False)
 

@@ -240,3 +240,20 @@ def test_example_notebook_runs_in_its_image(example_built: BuiltProject) -> None
     )
     assert out.splitlines()[0] == "executed"
     assert '"fetchNews":"false"' in out
+
+
+def test_setup_py_project_installed_editable_from_requirements(docker_daemon: str, tmp_path: Path) -> None:
+    project = copy_project("tiny", tmp_path)
+    (project / "setup.py").write_text(
+        "from setuptools import setup\nsetup(name='tinytools', version='0.1', py_modules=['tinytools'])\n"
+    )
+    (project / "tinytools.py").write_text("ANSWER = 42\n")
+    (project / "requirements.txt").write_text("-e .\nsix==1.16.0\n")
+    tag = f"{TEST_PREFIX}/tiny-setup-py:latest"
+    result = run_cli("build", str(project), "-t", tag)
+    assert result.exit_code == 0, result.stderr
+    # run from another folder so the import comes from the environment, not the working directory
+    out = run_in(tag, "cd /tmp && python -c 'import tinytools, six; print(tinytools.ANSWER, tinytools.__file__)'")
+    answer, location = out.split()
+    assert answer == "42"
+    assert location.startswith("/opt/nbship/")
