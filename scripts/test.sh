@@ -15,8 +15,8 @@ fi
 .venv/bin/python -m pip install -q -e '.[test]'
 
 echo "== ruff" >&2
-.venv/bin/ruff check src tests bench examples
-.venv/bin/ruff format --check src tests bench examples
+.venv/bin/ruff check
+.venv/bin/ruff format --check
 echo "== mypy (strict)" >&2
 .venv/bin/mypy
 echo "== pytest" >&2
