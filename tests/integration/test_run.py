@@ -94,6 +94,14 @@ def test_up_down_cycle_and_busy_port(kinds_built: BuiltProject) -> None:
     assert result.exit_code == 0, result.stderr
     assert result.stdout.strip().endswith(f"http://127.0.0.1:{port}/lab?token={'a' * 40}")
     assert http_status(f"http://127.0.0.1:{port}/api/status?token={'a' * 40}") == 200
+    first = _container_of(kinds_built.path)
+    first_id = inspect(first)["Id"]
+    # `up` again with nothing changed leaves the running server alone
+    again = run_cli("up", str(kinds_built.path), "-t", kinds_built.image, "--detach", "--port", str(port))
+    assert again.exit_code == 0, again.stderr
+    assert "already running" in again.stderr
+    assert again.stdout.strip().endswith(f"token={'a' * 40}")
+    assert inspect(_container_of(kinds_built.path))["Id"] == first_id
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()

@@ -158,11 +158,24 @@ def wait_ready(client: DockerClient, container: Container, port: int, token: str
     )
 
 
+def _same_server(client: DockerClient, container: Container, server: Server, options: RunOptions) -> bool:
+    if container.status != "running" or (server.port, server.bind) != (options.port, options.bind):
+        return False
+    if options.token is not None and options.token != server.token:
+        return False
+    image = client.image(options.image)
+    return image is not None and container.attrs.get("Image") == image.id and _answers(server.port, server.token)
+
+
 def start_server(client: DockerClient, options: RunOptions, reporter: Reporter) -> Server:
     """Starts JupyterLab for a project and returns once it answers (the container is removed on failure)."""
-    token = options.token or new_token()
     old = find_project_container(client, options.project_id)
     old_server = server_of(old) if old is not None else None
+    if old is not None and old_server is not None and _same_server(client, old, old_server, options):
+        # `up` twice leaves the running server (and its kernels) alone, like `docker compose up`.
+        reporter.info(f"JupyterLab for this project is already running from {options.image} ({old.name}).")
+        return old_server
+    token = options.token or new_token()
     holds_port = (
         old is not None and old_server is not None and old.status == "running" and old_server.port == options.port
     )
