@@ -175,6 +175,9 @@ def _build_project(client: DockerClient, project: Project, options: BuildOptions
         return BuildOutcome(request.tag, str(existing.id), int(existing.attrs.get("Size", 0)), "none", False)
     reporter.info(f"Building {request.tag} with {prepared.builder.description}.")
     result = build_image(client, prepared.builder, request, reporter)
+    if existing is not None and existing.id != result.image_id:
+        # The image this tag named before is now dangling; without this every rebuild would leave one.
+        client.remove_untagged_image(str(existing.id))
     return BuildOutcome(result.image, result.image_id, result.size, result.builder.description, True)
 
 

@@ -109,6 +109,7 @@ def test_notebook_edit_rebuilds_only_the_content(docker_daemon: str, tmp_path: P
     first = run_cli("build", str(project), "-t", tag)
     assert first.exit_code == 0, first.stderr
     before = layers(tag)
+    before_id = inspect(tag)["Id"]
     notebook = project / "nb.ipynb"
     notebook.write_text(notebook.read_text().replace("hello from nbship", "edited"))
     second = run_cli("build", str(project), "-t", tag)
@@ -120,6 +121,8 @@ def test_notebook_edit_rebuilds_only_the_content(docker_daemon: str, tmp_path: P
     data_index = next(i for i, row in enumerate(_created_by(tag)) if "data/ /opt/nbship/data/" in row)
     assert changed and min(changed) > data_index
     assert "edited" in run_in(tag, "cat nb.ipynb")
+    # the replaced image does not linger as a dangling one
+    assert docker("image", "inspect", before_id, check=False).returncode != 0
 
 
 def _created_by(image: str) -> list[str]:

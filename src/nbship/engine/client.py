@@ -129,6 +129,17 @@ class DockerClient:
         except NotFoundError:
             return None
 
+    def remove_untagged_image(self, image_id: str) -> bool:
+        """Removes an image that lost its last tag to a rebuild; keeps it when a container uses it."""
+        try:
+            image = self.sdk.images.get(image_id)
+            if image.tags:
+                return False
+            self.sdk.images.remove(image_id, noprune=False)
+        except docker.errors.DockerException:
+            return False  # in use, or already gone: either way nothing of the user's is at stake
+        return True
+
     def containers(self, *, labels: dict[str, str], all: bool = True) -> list[Container]:
         filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
         return self.call("docker ps --filter label=...", lambda: self.sdk.containers.list(all=all, filters=filters))
