@@ -260,3 +260,15 @@ def test_setup_py_project_installed_editable_from_requirements(docker_daemon: st
     answer, location = out.split()
     assert answer == "42"
     assert location.startswith("/opt/nbship/")
+
+
+def test_base_image_without_python_is_named(docker_daemon: str, tmp_path: Path) -> None:
+    project = copy_project("tiny", tmp_path)
+    result = run_cli(
+        "build", str(project), "-t", f"{TEST_PREFIX}/no-python:latest", "--base-image", "debian:bookworm-slim"
+    )
+    assert result.exit_code == 5
+    assert "has no python3" in result.stderr and "--base-image" in result.stderr
+    mismatch = run_cli("build", str(project), "-t", f"{TEST_PREFIX}/mismatch:latest", "--base-image", "python:3.9-slim")
+    assert mismatch.exit_code == 5
+    assert "has Python 3.9, the project asks for 3.11" in mismatch.stderr

@@ -25,6 +25,8 @@ def test_token_is_enforced(served_example: ServedLab) -> None:
     assert len(bytes.fromhex(served_example.token)) >= 32
     contents = requests.get(f"{base}/api/contents?token={served_example.token}", timeout=10).json()
     assert "sst_analysis.ipynb" in {item["name"] for item in contents["content"]}
+    data = requests.get(f"{base}/api/contents/data?token={served_example.token}", timeout=10).json()
+    assert [item["name"] for item in data["content"]] == ["sst_monthly.nc"]  # data/ is served through its link
 
 
 def test_published_on_loopback_only(served_example: ServedLab) -> None:

@@ -98,6 +98,10 @@ def _failure(step: _Step | None, tail_source: list[str]) -> BuildError:
     lines = step.lines if step and step.lines else tail_source
     tail = "\n".join(lines[-_LOG_TAIL:])
     name = step.name if step else "an unknown step"
+    own = next((line.split("nbship: ", 1)[1] for line in lines if "nbship: " in line), None)
+    if own:
+        # A check nbship's Dockerfile makes itself: its own words are the clearest message.
+        return BuildError(f"{own[:1].upper()}{own[1:]}.", details=tail)
     if any(_TLS_FAILURE.search(line) for line in lines):
         return BuildError(
             f"Downloads failed certificate verification at step {name}: this network most likely "
