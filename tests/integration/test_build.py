@@ -151,6 +151,10 @@ def test_runtime_txt_selects_the_python_version(docker_daemon: str, tmp_path: Pa
 
 def test_classic_builder_and_user_id(docker_daemon: str, tmp_path: Path) -> None:
     project = copy_project("tiny", tmp_path)
+    (project / ".env").write_text("API_TOKEN=not-a-real-secret\n")  # nbship's excludes apply here too
+    (project / ".dockerignore").write_text("private/\n")
+    (project / "private").mkdir()
+    (project / "private" / "notes.txt").write_text("left out by the project's own .dockerignore\n")
     tag = f"{TEST_PREFIX}/tiny-classic:latest"
     result = run_cli("build", str(project), "-t", tag, "--builder", "classic", "--user-id", "4321", "--rebuild")
     assert result.exit_code == 0, result.stderr
@@ -158,6 +162,7 @@ def test_classic_builder_and_user_id(docker_daemon: str, tmp_path: Path) -> None
     out = run_in(tag, "id -u; stat -c %u /opt/nbship/env/bin/python; jupyter lab --version")
     uid, owner, _version = out.split()
     assert uid == "4321" and owner == "4321"
+    assert run_in(tag, "ls -A").split() == [".dockerignore", ".nbship", "tiny.ipynb"]
 
 
 def test_ca_bundle_is_used_and_left_out_of_every_layer(docker_daemon: str, tmp_path: Path) -> None:
