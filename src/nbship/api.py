@@ -50,7 +50,10 @@ class BuildOutcome:
 
 def _plan(project: Project, options: BuildOptions, *, buildkit: bool) -> BuildPlan:
     if not 0 < options.user_id < 2**31:
-        raise UsageError(f"--user-id {options.user_id} is not a valid user id; use a number such as 1000.")
+        raise UsageError(
+            f"--user-id {options.user_id} cannot be the notebook user's id: it must be a non-root uid "
+            "(1 or more), such as 1000 or your own `id -u`."
+        )
     base = options.base_image or project.settings.base_image
     if base is not None:
         validate_reference(base, what="base image")

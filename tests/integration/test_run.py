@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -88,7 +87,7 @@ def test_shell_without_a_running_container_uses_a_new_one(kinds_built: BuiltProj
     assert "new one" in result.stderr
 
 
-def test_up_down_cycle_and_busy_port(kinds_built: BuiltProject) -> None:
+def test_up_down_cycle_and_busy_port(kinds_built: BuiltProject, tmp_path: Path) -> None:
     port = free_port()
     result = run_cli(
         "up", str(kinds_built.path), "-t", kinds_built.image, "--detach", "--port", str(port), "--token", "a" * 40
@@ -108,7 +107,7 @@ def test_up_down_cycle_and_busy_port(kinds_built: BuiltProject) -> None:
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()
         busy = blocker.getsockname()[1]
-        other = copy_project("tiny", Path(os.environ.get("TMPDIR", "/tmp")) / f"busy-{busy}")
+        other = copy_project("tiny", tmp_path)
         refused = run_cli("up", str(other), "--image", kinds_built.image, "--detach", "--port", str(busy))
         assert refused.exit_code == 7
         assert f"Port {busy}" in refused.stderr and "--port" in refused.stderr

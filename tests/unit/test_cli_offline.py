@@ -181,7 +181,8 @@ def test_error_message_keeps_square_brackets(make_project: MakeProject, no_docke
 def test_bad_user_id_is_a_usage_error(make_project: MakeProject, no_docker: None) -> None:
     result = run("dockerfile", str(make_project()), "--user-id", "0")
     assert result.exit_code == ExitCode.USAGE
-    assert "--user-id 0 is not a valid user id" in error_text(result)
+    assert "--user-id 0 cannot be the notebook user's id" in error_text(result)
+    assert "non-root" in error_text(result)
 
 
 def test_unknown_option_is_a_click_usage_error(make_project: MakeProject) -> None:
