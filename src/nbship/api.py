@@ -140,7 +140,6 @@ def fingerprint(root: Path, dockerfile_text: str, ignore: list[str]) -> str:
 
 @dataclass(frozen=True)
 class _Prepared:
-    project: Project
     builder: Builder
     request: BuildRequest
 
@@ -154,17 +153,17 @@ def _prepare(project: Project, options: BuildOptions, reporter: Reporter) -> _Pr
         text = project.dockerfile.read_text(encoding="utf-8")
     else:
         text = render_dockerfile(_plan(project, options, buildkit=builder.kind == "buildkit"))
-    print_fp = fingerprint(project.root, text, ignore)
+    inputs = fingerprint(project.root, text, ignore)
     request = BuildRequest(
         context=project.root,
         dockerfile=text,
         ignore=tuple(ignore),
         tag=tag,
-        labels=_labels(project, print_fp),
+        labels=_labels(project, inputs),
         ca_bundle=options.ca_bundle.expanduser().resolve() if options.ca_bundle else None,
         no_cache=options.no_cache,
     )
-    return _Prepared(project, builder, request)
+    return _Prepared(builder, request)
 
 
 def _build_project(client: DockerClient, project: Project, options: BuildOptions, reporter: Reporter) -> BuildOutcome:
