@@ -21,7 +21,8 @@ from nbship.cli import main
 REPO = Path(__file__).resolve().parent.parent
 PROJECTS = Path(__file__).resolve().parent / "projects"
 EXAMPLE = REPO / "examples" / "sea-surface-temperature"
-TEST_PREFIX = "nbship-test"
+# Separate checkouts testing on one daemon at once set their own prefix, so their images never collide.
+TEST_PREFIX = os.environ.get("NBSHIP_TEST_PREFIX", "nbship-test")
 
 
 def run_cli(*args: str, input: str | None = None) -> Result:

@@ -10,7 +10,17 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import BuiltProject, ServedLab, copy_project, free_port, http_status, nbship_exe, run_cli, wait_until
+from conftest import (
+    TEST_PREFIX,
+    BuiltProject,
+    ServedLab,
+    copy_project,
+    free_port,
+    http_status,
+    nbship_exe,
+    run_cli,
+    wait_until,
+)
 from docker_helpers import docker, inspect
 
 pytestmark = pytest.mark.docker
@@ -177,7 +187,7 @@ def test_server_that_stops_by_itself_keeps_its_log(kinds_built: BuiltProject) ->
 def test_ctrl_c_during_start_leaves_no_container(kinds_built: BuiltProject, tmp_path: Path) -> None:
     project = copy_project("tiny", tmp_path)
     # An image whose start script takes a minute, so that Ctrl-C lands while nbship waits for the server.
-    slow = "nbship-test/slow-start:latest"
+    slow = f"{TEST_PREFIX}/slow-start:latest"
     docker(
         "build",
         "-t",
@@ -209,7 +219,7 @@ def test_ctrl_c_during_build(docker_daemon: str, tmp_path: Path) -> None:
     (project / "postBuild").write_text("#!/bin/sh\nsleep 600\n")
     (project / "run-id.txt").write_text(f"{time.time_ns()}\n")
     proc = subprocess.Popen(
-        [nbship_exe(), "up", str(project), "-t", "nbship-test/interrupted:latest", "--detach"],
+        [nbship_exe(), "up", str(project), "-t", f"{TEST_PREFIX}/interrupted:latest", "--detach"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -221,7 +231,7 @@ def test_ctrl_c_during_build(docker_daemon: str, tmp_path: Path) -> None:
     assert proc.returncode == 130, err
     assert "interrupted" in err.lower() and "Traceback" not in err
     assert not _project_containers(project)
-    assert docker("image", "inspect", "nbship-test/interrupted:latest", check=False).returncode != 0
+    assert docker("image", "inspect", f"{TEST_PREFIX}/interrupted:latest", check=False).returncode != 0
 
 
 def _wait_for_url(proc: subprocess.Popen[str]) -> str:
