@@ -66,6 +66,28 @@ def docker_daemon() -> str:
     return result.stdout.strip()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _remove_test_volumes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Volumes that nbship made for this session's copies of projects go when the session ends."""
+    yield
+    base = str(tmp_path_factory.getbasetemp())
+    listed = subprocess.run(
+        ["docker", "volume", "ls", "-q", "--filter", "label=io.nbship.managed=true"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    for name in listed.stdout.split():
+        path = subprocess.run(
+            ["docker", "volume", "inspect", "-f", '{{index .Labels "io.nbship.project-path"}}', name],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        if path.startswith(base):
+            subprocess.run(["docker", "volume", "rm", "-f", name], capture_output=True, check=False)
+
+
 @dataclass(frozen=True)
 class BuiltProject:
     path: Path
@@ -142,4 +164,8 @@ def served_example(example_built: BuiltProject) -> Iterator[ServedLab]:
 
 
 def http_status(url: str) -> int:
-    return requests.get(url, timeout=10).status_code
+    """The HTTP status, or 0 while nothing answers (a published port resets until the server listens)."""
+    try:
+        return requests.get(url, timeout=10).status_code
+    except requests.ConnectionError:
+        return 0

@@ -15,6 +15,8 @@ class ExitCode(IntEnum):
     RUN_FAILED = 6
     PORT_IN_USE = 7
     NOT_FOUND = 8
+    IN_USE = 9  # a volume (or other resource) that something still uses
+    REGISTRY = 10  # the registry refused or could not be reached
     INTERRUPTED = 130
 
 
@@ -79,6 +81,14 @@ class PortInUseError(RunError):
 
 class NotFoundError(NbshipError):
     exit_code = ExitCode.NOT_FOUND
+
+
+class VolumeInUseError(NbshipError):
+    exit_code = ExitCode.IN_USE
+
+
+class RegistryError(NbshipError):
+    exit_code = ExitCode.REGISTRY
 
 
 class Interrupted(NbshipError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from nbship.errors import UsageError
 
@@ -12,6 +13,32 @@ _DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA
 _REFERENCE_RE = re.compile(
     rf"^(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)(?::(?P<tag>[\w][\w.-]{{0,127}}))?(?:@sha256:[a-f0-9]{{64}})?$"
 )
+
+
+@dataclass(frozen=True)
+class Reference:
+    domain: str | None  # a registry host ("ghcr.io", "127.0.0.1:5000"); None: Docker Hub
+    path: str  # "alice/sst-analysis"
+    tag: str | None
+    digest: str | None
+
+
+def _domain(candidate: str | None) -> str | None:
+    if not candidate:
+        return None
+    return candidate if ("." in candidate or ":" in candidate or candidate == "localhost") else None
+
+
+def split_reference(reference: str) -> Reference:
+    """The parts of a reference that validate_reference accepted."""
+    rest, _, digest = reference.partition("@")
+    first, slash, remainder = rest.partition("/")
+    domain = _domain(first) if slash else None
+    name = remainder if domain else rest
+    last = name.rsplit("/", 1)[-1]
+    tag = last.split(":", 1)[1] if ":" in last else None
+    path = name[: len(name) - len(last)] + last.split(":", 1)[0]
+    return Reference(domain, path, tag, digest or None)
 
 
 def validate_reference(reference: str, *, what: str = "image name") -> str:

@@ -31,8 +31,11 @@ def test_example_image_contract(example_built: BuiltProject) -> None:
 def test_example_image_metadata(example_built: BuiltProject) -> None:
     config = inspect(example_built.image)["Config"]
     labels = config["Labels"]
-    for key in ("source", "revision", "created"):
+    for key in ("revision", "created", "title"):
         assert labels[f"org.opencontainers.image.{key}"]
+    # No git remote: no source label, and no local path that a push would publish.
+    assert "org.opencontainers.image.source" not in labels
+    assert not any(str(example_built.path) in value or "file://" in value for value in labels.values())
     assert labels["io.nbship.version"]
     assert config["User"] == "1000"
     assert config["Healthcheck"]["Test"][0] == "CMD" and "/api" in " ".join(config["Healthcheck"]["Test"])
@@ -79,14 +82,15 @@ def test_project_package_data_and_excludes(package_built: BuiltProject) -> None:
     out = run_in(
         package_built.image,
         "python -c 'import sstkit; print(sstkit.celsius_to_kelvin(0))'; ls -A; ls data/ data/sub; "
-        "test -w data/measurements.csv && echo data-writable",
+        "test -w data/measurements.csv || echo data-read-only",
     )
     assert out.splitlines()[0] == "273.15"
     listing = out.split()
     assert "nb.ipynb" in listing and "measurements.csv" in listing and "note.txt" in listing
     for never in (".env", "id_rsa", "scratch", "server.pem"):
         assert never not in listing
-    assert "data-writable" in listing
+    # served from the image, read-only: a write fails instead of vanishing with the container
+    assert "data-read-only" in listing
     # and not anywhere in the image either
     found = run_in(
         package_built.image, "find / -xdev \\( -name id_rsa -o -name .env -o -name server.pem \\) 2>/dev/null | head"

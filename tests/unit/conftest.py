@@ -4,10 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
+from nbship import api
+from nbship.engine.client import DockerClient
+
 from .helpers import MakeProject, write_files
+
+
+@pytest.fixture
+def no_docker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any attempt to reach Docker (daemon or CLI) fails the test loudly."""
+
+    def refuse(*args: object, **kwargs: object) -> NoReturn:
+        raise AssertionError("Docker was reached")
+
+    monkeypatch.setattr(DockerClient, "sdk", property(refuse))
+    monkeypatch.setattr(DockerClient, "cli_with_input", refuse)
+    monkeypatch.setattr(api, "choose_builder", refuse)
 
 
 @pytest.fixture

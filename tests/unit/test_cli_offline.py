@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 from click.testing import CliRunner, Result
 
 from nbship import __version__, api
 from nbship.cli import main
-from nbship.engine.client import DockerClient
 from nbship.errors import ExitCode
 
 from .helpers import MakeProject
@@ -28,17 +26,6 @@ def error_text(result: Result) -> str:
     assert text.startswith("error ")
     assert "\n\n" not in text
     return text[len("error ") :]
-
-
-@pytest.fixture
-def no_docker(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any attempt to reach Docker (daemon or CLI) fails the test loudly."""
-
-    def refuse(*args: object, **kwargs: object) -> NoReturn:
-        raise AssertionError("Docker was reached")
-
-    monkeypatch.setattr(DockerClient, "sdk", property(refuse))
-    monkeypatch.setattr(api, "choose_builder", refuse)
 
 
 def test_version() -> None:

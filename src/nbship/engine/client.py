@@ -14,12 +14,14 @@ import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import docker
 import docker.errors
+import docker.types
 from docker.models.containers import Container
 from docker.models.images import Image
+from docker.models.volumes import Volume
 
 from nbship.errors import DockerCommandError, DockerUnavailableError, NotFoundError
 
@@ -150,7 +152,14 @@ class DockerClient:
         except NotFoundError:
             return None
 
-    def run_detached(self, image: str, **kwargs: Any) -> Container:
+    def run_detached(self, image: str, *, work_mount: tuple[str, str, str] | None = None, **kwargs: Any) -> Container:
+        """`docker run -d`; work_mount is (kind, source, target) with kind volume, host or none."""
+        if work_mount is not None:
+            kind, source, target = work_mount
+            if kind == "host":
+                kwargs["mounts"] = [docker.types.Mount(target, source, type="bind")]
+            else:  # an empty source makes an anonymous volume
+                kwargs["mounts"] = [docker.types.Mount(target, source or None, type="volume")]
         return self.call(f"docker run -d {image}", lambda: self.sdk.containers.run(image, detach=True, **kwargs))
 
     def remove_container(self, container: Container, *, stop_timeout: int = 10) -> None:
@@ -158,11 +167,84 @@ class DockerClient:
             container.reload()
             if container.status in {"running", "restarting", "paused"}:
                 container.stop(timeout=stop_timeout)
-            container.remove(force=True)
+            # v=True: an anonymous volume (--mount none) goes with its container; named ones never do.
+            container.remove(force=True, v=True)
 
         # Already gone (auto-removed, or removed by hand) is the goal reached.
         with contextlib.suppress(NotFoundError):
             self.call(f"docker rm -f {container.name}", stop_and_remove)
+
+    def volume(self, name: str) -> Volume | None:
+        try:
+            return self.call(f"docker volume inspect {name}", lambda: self.sdk.volumes.get(name))
+        except NotFoundError:
+            return None
+
+    def volumes(self, *, labels: dict[str, str]) -> list[Volume]:
+        filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
+        return self.call("docker volume ls --filter label=...", lambda: self.sdk.volumes.list(filters=filters))
+
+    def create_volume(self, name: str, *, labels: dict[str, str]) -> Volume:
+        return self.call(f"docker volume create {name}", lambda: self.sdk.volumes.create(name, labels=labels))
+
+    def remove_volume(self, volume: Volume) -> None:
+        self.call(f"docker volume rm {volume.name}", lambda: volume.remove())
+
+    def containers_using(self, volume_name: str) -> list[Container]:
+        filters = {"volume": volume_name}
+        return self.call(
+            f"docker ps -a --filter volume={volume_name}", lambda: self.sdk.containers.list(all=True, filters=filters)
+        )
+
+    def create_container(self, image: str, **kwargs: Any) -> Container:
+        return self.call(f"docker create {image}", lambda: self.sdk.containers.create(image, **kwargs))
+
+    def import_image(self, tar_bytes: bytes, *, repository: str, tag: str) -> None:
+        self.call(
+            f"docker import - {repository}:{tag}",
+            lambda: self.sdk.api.import_image_from_data(tar_bytes, repository=repository, tag=tag),
+        )
+
+    def get_archive(self, container: Container, path: str) -> Iterator[bytes]:
+        stream, _ = self.call(f"docker cp {container.name}:{path} -", lambda: container.get_archive(path))
+        return iter(stream)
+
+    def put_archive(self, container: Container, path: str, data: IO[bytes]) -> None:
+        self.call(f"docker cp - {container.name}:{path}", lambda: container.put_archive(path, data))
+
+    def tag_image(self, source: str, repository: str, tag: str) -> None:
+        image = self.image(source)
+        if image is None:
+            raise NotFoundError(f"The image {source} is not on this machine; build it first (nbship build).")
+        self.call(f"docker tag {source} {repository}:{tag}", lambda: image.tag(repository, tag))
+
+    def push_stream(self, repository: str, tag: str) -> Iterator[dict[str, Any]]:
+        """`docker push` as JSON events; credentials come from Docker's config or credential store."""
+        return self.call(
+            f"docker push {repository}:{tag}",
+            lambda: iter(self.sdk.api.push(repository, tag=tag, stream=True, decode=True)),
+        )
+
+    def pull_stream(self, repository: str, tag: str | None, digest: str | None) -> Iterator[dict[str, Any]]:
+        ref = f"@{digest}" if digest else f":{tag or 'latest'}"
+        return self.call(
+            f"docker pull {repository}{ref}",
+            lambda: iter(self.sdk.api.pull(repository, tag=digest or tag or "latest", stream=True, decode=True)),
+        )
+
+    def remove_image(self, reference: str) -> None:
+        self.call(f"docker rmi {reference}", lambda: self.sdk.images.remove(reference))
+
+    def cli_with_input(self, cli: str, args: Sequence[str], text: str) -> tuple[int, str]:
+        """Runs the docker CLI with `text` on its stdin (a password), returning exit code and output."""
+        command = [cli, *args]
+        try:
+            result = subprocess.run(command, input=text, capture_output=True, text=True, timeout=120, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise DockerCommandError(
+                f"Could not run {cli} {args[0]}: {exc}", command=" ".join(command), returncode=None, output=""
+            ) from exc
+        return result.returncode, result.stdout + result.stderr
 
     def logs(self, container: Container, *, follow: bool, tail: int | str = "all") -> Iterator[bytes]:
         if follow:

@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 from docker.models.containers import Container
 
@@ -24,9 +25,31 @@ LABEL_PROJECT_PATH = "io.nbship.project-path"
 LABEL_PORT = "io.nbship.port"
 LABEL_BIND = "io.nbship.bind"
 LABEL_MANAGED = "io.nbship.managed"
+LABEL_MOUNT = "io.nbship.mount"
+DEFAULT_WORKDIR = "/home/jovyan/work"
+MountKind = Literal["volume", "host", "none"]
 CONTAINER_PORT = 8888
 TOKEN_ENV = "JUPYTER_TOKEN"
 LOOPBACK = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class WorkMount:
+    """What is mounted on the image's work folder: a named volume, a host folder, or a throwaway volume."""
+
+    kind: MountKind
+    source: str = ""  # the volume's name or the host folder; "" for kind "none"
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}:{self.source}" if self.source else self.kind
+
+    def describe(self) -> str:
+        if self.kind == "volume":
+            return f"your work is kept in the volume {self.source}"
+        if self.kind == "host":
+            return f"the work folder is your project folder {self.source}"
+        return "nothing is kept: the work folder goes with the container (--mount none)"
 
 
 @dataclass(frozen=True)
@@ -34,9 +57,11 @@ class RunOptions:
     image: str
     project_id: str
     project_path: str
+    mount: WorkMount
     port: int = 8888
     bind: str = LOOPBACK
     token: str | None = None
+    user: str | None = None  # uid:gid to run as; None: the image's notebook user
     ready_timeout: float = 180.0
 
 
@@ -51,6 +76,7 @@ class Server:
     port: int
     token: str
     status: str
+    mount: str = ""
 
     @property
     def url(self) -> str:
@@ -108,6 +134,7 @@ def server_of(container: Container) -> Server | None:
         port=int(labels.get(LABEL_PORT, CONTAINER_PORT)),
         token=env.get(TOKEN_ENV, ""),
         status=str(container.status),
+        mount=labels.get(LABEL_MOUNT, ""),
     )
 
 
@@ -163,6 +190,8 @@ def _same_server(client: DockerClient, container: Container, server: Server, opt
         return False
     if options.token is not None and options.token != server.token:
         return False
+    if server.mount != options.mount.label:
+        return False
     image = client.image(options.image)
     return image is not None and container.attrs.get("Image") == image.id and _answers(server.port, server.token)
 
@@ -194,7 +223,9 @@ def start_server(client: DockerClient, options: RunOptions, reporter: Reporter) 
         LABEL_PROJECT_PATH: options.project_path,
         LABEL_PORT: str(options.port),
         LABEL_BIND: options.bind,
+        LABEL_MOUNT: options.mount.label,
     }
+    workdir = image_workdir(client, options.image)
     container: Container | None = None
     try:
         try:
@@ -204,6 +235,8 @@ def start_server(client: DockerClient, options: RunOptions, reporter: Reporter) 
                 labels=labels,
                 environment={TOKEN_ENV: token},
                 ports={f"{CONTAINER_PORT}/tcp": (options.bind, options.port)},
+                work_mount=(options.mount.kind, options.mount.source, workdir),
+                user=options.user,
                 # The token is given by environment, never --allow-root: the image runs as its notebook user.
             )
         except NbshipError as exc:
@@ -224,9 +257,34 @@ def start_server(client: DockerClient, options: RunOptions, reporter: Reporter) 
             client.remove_container(container, stop_timeout=2)
         raise
     container.reload()
+    _relay_start_messages(client, container, reporter)
     server = server_of(container)
     assert server is not None
     return server
+
+
+def image_workdir(client: DockerClient, image: str) -> str:
+    """Where the image keeps the user's work: nbship's images say so in NBSHIP_WORKDIR."""
+    found = client.image(image)
+    config = (found.attrs.get("Config") or {}) if found is not None else {}
+    for item in config.get("Env") or []:
+        key, _, value = str(item).partition("=")
+        if key == "NBSHIP_WORKDIR" and value.startswith("/"):
+            return value
+    working = str(config.get("WorkingDir") or "")
+    return working if working not in {"", "/"} else DEFAULT_WORKDIR
+
+
+def _relay_start_messages(client: DockerClient, container: Container, reporter: Reporter) -> None:
+    """The image's start-up says what it did to the work folder (refresh, kept versions): pass it on."""
+    for line in _log_tail(client, container, lines=200).splitlines():
+        if not line.startswith("nbship: "):
+            continue
+        text = line.removeprefix("nbship: ")
+        if text.startswith(("kept your version", "the work folder could not")) or "stays deleted" in text:
+            reporter.warn(text)
+        else:
+            reporter.info(text)
 
 
 def follow_logs(client: DockerClient, server: Server) -> Iterator[str]:

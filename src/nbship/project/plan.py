@@ -31,7 +31,8 @@ WORKDIR = f"{HOME}/work"
 ENV_PREFIX = "/opt/nbship/env"
 CONTENT_DIR = "/opt/nbship/project"  # the project as the image delivers it, outside any volume
 DATA_DIR = "/opt/nbship/data"
-MANIFEST = "/opt/nbship/manifest.sha256"
+MANIFEST = "/opt/nbship/manifest.json"  # what the image delivers, file by file (nbship.image.refresh)
+REFRESH = "/opt/nbship/bin/nbship-refresh"
 CONTAINER_PORT = 8888
 
 Installer = Literal["uv", "pip"]

@@ -41,7 +41,14 @@ def entrypoint_script() -> str:
         .replace("__WORKDIR__", p.WORKDIR)
         .replace("__CONTENT_DIR__", p.CONTENT_DIR)
         .replace("__PORT__", str(p.CONTAINER_PORT))
+        .replace("__REFRESH__", p.REFRESH)
+        .replace("__MANIFEST__", p.MANIFEST)
     )
+
+
+def refresh_script() -> str:
+    """nbship.image.refresh as the file the image runs (it is standard-library Python only)."""
+    return resources.files("nbship.image").joinpath("refresh.py").read_text(encoding="utf-8")
 
 
 def _environment() -> jinja2.Environment:
@@ -87,6 +94,8 @@ def render_dockerfile(plan: p.BuildPlan) -> str:
             uv_requirement=p.UV_REQUIREMENT,
             dumb_init_requirement=p.DUMB_INIT_REQUIREMENT,
             entrypoint_lines=entrypoint_script().splitlines(),
+            refresh_lines=refresh_script().splitlines(),
+            refresh=p.REFRESH,
             lab_overrides=json.dumps(_LAB_OVERRIDES, separators=(",", ":")),
         )
     )

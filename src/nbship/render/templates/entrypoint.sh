@@ -1,15 +1,19 @@
 #!/bin/sh
-# nbship's start-up (PID 1 is dumb-init, which runs this): fill the work folder from the image's copy
-# of the project when it is new and empty, run the project's start script if any, then the command.
-# It never overwrites a file in the work folder: a later nbship refreshes changed content with a
-# three-way merge against /opt/nbship/manifest.sha256 (what this image delivered).
+# nbship's start-up (PID 1 is dumb-init, which runs this). It brings the work folder up to date
+# with the image (nbship-refresh: fills a new volume, merges a newer image's files into a used
+# one, never overwrites the user's), runs the project's start script if any, then the command.
 set -eu
 work="${NBSHIP_WORKDIR:-__WORKDIR__}"
 content="__CONTENT_DIR__"
-if [ -d "$work" ] && [ -w "$work" ] && [ -z "$(ls -A "$work")" ]; then
-    cp -a "$content/." "$work/"
-    mkdir -p "$work/.nbship"
-    cp /opt/nbship/manifest.sha256 "$work/.nbship/delivered.sha256"
+# Run as another uid (a bind-mounted checkout owned by the host user), HOME is not ours to write.
+if [ ! -w "${HOME:-/nonexistent}" ]; then
+    HOME="/tmp/nbship-home-$(id -u)"
+    export HOME
+    mkdir -p "$HOME"
+fi
+if [ -d "$work" ] && [ -w "$work" ]; then
+    python3 __REFRESH__ sync "$content" __MANIFEST__ "$work" \
+        || echo "nbship: the work folder could not be brought up to date with the image (see above); starting anyway" >&2
 fi
 cd "$work" 2>/dev/null || cd "$content"
 if [ "$#" -eq 0 ]; then
