@@ -390,8 +390,15 @@ def shell(
         reporter.info(f"Opening a shell in the running container {container.name}.")
         return client.run_cli(docker_cli(), ["exec", *flags, str(container.name), *command])
     chosen = validate_reference(image) if image else _build_project(client, project, build_options, reporter).image
-    reporter.info(f"No running container for this project: opening a shell in a new one from {chosen}.")
-    code = client.run_cli(docker_cli(), ["run", "--rm", *flags, chosen, *command])
+    volume = volumes.volume_name(project.project_id)
+    mount: list[str] = []
+    if client.volume(volume) is not None:
+        # The project's work, not a fresh copy: what the shell changes is what JupyterLab will see.
+        mount = ["-v", f"{volume}:{containers.image_workdir(client, chosen)}"]
+        reporter.info(f"No running container for this project: a new one from {chosen}, on the volume {volume}.")
+    else:
+        reporter.info(f"No running container for this project: opening a shell in a new one from {chosen}.")
+    code = client.run_cli(docker_cli(), ["run", "--rm", *flags, *mount, chosen, *command])
     if code == 125:
         raise RunError(f"docker could not start a container from {chosen} (exit code 125); see the message above.")
     return code

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
 import tarfile
 import time
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import TEST_PREFIX, copy_project, free_port, run_cli
+from conftest import TEST_PREFIX, copy_project, free_port, nbship_exe, run_cli
 from docker_helpers import docker, inspect
 
 from nbship.project.detect import detect
@@ -237,3 +238,21 @@ def test_export_import_round_trip(tiny: Path, tmp_path: Path) -> None:
         run_cli("volume", "rm", copy)
     missing = run_cli("volume", "export", "nbship-no-such-volume", str(tmp_path / "x.tar"))
     assert missing.exit_code == 8 and "no volume named" in missing.stderr
+
+
+def test_shell_without_a_server_opens_the_projects_work(tiny: Path) -> None:
+    lab, _ = up(tiny, "-t", TINY_TAG)
+    lab.put("results.txt", "from the lab\n")
+    down(tiny)
+    result = subprocess.run(
+        [nbship_exe(), "shell", str(tiny), "-t", TINY_TAG],
+        input="cat results.txt; echo more >> results.txt\nexit\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "from the lab" in result.stdout and f"on the volume {volume_of(tiny)}" in result.stderr
+    lab, _ = up(tiny, "-t", TINY_TAG)
+    assert lab.get("results.txt") == "from the lab\nmore\n"
