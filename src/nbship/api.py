@@ -6,19 +6,29 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, cast
 
 import docker.utils.build
+import nbformat
 
 from nbship import __version__
+from nbship.check.compare import compare_notebooks
+from nbship.check.execute import MissingNotebooks, RunOutcome, RunSpec, image_files, run_check
+from nbship.check.output import inside, prepare_output_dir, write_output
+from nbship.check.report import to_json
+from nbship.check.results import CheckReport, NotebookResult
+from nbship.check.results import Status as CheckStatus
+from nbship.config import Settings, load_settings
 from nbship.engine import containers
 from nbship.engine.build import Builder, BuilderChoice, BuildRequest, build_image, choose_builder
 from nbship.engine.client import DockerClient, docker_cli
-from nbship.errors import NotFoundError, ProjectError, RunError, UsageError
-from nbship.project.detect import Project, detect
-from nbship.project.plan import BuildPlan, Installer, PlanOptions, make_plan
+from nbship.errors import InputFileError, NbshipError, NotFoundError, ProjectError, RunError, UsageError
+from nbship.project.detect import SKIP_DIRS, Project, detect
+from nbship.project.plan import CONTENT_DIR, BuildPlan, Installer, PlanOptions, make_plan
 from nbship.references import validate_reference
 from nbship.render.dockerfile import render_dockerfile
 from nbship.render.dockerignore import ignore_patterns, render_dockerignore
@@ -291,11 +301,151 @@ def shell(
     return code
 
 
+DEFAULT_CHECK_TIMEOUT = 600  # seconds per cell
+_IMAGE_SETTINGS = (f"{CONTENT_DIR}/nbship.toml", f"{CONTENT_DIR}/pyproject.toml")
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    image: str | None = None  # check this image as it is: its own notebooks and settings
+    notebooks: tuple[str, ...] = ()  # only these, in this order (default: [check] notebooks, else all)
+    timeout: int | None = None  # seconds per cell (default: [check] timeout, else 600)
+    network: bool = False
+    compare: bool = False
+    tolerance: float | None = None  # numbers in compared text may differ by this much (implies compare)
+    output_dir: Path | None = None  # keep the executed notebooks here
+
+
+def _image_settings(client: DockerClient, image: str) -> tuple[Settings, Path | None]:
+    """The settings the image's copy of the project carries (an image used without its folder)."""
+    files = image_files(client, image, _IMAGE_SETTINGS)
+    with tempfile.TemporaryDirectory(prefix="nbship-settings-") as tmp:
+        for name, data in files.items():
+            Path(tmp, name).write_bytes(data)
+        settings, source = load_settings(Path(tmp))
+    return settings, Path(source.name) if source else None
+
+
+def _missing_error(exc: MissingNotebooks, *, from_option: bool, settings_file: Path | None, image: str) -> NbshipError:
+    available = ", ".join(exc.available) or "none"
+    if from_option or settings_file is None:
+        return UsageError(
+            f"--notebook {exc.missing[0]}: there is no such notebook in {image}. Its notebooks: {available}."
+        )
+    text = settings_file.read_text(encoding="utf-8") if settings_file.is_file() else ""
+    line = next((n for n, t in enumerate(text.splitlines(), 1) if exc.missing[0] in t), None)
+    return InputFileError(
+        settings_file.name,
+        line,
+        f"[check] notebooks names {exc.missing[0]}, which is not in the image {image}",
+        f"Correct the path (relative to the project folder) or remove it. The image's notebooks: {available}.",
+    )
+
+
+# nbformat is untyped; it reads any notebook version and converts it to v4.
+_read_notebook = cast(Callable[..., Mapping[str, Any]], nbformat.reads)
+
+
+def _compared(
+    results: tuple[NotebookResult, ...], outcome: RunOutcome, tolerance: float | None
+) -> list[NotebookResult]:
+    compared = []
+    for result in results:
+        committed, fresh = outcome.originals.get(result.path), outcome.executed.get(result.path)
+        if result.status != "passed" or committed is None or fresh is None:
+            compared.append(result)
+            continue
+        comparison = compare_notebooks(
+            _read_notebook(committed.decode(), as_version=4),
+            _read_notebook(fresh.decode(), as_version=4),
+            tolerance=tolerance,
+        )
+        status: CheckStatus = "passed" if comparison.same else "differs"
+        compared.append(replace(result, status=status, comparison=comparison))
+    return compared
+
+
+def check(
+    *,
+    path: Path | None = None,
+    options: CheckOptions = CheckOptions(),
+    build_options: BuildOptions = BuildOptions(),
+    reporter: Reporter | None = None,
+) -> CheckReport:
+    """Builds when needed, then executes the project's notebooks headless in a fresh container of
+    its image and reports each one. Failing notebooks are in the report, not raised."""
+    reporter = reporter or RecordingReporter()
+    if options.timeout is not None and options.timeout < 1:
+        raise UsageError(f"--timeout {options.timeout}: give the seconds a cell may run, 1 or more.")
+    if options.tolerance is not None and not (0 <= options.tolerance < 1):
+        raise UsageError(f"--tolerance {options.tolerance}: give a relative tolerance such as 1e-6 (0 up to 1).")
+    if options.image and path is not None:
+        raise UsageError(
+            "Give either a project folder or --image: with --image, nbship checks the image as it is, "
+            "with the notebooks and settings it carries."
+        )
+    output_dir = prepare_output_dir(options.output_dir) if options.output_dir else None
+    client = DockerClient()
+    project_root: Path | None = None
+    if options.image:
+        image = validate_reference(options.image)
+        if client.image(image) is None:
+            raise NotFoundError(f"The image {image} is not on this machine. Build it or pull it first.")
+        settings, settings_file = _image_settings(client, image)
+    else:
+        project = detect(path or Path("."))
+        project_root = project.root
+        settings, settings_file = project.settings, project.settings_file
+        if output_dir is not None and inside(output_dir, project.root):
+            reporter.warn(
+                f"{output_dir} is inside the project: the executed notebooks there will be part of the next "
+                "build and of the next check. Add that folder to .dockerignore, or use a folder outside."
+            )
+        image = _build_project(client, project, build_options, reporter).image
+    compare = options.compare or options.tolerance is not None
+    chosen = tuple(nb.removeprefix("./") for nb in options.notebooks) or settings.check.notebooks
+    timeout = options.timeout or settings.check.timeout or DEFAULT_CHECK_TIMEOUT
+    spec = RunSpec(
+        image=image,
+        notebooks=chosen,
+        timeout=timeout,
+        network=options.network,
+        skip_dirs=tuple(SKIP_DIRS),
+        keep_originals=compare,
+    )
+    started = dt.datetime.now(dt.timezone.utc)
+    try:
+        outcome = run_check(client, spec, reporter)
+    except MissingNotebooks as exc:
+        raise _missing_error(
+            exc, from_option=bool(options.notebooks), settings_file=settings_file, image=image
+        ) from exc
+    if not outcome.results:
+        where = project_root or f"the image {image} ({outcome.root})"
+        raise ProjectError(f"There are no notebooks in {where}, so there is nothing to check.")
+    results = _compared(outcome.results, outcome, options.tolerance) if compare else list(outcome.results)
+    report = CheckReport(
+        image=image,
+        network=options.network,
+        timeout=timeout,
+        duration=(dt.datetime.now(dt.timezone.utc) - started).total_seconds(),
+        notebooks=tuple(results),
+        started=started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        compared=compare,
+        output_dir=output_dir,
+    )
+    if output_dir is not None:
+        write_output(output_dir, outcome.executed, to_json(report))
+    return report
+
+
 __all__ = [
     "BuildOptions",
     "BuildOutcome",
+    "CheckOptions",
     "UpOptions",
     "build",
+    "check",
     "dockerfile",
     "down",
     "follow",

@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
     RUN_FAILED = 6
     PORT_IN_USE = 7
     NOT_FOUND = 8
+    CHECK_FAILED = 9  # nbship check: a notebook failed, timed out or gave other outputs
     INTERRUPTED = 130
 
 
@@ -79,6 +80,10 @@ class PortInUseError(RunError):
 
 class NotFoundError(NbshipError):
     exit_code = ExitCode.NOT_FOUND
+
+
+class CheckFailed(NbshipError):
+    exit_code = ExitCode.CHECK_FAILED
 
 
 class Interrupted(NbshipError):

@@ -153,6 +153,30 @@ class DockerClient:
     def run_detached(self, image: str, **kwargs: Any) -> Container:
         return self.call(f"docker run -d {image}", lambda: self.sdk.containers.run(image, detach=True, **kwargs))
 
+    def create_container(self, image: str, **kwargs: Any) -> Container:
+        """A container that is created but not started (files can be put into it first)."""
+        return self.call(f"docker create {image}", lambda: self.sdk.containers.create(image, **kwargs))
+
+    def start(self, container: Container) -> None:
+        self.call(f"docker start {container.name}", container.start)
+
+    def wait(self, container: Container) -> int:
+        result = self.call(f"docker wait {container.name}", container.wait)
+        return int(result.get("StatusCode", -1))
+
+    def put_archive(self, container: Container, path: str, data: bytes) -> None:
+        """Unpacks the tar `data` into `path` in the container (`docker cp` into it)."""
+        self.call(f"docker cp - {container.name}:{path}", lambda: container.put_archive(path, data))
+
+    def get_archive(self, container: Container, path: str) -> bytes:
+        """`path` in the container as a tar (`docker cp` out of it); NotFoundError when it is missing."""
+
+        def read() -> bytes:
+            stream, _ = container.get_archive(path)
+            return b"".join(stream)
+
+        return self.call(f"docker cp {container.name}:{path} -", read)
+
     def remove_container(self, container: Container, *, stop_timeout: int = 10) -> None:
         def stop_and_remove() -> None:
             container.reload()
