@@ -112,7 +112,7 @@ def _validate(data: Any, path: Path, text: str, section: str) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"]) or "?"
-        known = "name, image, base-image, python, port, [check]"
+        known = "name, image, base-image, python, port. In a [check] table: notebooks, timeout"
         if len(first["loc"]) > 1 and first["loc"][0] == "check":
             known = "in [check]: notebooks, timeout"
         if first["type"] == "extra_forbidden":

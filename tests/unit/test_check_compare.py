@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from nbship.check.compare import compare_notebooks, comparable_outputs, normalize_text, texts_equal
+from nbship.check.compare import comparable_outputs, compare_notebooks, normalize_text, texts_equal
 from nbship.check.png import decode_png
 
 
@@ -40,9 +40,7 @@ def notebook(*cells: list[dict[str, Any]] | str) -> dict[str, Any]:
         if isinstance(cell, str):
             built.append({"cell_type": "markdown", "source": cell, "metadata": {}})
         else:
-            built.append(
-                {"cell_type": "code", "source": "", "outputs": cell, "execution_count": count, "metadata": {}}
-            )
+            built.append({"cell_type": "code", "source": "", "outputs": cell, "execution_count": count, "metadata": {}})
     return {"cells": built, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
 
 
@@ -52,9 +50,7 @@ def png(width: int, height: int, filter_type: int, level: int, *, alpha: bool = 
     raw = b""
     previous = bytes(width * channels)
     for y in range(height):
-        row = b"".join(
-            bytes(((x * 40 + shift) % 256, (y * 50) % 256, 90, 255)[:channels]) for x in range(width)
-        )
+        row = b"".join(bytes(((x * 40 + shift) % 256, (y * 50) % 256, 90, 255)[:channels]) for x in range(width))
         if filter_type == 1:
             encoded = bytes((row[i] - (row[i - channels] if i >= channels else 0)) & 255 for i in range(len(row)))
         elif filter_type == 2:
@@ -138,7 +134,12 @@ SAME: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]], float | None]]
         [display({"application/vnd.jupyter.widget-view+json": {"model_id": "b2"}, "text/plain": "w"})],
         None,
     ),
-    ("float noise within the tolerance", [result({"text/plain": "0.3"})], [result({"text/plain": "0.30000000000000004"})], 1e-9),
+    (
+        "float noise within the tolerance",
+        [result({"text/plain": "0.3"})],
+        [result({"text/plain": "0.30000000000000004"})],
+        1e-9,
+    ),
     ("a number near zero", [stdout("residual 0.0\n")], [stdout("residual 1e-17\n")], 1e-9),
     ("the same error (raises-exception cell)", [error("ValueError", "bad")], [error("ValueError", "bad")], None),
     (
@@ -151,12 +152,24 @@ SAME: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]], float | None]]
 
 DIFFERENT: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]], float | None, str]] = [
     ("a changed number", [stdout("mean = 3.0\n")], [stdout("mean = 3.2\n")], None, "stdout"),
-    ("float noise without a tolerance", [result({"text/plain": "0.3"})], [result({"text/plain": "0.30000000000000004"})], None, "text/plain"),
+    (
+        "float noise without a tolerance",
+        [result({"text/plain": "0.3"})],
+        [result({"text/plain": "0.30000000000000004"})],
+        None,
+        "text/plain",
+    ),
     ("beyond the tolerance", [stdout("mean = 3.0\n")], [stdout("mean = 3.2\n")], 1e-3, "stdout"),
     ("other words around equal numbers", [stdout("mean = 3\n")], [stdout("median = 3\n")], 0.5, "stdout"),
     ("an output went missing", [stdout("a\n"), result({"text/plain": "1"})], [stdout("a\n")], None, "outputs"),
     ("an output kind changed", [result({"text/plain": "1"})], [stdout("1\n")], None, "outputs"),
-    ("a MIME type went missing", [result({"text/plain": "t", "text/html": "<b>t</b>"})], [result({"text/plain": "t"})], None, "outputs"),
+    (
+        "a MIME type went missing",
+        [result({"text/plain": "t", "text/html": "<b>t</b>"})],
+        [result({"text/plain": "t"})],
+        None,
+        "outputs",
+    ),
     (
         "PNG: another picture",
         [display({"image/png": png(7, 5, 0, 1)})],
@@ -164,7 +177,13 @@ DIFFERENT: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]], float | N
         None,
         "image/png",
     ),
-    ("PNG: another size", [display({"image/png": png(7, 5, 0, 1)})], [display({"image/png": png(5, 7, 0, 1)})], None, "image/png"),
+    (
+        "PNG: another size",
+        [display({"image/png": png(7, 5, 0, 1)})],
+        [display({"image/png": png(5, 7, 0, 1)})],
+        None,
+        "image/png",
+    ),
     ("another error", [error("ValueError", "bad")], [error("KeyError", "'x'")], None, "error"),
     ("a JPEG's bytes", [display({"image/jpeg": "AAEC"})], [display({"image/jpeg": "AAED"})], None, "image/jpeg"),
 ]

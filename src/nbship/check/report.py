@@ -129,6 +129,16 @@ def _xml_text(text: str) -> str:
     return _XML_INVALID.sub("", text)
 
 
+def _add_failure(case: ET.Element, result: NotebookResult) -> None:
+    kind = {"timed out": "CellTimeoutError", "differs": "OutputsDiffer"}.get(result.status)
+    if kind is None:
+        kind = result.error.type if result.error else "Failed"
+    failure = ET.SubElement(case, "failure", {"type": _xml_text(kind), "message": _xml_text(headline(result))})
+    body = list(result.error.traceback) if result.error else []
+    body += _difference_lines(result)
+    failure.text = _xml_text("\n".join(body))
+
+
 def to_junit(report: CheckReport, *, suite: str) -> str:
     """JUnit XML as Jenkins, GitLab and GitHub report tools read it: one testcase per notebook."""
     failures = sum(1 for result in report.notebooks if not result.ok)
@@ -153,16 +163,9 @@ def to_junit(report: CheckReport, *, suite: str) -> str:
             {"classname": _xml_text(suite), "name": _xml_text(result.path), "file": _xml_text(result.path)},
         )
         case.set("time", f"{result.duration:.3f}")
-        if result.ok:
-            continue
-        kind = {"timed out": "CellTimeoutError", "differs": "OutputsDiffer"}.get(result.status)
-        if kind is None:
-            kind = result.error.type if result.error else "Failed"
-        failure = ET.SubElement(case, "failure", {"type": _xml_text(kind), "message": _xml_text(headline(result))})
-        body = list(result.error.traceback) if result.error else []
-        body += _difference_lines(result)
-        failure.text = _xml_text("\n".join(body))
-        if result.note:
+        if not result.ok:
+            _add_failure(case, result)
+        if result.note:  # after <failure>, where the JUnit schema puts system-out
             ET.SubElement(case, "system-out").text = _xml_text(f"note: {result.note}")
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
