@@ -8,6 +8,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import subprocess
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from click.testing import Result
-from conftest import TEST_PREFIX, BuiltProject, copy_project, run_cli
+from conftest import TEST_PREFIX, BuiltProject, copy_project, nbship_exe, run_cli, wait_until
 from docker_helpers import docker
 
 from nbship.errors import ExitCode
@@ -244,3 +247,25 @@ def test_output_folder_holding_other_files_is_refused(suite: BuiltProject) -> No
     assert result.exit_code == ExitCode.USAGE
     assert "does not overwrite your files" in result.stderr
     assert not os.path.exists(suite.path / "nbship-check.json")
+
+
+def test_ctrl_c_during_a_check_leaves_no_container(suite: BuiltProject, tmp_path: Path) -> None:
+    def containers() -> list[str]:
+        filters = ["--filter", "label=io.nbship.check=true", "--filter", f"ancestor={suite.image}"]
+        return docker("ps", "-aq", *filters).stdout.split()
+
+    assert not containers()
+    proc = subprocess.Popen(
+        [nbship_exe(), "check", "--image", suite.image, "-n", "slow.ipynb", "--timeout", "300"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert wait_until(lambda: bool(containers()), timeout=60)
+    time.sleep(3)  # the kernel is sleeping in the notebook's second cell by now
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == ExitCode.INTERRUPTED, err
+    assert "interrupted" in err.lower() and "Traceback" not in err
+    assert not containers()
