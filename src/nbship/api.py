@@ -316,26 +316,48 @@ class CheckOptions:
     output_dir: Path | None = None  # keep the executed notebooks here
 
 
-def _image_settings(client: DockerClient, image: str) -> tuple[Settings, Path | None]:
+@dataclass(frozen=True)
+class _CheckSettings:
+    settings: Settings
+    file_name: str | None  # for messages: where the settings came from
+    text: str = ""
+
+
+def _image_settings(client: DockerClient, image: str) -> _CheckSettings:
     """The settings the image's copy of the project carries (an image used without its folder)."""
     files = image_files(client, image, _IMAGE_SETTINGS)
     with tempfile.TemporaryDirectory(prefix="nbship-settings-") as tmp:
         for name, data in files.items():
             Path(tmp, name).write_bytes(data)
         settings, source = load_settings(Path(tmp))
-    return settings, Path(source.name) if source else None
+        text = source.read_text(encoding="utf-8") if source else ""
+    return _CheckSettings(settings, source.name if source else None, text)
 
 
-def _missing_error(exc: MissingNotebooks, *, from_option: bool, settings_file: Path | None, image: str) -> NbshipError:
+def _project_settings(project: Project) -> _CheckSettings:
+    source = project.settings_file
+    text = source.read_text(encoding="utf-8") if source else ""
+    return _CheckSettings(project.settings, project.rel(source) if source else None, text)
+
+
+def _notebook_option(name: str) -> str:
+    path = name.replace("\\", "/").removeprefix("./")
+    if not path.endswith(".ipynb") or path.startswith("/") or ".." in path.split("/"):
+        raise UsageError(
+            f"--notebook {name}: give a notebook's path relative to the project folder, like analysis/fit.ipynb."
+        )
+    return path
+
+
+def _missing_error(exc: MissingNotebooks, *, from_option: bool, source: _CheckSettings, image: str) -> NbshipError:
     available = ", ".join(exc.available) or "none"
-    if from_option or settings_file is None:
+    if from_option or source.file_name is None:
         return UsageError(
             f"--notebook {exc.missing[0]}: there is no such notebook in {image}. Its notebooks: {available}."
         )
-    text = settings_file.read_text(encoding="utf-8") if settings_file.is_file() else ""
-    line = next((n for n, t in enumerate(text.splitlines(), 1) if exc.missing[0] in t), None)
+    line = next((n for n, t in enumerate(source.text.splitlines(), 1) if exc.missing[0] in t), None)
     return InputFileError(
-        settings_file.name,
+        source.file_name,
         line,
         f"[check] notebooks names {exc.missing[0]}, which is not in the image {image}",
         f"Correct the path (relative to the project folder) or remove it. The image's notebooks: {available}.",
@@ -384,6 +406,7 @@ def check(
             "Give either a project folder or --image: with --image, nbship checks the image as it is, "
             "with the notebooks and settings it carries."
         )
+    asked = tuple(_notebook_option(name) for name in options.notebooks)
     output_dir = prepare_output_dir(options.output_dir) if options.output_dir else None
     client = DockerClient()
     project_root: Path | None = None
@@ -391,11 +414,11 @@ def check(
         image = validate_reference(options.image)
         if client.image(image) is None:
             raise NotFoundError(f"The image {image} is not on this machine. Build it or pull it first.")
-        settings, settings_file = _image_settings(client, image)
+        source = _image_settings(client, image)
     else:
         project = detect(path or Path("."))
         project_root = project.root
-        settings, settings_file = project.settings, project.settings_file
+        source = _project_settings(project)
         if output_dir is not None and inside(output_dir, project.root):
             reporter.warn(
                 f"{output_dir} is inside the project: the executed notebooks there will be part of the next "
@@ -403,8 +426,8 @@ def check(
             )
         image = _build_project(client, project, build_options, reporter).image
     compare = options.compare or options.tolerance is not None
-    chosen = tuple(nb.removeprefix("./") for nb in options.notebooks) or settings.check.notebooks
-    timeout = options.timeout or settings.check.timeout or DEFAULT_CHECK_TIMEOUT
+    chosen = asked or source.settings.check.notebooks
+    timeout = options.timeout or source.settings.check.timeout or DEFAULT_CHECK_TIMEOUT
     spec = RunSpec(
         image=image,
         notebooks=chosen,
@@ -417,9 +440,7 @@ def check(
     try:
         outcome = run_check(client, spec, reporter)
     except MissingNotebooks as exc:
-        raise _missing_error(
-            exc, from_option=bool(options.notebooks), settings_file=settings_file, image=image
-        ) from exc
+        raise _missing_error(exc, from_option=bool(options.notebooks), source=source, image=image) from exc
     if not outcome.results:
         where = project_root or f"the image {image} ({outcome.root})"
         raise ProjectError(f"There are no notebooks in {where}, so there is nothing to check.")

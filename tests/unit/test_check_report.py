@@ -6,20 +6,16 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
-from click.testing import CliRunner, Result
 
 from nbship.check import runner
 from nbship.check.compare import CellDifference, Comparison
 from nbship.check.output import MARKER, prepare_output_dir, write_output
 from nbship.check.report import text_lines, to_json, to_junit
 from nbship.check.results import CellError, CheckReport, NotebookResult, parse_results, relevant_traceback
-from nbship.cli import main
 from nbship.config import load_settings
-from nbship.engine.client import DockerClient
-from nbship.errors import ExitCode, InputFileError, RunError, UsageError
+from nbship.errors import InputFileError, RunError, UsageError
 from nbship.project.detect import SKIP_DIRS, detect
 
 from .helpers import MakeProject
@@ -281,34 +277,3 @@ def test_output_folder_rules(tmp_path: Path) -> None:
     ]
     assert not (tmp_path / "escape.ipynb").exists()
     prepare_output_dir(earlier)  # an earlier check's output may be written again
-
-
-# -- the CLI refuses bad input before reaching Docker
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args))
-
-
-@pytest.fixture
-def no_docker(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args: object, **kwargs: object) -> NoReturn:
-        raise AssertionError("Docker was reached")
-
-    monkeypatch.setattr(DockerClient, "sdk", property(refuse))
-
-
-@pytest.mark.usefixtures("no_docker")
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["check", ".", "--image", "x:1"], "Give either a project folder or --image"),
-        (["check", "--timeout", "0"], "--timeout 0: give the seconds a cell may run"),
-        (["check", "--tolerance", "2"], "--tolerance 2.0: give a relative tolerance"),
-    ],
-)
-def test_check_usage_errors(args: list[str], message: str) -> None:
-    result = run(*args)
-    assert result.exit_code == ExitCode.USAGE
-    assert message in result.stderr
-    assert "Traceback" not in result.output
