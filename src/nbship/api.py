@@ -393,9 +393,11 @@ def check(
     options: CheckOptions = CheckOptions(),
     build_options: BuildOptions = BuildOptions(),
     reporter: Reporter | None = None,
+    built: BuildOutcome | None = None,
 ) -> CheckReport:
     """Builds when needed, then executes the project's notebooks headless in a fresh container of
-    its image and reports each one. Failing notebooks are in the report, not raised."""
+    its image and reports each one. Failing notebooks are in the report, not raised.
+    `built`: what `build` just returned for this project; its image is checked as it is."""
     reporter = reporter or RecordingReporter()
     if options.timeout is not None and options.timeout < 1:
         raise UsageError(f"--timeout {options.timeout}: give the seconds a cell may run, 1 or more.")
@@ -424,7 +426,7 @@ def check(
                 f"{output_dir} is inside the project: the executed notebooks there will be part of the next "
                 "build and of the next check. Add that folder to .dockerignore, or use a folder outside."
             )
-        image = _build_project(client, project, build_options, reporter).image
+        image = built.image if built else _build_project(client, project, build_options, reporter).image
     compare = options.compare or options.tolerance is not None
     chosen = asked or source.settings.check.notebooks
     timeout = options.timeout or source.settings.check.timeout or DEFAULT_CHECK_TIMEOUT

@@ -217,7 +217,7 @@ def build(path: Path, then_check: bool, **kwargs: Any) -> None:
     stdout.print(f"{outcome.image}  {human_size(outcome.size)}", markup=False)
     if then_check:
         reporter = _reporter()
-        report = api.check(path=path, build_options=options, reporter=reporter)
+        report = api.check(path=path, build_options=options, reporter=reporter, built=outcome)
         reporter.close()
         _print_check(report, as_json=False)
 

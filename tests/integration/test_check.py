@@ -211,6 +211,7 @@ def test_build_then_check(suite: BuiltProject) -> None:
     ]
     assert "6 notebooks in " in lines[-1] and "1 timed out" in lines[-1]  # [check] timeout = 10 applies
     assert "3 of 6 notebooks did not pass" in result.stderr
+    assert result.stderr.count("is up to date") == 1  # the build's word only, not a second look
 
 
 def test_settings_naming_a_missing_notebook(suite: BuiltProject, tmp_path: Path) -> None:
