@@ -6,29 +6,24 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import subprocess
-import tempfile
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
 
 import docker.utils.build
-import nbformat
 
 from nbship import __version__
-from nbship.check.compare import compare_notebooks
-from nbship.check.execute import MissingNotebooks, RunOutcome, RunSpec, image_files, run_check
+from nbship.check.execute import MissingNotebooks, RunSpec, run_check
+from nbship.check.inputs import image_settings, missing_error, notebook_option, project_settings
 from nbship.check.output import inside, prepare_output_dir, write_output
 from nbship.check.report import to_json
-from nbship.check.results import CheckReport, NotebookResult
-from nbship.check.results import Status as CheckStatus
-from nbship.config import Settings, load_settings
+from nbship.check.results import CheckReport, with_comparisons
 from nbship.engine import containers
 from nbship.engine.build import Builder, BuilderChoice, BuildRequest, build_image, choose_builder
 from nbship.engine.client import DockerClient, docker_cli
-from nbship.errors import InputFileError, NbshipError, NotFoundError, ProjectError, RunError, UsageError
+from nbship.errors import NotFoundError, ProjectError, RunError, UsageError
 from nbship.project.detect import SKIP_DIRS, Project, detect
-from nbship.project.plan import CONTENT_DIR, BuildPlan, Installer, PlanOptions, make_plan
+from nbship.project.plan import BuildPlan, Installer, PlanOptions, make_plan
 from nbship.references import validate_reference
 from nbship.render.dockerfile import render_dockerfile
 from nbship.render.dockerignore import ignore_patterns, render_dockerignore
@@ -302,7 +297,6 @@ def shell(
 
 
 DEFAULT_CHECK_TIMEOUT = 600  # seconds per cell
-_IMAGE_SETTINGS = (f"{CONTENT_DIR}/nbship.toml", f"{CONTENT_DIR}/pyproject.toml")
 
 
 @dataclass(frozen=True)
@@ -314,77 +308,6 @@ class CheckOptions:
     compare: bool = False
     tolerance: float | None = None  # numbers in compared text may differ by this much (implies compare)
     output_dir: Path | None = None  # keep the executed notebooks here
-
-
-@dataclass(frozen=True)
-class _CheckSettings:
-    settings: Settings
-    file_name: str | None  # for messages: where the settings came from
-    text: str = ""
-
-
-def _image_settings(client: DockerClient, image: str) -> _CheckSettings:
-    """The settings the image's copy of the project carries (an image used without its folder)."""
-    files = image_files(client, image, _IMAGE_SETTINGS)
-    with tempfile.TemporaryDirectory(prefix="nbship-settings-") as tmp:
-        for name, data in files.items():
-            Path(tmp, name).write_bytes(data)
-        settings, source = load_settings(Path(tmp))
-        text = source.read_text(encoding="utf-8") if source else ""
-    return _CheckSettings(settings, source.name if source else None, text)
-
-
-def _project_settings(project: Project) -> _CheckSettings:
-    source = project.settings_file
-    text = source.read_text(encoding="utf-8") if source else ""
-    return _CheckSettings(project.settings, project.rel(source) if source else None, text)
-
-
-def _notebook_option(name: str) -> str:
-    path = name.replace("\\", "/").removeprefix("./")
-    if not path.endswith(".ipynb") or path.startswith("/") or ".." in path.split("/"):
-        raise UsageError(
-            f"--notebook {name}: give a notebook's path relative to the project folder, like analysis/fit.ipynb."
-        )
-    return path
-
-
-def _missing_error(exc: MissingNotebooks, *, from_option: bool, source: _CheckSettings, image: str) -> NbshipError:
-    available = ", ".join(exc.available) or "none"
-    if from_option or source.file_name is None:
-        return UsageError(
-            f"--notebook {exc.missing[0]}: there is no such notebook in {image}. Its notebooks: {available}."
-        )
-    line = next((n for n, t in enumerate(source.text.splitlines(), 1) if exc.missing[0] in t), None)
-    return InputFileError(
-        source.file_name,
-        line,
-        f"[check] notebooks names {exc.missing[0]}, which is not in the image {image}",
-        f"Correct the path (relative to the project folder) or remove it. The image's notebooks: {available}.",
-    )
-
-
-# nbformat is untyped; it reads any notebook version and converts it to v4.
-_read_notebook = cast(Callable[..., Mapping[str, Any]], nbformat.reads)
-
-
-def _compared(
-    results: tuple[NotebookResult, ...], outcome: RunOutcome, tolerance: float | None
-) -> list[NotebookResult]:
-    compared = []
-    for result in results:
-        committed, fresh = outcome.originals.get(result.path), outcome.executed.get(result.path)
-        if result.status != "passed" or committed is None or fresh is None:
-            compared.append(result)
-            continue
-        comparison = compare_notebooks(
-            _read_notebook(committed.decode(), as_version=4),
-            _read_notebook(fresh.decode(), as_version=4),
-            tolerance=tolerance,
-        )
-        status: CheckStatus = "passed" if comparison.same else "differs"
-        compared.append(replace(result, status=status, comparison=comparison))
-    return compared
 
 
 def check(
@@ -408,7 +331,7 @@ def check(
             "Give either a project folder or --image: with --image, nbship checks the image as it is, "
             "with the notebooks and settings it carries."
         )
-    asked = tuple(_notebook_option(name) for name in options.notebooks)
+    asked = tuple(notebook_option(name) for name in options.notebooks)
     output_dir = prepare_output_dir(options.output_dir) if options.output_dir else None
     client = DockerClient()
     project_root: Path | None = None
@@ -416,11 +339,11 @@ def check(
         image = validate_reference(options.image)
         if client.image(image) is None:
             raise NotFoundError(f"The image {image} is not on this machine. Build it or pull it first.")
-        source = _image_settings(client, image)
+        source = image_settings(client, image)
     else:
         project = detect(path or Path("."))
         project_root = project.root
-        source = _project_settings(project)
+        source = project_settings(project)
         if output_dir is not None and inside(output_dir, project.root):
             reporter.warn(
                 f"{output_dir} is inside the project: the executed notebooks there will be part of the next "
@@ -442,11 +365,17 @@ def check(
     try:
         outcome = run_check(client, spec, reporter)
     except MissingNotebooks as exc:
-        raise _missing_error(exc, from_option=bool(options.notebooks), source=source, image=image) from exc
+        raise missing_error(exc, from_option=bool(options.notebooks), source=source, image=image) from exc
     if not outcome.results:
         where = project_root or f"the image {image} ({outcome.root})"
         raise ProjectError(f"There are no notebooks in {where}, so there is nothing to check.")
-    results = _compared(outcome.results, outcome, options.tolerance) if compare else list(outcome.results)
+    results = (
+        with_comparisons(
+            outcome.results, originals=outcome.originals, executed=outcome.executed, tolerance=options.tolerance
+        )
+        if compare
+        else list(outcome.results)
+    )
     report = CheckReport(
         image=image,
         network=options.network,

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, cast
 
+import nbformat
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from nbship.check.compare import Comparison
+from nbship.check.compare import Comparison, compare_notebooks
 from nbship.errors import RunError
 
 Status = Literal["passed", "failed", "timed out", "differs"]
@@ -144,3 +146,32 @@ def parse_results(text: str) -> list[NotebookResult]:
         )
         for item in parsed.notebooks
     ]
+
+
+# nbformat is untyped; it reads any notebook version and converts it to v4.
+_read_notebook = cast(Callable[..., Mapping[str, Any]], nbformat.reads)
+
+
+def with_comparisons(
+    results: tuple[NotebookResult, ...],
+    *,
+    originals: Mapping[str, bytes],
+    executed: Mapping[str, bytes],
+    tolerance: float | None,
+) -> list[NotebookResult]:
+    """The results, each notebook that passed compared with the notebook as the image delivers it
+    (`originals`): `differs` when a cell's outputs are not the same."""
+    compared = []
+    for result in results:
+        committed, fresh = originals.get(result.path), executed.get(result.path)
+        if result.status != "passed" or committed is None or fresh is None:
+            compared.append(result)
+            continue
+        comparison = compare_notebooks(
+            _read_notebook(committed.decode(), as_version=4),
+            _read_notebook(fresh.decode(), as_version=4),
+            tolerance=tolerance,
+        )
+        status: Status = "passed" if comparison.same else "differs"
+        compared.append(replace(result, status=status, comparison=comparison))
+    return compared
