@@ -270,3 +270,22 @@ def test_ctrl_c_during_a_check_leaves_no_container(suite: BuiltProject, tmp_path
     assert proc.returncode == ExitCode.INTERRUPTED, err
     assert "interrupted" in err.lower() and "Traceback" not in err
     assert not containers()
+
+
+def test_output_inside_the_project_is_written_with_a_warning(docker_daemon: str, tmp_path: Path) -> None:
+    project = copy_project("check-suite", tmp_path)
+    tag = f"{TEST_PREFIX}/check-suite-output:latest"
+    result = run_cli("check", str(project), "-t", tag, "-n", "ok/passing.ipynb", "-o", str(project / "checked"))
+    docker("rmi", tag, check=False)
+    assert result.exit_code == 0, result.stderr
+    assert "inside the project" in result.stderr and ".dockerignore" in result.stderr
+    executed = nbformat.read(str(project / "checked" / "ok" / "passing.ipynb"), as_version=4)
+    assert executed.cells[1].outputs[0]["text"] == "42 from ok/input.txt\n"
+    assert executed.metadata["language_info"]["name"] == "python"
+
+
+def test_missing_image(docker_daemon: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("check", "--image", f"{TEST_PREFIX}/no-such-image:1")
+    assert result.exit_code == ExitCode.NOT_FOUND
+    assert "is not on this machine" in result.stderr
