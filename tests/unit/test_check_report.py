@@ -3,7 +3,9 @@ the output folder and the CLI's refusals."""
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 
 from nbship.check import runner
 from nbship.check.compare import CellDifference, Comparison
+from nbship.check.execute import untar
 from nbship.check.output import MARKER, prepare_output_dir, write_output
 from nbship.check.report import text_lines, to_json, to_junit
 from nbship.check.results import CellError, CheckReport, NotebookResult, parse_results, relevant_traceback
@@ -277,3 +280,17 @@ def test_output_folder_rules(tmp_path: Path) -> None:
     ]
     assert not (tmp_path / "escape.ipynb").exists()
     prepare_output_dir(earlier)  # an earlier check's output may be written again
+
+
+def test_untar_keeps_plain_files_only() -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in {"out/results.json": b"{}", "out/executed/a b.ipynb": b"nb", "out/../evil": b"x"}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("out/link")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(link)
+    assert untar(buffer.getvalue()) == {"results.json": b"{}", "executed/a b.ipynb": b"nb"}
+    assert set(untar(buffer.getvalue(), strip=0)) == {"out/results.json", "out/executed/a b.ipynb"}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import PurePosixPath
@@ -73,13 +72,13 @@ def _tar(files: dict[str, bytes], folder: str) -> bytes:
     return buffer.getvalue()
 
 
-def untar(data: bytes) -> dict[str, bytes]:
-    """Regular files of a `docker cp` tar, by path below its top folder. Links and odd names are
-    skipped: the archive comes from a container, so it is never trusted with paths."""
+def untar(data: bytes, *, strip: int = 1) -> dict[str, bytes]:
+    """Regular files of a `docker cp` tar, by path below its first `strip` folders. Links and odd
+    names are skipped: the archive comes from a container, so it is never trusted with paths."""
     files: dict[str, bytes] = {}
     with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
         for member in tar.getmembers():
-            parts = PurePosixPath(member.name).parts[1:]
+            parts = PurePosixPath(member.name).parts[strip:]
             if not member.isfile() or not parts or any(part in {"..", ""} for part in parts):
                 continue
             handle = tar.extractfile(member)
@@ -98,18 +97,10 @@ def image_files(client: DockerClient, image: str, paths: tuple[str, ...]) -> dic
                 archive = client.get_archive(container, path)
             except NotFoundError:
                 continue
-            found.update({PurePosixPath(path).name: data for data in untar_single(archive)})
+            found.update(untar(archive, strip=0))
     finally:
         client.remove_container(container, stop_timeout=1)
     return found
-
-
-def untar_single(data: bytes) -> Iterator[bytes]:
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
-        for member in tar.getmembers():
-            handle = tar.extractfile(member) if member.isfile() else None
-            if handle is not None:
-                yield handle.read()
 
 
 def _config(spec: RunSpec) -> bytes:
