@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from nbship import __version__, api, cli_share
+from nbship.check.report import text_lines, to_json, to_junit
+from nbship.check.results import CheckReport
 from nbship.cli_support import (
     State,
     build_options,
@@ -21,7 +24,7 @@ from nbship.cli_support import (
     stdout,
 )
 from nbship.engine.build import human_size
-from nbship.errors import ExitCode
+from nbship.errors import CheckFailed, ExitCode, UsageError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -59,14 +62,108 @@ def init(path: Path, force: bool, **kwargs: Any) -> None:
 
 @main.command()
 @project_arg
+@click.option("--check", "then_check", is_flag=True, help="Then run `nbship check` on the image.")
 @build_options
 @handle_errors
-def build(path: Path, **kwargs: Any) -> None:
+def build(path: Path, then_check: bool, **kwargs: Any) -> None:
     """Build the image for PATH (only when its inputs changed)."""
     reporter = new_reporter()
-    outcome = api.build(path=path, options=build_opts(kwargs), reporter=reporter)
+    options = build_opts(kwargs)
+    outcome = api.build(path=path, options=options, reporter=reporter)
     reporter.close()
     stdout.print(f"{outcome.image}  {human_size(outcome.size)}", markup=False)
+    if then_check:
+        reporter = new_reporter()
+        report = api.check(path=path, build_options=options, reporter=reporter, built=outcome)
+        reporter.close()
+        _print_check(report, as_json=False)
+
+
+_STATUS_STYLE = {"passed": "green", "failed": "bold red", "timed out": "bold red", "differs": "bold yellow"}
+
+
+def _print_check(report: CheckReport, *, as_json: bool) -> None:
+    """The report: text lines on stdout (on stderr when stdout carries --json), then the exit."""
+    console = stderr if as_json else stdout
+    for line in text_lines(report):
+        status = next((s for s in _STATUS_STYLE if line.startswith(s + " ")), None)
+        if status is None:
+            console.print(line, markup=False, highlight=False)
+        else:
+            console.print(f"[{_STATUS_STYLE[status]}]{escape(status)}[/]{escape(line[len(status) :])}", highlight=False)
+    if as_json:
+        stdout.out(to_json(report), highlight=False)
+    if not report.ok:
+        bad = [result for result in report.notebooks if not result.ok]
+        names = ", ".join(f"{result.path} ({result.status})" for result in bad[:5])
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise CheckFailed(f"{len(bad)} of {len(report.notebooks)} notebooks did not pass: {names}{more}.")
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path), required=False)
+@click.option("--image", help="Check this image as it is (its own notebooks and settings) instead of PATH's.")
+@click.option(
+    "-n",
+    "--notebook",
+    "notebooks",
+    multiple=True,
+    help="Only this notebook (path relative to the project folder); repeat for more, run in that order.",
+)
+@click.option("--timeout", type=int, help="Seconds a cell may run (default: [check] timeout, else 600).")
+@click.option("--network", is_flag=True, help="Let the notebooks use the network (default: none).")
+@click.option("--compare", is_flag=True, help="Compare fresh outputs with the outputs saved in the notebooks.")
+@click.option("--tolerance", type=float, help="With --compare: numbers may differ by this (relative), e.g. 1e-6.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Keep the executed notebooks in this folder (new, empty, or an earlier check's).",
+)
+@click.option("--junit", type=click.Path(path_type=Path, dir_okay=False), help="Write a JUnit XML report here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout (text goes to stderr).")
+@build_options
+@handle_errors
+def check(
+    path: Path | None,
+    image: str | None,
+    notebooks: tuple[str, ...],
+    timeout: int | None,
+    network: bool,
+    compare: bool,
+    tolerance: float | None,
+    output: Path | None,
+    junit: Path | None,
+    as_json: bool,
+    **kwargs: Any,
+) -> None:
+    """Build if needed, run every notebook of PATH headless in its image, and report each one."""
+    reporter = new_reporter()
+    report = api.check(
+        path=path if path is not None or image else Path("."),
+        options=api.CheckOptions(
+            image=image,
+            notebooks=notebooks,
+            timeout=timeout,
+            network=network,
+            compare=compare,
+            tolerance=tolerance,
+            output_dir=output,
+        ),
+        build_options=build_opts(kwargs),
+        reporter=reporter,
+    )
+    reporter.close()
+    if junit is not None:
+        suite = image or (path or Path(".")).resolve().name
+        try:
+            junit.write_text(to_junit(report, suite=suite), encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"--junit {junit}: cannot write the report there ({exc.strerror}).") from exc
+        stderr.print(f"wrote {junit}", markup=False)
+    if report.output_dir is not None:
+        stderr.print(f"executed notebooks are in {report.output_dir}", markup=False)
+    _print_check(report, as_json=as_json)
 
 
 @main.command()

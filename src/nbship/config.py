@@ -25,12 +25,36 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+class CheckSettings(StrictModel):
+    """`[check]`: which notebooks `nbship check` runs, in which order, and their cell timeout."""
+
+    notebooks: tuple[str, ...] | None = None  # paths relative to the project folder; None: all
+    timeout: int | None = Field(default=None, ge=1, strict=True)  # seconds per cell
+
+    @field_validator("notebooks")
+    @classmethod
+    def _notebook_paths(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        for item in value:
+            parts = item.split("/")
+            if not item.endswith(".ipynb") or item.startswith("/") or ".." in parts or "\\" in item:
+                raise ValueError(
+                    f"'{item}' is not a notebook path relative to the project folder, like 'analysis/fit.ipynb'"
+                )
+        duplicates = sorted({item for item in value if value.count(item) > 1})
+        if duplicates:
+            raise ValueError(f"'{duplicates[0]}' is listed more than once")
+        return value
+
+
 class Settings(StrictModel):
     name: str | None = None
     image: str | None = None
     base_image: str | None = Field(default=None, alias="base-image")
     python: str | None = None
     port: int | None = Field(default=None, ge=1, le=65535, strict=True)  # strict: `port = true` is no port
+    check: CheckSettings = CheckSettings()
 
     @field_validator("python")
     @classmethod
@@ -88,14 +112,20 @@ def _validate(data: Any, path: Path, text: str, section: str) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"]) or "?"
-        known = "name, image, base-image, python, port"
+        known = "name, image, base-image, python, port. In a [check] table: notebooks, timeout"
+        if len(first["loc"]) > 1 and first["loc"][0] == "check":
+            known = "in [check]: notebooks, timeout"
         if first["type"] == "extra_forbidden":
             problem = f"unknown setting '{prefix}{key}'"
             fix = f"The settings nbship knows are: {known}."
         else:
             problem = f"setting '{prefix}{key}' is invalid: {first['msg']}"
             fix = "Correct the value and run nbship again."
-        raise InputFileError(path.name, _line_of_key(text, str(first["loc"][0]), section), problem, fix) from exc
+        line = _line_of_key(text, str(first["loc"][0]), section)
+        if len(first["loc"]) > 1 and isinstance(first["loc"][1], str):
+            # A key inside a table ([check] timeout): its own line when it can be found.
+            line = _line_of_key(text, first["loc"][1], f"{prefix}{first['loc'][0]}") or line
+        raise InputFileError(path.name, line, problem, fix) from exc
 
 
 def load_settings(root: Path) -> tuple[Settings, Path | None]:

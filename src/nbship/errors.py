@@ -17,6 +17,7 @@ class ExitCode(IntEnum):
     NOT_FOUND = 8
     IN_USE = 9  # a volume (or other resource) that something still uses
     REGISTRY = 10  # the registry refused or could not be reached
+    CHECK_FAILED = 11  # nbship check: a notebook failed, timed out or gave other outputs
     INTERRUPTED = 130
 
 
@@ -89,6 +90,10 @@ class VolumeInUseError(NbshipError):
 
 class RegistryError(NbshipError):
     exit_code = ExitCode.REGISTRY
+
+
+class CheckFailed(NbshipError):
+    exit_code = ExitCode.CHECK_FAILED
 
 
 class Interrupted(NbshipError):

@@ -18,6 +18,7 @@ import requests
 from conftest import TEST_PREFIX, copy_project, free_port, nbship_exe, run_cli
 from docker_helpers import docker, inspect
 
+from nbship.errors import ExitCode
 from nbship.project.detect import detect
 
 pytestmark = pytest.mark.docker
@@ -165,7 +166,7 @@ def test_named_volume_option_and_errors(tiny: Path) -> None:
         lab, err = up(tiny, "-t", TINY_TAG, "--volume", name)
         assert f"volume {name}" in err and "tiny.ipynb" in lab.names()
         in_use = run_cli("volume", "rm", name)
-        assert in_use.exit_code == 9 and "used by the container" in in_use.stderr
+        assert in_use.exit_code == ExitCode.IN_USE and "used by the container" in in_use.stderr
         down(tiny)
     finally:
         assert run_cli("volume", "rm", name).exit_code == 0

@@ -15,6 +15,8 @@ from conftest import TEST_PREFIX, copy_project, free_port, http_status, run_cli,
 from docker_helpers import docker
 from registry_helpers import Registry, running_registry
 
+from nbship.errors import ExitCode
+
 pytestmark = pytest.mark.docker
 
 TAG = f"{TEST_PREFIX}/tiny-share:latest"
@@ -131,9 +133,9 @@ def test_login_and_push_to_a_registry_with_basic_auth(
     monkeypatch.setenv("DOCKER_CONFIG", str(config))
     target = f"{auth_registry.host}/alice/tiny:1"
     refused = run_cli("push", "--image", TAG, "--to", target)
-    assert refused.exit_code == 10 and "nbship login" in refused.stderr, refused.stderr
+    assert refused.exit_code == ExitCode.REGISTRY and "nbship login" in refused.stderr, refused.stderr
     wrong = run_cli("login", auth_registry.host, "--username", "alice", "--password-stdin", input="wrong\n")
-    assert wrong.exit_code == 10 and "username or password is wrong" in wrong.stderr, wrong.stderr
+    assert wrong.exit_code == ExitCode.REGISTRY and "username or password is wrong" in wrong.stderr, wrong.stderr
     assert "Traceback" not in wrong.stderr
     assert auth_registry.password is not None
     right = run_cli(
@@ -150,10 +152,10 @@ def test_login_and_push_to_a_registry_with_basic_auth(
 def test_unreachable_registry(shared: Path) -> None:
     target = f"127.0.0.1:{free_port()}/team/tiny:1"
     result = run_cli("push", "--image", TAG, "--to", target)
-    assert result.exit_code == 10 and "Cannot reach the registry" in result.stderr, result.stderr
+    assert result.exit_code == ExitCode.REGISTRY and "Cannot reach the registry" in result.stderr, result.stderr
     docker("rmi", target, check=False)
     pull = run_cli("up", "--image", target, "--detach")
-    assert pull.exit_code == 10 and "Cannot reach the registry" in pull.stderr, pull.stderr
+    assert pull.exit_code == ExitCode.REGISTRY and "Cannot reach the registry" in pull.stderr, pull.stderr
 
 
 def test_missing_image_in_the_registry(registry: Registry) -> None:

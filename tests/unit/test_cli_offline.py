@@ -306,3 +306,20 @@ def test_build_with_a_broken_project_fails_before_docker(make_project: MakeProje
     result = run("build", str(make_project({"requirements.txt": "numpy=1\n"})), "-t", "ok:1")
     assert result.exit_code == ExitCode.PROJECT
     assert "requirements.txt, line 1:" in error_text(result)
+
+
+@pytest.mark.usefixtures("no_docker")
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["check", ".", "--image", "x:1"], "Give either a project folder or --image"),
+        (["check", "--timeout", "0"], "--timeout 0: give the seconds a cell may run"),
+        (["check", "--tolerance", "2"], "--tolerance 2.0: give a relative tolerance"),
+        (["check", "-n", "../other/a.ipynb"], "--notebook ../other/a.ipynb: give a notebook's path relative"),
+        (["check", "-n", "notes.md"], "--notebook notes.md: give a notebook's path relative"),
+    ],
+)
+def test_check_refuses_bad_options_before_docker(args: list[str], message: str) -> None:
+    result = run(*args)
+    assert result.exit_code == ExitCode.USAGE
+    assert message in error_text(result)

@@ -162,6 +162,30 @@ class DockerClient:
                 kwargs["mounts"] = [docker.types.Mount(target, source or None, type="volume")]
         return self.call(f"docker run -d {image}", lambda: self.sdk.containers.run(image, detach=True, **kwargs))
 
+    def create_container(self, image: str, **kwargs: Any) -> Container:
+        """A container that is created but not started (files can be put into it first)."""
+        return self.call(f"docker create {image}", lambda: self.sdk.containers.create(image, **kwargs))
+
+    def start(self, container: Container) -> None:
+        self.call(f"docker start {container.name}", container.start)
+
+    def wait(self, container: Container) -> int:
+        result = self.call(f"docker wait {container.name}", container.wait)
+        return int(result.get("StatusCode", -1))
+
+    def put_archive(self, container: Container, path: str, data: bytes | IO[bytes]) -> None:
+        """Unpacks the tar `data` (bytes, or a file streamed as it is read) into `path` (`docker cp` into it)."""
+        self.call(f"docker cp - {container.name}:{path}", lambda: container.put_archive(path, data))
+
+    def get_archive(self, container: Container, path: str) -> bytes:
+        """`path` in the container as a tar (`docker cp` out of it); NotFoundError when it is missing."""
+
+        def read() -> bytes:
+            stream, _ = container.get_archive(path)
+            return b"".join(stream)
+
+        return self.call(f"docker cp {container.name}:{path} -", read)
+
     def remove_container(self, container: Container, *, stop_timeout: int = 10) -> None:
         def stop_and_remove() -> None:
             container.reload()
@@ -196,21 +220,16 @@ class DockerClient:
             f"docker ps -a --filter volume={volume_name}", lambda: self.sdk.containers.list(all=True, filters=filters)
         )
 
-    def create_container(self, image: str, **kwargs: Any) -> Container:
-        return self.call(f"docker create {image}", lambda: self.sdk.containers.create(image, **kwargs))
-
     def import_image(self, tar_bytes: bytes, *, repository: str, tag: str) -> None:
         self.call(
             f"docker import - {repository}:{tag}",
             lambda: self.sdk.api.import_image_from_data(tar_bytes, repository=repository, tag=tag),
         )
 
-    def get_archive(self, container: Container, path: str) -> Iterator[bytes]:
+    def archive_stream(self, container: Container, path: str) -> Iterator[bytes]:
+        """Like get_archive, in chunks as they come: for volumes too large to hold in memory."""
         stream, _ = self.call(f"docker cp {container.name}:{path} -", lambda: container.get_archive(path))
         return iter(stream)
-
-    def put_archive(self, container: Container, path: str, data: IO[bytes]) -> None:
-        self.call(f"docker cp - {container.name}:{path}", lambda: container.put_archive(path, data))
 
     def tag_image(self, source: str, repository: str, tag: str) -> None:
         image = self.image(source)

@@ -223,7 +223,7 @@ def export(client: DockerClient, name: str, dest: Path, *, force: bool = False) 
         gzip = dest.name.endswith(("gz", "tgz"))
         partial = dest.with_name(dest.name + ".partial")
         with _helper(client, name) as helper, partial.open("wb") as handle:
-            reader = io.BufferedReader(_ChunkReader(client.get_archive(helper, f"{_MOUNT_PARENT}/{_MOUNT_NAME}")))
+            reader = io.BufferedReader(_ChunkReader(client.archive_stream(helper, f"{_MOUNT_PARENT}/{_MOUNT_NAME}")))
             with tarfile.open(fileobj=reader, mode="r|") as source, _writer(handle, gzip=gzip) as tar:
                 count = _copy_members(source, tar, top=_MOUNT_NAME, rename=".")
         partial.replace(dest)
@@ -235,7 +235,7 @@ def export(client: DockerClient, name: str, dest: Path, *, force: bool = False) 
         )
     dest.mkdir(parents=True, exist_ok=True)
     with _helper(client, name) as helper:
-        reader = io.BufferedReader(_ChunkReader(client.get_archive(helper, f"{_MOUNT_PARENT}/{_MOUNT_NAME}")))
+        reader = io.BufferedReader(_ChunkReader(client.archive_stream(helper, f"{_MOUNT_PARENT}/{_MOUNT_NAME}")))
         with tarfile.open(fileobj=reader, mode="r|") as source:
             count = 0
             for member in source:

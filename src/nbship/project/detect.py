@@ -16,6 +16,8 @@ from nbship.project.specs.runtime import parse_runtime
 
 # Folders never searched for notebooks (and never shipped: see render/dockerignore.py).
 _SKIP_DIRS = {".git", ".ipynb_checkpoints", "__pycache__", ".venv", "venv", "node_modules", ".tox", ".nbship"}
+# The same rule finds the notebooks inside an image (nbship check's runner).
+SKIP_DIRS = frozenset(_SKIP_DIRS)
 _START_EXEC_RE = re.compile(r'exec\s+"\$(@|\{@\})"')
 
 

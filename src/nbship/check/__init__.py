@@ -1,0 +1,1 @@
+"""nbship check: the project's notebooks executed headless inside its image, reported, compared."""
