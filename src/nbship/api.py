@@ -13,6 +13,7 @@ from pathlib import Path
 import docker.utils.build
 
 from nbship import __version__
+from nbship.conda import lock as conda_lock
 from nbship.engine import containers
 from nbship.engine.build import Builder, BuilderChoice, BuildRequest, build_image, choose_builder
 from nbship.engine.client import DockerClient, docker_cli
@@ -166,7 +167,56 @@ def _prepare(project: Project, options: BuildOptions, reporter: Reporter) -> _Pr
     return _Prepared(builder, request)
 
 
+@dataclass(frozen=True)
+class LockOptions:
+    platforms: tuple[str, ...] = (conda_lock.DEFAULT_PLATFORM,)
+    exclude_newer: str | None = None  # a date or ISO time: solve as if nothing newer had been published
+    update: bool = False  # solve again even when the lock is current, taking the newest allowed versions
+
+
+@dataclass(frozen=True)
+class LockOutcome:
+    path: Path
+    source: str  # the file the lock was made from, as the project names it
+    written: bool  # False: the lock was current and left as it was
+    packages: dict[str, int]  # platform -> number of locked packages
+
+
+def lock(*, path: Path, options: LockOptions = LockOptions()) -> list[LockOutcome]:
+    """Writes the project's locks (nbship.lock for environment.yml) unless they are current."""
+    project = detect(path)
+    outcomes: list[LockOutcome] = []
+    if project.conda is not None:
+        result = conda_lock.write_lock(
+            project.conda, platforms=options.platforms, exclude_newer=options.exclude_newer, update=options.update
+        )
+        outcomes.append(LockOutcome(result.path, project.conda.display, result.solved, result.packages))
+    if not outcomes:
+        raise ProjectError(
+            f"{project.root} has no environment.yml to lock. nbship locks conda environments "
+            "(environment.yml) and pip requirements (requirements.txt)."
+        )
+    return outcomes
+
+
+def _ensure_locks(project: Project, reporter: Reporter) -> None:
+    """Builds install from locks: a missing or outdated one is written first, and the user told."""
+    if project.ignored_requirements is not None and project.conda is not None:
+        reporter.warn(
+            f"{project.rel(project.ignored_requirements)} is not used: {project.conda.display} describes the "
+            "environment (as on Binder). Put pip packages in its 'pip:' section."
+        )
+    if project.conda is not None:
+        state = conda_lock.lock_state(project.conda)
+        if state != "current":
+            why = "there is none" if state == "missing" else f"{project.conda.display} changed since it was written"
+            reporter.info(f"Locking {project.conda.display} first ({why}).")
+            result = conda_lock.write_lock(project.conda)
+            reporter.info(f"Wrote {project.rel(result.path)}: {result.packages.get('linux-64', 0)} packages.")
+
+
 def _build_project(client: DockerClient, project: Project, options: BuildOptions, reporter: Reporter) -> BuildOutcome:
+    _ensure_locks(project, reporter)
     prepared = _prepare(project, options, reporter)
     request = prepared.request
     existing = client.image(request.tag)
@@ -294,12 +344,15 @@ def shell(
 __all__ = [
     "BuildOptions",
     "BuildOutcome",
+    "LockOptions",
+    "LockOutcome",
     "UpOptions",
     "build",
     "dockerfile",
     "down",
     "follow",
     "init",
+    "lock",
     "logs",
     "shell",
     "status",

@@ -317,3 +317,31 @@ def shell(path: Path, image: str | None, **kwargs: Any) -> None:
         path=path, image=image, build_options=_build_opts(kwargs), interactive_tty=sys.stdin.isatty(), reporter=reporter
     )
     sys.exit(code)
+
+
+@main.command()
+@project_arg
+@click.option(
+    "--platform",
+    "platforms",
+    multiple=True,
+    type=click.Choice(["linux-64", "linux-aarch64"]),
+    help="Platform to lock for (repeat for several; default linux-64).",
+)
+@click.option("--update", is_flag=True, help="Solve again for the newest allowed versions, even when current.")
+@click.option("--exclude-newer", metavar="DATE", help="Ignore packages published after DATE (reproduces a past solve).")
+@handle_errors
+def lock(path: Path, platforms: tuple[str, ...], update: bool, exclude_newer: str | None) -> None:
+    """Lock PATH's environment to exact packages and hashes (nbship.lock beside environment.yml)."""
+    options = api.LockOptions(
+        platforms=platforms or api.LockOptions().platforms, exclude_newer=exclude_newer, update=update
+    )
+    for outcome in api.lock(path=path, options=options):
+        counts = ", ".join(f"{count} packages for {platform}" for platform, count in outcome.packages.items())
+        if outcome.written:
+            stderr.print(f"wrote {outcome.path} from {outcome.source}: {counts}", markup=False)
+        else:
+            stderr.print(
+                f"{outcome.path} is current with {outcome.source}, kept as is ({counts}); --update solves again.",
+                markup=False,
+            )

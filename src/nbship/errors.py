@@ -83,3 +83,7 @@ class NotFoundError(NbshipError):
 
 class Interrupted(NbshipError):
     exit_code = ExitCode.INTERRUPTED
+
+
+class LockError(ProjectError):
+    """An environment that cannot be locked: unsolvable specs, unreachable channels, a broken lock."""
