@@ -329,7 +329,11 @@ def shell(path: Path, image: str | None, **kwargs: Any) -> None:
     help="Platform to lock for (repeat for several; default linux-64).",
 )
 @click.option("--update", is_flag=True, help="Solve again for the newest allowed versions, even when current.")
-@click.option("--exclude-newer", metavar="DATE", help="Ignore packages published after DATE (reproduces a past solve).")
+@click.option(
+    "--exclude-newer",
+    metavar="DATE",
+    help="Ignore packages published after DATE, to reproduce a past solve (kept until --update).",
+)
 @handle_errors
 def lock(path: Path, platforms: tuple[str, ...], update: bool, exclude_newer: str | None) -> None:
     """Lock PATH's environment to exact packages and hashes (nbship.lock beside environment.yml)."""

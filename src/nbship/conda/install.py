@@ -93,7 +93,7 @@ def main(argv: list[str]) -> None:
             records,
             target_prefix=prefix,
             cache_dir=cache,
-            platform=rattler.Platform(platform),
+            platform=rattler.Subdir(platform),
             execute_link_scripts=False,
             show_progress=False,
         )

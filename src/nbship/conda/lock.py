@@ -183,7 +183,7 @@ async def _solve_all(
                 sources=[Channel(url) for url in channels],
                 specs=list(spec.conda),
                 gateway=gateway,
-                platforms=[rattler.Platform(platform), rattler.Platform("noarch")],
+                platforms=[rattler.Subdir(platform), rattler.Subdir("noarch")],
                 locked_packages=previous.get(platform) or None,
                 virtual_packages=_virtual_packages(platform),
                 exclude_newer=exclude_newer,
@@ -212,14 +212,18 @@ def write_lock(
     for platform in platforms:
         if platform not in PLATFORMS:
             raise UsageError(f"--platform {platform} is not one nbship builds for ({', '.join(PLATFORMS)}).")
+    moment = parse_date(exclude_newer) if exclude_newer else None
     path = lock_path(spec)
     wanted = tuple(dict.fromkeys(platforms))
-    state = lock_state(spec, wanted[0]) if len(wanted) == 1 else "stale"
-    if state == "current" and not update and _has_platforms(path, wanted, spec):
+    state = lock_state(spec, wanted[0])
+    locked_exclude = _header(path)[1] if path.is_file() else None
+    same_cutoff = exclude_newer is None or exclude_newer == locked_exclude
+    if state == "current" and same_cutoff and not update and _has_platforms(path, wanted, spec):
         return LockResult(path, state, False, _counts(path, spec))
-    if state == "current" and exclude_newer is None:
-        exclude_newer = _header(path)[1]
-    moment = parse_date(exclude_newer) if exclude_newer else None
+    if exclude_newer is None and not update:
+        # A relock keeps the cutoff the lock was made with; --update drops it, --exclude-newer replaces it.
+        exclude_newer = locked_exclude
+        moment = parse_date(exclude_newer) if exclude_newer else None
     channels = [channel_url(channel, spec.path.parent) for channel in spec.channels]
     # Without --update, what was locked before stays as it was where the new specs allow it.
     previous = {} if update else {platform: _locked_records(path, platform) for platform in wanted}
