@@ -18,6 +18,7 @@ from nbship.engine import containers
 from nbship.engine.build import Builder, BuilderChoice, BuildRequest, build_image, choose_builder
 from nbship.engine.client import DockerClient, docker_cli
 from nbship.errors import NotFoundError, ProjectError, RunError, UsageError
+from nbship.pip import lock as pip_lock
 from nbship.project.detect import Project, detect
 from nbship.project.plan import BuildPlan, Installer, PlanOptions, make_plan
 from nbship.references import validate_reference
@@ -191,10 +192,16 @@ def lock(*, path: Path, options: LockOptions = LockOptions()) -> list[LockOutcom
             project.conda, platforms=options.platforms, exclude_newer=options.exclude_newer, update=options.update
         )
         outcomes.append(LockOutcome(result.path, project.conda.display, result.solved, result.packages))
+    elif project.requirements is not None or project.package is not None:
+        source = project.rel(project.requirements.path if project.requirements else project.package.path)  # type: ignore[union-attr]
+        pip = pip_lock.write_pip_lock(
+            project, platforms=options.platforms, exclude_newer=options.exclude_newer, update=options.update
+        )
+        outcomes.append(LockOutcome(pip.path, source, pip.solved, {"+".join(options.platforms): pip.packages}))
     if not outcomes:
         raise ProjectError(
-            f"{project.root} has no environment.yml to lock. nbship locks conda environments "
-            "(environment.yml) and pip requirements (requirements.txt)."
+            f"{project.root} has nothing to lock. nbship locks conda environments (environment.yml) and "
+            "pip requirements (requirements.txt, pyproject.toml or setup.py)."
         )
     return outcomes
 
@@ -213,6 +220,12 @@ def _ensure_locks(project: Project, reporter: Reporter) -> None:
             reporter.info(f"Locking {project.conda.display} first ({why}).")
             result = conda_lock.write_lock(project.conda)
             reporter.info(f"Wrote {project.rel(result.path)}: {result.packages.get('linux-64', 0)} packages.")
+    elif pip_lock.pip_lock_state(project) == "stale":
+        # A pip project is locked once the user runs `nbship lock`; from then on the lock follows its inputs.
+        path = pip_lock.pip_lock_path(project)
+        reporter.info(f"Locking again: the requirements changed since {project.rel(path)} was written.")
+        result_pip = pip_lock.write_pip_lock(project)
+        reporter.info(f"Wrote {project.rel(result_pip.path)}: {result_pip.packages} packages.")
 
 
 def _build_project(client: DockerClient, project: Project, options: BuildOptions, reporter: Reporter) -> BuildOutcome:

@@ -37,6 +37,7 @@ MANIFEST = "/opt/nbship/manifest.sha256"
 CONTAINER_PORT = 8888
 
 CONDA_LOCK_NAME = "nbship.lock"
+PIP_LOCK_NAME = "requirements.lock"
 
 Installer = Literal["uv", "pip"]
 
@@ -119,7 +120,11 @@ def make_plan(project: Project, options: PlanOptions) -> BuildPlan:
     requirements = project.requirements
     conda = project.conda
     env_inputs: list[str] = []
-    if requirements is not None:
+    pip_lock = project.config_dir / PIP_LOCK_NAME
+    locked = conda is None and pip_lock.is_file() and not (requirements and requirements.needs_source)
+    if locked:
+        env_inputs.append(project.rel(pip_lock))
+    elif requirements is not None:
         env_inputs.append(project.rel(requirements.path))
         env_inputs.extend(project.rel(path) for path in requirements.includes)
     brings_lab = (
@@ -153,4 +158,5 @@ def make_plan(project: Project, options: PlanOptions) -> BuildPlan:
         ),
         conda_lock=project.rel(conda.path.parent / CONDA_LOCK_NAME) if conda else None,
         conda_pip=conda.pip if conda else (),
+        pip_lock=project.rel(pip_lock) if locked else None,
     )
