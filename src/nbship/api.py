@@ -3,8 +3,11 @@ no printing and no exiting: results are returned, problems raised as NbshipError
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
+import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +16,7 @@ from pathlib import Path
 import docker.utils.build
 
 from nbship import __version__
+from nbship.conda import build_inputs as conda_build_inputs
 from nbship.conda import lock as conda_lock
 from nbship.engine import containers
 from nbship.engine.build import Builder, BuilderChoice, BuildRequest, build_image, choose_builder
@@ -39,6 +43,7 @@ class BuildOptions:
     ca_bundle: Path | None = None
     no_cache: bool = False
     rebuild: bool = False  # build even when no input changed
+    channel_auth: Path | None = None  # conda channel credentials (rattler's JSON format), a build secret only
 
 
 @dataclass(frozen=True)
@@ -173,6 +178,7 @@ class LockOptions:
     platforms: tuple[str, ...] = (conda_lock.DEFAULT_PLATFORM,)
     exclude_newer: str | None = None  # a date or ISO time: solve as if nothing newer had been published
     update: bool = False  # solve again even when the lock is current, taking the newest allowed versions
+    channel_auth: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -189,7 +195,11 @@ def lock(*, path: Path, options: LockOptions = LockOptions()) -> list[LockOutcom
     outcomes: list[LockOutcome] = []
     if project.conda is not None:
         result = conda_lock.write_lock(
-            project.conda, platforms=options.platforms, exclude_newer=options.exclude_newer, update=options.update
+            project.conda,
+            platforms=options.platforms,
+            exclude_newer=options.exclude_newer,
+            update=options.update,
+            auth_file=_channel_auth(options.channel_auth),
         )
         outcomes.append(LockOutcome(result.path, project.conda.display, result.solved, result.packages))
     elif project.requirements is not None or project.package is not None:
@@ -206,7 +216,28 @@ def lock(*, path: Path, options: LockOptions = LockOptions()) -> list[LockOutcom
     return outcomes
 
 
-def _ensure_locks(project: Project, reporter: Reporter) -> None:
+def _channel_auth(explicit: Path | None) -> Path | None:
+    """--channel-auth, else the file rattler and pixi read credentials from (RATTLER_AUTH_FILE)."""
+    if explicit is not None:
+        return explicit.expanduser()
+    from_env = os.environ.get(conda_lock.AUTH_ENV)
+    return Path(from_env).expanduser() if from_env else None
+
+
+@contextlib.contextmanager
+def _extra_secrets(
+    client: DockerClient, project: Project, options: BuildOptions
+) -> Iterator[tuple[tuple[str, Path], ...]]:
+    if project.conda is None or project.dockerfile is not None:
+        yield ()
+        return
+    lock_file = conda_lock.lock_path(project.conda)
+    auth = _channel_auth(options.channel_auth)
+    with conda_build_inputs.conda_secrets(lock_file, auth_file=auth, gateway=client.bridge_gateway()) as secrets:
+        yield secrets
+
+
+def _ensure_locks(project: Project, options: BuildOptions, reporter: Reporter) -> None:
     """Builds install from locks: a missing or outdated one is written first, and the user told."""
     if project.ignored_requirements is not None and project.conda is not None:
         reporter.warn(
@@ -218,7 +249,7 @@ def _ensure_locks(project: Project, reporter: Reporter) -> None:
         if state != "current":
             why = "there is none" if state == "missing" else f"{project.conda.display} changed since it was written"
             reporter.info(f"Locking {project.conda.display} first ({why}).")
-            result = conda_lock.write_lock(project.conda)
+            result = conda_lock.write_lock(project.conda, auth_file=_channel_auth(options.channel_auth))
             reporter.info(f"Wrote {project.rel(result.path)}: {result.packages.get('linux-64', 0)} packages.")
     elif pip_lock.pip_lock_state(project) == "stale":
         # A pip project is locked once the user runs `nbship lock`; from then on the lock follows its inputs.
@@ -229,7 +260,7 @@ def _ensure_locks(project: Project, reporter: Reporter) -> None:
 
 
 def _build_project(client: DockerClient, project: Project, options: BuildOptions, reporter: Reporter) -> BuildOutcome:
-    _ensure_locks(project, reporter)
+    _ensure_locks(project, options, reporter)
     prepared = _prepare(project, options, reporter)
     request = prepared.request
     existing = client.image(request.tag)
@@ -239,7 +270,8 @@ def _build_project(client: DockerClient, project: Project, options: BuildOptions
         reporter.info(f"{request.tag} is up to date: nothing in the project changed since it was built.")
         return BuildOutcome(request.tag, str(existing.id), int(existing.attrs.get("Size", 0)), "none", False)
     reporter.info(f"Building {request.tag} with {prepared.builder.description}.")
-    result = build_image(client, prepared.builder, request, reporter)
+    with _extra_secrets(client, project, options) as secrets:
+        result = build_image(client, prepared.builder, dataclasses.replace(request, secrets=secrets), reporter)
     if existing is not None and existing.id != result.image_id:
         # The image this tag named before is now dangling; without this every rebuild would leave one.
         client.remove_untagged_image(str(existing.id))

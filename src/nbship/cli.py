@@ -144,6 +144,11 @@ def build_options(fn: F) -> F:
             type=click.Path(path_type=Path, dir_okay=False),
             help="CA bundle (PEM) trusted during the build only, e.g. for a TLS-intercepting proxy.",
         ),
+        click.option(
+            "--channel-auth",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="conda channel credentials (rattler's JSON; default $RATTLER_AUTH_FILE), a build secret only.",
+        ),
         click.option("--no-cache", is_flag=True, help="Build every layer anew."),
         click.option("--rebuild", is_flag=True, help="Build even when nothing changed since the last build."),
     ]
@@ -162,6 +167,7 @@ def _build_opts(kwargs: dict[str, Any]) -> api.BuildOptions:
         ca_bundle=kwargs.pop("ca_bundle"),
         no_cache=kwargs.pop("no_cache"),
         rebuild=kwargs.pop("rebuild"),
+        channel_auth=kwargs.pop("channel_auth"),
     )
 
 
@@ -334,11 +340,22 @@ def shell(path: Path, image: str | None, **kwargs: Any) -> None:
     metavar="DATE",
     help="Ignore packages published after DATE, to reproduce a past solve (kept until --update).",
 )
+@click.option(
+    "--channel-auth",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="conda channel credentials (rattler's JSON format; default $RATTLER_AUTH_FILE).",
+)
 @handle_errors
-def lock(path: Path, platforms: tuple[str, ...], update: bool, exclude_newer: str | None) -> None:
-    """Lock PATH's environment to exact packages and hashes (nbship.lock beside environment.yml)."""
+def lock(
+    path: Path, platforms: tuple[str, ...], update: bool, exclude_newer: str | None, channel_auth: Path | None
+) -> None:
+    """Lock PATH's environment: exact packages with hashes (nbship.lock for environment.yml,
+    requirements.lock for requirements.txt / pyproject.toml)."""
     options = api.LockOptions(
-        platforms=platforms or api.LockOptions().platforms, exclude_newer=exclude_newer, update=update
+        platforms=platforms or api.LockOptions().platforms,
+        exclude_newer=exclude_newer,
+        update=update,
+        channel_auth=channel_auth,
     )
     for outcome in api.lock(path=path, options=options):
         counts = ", ".join(f"{count} packages for {platform}" for platform, count in outcome.packages.items())

@@ -3,14 +3,16 @@ bridge, solved on the host into nbship.lock, installed by py-rattler in the buil
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
-from conda_channel import PLACEHOLDER, TEST_PACKAGES, serve, write_channel
+from conda_channel import PLACEHOLDER, TEST_PACKAGES, Package, serve, write_channel
 from conftest import TEST_PREFIX, BuiltProject, free_port, run_cli, wait_until
 from docker_helpers import docker, run_in
 
@@ -173,3 +175,51 @@ def test_conda_project_dockerfile_needs_no_docker_or_lock(channel_url: str, tmp_
     assert "FROM conda-tools AS conda-env" in result.stdout
     assert not (project / "nbship.lock").exists()
     shutil.rmtree(project)
+
+
+def _unique_package(name: str) -> Package:
+    """A package no earlier build has cached (the build's package cache outlives test runs)."""
+    version = f"1.{uuid.uuid4().int % 10**9}"
+    return Package(name, version, files={f"share/{name}/version.txt": f"{version}\n".encode()})
+
+
+def test_private_channel_credentials_reach_the_build_but_no_layer(docker_daemon: str, tmp_path: Path) -> None:
+    package = _unique_package("private-tool")
+    folder = write_channel(tmp_path / "private-channel", [package])
+    gateway = bridge_gateway()
+    user, password = f"user-{uuid.uuid4().hex[:12]}", f"Sesame-{uuid.uuid4().hex}"
+    tag = f"{TEST_PREFIX}/conda-private:latest"
+    with serve(folder, gateway, credentials=f"{user}:{password}") as url:
+        project = conda_project(tmp_path / "proj", environment(url, "private-tool"))
+        denied = run_cli("lock", str(project))
+        assert denied.exit_code == ExitCode.PROJECT
+        assert "could not be read" in denied.stderr and "credentials" in denied.stderr
+        # rattler's credentials file: host -> credentials
+        auth = tmp_path / "credentials.json"
+        auth.write_text(json.dumps({gateway: {"BasicHTTP": {"username": user, "password": password}}}))
+        try:
+            built = run_cli("build", str(project), "-t", tag, "--channel-auth", str(auth))
+            assert built.exit_code == 0, built.stderr
+            version = run_in(tag, "cat /opt/nbship/env/share/private-tool/version.txt").strip()
+            assert version == package.version  # downloaded by the build, with the credentials
+            saved = subprocess.run(["docker", "save", tag], capture_output=True, check=True).stdout
+            assert password.encode() not in saved
+            assert user.encode() not in saved
+            assert password not in (project / "nbship.lock").read_text()
+        finally:
+            docker("rmi", "-f", tag, check=False)
+
+
+def test_local_channel_folder_is_handed_to_the_build(docker_daemon: str, tmp_path: Path) -> None:
+    package = _unique_package("local-tool")
+    folder = write_channel(tmp_path / "local-channel", [package])
+    project = conda_project(tmp_path / "proj", environment(str(folder), "local-tool"))
+    tag = f"{TEST_PREFIX}/conda-local:latest"
+    try:
+        built = run_cli("build", str(project), "-t", tag)
+        assert built.exit_code == 0, built.stderr
+        assert folder.as_uri() in (project / "nbship.lock").read_text()
+        version = run_in(tag, "cat /opt/nbship/env/share/local-tool/version.txt").strip()
+        assert version == package.version
+    finally:
+        docker("rmi", "-f", tag, check=False)

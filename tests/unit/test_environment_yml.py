@@ -69,6 +69,12 @@ def test_jupyter_in_environment_means_nbship_adds_none(make_project: MakeProject
         pytest.param("channels: defaults\ndependencies: []\n", 1, "must be a list", id="channels scalar"),
         pytest.param("channels:\n  - defaults\ndependencies: []\n", 2, "'defaults' channel", id="defaults"),
         pytest.param("dependencies:\n  - numpy\n", 1, "no channel is named", id="no channel"),
+        pytest.param(
+            "channels:\n  - https://bob:pw@conda.example.org/private\ndependencies: []\n",
+            2,
+            "--channel-auth",
+            id="creds",
+        ),
         pytest.param("channels: [x]\nchannels: [y]\ndependencies: []\n", 2, "appears twice", id="duplicate key"),
         pytest.param("channels: [x]\n", None, "no 'dependencies:'", id="no dependencies"),
         pytest.param("", None, "the file is empty", id="empty"),

@@ -96,6 +96,7 @@ def main(argv: list[str]) -> None:
             platform=rattler.Subdir(platform),
             execute_link_scripts=False,
             show_progress=False,
+            client=rattler.Client.default_client(),  # reads RATTLER_AUTH_FILE: the credentials secret
         )
     )
     before, _count = _size(prefix)

@@ -8,13 +8,14 @@ inputs it was solved from, so a changed environment.yml is noticed without solvi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -40,6 +41,7 @@ DEFAULT_PLATFORM = "linux-64"
 PLATFORMS = ("linux-64", "linux-aarch64")
 Platform = Literal["linux-64", "linux-aarch64"]
 _HEADER = "# nbship-inputs: "
+AUTH_ENV = "RATTLER_AUTH_FILE"
 _EXCLUDE = "# nbship-exclude-newer: "
 # What the image's system offers the solver: glibc and kernel at least as old as any supported base.
 _VIRTUAL = {"__unix": "0", "__linux": "4.18", "__glibc": "2.28"}
@@ -168,6 +170,25 @@ def _solve_error(spec: CondaEnvironmentSpec, platform: str, exc: Exception) -> L
     )
 
 
+@contextlib.contextmanager
+def credentials(auth_file: Path | None) -> Iterator[None]:
+    """Channel credentials for this process's solves: rattler reads the file RATTLER_AUTH_FILE names."""
+    if auth_file is None:
+        yield
+        return
+    if not auth_file.is_file():
+        raise UsageError(f"The channel credentials file {auth_file} does not exist (--channel-auth).")
+    before = os.environ.get(AUTH_ENV)
+    os.environ[AUTH_ENV] = str(auth_file.resolve())
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(AUTH_ENV, None)
+        else:
+            os.environ[AUTH_ENV] = before
+
+
 async def _solve_all(
     spec: CondaEnvironmentSpec,
     channels: list[str],
@@ -175,7 +196,8 @@ async def _solve_all(
     exclude_newer: dt.datetime | None,
     previous: dict[str, list[rattler.RepoDataRecord]],
 ) -> dict[str, list[rattler.RepoDataRecord]]:
-    gateway = rattler.Gateway()
+    # The default client carries rattler's authentication middleware (RATTLER_AUTH_FILE, keyring).
+    gateway = rattler.Gateway(client=rattler.Client.default_client())
     solved: dict[str, list[rattler.RepoDataRecord]] = {}
     for platform in platforms:
         try:
@@ -207,6 +229,7 @@ def write_lock(
     platforms: Sequence[str] = (DEFAULT_PLATFORM,),
     exclude_newer: str | None = None,
     update: bool = False,
+    auth_file: Path | None = None,
 ) -> LockResult:
     """Solves `spec` and writes nbship.lock beside it, unless the lock there is current already."""
     for platform in platforms:
@@ -230,7 +253,8 @@ def write_lock(
     if not spec.conda:
         solved: dict[str, list[rattler.RepoDataRecord]] = {platform: [] for platform in wanted}
     else:
-        solved = asyncio.run(_solve_all(spec, channels, wanted, moment, previous))
+        with credentials(auth_file):
+            solved = asyncio.run(_solve_all(spec, channels, wanted, moment, previous))
     lock = LockFile([LockPlatform(platform) for platform in wanted])
     lock.set_channels("default", [LockChannel(url) for url in channels])
     for platform, records in solved.items():

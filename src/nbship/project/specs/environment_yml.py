@@ -22,6 +22,7 @@ from nbship.errors import InputFileError
 KNOWN_KEYS = ("name", "channels", "dependencies", "prefix")
 _CONDA_JUPYTER = frozenset({"jupyterlab", "jupyter", "notebook", "jupyter_server"})
 _PIP_OPTION_RE = re.compile(r"^-")
+_CREDENTIALS_RE = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@]+@", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,13 @@ class _Reader:
                     item,
                     "the 'defaults' channel depends on each machine's conda configuration",
                     "Name the channels explicitly, for example 'conda-forge', or the URL of your channel.",
+                )
+            if _CREDENTIALS_RE.match(channel):
+                raise self.fail(
+                    item,
+                    "this channel URL carries credentials, which would reach the image with the project's files",
+                    "Remove them from the URL and give them to nbship in a rattler credentials file "
+                    "(--channel-auth FILE, or RATTLER_AUTH_FILE): the build gets them as a secret only.",
                 )
             channels.append(channel)
         return tuple(dict.fromkeys(channels))
