@@ -97,6 +97,10 @@ def test_image_keeps_no_installer_cache_or_stripped_files(conda_built: tuple[Bui
     assert "rattler" not in out and ".tar.bz2" not in out  # no py-rattler, no package cache
     assert "librelocatable.a" not in out and "app.js.map" not in out  # stripped: static library, source map
     assert "app.js" in out  # what the environment runs is kept
+    report = json.loads(run_in(built.image, "cat /opt/nbship/env/conda-meta/nbship-strip.json"))
+    assert report["files_removed"] >= 2 and report["packages"] == 2
+    assert report["bytes_removed"] >= 4096 + 8192  # the static library and the source map, measured
+    assert report["bytes_removed"] < report["bytes_before"]
 
 
 def test_unchanged_conda_project_is_not_rebuilt_nor_relocked(conda_built: tuple[BuiltProject, str]) -> None:

@@ -7,7 +7,8 @@ only the standard library and rattler.
 No solve happens here: the lock names every package by URL and hash. TARGETARCH (set by BuildKit)
 picks the lock's platform. When the secret file named by NBSHIP_CHANNEL_MAP exists, it maps channel
 URLs as locked to where the build reaches them (a host folder nbship serves for the build).
-After the install, files no notebook needs are deleted, and what that saved is printed.
+After the install, files no notebook needs are deleted; what that saved is printed and kept in
+conda-meta/nbship-strip.json.
 """
 
 from __future__ import annotations
@@ -102,6 +103,10 @@ def main(argv: list[str]) -> None:
     before, _count = _size(prefix)
     removed, files = strip(prefix)
     (prefix / "CACHEDIR.TAG").unlink(missing_ok=True)
+    # Kept in the image, so the gain can be read later: docker run IMAGE cat .../nbship-strip.json
+    report = {"platform": platform, "packages": len(records), "bytes_before": before}
+    report.update(bytes_removed=removed, files_removed=files)
+    (prefix / "conda-meta" / "nbship-strip.json").write_text(json.dumps(report, sort_keys=True) + "\n")
     print(
         f"nbship-conda: installed {len(records)} packages for {platform} into {prefix}; stripped {files} files "
         f"({removed / 1e6:.1f} MB of {before / 1e6:.1f} MB)",
