@@ -239,6 +239,8 @@ def _extra_secrets(
 
 def _ensure_locks(project: Project, options: BuildOptions, reporter: Reporter) -> None:
     """Builds install from locks: a missing or outdated one is written first, and the user told."""
+    if project.dockerfile is not None:
+        return  # the project's own Dockerfile decides how its environment is installed
     if project.ignored_requirements is not None and project.conda is not None:
         reporter.warn(
             f"{project.rel(project.ignored_requirements)} is not used: {project.conda.display} describes the "

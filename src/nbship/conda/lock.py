@@ -211,6 +211,7 @@ async def _solve_all(
                 exclude_newer=exclude_newer,
                 timestamp_policy="allow-missing",
                 channel_relations="disabled",
+                add_pip_as_python_dependency=True,  # as conda does: an environment with Python has pip
             )
         except SolverError as exc:
             raise _solve_error(spec, platform, exc) from exc
