@@ -251,7 +251,12 @@ def _ensure_locks(project: Project, options: BuildOptions, reporter: Reporter) -
         if state != "current":
             why = "there is none" if state == "missing" else f"{project.conda.display} changed since it was written"
             reporter.info(f"Locking {project.conda.display} first ({why}).")
-            result = conda_lock.write_lock(project.conda, auth_file=_channel_auth(options.channel_auth))
+            # Relocking keeps every platform the lock covered, and adds the one builds need.
+            covered = conda_lock.locked_platforms(conda_lock.lock_path(project.conda))
+            platforms = tuple(dict.fromkeys((conda_lock.DEFAULT_PLATFORM, *covered)))
+            result = conda_lock.write_lock(
+                project.conda, platforms=platforms, auth_file=_channel_auth(options.channel_auth)
+            )
             reporter.info(f"Wrote {project.rel(result.path)}: {result.packages.get('linux-64', 0)} packages.")
     elif pip_lock.pip_lock_state(project) == "stale":
         # A pip project is locked once the user runs `nbship lock`; from then on the lock follows its inputs.

@@ -13,6 +13,7 @@ from nbship.cli import main
 from nbship.conda import lock as conda_lock
 from nbship.errors import ExitCode
 from nbship.project.detect import detect
+from nbship.reporter import RecordingReporter
 
 from .helpers import MakeProject, write_files
 
@@ -132,3 +133,16 @@ def test_unreachable_channel_is_one_paragraph(make_project: MakeProject, tmp_pat
 def test_lock_without_environment_says_what_it_locks(make_project: MakeProject) -> None:
     code, err = _cli("lock", str(make_project({"a.ipynb": "{}"})))
     assert code == ExitCode.PROJECT and "environment.yml" in err
+
+
+def test_build_relocks_a_changed_environment_for_every_platform_it_had(
+    make_project: MakeProject, channel: Path
+) -> None:
+    root = make_project({"environment.yml": _env(channel, "greeting")})
+    api.lock(path=root, options=api.LockOptions(platforms=("linux-aarch64", "linux-64")))
+    (root / "environment.yml").write_text(_env(channel, "greeting <2"))
+    reporter = RecordingReporter()
+    api._ensure_locks(detect(root), api.BuildOptions(), reporter)
+    assert any("Locking environment.yml first (environment.yml changed" in text for _, text in reporter.events)
+    assert set(conda_lock.locked_platforms(root / "nbship.lock")) == {"linux-64", "linux-aarch64"}
+    assert conda_lock.locked_urls(root / "nbship.lock", "linux-aarch64")[0].endswith("greeting-1.0-0.tar.bz2")

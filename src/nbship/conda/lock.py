@@ -298,5 +298,13 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
+def locked_platforms(path: Path) -> tuple[str, ...]:
+    """The platforms an existing lock covers (none when there is no readable lock)."""
+    try:
+        return tuple(platform.name for platform in LockFile.from_path(path).platforms()) if path.is_file() else ()
+    except (ParseCondaLockError, OSError):
+        return ()
+
+
 def locked_urls(path: Path, platform: str = DEFAULT_PLATFORM) -> list[str]:
     return [record.url for record in _locked_records(path, platform)]
