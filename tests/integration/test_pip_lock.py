@@ -88,3 +88,11 @@ def test_build_installs_the_lock_with_hash_checking_and_follows_changes(docker_d
         assert "hash" in (failed.stderr + failed.output).lower()
     finally:
         docker("rmi", "-f", tag, check=False)
+
+
+def test_locked_dockerfile_installs_jupyterlab_from_the_lock_only(tmp_path: Path) -> None:
+    project = pip_project(tmp_path / "p", "six==1.16.0\n")
+    (project / "requirements.lock").write_text("six==1.16.0 \\\n    --hash=sha256:" + "1" * 64 + "\n")
+    text = run_cli("dockerfile", str(project)).stdout
+    assert "jupyterlab==" not in text  # no unhashed install before the lock's
+    assert "--require-hashes -r requirements.lock" in text

@@ -82,7 +82,8 @@ class BuildPlan:
     # conda: the lock installed into ENV_PREFIX before anything else, and environment.yml's pip: section
     conda_lock: str | None = None
     conda_pip: tuple[str, ...] = ()
-    pip_lock: str | None = None  # requirements.lock: installed with hash checking instead of requirements.txt
+    # requirements.lock: installed with hash checking instead of requirements.txt; it holds JupyterLab too
+    pip_lock: str | None = None
 
     @property
     def needs_source_stage(self) -> bool:
