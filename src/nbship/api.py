@@ -3,11 +3,9 @@ no printing and no exiting: results are returned, problems raised as NbshipError
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
-import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,14 +13,12 @@ from pathlib import Path
 
 import docker.utils.build
 
-from nbship import __version__
-from nbship.conda import build_inputs as conda_build_inputs
-from nbship.conda import lock as conda_lock
+from nbship import __version__, locking
 from nbship.engine import containers
 from nbship.engine.build import Builder, BuilderChoice, BuildRequest, build_image, choose_builder
 from nbship.engine.client import DockerClient, docker_cli
 from nbship.errors import NotFoundError, ProjectError, RunError, UsageError
-from nbship.pip import lock as pip_lock
+from nbship.locking import LockOptions, LockOutcome
 from nbship.project.detect import Project, detect
 from nbship.project.plan import BuildPlan, Installer, PlanOptions, make_plan
 from nbship.references import validate_reference
@@ -173,101 +169,13 @@ def _prepare(project: Project, options: BuildOptions, reporter: Reporter) -> _Pr
     return _Prepared(builder, request)
 
 
-@dataclass(frozen=True)
-class LockOptions:
-    platforms: tuple[str, ...] = (conda_lock.DEFAULT_PLATFORM,)
-    exclude_newer: str | None = None  # a date or ISO time: solve as if nothing newer had been published
-    update: bool = False  # solve again even when the lock is current, taking the newest allowed versions
-    channel_auth: Path | None = None
-
-
-@dataclass(frozen=True)
-class LockOutcome:
-    path: Path
-    source: str  # the file the lock was made from, as the project names it
-    written: bool  # False: the lock was current and left as it was
-    packages: dict[str, int]  # platform -> number of locked packages
-
-
-def lock(*, path: Path, options: LockOptions = LockOptions()) -> list[LockOutcome]:
-    """Writes the project's locks (nbship.lock for environment.yml) unless they are current."""
-    project = detect(path)
-    outcomes: list[LockOutcome] = []
-    if project.conda is not None:
-        result = conda_lock.write_lock(
-            project.conda,
-            platforms=options.platforms,
-            exclude_newer=options.exclude_newer,
-            update=options.update,
-            auth_file=_channel_auth(options.channel_auth),
-        )
-        outcomes.append(LockOutcome(result.path, project.conda.display, result.solved, result.packages))
-    elif project.requirements is not None or project.package is not None:
-        source = project.rel(project.requirements.path if project.requirements else project.package.path)  # type: ignore[union-attr]
-        pip = pip_lock.write_pip_lock(
-            project, platforms=options.platforms, exclude_newer=options.exclude_newer, update=options.update
-        )
-        outcomes.append(LockOutcome(pip.path, source, pip.solved, {"+".join(options.platforms): pip.packages}))
-    if not outcomes:
-        raise ProjectError(
-            f"{project.root} has nothing to lock. nbship locks conda environments (environment.yml) and "
-            "pip requirements (requirements.txt, pyproject.toml or setup.py)."
-        )
-    return outcomes
-
-
-def _channel_auth(explicit: Path | None) -> Path | None:
-    """--channel-auth, else the file rattler and pixi read credentials from (RATTLER_AUTH_FILE)."""
-    if explicit is not None:
-        return explicit.expanduser()
-    from_env = os.environ.get(conda_lock.AUTH_ENV)
-    return Path(from_env).expanduser() if from_env else None
-
-
-@contextlib.contextmanager
-def _extra_secrets(
-    client: DockerClient, project: Project, options: BuildOptions
-) -> Iterator[tuple[tuple[str, Path], ...]]:
-    if project.conda is None or project.dockerfile is not None:
-        yield ()
-        return
-    lock_file = conda_lock.lock_path(project.conda)
-    auth = _channel_auth(options.channel_auth)
-    with conda_build_inputs.conda_secrets(lock_file, auth_file=auth, gateway=client.bridge_gateway()) as secrets:
-        yield secrets
-
-
-def _ensure_locks(project: Project, options: BuildOptions, reporter: Reporter) -> None:
-    """Builds install from locks: a missing or outdated one is written first, and the user told."""
-    if project.dockerfile is not None:
-        return  # the project's own Dockerfile decides how its environment is installed
-    if project.ignored_requirements is not None and project.conda is not None:
-        reporter.warn(
-            f"{project.rel(project.ignored_requirements)} is not used: {project.conda.display} describes the "
-            "environment (as on Binder). Put pip packages in its 'pip:' section."
-        )
-    if project.conda is not None:
-        state = conda_lock.lock_state(project.conda)
-        if state != "current":
-            why = "there is none" if state == "missing" else f"{project.conda.display} changed since it was written"
-            reporter.info(f"Locking {project.conda.display} first ({why}).")
-            # Relocking keeps every platform the lock covered, and adds the one builds need.
-            covered = conda_lock.locked_platforms(conda_lock.lock_path(project.conda))
-            platforms = tuple(dict.fromkeys((conda_lock.DEFAULT_PLATFORM, *covered)))
-            result = conda_lock.write_lock(
-                project.conda, platforms=platforms, auth_file=_channel_auth(options.channel_auth)
-            )
-            reporter.info(f"Wrote {project.rel(result.path)}: {result.packages.get('linux-64', 0)} packages.")
-    elif pip_lock.pip_lock_state(project) == "stale":
-        # A pip project is locked once the user runs `nbship lock`; from then on the lock follows its inputs.
-        path = pip_lock.pip_lock_path(project)
-        reporter.info(f"Locking again: the requirements changed since {project.rel(path)} was written.")
-        result_pip = pip_lock.write_pip_lock(project)
-        reporter.info(f"Wrote {project.rel(result_pip.path)}: {result_pip.packages} packages.")
+def lock(*, path: Path, options: LockOptions | None = None) -> list[LockOutcome]:
+    """Writes the project's locks (nbship.lock for environment.yml, requirements.lock for pip) unless current."""
+    return locking.lock_project(detect(path), options or LockOptions())
 
 
 def _build_project(client: DockerClient, project: Project, options: BuildOptions, reporter: Reporter) -> BuildOutcome:
-    _ensure_locks(project, options, reporter)
+    locking.ensure_locks(project, channel_auth=options.channel_auth, reporter=reporter)
     prepared = _prepare(project, options, reporter)
     request = prepared.request
     existing = client.image(request.tag)
@@ -277,7 +185,7 @@ def _build_project(client: DockerClient, project: Project, options: BuildOptions
         reporter.info(f"{request.tag} is up to date: nothing in the project changed since it was built.")
         return BuildOutcome(request.tag, str(existing.id), int(existing.attrs.get("Size", 0)), "none", False)
     reporter.info(f"Building {request.tag} with {prepared.builder.description}.")
-    with _extra_secrets(client, project, options) as secrets:
+    with locking.build_secrets(project, channel_auth=options.channel_auth, gateway=client.bridge_gateway) as secrets:
         result = build_image(client, prepared.builder, dataclasses.replace(request, secrets=secrets), reporter)
     if existing is not None and existing.id != result.image_id:
         # The image this tag named before is now dangling; without this every rebuild would leave one.

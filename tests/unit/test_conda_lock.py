@@ -12,6 +12,7 @@ from nbship import api
 from nbship.cli import main
 from nbship.conda import lock as conda_lock
 from nbship.errors import ExitCode
+from nbship.locking import ensure_locks
 from nbship.project.detect import detect
 from nbship.reporter import RecordingReporter
 
@@ -142,7 +143,7 @@ def test_build_relocks_a_changed_environment_for_every_platform_it_had(
     api.lock(path=root, options=api.LockOptions(platforms=("linux-aarch64", "linux-64")))
     (root / "environment.yml").write_text(_env(channel, "greeting <2"))
     reporter = RecordingReporter()
-    api._ensure_locks(detect(root), api.BuildOptions(), reporter)
+    ensure_locks(detect(root), channel_auth=None, reporter=reporter)
     assert any("Locking environment.yml first (environment.yml changed" in text for _, text in reporter.events)
     assert set(conda_lock.locked_platforms(root / "nbship.lock")) == {"linux-64", "linux-aarch64"}
     assert conda_lock.locked_urls(root / "nbship.lock", "linux-aarch64")[0].endswith("greeting-1.0-0.tar.bz2")

@@ -14,7 +14,7 @@ import http.server
 import json
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -84,8 +84,11 @@ def _serve(files: dict[str, Path], host: str) -> Iterator[dict[str, str]]:
 
 
 @contextmanager
-def conda_secrets(lock_file: Path, *, auth_file: Path | None, gateway: str) -> Iterator[tuple[tuple[str, Path], ...]]:
-    """The build's extra secrets, valid (and local channels served) while the context is open."""
+def conda_secrets(
+    lock_file: Path, *, auth_file: Path | None, gateway: Callable[[], str]
+) -> Iterator[tuple[tuple[str, Path], ...]]:
+    """The build's extra secrets, valid (and local channels served) while the context is open.
+    `gateway` gives the address build containers reach the host at (asked only when needed)."""
     secrets: list[tuple[str, Path]] = []
     if auth_file is not None:
         if not auth_file.is_file():
@@ -101,7 +104,7 @@ def conda_secrets(lock_file: Path, *, auth_file: Path | None, gateway: str) -> I
             f"The local conda channel no longer has {missing[0]}, which nbship.lock names. "
             "Rebuild the channel, or run `nbship lock --update`."
         )
-    with _serve(files, gateway) as mapping, tempfile.TemporaryDirectory(prefix="nbship-channels-") as tmp:
+    with _serve(files, gateway()) as mapping, tempfile.TemporaryDirectory(prefix="nbship-channels-") as tmp:
         map_file = Path(tmp) / "channel-map.json"
         map_file.write_text(json.dumps(mapping), encoding="utf-8")
         yield (*secrets, (MAP_SECRET_ID, map_file))
