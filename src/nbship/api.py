@@ -91,6 +91,9 @@ def init(*, path: Path, options: BuildOptions = BuildOptions(), force: bool = Fa
             "To replace it with nbship's, run `nbship init --force` (your file will be overwritten)."
         )
     text = render_dockerfile(_plan(project, options, buildkit=True))
+    # The Dockerfile installs nbship.lock: write it now, so that a plain `docker build` works too.
+    generated = dataclasses.replace(project, dockerfile=None)
+    locking.ensure_locks(generated, channel_auth=options.channel_auth, reporter=RecordingReporter())
     target.write_text(text, encoding="utf-8")
     written = [target]
     if project.dockerignore is None:

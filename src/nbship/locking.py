@@ -70,10 +70,17 @@ def lock_project(project: Project, options: LockOptions) -> list[LockOutcome]:
     return [LockOutcome(pip.path, project.rel(source), pip.solved, {"+".join(options.platforms): pip.packages})]
 
 
+def _own_dockerfile_mentions(project: Project, text: str) -> bool:
+    assert project.dockerfile is not None
+    return text in project.dockerfile.read_text(encoding="utf-8", errors="replace")
+
+
 def ensure_locks(project: Project, *, channel_auth: Path | None, reporter: Reporter) -> None:
     """Builds install from locks: a missing or outdated one is written first, and the user told."""
-    if project.dockerfile is not None:
-        return  # the project's own Dockerfile decides how its environment is installed
+    if project.dockerfile is not None and not _own_dockerfile_mentions(project, conda_lock.LOCK_NAME):
+        # The project's own Dockerfile decides how its environment is installed; one written by
+        # `nbship init` for a conda project installs nbship.lock, which is then kept current.
+        return
     if project.ignored_requirements is not None and project.conda is not None:
         reporter.warn(
             f"{project.rel(project.ignored_requirements)} is not used: {project.conda.display} describes the "
@@ -103,7 +110,8 @@ def build_secrets(
     project: Project, *, channel_auth: Path | None, gateway: Callable[[], str]
 ) -> Iterator[tuple[tuple[str, Path], ...]]:
     """The extra BuildKit secrets of this build, valid while the context is open."""
-    if project.conda is None or project.dockerfile is not None:
+    own = project.dockerfile is not None and not _own_dockerfile_mentions(project, conda_build_inputs.AUTH_SECRET_ID)
+    if project.conda is None or own:
         yield ()
         return
     lock_file = conda_lock.lock_path(project.conda)

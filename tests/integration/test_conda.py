@@ -227,3 +227,19 @@ def test_local_channel_folder_is_handed_to_the_build(docker_daemon: str, tmp_pat
         assert version == package.version
     finally:
         docker("rmi", "-f", tag, check=False)
+
+
+def test_init_locks_so_the_written_dockerfile_builds(conda_built: tuple[BuiltProject, str], tmp_path: Path) -> None:
+    built, _ = conda_built
+    project = conda_project(tmp_path / "owned", (built.path / "environment.yml").read_text())
+    result = run_cli("init", str(project))
+    assert result.exit_code == 0, result.stderr
+    assert (project / "Dockerfile").is_file() and (project / "nbship.lock").is_file()
+    tag = f"{TEST_PREFIX}/conda-owned:latest"
+    try:
+        own = run_cli("build", str(project), "-t", tag)
+        assert own.exit_code == 0, own.stderr
+        assert "own Dockerfile" in own.stderr
+        assert run_in(tag, "where-am-i").strip() == "/opt/nbship/env"
+    finally:
+        docker("rmi", "-f", tag, check=False)
