@@ -16,6 +16,8 @@ import hashlib
 import http.server
 import io
 import json
+import ssl
+import subprocess
 import tarfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -171,15 +173,47 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
             super().do_HEAD()
 
 
+@dataclass(frozen=True)
+class TestCA:
+    ca: Path  # the CA certificate (PEM): what --ca-bundle gets
+    cert: Path  # the server's certificate for the address, signed by the CA
+    key: Path
+
+
+def make_ca(folder: Path, ip: str) -> TestCA:
+    """A throwaway CA and a server certificate for `ip`, made with the openssl command."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    openssl(
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=nbship test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+    )  # fmt: skip
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", f"/CN={ip}")
+    (folder / "ext.cnf").write_text(f"subjectAltName=IP:{ip}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
+    openssl(
+        "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf",
+    )  # fmt: skip
+    return TestCA(folder / "ca.pem", folder / "server.pem", folder / "server.key")
+
+
 @contextmanager
-def serve(folder: Path, host: str, credentials: str | None = None) -> Iterator[str]:
-    """Serves `folder` over HTTP on host:<free port>; yields the base URL."""
+def serve(folder: Path, host: str, credentials: str | None = None, tls: TestCA | None = None) -> Iterator[str]:
+    """Serves `folder` over HTTP (HTTPS with `tls`) on host:<free port>; yields the base URL."""
     handler = type("Handler", (_QuietHandler,), {"credentials": credentials})
     server = http.server.ThreadingHTTPServer((host, 0), functools.partial(handler, directory=str(folder)))
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(tls.cert, tls.key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://{host}:{server.server_address[1]}"
+        yield f"{'https' if tls else 'http'}://{host}:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conda_channel import PLACEHOLDER, TEST_PACKAGES, Package, serve, write_channel
+from conda_channel import PLACEHOLDER, TEST_PACKAGES, Package, make_ca, serve, write_channel
 from conftest import TEST_PREFIX, BuiltProject, free_port, run_cli, wait_until
 from docker_helpers import docker, run_in
 
@@ -202,6 +202,10 @@ def test_private_channel_credentials_reach_the_build_but_no_layer(docker_daemon:
         auth = tmp_path / "credentials.json"
         auth.write_text(json.dumps({gateway: {"BasicHTTP": {"username": user, "password": password}}}))
         try:
+            assert run_cli("lock", str(project), "--channel-auth", str(auth)).exit_code == 0
+            refused = run_cli("build", str(project), "-t", tag)  # locked, but the build has no credentials
+            assert refused.exit_code == ExitCode.BUILD_FAILED
+            assert "The channel refused the download; give its credentials with --channel-auth" in refused.stderr
             built = run_cli("build", str(project), "-t", tag, "--channel-auth", str(auth))
             assert built.exit_code == 0, built.stderr
             version = run_in(tag, "cat /opt/nbship/env/share/private-tool/version.txt").strip()
@@ -243,3 +247,32 @@ def test_init_locks_so_the_written_dockerfile_builds(conda_built: tuple[BuiltPro
         assert run_in(tag, "where-am-i").strip() == "/opt/nbship/env"
     finally:
         docker("rmi", "-f", tag, check=False)
+
+
+def test_https_channel_behind_a_private_ca_needs_the_ca_bundle_secret(
+    docker_daemon: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = _unique_package("tls-tool")
+    folder = write_channel(tmp_path / "tls-channel", [package])
+    gateway = bridge_gateway()
+    ca = make_ca(tmp_path / "ca", gateway)
+    # What a company machine has: its usual roots plus the private CA, in one bundle.
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(Path("/etc/ssl/certs/ca-certificates.crt").read_bytes() + ca.ca.read_bytes())
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))  # the host solve trusts it the usual way
+    tag = f"{TEST_PREFIX}/conda-tls:latest"
+    with serve(folder, gateway, tls=ca) as url:
+        project = conda_project(tmp_path / "proj", environment(url, "tls-tool"))
+        locked = run_cli("lock", str(project))
+        assert locked.exit_code == 0, locked.stderr
+        try:
+            without = run_cli("build", str(project), "-t", tag)
+            assert without.exit_code == ExitCode.BUILD_FAILED
+            assert "--ca-bundle" in without.stderr and "Traceback" not in without.stderr
+            with_ca = run_cli("build", str(project), "-t", tag, "--ca-bundle", str(bundle))
+            assert with_ca.exit_code == 0, with_ca.stderr
+            assert run_in(tag, "cat /opt/nbship/env/share/tls-tool/version.txt").strip() == package.version
+            saved = subprocess.run(["docker", "save", tag], capture_output=True, check=True).stdout
+            assert ca.ca.read_bytes().splitlines()[1] not in saved  # the bundle is in no layer
+        finally:
+            docker("rmi", "-f", tag, check=False)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -82,6 +83,24 @@ def _records(lock_path: Path, platform: str) -> list[rattler.RepoDataRecord]:
     return records
 
 
+def _leave(code: int) -> None:
+    # rattler's runtime has been seen to crash while Python finalizes: leave without finalizing.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _fail(exc: Exception) -> None:
+    cause = " ".join(str(exc).split())
+    print(f"nbship-conda: the locked packages could not be installed: {cause}", file=sys.stderr)
+    if re.search(r"\b40[13] (Unauthorized|Forbidden)", cause):
+        # Said in nbship's own words: the build error is then this line.
+        print(
+            "nbship: the channel refused the download; give its credentials with --channel-auth FILE", file=sys.stderr
+        )
+    _leave(1)
+
+
 def main(argv: list[str]) -> None:
     lock_path, prefix, cache = Path(argv[0]), Path(argv[1]), Path(argv[2])
     arch = os.environ.get("TARGETARCH") or {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, "")
@@ -89,17 +108,20 @@ def main(argv: list[str]) -> None:
     if platform is None:
         sys.exit(f"nbship: conda environments are built for linux-64 and linux-aarch64, not {arch or 'this machine'}")
     records = _records(lock_path, platform)
-    asyncio.run(
-        rattler.install(
-            records,
-            target_prefix=prefix,
-            cache_dir=cache,
-            platform=rattler.Subdir(platform),
-            execute_link_scripts=False,
-            show_progress=False,
-            client=rattler.Client.default_client(),  # reads RATTLER_AUTH_FILE: the credentials secret
+    try:
+        asyncio.run(
+            rattler.install(
+                records,
+                target_prefix=prefix,
+                cache_dir=cache,
+                platform=rattler.Subdir(platform),
+                execute_link_scripts=False,
+                show_progress=False,
+                client=rattler.Client.default_client(),  # reads RATTLER_AUTH_FILE: the credentials secret
+            )
         )
-    )
+    except Exception as exc:  # the build log gets the cause, not a traceback
+        _fail(exc)
     before, _count = _size(prefix)
     removed, files = strip(prefix)
     (prefix / "CACHEDIR.TAG").unlink(missing_ok=True)
@@ -110,8 +132,8 @@ def main(argv: list[str]) -> None:
     print(
         f"nbship-conda: installed {len(records)} packages for {platform} into {prefix}; stripped {files} files "
         f"({removed / 1e6:.1f} MB of {before / 1e6:.1f} MB)",
-        flush=True,
     )
+    _leave(0)
 
 
 if __name__ == "__main__":
