@@ -304,4 +304,47 @@ def shell(path: Path, image: str | None, **kwargs: Any) -> None:
     sys.exit(code)
 
 
+@main.command()
+@project_arg
+@click.option(
+    "--platform",
+    "platforms",
+    multiple=True,
+    type=click.Choice(["linux-64", "linux-aarch64"]),
+    help="Platform to lock for (repeat for several; default linux-64).",
+)
+@click.option("--update", is_flag=True, help="Solve again for the newest allowed versions, even when current.")
+@click.option(
+    "--exclude-newer",
+    metavar="DATE",
+    help="Ignore packages published after DATE, to reproduce a past solve (kept until --update).",
+)
+@click.option(
+    "--channel-auth",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="conda channel credentials (rattler's JSON format; default $RATTLER_AUTH_FILE).",
+)
+@handle_errors
+def lock(
+    path: Path, platforms: tuple[str, ...], update: bool, exclude_newer: str | None, channel_auth: Path | None
+) -> None:
+    """Lock PATH's environment: exact packages with hashes (nbship.lock for environment.yml,
+    requirements.lock for requirements.txt / pyproject.toml)."""
+    options = api.LockOptions(
+        platforms=platforms or api.LockOptions().platforms,
+        exclude_newer=exclude_newer,
+        update=update,
+        channel_auth=channel_auth,
+    )
+    for outcome in api.lock(path=path, options=options):
+        counts = ", ".join(f"{count} packages for {platform}" for platform, count in outcome.packages.items())
+        if outcome.written:
+            stderr.print(f"wrote {outcome.path} from {outcome.source}: {counts}", markup=False)
+        else:
+            stderr.print(
+                f"{outcome.path} is current with {outcome.source}, kept as is ({counts}); --update solves again.",
+                markup=False,
+            )
+
+
 cli_share.register(main)

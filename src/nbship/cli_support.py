@@ -143,6 +143,11 @@ def build_options(fn: F) -> F:
             type=click.Path(path_type=Path, dir_okay=False),
             help="CA bundle (PEM) trusted during the build only, e.g. for a TLS-intercepting proxy.",
         ),
+        click.option(
+            "--channel-auth",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="conda channel credentials (rattler's JSON; default $RATTLER_AUTH_FILE), a build secret only.",
+        ),
         click.option("--no-cache", is_flag=True, help="Build every layer anew."),
         click.option("--rebuild", is_flag=True, help="Build even when nothing changed since the last build."),
     ]
@@ -161,6 +166,7 @@ def build_opts(kwargs: dict[str, Any]) -> api.BuildOptions:
         ca_bundle=kwargs.pop("ca_bundle"),
         no_cache=kwargs.pop("no_cache"),
         rebuild=kwargs.pop("rebuild"),
+        channel_auth=kwargs.pop("channel_auth"),
     )
 
 

@@ -98,3 +98,7 @@ class CheckFailed(NbshipError):
 
 class Interrupted(NbshipError):
     exit_code = ExitCode.INTERRUPTED
+
+
+class LockError(ProjectError):
+    """An environment that cannot be locked: unsolvable specs, unreachable channels, a broken lock."""

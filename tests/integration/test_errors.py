@@ -53,11 +53,3 @@ def test_malformed_requirements_and_runtime(tmp_path: Path) -> None:
     assert result.exit_code == ExitCode.PROJECT
     assert "runtime.txt, line 2" in result.stderr
     _assert_clean(result.stderr)
-
-
-def test_conda_environment_is_named_as_not_yet_supported(tmp_path: Path) -> None:
-    project = copy_project("tiny", tmp_path)
-    (project / "environment.yml").write_text("dependencies:\n  - numpy\n")
-    result = run_cli("build", str(project))
-    assert result.exit_code == ExitCode.PROJECT
-    assert "environment.yml" in result.stderr and "conda" in result.stderr

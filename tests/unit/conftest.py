@@ -8,7 +8,7 @@ from typing import NoReturn
 
 import pytest
 
-from nbship import api
+from nbship.commands import build as build_command
 from nbship.engine.client import DockerClient
 
 from .helpers import MakeProject, write_files
@@ -23,7 +23,7 @@ def no_docker(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(DockerClient, "sdk", property(refuse))
     monkeypatch.setattr(DockerClient, "cli_with_input", refuse)
-    monkeypatch.setattr(api, "choose_builder", refuse)
+    monkeypatch.setattr(build_command, "choose_builder", refuse)
 
 
 @pytest.fixture

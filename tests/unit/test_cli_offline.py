@@ -110,7 +110,12 @@ def test_dockerfile_prints_the_projects_own_dockerfile(make_project: MakeProject
         ),
         pytest.param({"runtime.txt": "r-4.1\n"}, "runtime.txt, line 1: ", ["nbship does not support"], id="runtime"),
         pytest.param({"apt.txt": "curl\nCURL\n"}, "apt.txt, line 2: ", ["Debian package"], id="apt"),
-        pytest.param({"environment.yml": "dependencies: []\n"}, "environment.yml: ", ["conda"], id="conda"),
+        pytest.param(
+            {"environment.yml": "channels: [conda-forge]\ndependencies:\n  - numpy >>1\n"},
+            "environment.yml, line 3: ",
+            ["not a valid conda package spec"],
+            id="conda",
+        ),
         pytest.param({"start": "jupyter lab\n"}, "start: ", ['exec "$@"'], id="start"),
         pytest.param({"binder/x": "", ".binder/x": ""}, "", ["both binder/ and .binder/"], id="two config folders"),
     ],

@@ -177,26 +177,6 @@ def test_binder_as_a_file_is_not_a_config_folder(make_project: MakeProject) -> N
 
 
 # ---------------------------------------------------------------------------------------------
-# conda environments are refused with a clear message
-# ---------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "rel",
-    ["environment.yml", "environment.yaml", "binder/environment.yml", ".binder/environment.yaml"],
-)
-def test_conda_environment_is_refused(make_project: MakeProject, rel: str) -> None:
-    root = make_project({rel: "dependencies:\n  - numpy\n", "requirements.txt": "numpy\n"})
-    with pytest.raises(ProjectError) as info:
-        detect(root)
-    message = info.value.message
-    assert message.startswith(f"{rel}: ")
-    assert "conda" in message
-    assert "requirements.txt" in message
-    assert info.value.exit_code == ExitCode.PROJECT
-
-
-# ---------------------------------------------------------------------------------------------
 # Errors in project files surface with the project-relative path
 # ---------------------------------------------------------------------------------------------
 

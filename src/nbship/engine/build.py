@@ -36,6 +36,7 @@ class BuildRequest:
     labels: dict[str, str] = field(default_factory=dict)
     ca_bundle: Path | None = None
     no_cache: bool = False
+    secrets: tuple[tuple[str, Path], ...] = ()  # more BuildKit secrets (id, file): channel credentials and such
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,8 @@ def _buildkit(client: DockerClient, builder: Builder, request: BuildRequest, rep
             command += ["--label", f"{key}={value}"]
         if request.ca_bundle is not None:
             command += ["--secret", f"id={CA_SECRET_ID},src={request.ca_bundle}"]
+        for secret_id, source in request.secrets:
+            command += ["--secret", f"id={secret_id},src={source}"]
         if request.no_cache:
             command.append("--no-cache")
         command.append(str(request.context))
@@ -220,6 +223,11 @@ def build_image(client: DockerClient, builder: Builder, request: BuildRequest, r
     if request.ca_bundle is not None and not request.ca_bundle.is_file():
         raise UsageError(
             f"The CA bundle {request.ca_bundle} does not exist. Give the path of a PEM file (--ca-bundle)."
+        )
+    if request.secrets and builder.kind != "buildkit":
+        raise UsageError(
+            "This build needs BuildKit secrets (channel credentials, or a local conda channel nbship serves "
+            "to the build), and only the classic builder is available. Install the docker buildx plugin."
         )
     if builder.kind == "buildkit":
         _buildkit(client, builder, request, reporter)

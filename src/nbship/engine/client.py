@@ -142,6 +142,13 @@ class DockerClient:
             return False  # in use, or already gone: either way nothing of the user's is at stake
         return True
 
+    def bridge_gateway(self) -> str:
+        """The host's address on the default bridge network: where build containers reach the host."""
+        network = self.call("docker network inspect bridge", lambda: self.sdk.networks.get("bridge"))
+        configs = (network.attrs.get("IPAM") or {}).get("Config") or []
+        gateway = next((str(config["Gateway"]) for config in configs if config.get("Gateway")), None)
+        return gateway or "172.17.0.1"
+
     def containers(self, *, labels: dict[str, str], all: bool = True) -> list[Container]:
         filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
         return self.call("docker ps --filter label=...", lambda: self.sdk.containers.list(all=all, filters=filters))

@@ -10,6 +10,7 @@ from pathlib import Path
 from nbship.config import Settings, load_settings
 from nbship.errors import InputFileError, ProjectError
 from nbship.project.specs.apt import parse_apt
+from nbship.project.specs.environment_yml import CondaEnvironmentSpec, parse_environment
 from nbship.project.specs.package import PackageSpec, parse_package
 from nbship.project.specs.requirements import RequirementsSpec, parse_requirements
 from nbship.project.specs.runtime import parse_runtime
@@ -42,6 +43,8 @@ class Project:
     dockerignore: Path | None
     data_dir: Path | None
     notebooks: tuple[Path, ...]
+    conda: CondaEnvironmentSpec | None = None
+    ignored_requirements: Path | None = None  # requirements.txt beside environment.yml: unused, as on Binder
 
     def rel(self, path: Path) -> str:
         """A project path as a posix path relative to the root (how Dockerfiles name it)."""
@@ -113,14 +116,13 @@ def detect(path: Path) -> Project:
     def display(p: Path) -> str:
         return p.relative_to(root).as_posix()
 
-    if (env_yml := found("environment.yml") or found("environment.yaml")) is not None:
-        raise ProjectError(
-            f"{display(env_yml)}: conda environments are not supported by this version of nbship yet. "
-            "For now, list the packages in a requirements.txt (pip) instead, or add a Dockerfile that "
-            "sets up conda yourself."
-        )
-
+    env_yml = found("environment.yml") or found("environment.yaml")
+    conda = parse_environment(env_yml, display(env_yml)) if env_yml is not None else None
     requirements_file = found("requirements.txt")
+    ignored_requirements = None
+    if conda is not None and requirements_file is not None:
+        # As on Binder: environment.yml describes the whole environment; its pip: section is the place.
+        ignored_requirements, requirements_file = requirements_file, None
     requirements = parse_requirements(requirements_file, root) if requirements_file else None
     runtime_file = found("runtime.txt")
     python_from_runtime = parse_runtime(runtime_file, display(runtime_file)) if runtime_file else None
@@ -152,4 +154,6 @@ def detect(path: Path) -> Project:
         dockerignore=(root / ".dockerignore") if (root / ".dockerignore").is_file() else None,
         data_dir=data_dir if data_dir.is_dir() and not data_dir.is_symlink() else None,
         notebooks=_find_notebooks(root),
+        conda=conda,
+        ignored_requirements=ignored_requirements,
     )

@@ -24,6 +24,8 @@ JUPYTERLAB_REQUIREMENT = "jupyterlab==4.6.6"
 JUPYTERLAB_FOR_OLD_PYTHON = {"3.8": "jupyterlab==4.3.8", "3.9": "jupyterlab==4.5.11"}
 UV_REQUIREMENT = "uv==0.13.8"
 DUMB_INIT_REQUIREMENT = "dumb-init==1.2.5.post1"
+# Installs conda environments from nbship.lock in a throwaway build stage; never in the image.
+RATTLER_REQUIREMENT = "py-rattler==0.28.0"
 
 NB_USER = "jovyan"  # Binder's name for the notebook user: notebooks that hard-code it keep working
 HOME = f"/home/{NB_USER}"
@@ -34,6 +36,9 @@ DATA_DIR = "/opt/nbship/data"
 MANIFEST = "/opt/nbship/manifest.json"  # what the image delivers, file by file (nbship.image.refresh)
 REFRESH = "/opt/nbship/bin/nbship-refresh"
 CONTAINER_PORT = 8888
+
+CONDA_LOCK_NAME = "nbship.lock"
+PIP_LOCK_NAME = "requirements.lock"
 
 Installer = Literal["uv", "pip"]
 
@@ -75,6 +80,11 @@ class BuildPlan:
     postbuild: str | None
     start: str | None
     labels: tuple[tuple[str, str], ...]
+    # conda: the lock installed into ENV_PREFIX before anything else, and environment.yml's pip: section
+    conda_lock: str | None = None
+    conda_pip: tuple[str, ...] = ()
+    # requirements.lock: installed with hash checking instead of requirements.txt; it holds JupyterLab too
+    pip_lock: str | None = None
 
     @property
     def needs_source_stage(self) -> bool:
@@ -110,12 +120,19 @@ def make_plan(project: Project, options: PlanOptions) -> BuildPlan:
     python = choose_python(project)
     base_image = options.base_image or project.settings.base_image or f"python:{python.version}-slim"
     requirements = project.requirements
+    conda = project.conda
     env_inputs: list[str] = []
-    if requirements is not None:
+    pip_lock = project.config_dir / PIP_LOCK_NAME
+    locked = conda is None and pip_lock.is_file() and not (requirements and requirements.needs_source)
+    if locked:
+        env_inputs.append(project.rel(pip_lock))
+    elif requirements is not None:
         env_inputs.append(project.rel(requirements.path))
         env_inputs.extend(project.rel(path) for path in requirements.includes)
-    brings_lab = (requirements is not None and requirements.brings_jupyterlab) or (
-        project.package is not None and bool(project.package.dependency_names & {"jupyterlab", "jupyter"})
+    brings_lab = (
+        (requirements is not None and requirements.brings_jupyterlab)
+        or (project.package is not None and bool(project.package.dependency_names & {"jupyterlab", "jupyter"}))
+        or (conda is not None and conda.brings_jupyter)
     )
     config_rel = "" if project.config_dir == project.root else project.rel(project.config_dir)
     return BuildPlan(
@@ -141,4 +158,7 @@ def make_plan(project: Project, options: PlanOptions) -> BuildPlan:
             ("org.opencontainers.image.title", project.name),
             ("io.nbship.version", __version__),
         ),
+        conda_lock=project.rel(conda.path.parent / CONDA_LOCK_NAME) if conda else None,
+        conda_pip=conda.pip if conda else (),
+        pip_lock=project.rel(pip_lock) if locked else None,
     )

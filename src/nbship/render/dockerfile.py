@@ -51,6 +51,11 @@ def refresh_script() -> str:
     return resources.files("nbship.image").joinpath("refresh.py").read_text(encoding="utf-8")
 
 
+def conda_installer_lines() -> list[str]:
+    """The builder stage's installer (nbship/conda/install.py), written into the stage line by line."""
+    return resources.files("nbship.conda").joinpath("install.py").read_text(encoding="utf-8").splitlines()
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(lambda name: _template(name)),
@@ -63,6 +68,16 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+def _mounts(cache_target: str, *, buildkit: bool) -> str:
+    """A RUN's download cache and optional CA secret (BuildKit only)."""
+    if not buildkit:
+        return ""
+    return (
+        f"--mount=type=cache,target={cache_target},sharing=locked \\\n    "
+        "--mount=type=secret,id=nbship-ca,mode=0444,required=false \\\n    "
+    )
+
+
 def render_dockerfile(plan: p.BuildPlan) -> str:
     if plan.installer == "uv":
         install = f"/opt/nbship/tools/bin/uv pip install --python {p.ENV_PREFIX}/bin/python"
@@ -70,12 +85,7 @@ def render_dockerfile(plan: p.BuildPlan) -> str:
     else:
         install = f"{p.ENV_PREFIX}/bin/python -m pip install"
         cache_target = "/root/.cache/pip"
-    mounts = (
-        f"--mount=type=cache,target={cache_target},sharing=locked \\\n    "
-        "--mount=type=secret,id=nbship-ca,mode=0444,required=false \\\n    "
-        if plan.buildkit
-        else ""
-    )
+    mounts = _mounts(cache_target, buildkit=plan.buildkit)
     text = (
         _environment()
         .get_template("Dockerfile.j2")
@@ -96,6 +106,9 @@ def render_dockerfile(plan: p.BuildPlan) -> str:
             entrypoint_lines=entrypoint_script().splitlines(),
             refresh_lines=refresh_script().splitlines(),
             refresh=p.REFRESH,
+            rattler_requirement=p.RATTLER_REQUIREMENT,
+            conda_installer_lines=conda_installer_lines() if plan.conda_lock else [],
+            pip_mounts=_mounts("/root/.cache/pip", buildkit=plan.buildkit),
             lab_overrides=json.dumps(_LAB_OVERRIDES, separators=(",", ":")),
         )
     )

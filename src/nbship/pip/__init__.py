@@ -1,0 +1,1 @@
+"""pip requirements: locking on the host with uv (lock.py)."""

@@ -1,0 +1,149 @@
+"""nbship lock on a conda environment, solved for real by py-rattler against a local channel
+(file://, written by the tests): stability, reuse, refresh, --exclude-newer, unsolvable specs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conda_channel import TEST_PACKAGES, write_channel
+
+from nbship import api
+from nbship.cli import main
+from nbship.conda import lock as conda_lock
+from nbship.errors import ExitCode
+from nbship.locking import ensure_locks
+from nbship.project.detect import detect
+from nbship.reporter import RecordingReporter
+
+from .helpers import MakeProject, write_files
+
+
+@pytest.fixture(scope="module")
+def channel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_channel(tmp_path_factory.mktemp("channel"), TEST_PACKAGES)
+
+
+def _env(channel: Path, *specs: str) -> str:
+    lines = "".join(f"  - {spec}\n" for spec in specs)
+    return f"channels:\n  - {channel.as_uri()}\ndependencies:\n{lines}"
+
+
+def _cli(*args: str) -> tuple[int, str]:
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.stderr
+
+
+def test_lock_is_exact_and_byte_identical_for_the_same_inputs(make_project: MakeProject, channel: Path) -> None:
+    root = make_project({"environment.yml": _env(channel, "relocatable")})
+    code, _ = _cli("lock", str(root))
+    assert code == 0
+    first = (root / "nbship.lock").read_bytes()
+    text = first.decode()
+    assert "relocatable-1.0-0.tar.bz2" in text and "greeting-2.0-0.tar.bz2" in text  # highest allowed
+    assert "sha256: " in text and "md5: " in text
+    # A second project with the same inputs, solved from scratch: the same bytes.
+    other = write_files(root.parent / "other", {"environment.yml": _env(channel, "relocatable")})
+    _cli("lock", str(other), "--update")
+    assert (other / "nbship.lock").read_bytes() == first
+    # The file is rattler's own format: rattler reads it back.
+    assert any(url.endswith("noarch/greeting-2.0-0.tar.bz2") for url in conda_lock.locked_urls(root / "nbship.lock"))
+
+
+def test_current_lock_is_reused_and_a_change_is_noticed(make_project: MakeProject, channel: Path) -> None:
+    root = make_project({"binder/environment.yml": _env(channel, "greeting <2")})
+    spec = detect(root).conda
+    assert spec is not None
+    assert conda_lock.lock_state(spec) == "missing"
+    [outcome] = api.lock(path=root)
+    assert outcome.written and outcome.path == root / "binder" / "nbship.lock"
+    assert conda_lock.lock_state(spec) == "current"
+    mtime = outcome.path.stat().st_mtime_ns
+    code, err = _cli("lock", str(root))
+    assert code == 0 and "is current" in err
+    assert outcome.path.stat().st_mtime_ns == mtime  # not rewritten
+    (root / "binder" / "environment.yml").write_text(_env(channel, "greeting <2", "relocatable"))
+    changed = detect(root).conda
+    assert changed is not None
+    assert conda_lock.lock_state(changed) == "stale"
+    api.lock(path=root)
+    urls = conda_lock.locked_urls(outcome.path)
+    # greeting stays at the version locked before: adding a package does not upgrade the others
+    assert any(url.endswith("greeting-1.0-0.tar.bz2") for url in urls)
+    assert any(url.endswith("relocatable-1.0-0.tar.bz2") for url in urls)
+
+
+def test_update_takes_the_newest_allowed(make_project: MakeProject, channel: Path) -> None:
+    root = make_project({"environment.yml": _env(channel, "greeting <2")})
+    api.lock(path=root)
+    (root / "environment.yml").write_text(_env(channel, "greeting"))
+    api.lock(path=root)  # without --update, the locked 1.0 still satisfies "greeting"
+    assert conda_lock.locked_urls(root / "nbship.lock")[0].endswith("greeting-1.0-0.tar.bz2")
+    api.lock(path=root, options=api.LockOptions(update=True))
+    assert conda_lock.locked_urls(root / "nbship.lock")[0].endswith("greeting-2.0-0.tar.bz2")
+
+
+def test_exclude_newer_reproduces_a_past_solve(make_project: MakeProject, channel: Path) -> None:
+    root = make_project({"environment.yml": _env(channel, "greeting")})
+    code, _ = _cli("lock", str(root), "--exclude-newer", "2024-01-01")
+    assert code == 0
+    assert conda_lock.locked_urls(root / "nbship.lock")[0].endswith("greeting-1.0-0.tar.bz2")
+    assert "# nbship-exclude-newer: 2024-01-01" in (root / "nbship.lock").read_text()
+    code, err = _cli("lock", str(root), "--exclude-newer", "last tuesday")
+    assert code == ExitCode.USAGE and "2024-05-31" in err
+
+
+def test_both_platforms_on_request(make_project: MakeProject, channel: Path) -> None:
+    root = make_project({"environment.yml": _env(channel, "greeting")})
+    code, err = _cli("lock", str(root), "--platform", "linux-64", "--platform", "linux-aarch64")
+    assert code == 0, err
+    text = (root / "nbship.lock").read_text()
+    assert "- name: linux-64" in text and "- name: linux-aarch64" in text
+
+
+@pytest.mark.parametrize(
+    ("specs", "fragments"),
+    [
+        pytest.param(("relocatable", "needs-old-greeting"), ["needs-old-greeting", "greeting"], id="conflict"),
+        pytest.param(("no-such-package",), ["no-such-package"], id="missing"),
+        pytest.param(("greeting >=3",), ["greeting >=3"], id="no such version"),
+    ],
+)
+def test_unsolvable_spec_names_the_package_without_traceback(
+    make_project: MakeProject, channel: Path, specs: tuple[str, ...], fragments: list[str]
+) -> None:
+    root = make_project({"environment.yml": _env(channel, *specs)})
+    code, err = _cli("lock", str(root))
+    assert code == ExitCode.PROJECT
+    assert err.startswith("error environment.yml cannot be solved for linux-64: ")
+    for fragment in fragments:
+        assert fragment in err
+    assert "Traceback" not in err
+    assert not (root / "nbship.lock").exists()
+
+
+def test_unreachable_channel_is_one_paragraph(make_project: MakeProject, tmp_path: Path) -> None:
+    root = make_project({"environment.yml": _env(tmp_path / "nowhere", "greeting")})
+    code, err = _cli("lock", str(root))
+    assert code == ExitCode.PROJECT
+    assert "could not be read" in err and "Traceback" not in err
+
+
+def test_lock_without_environment_says_what_it_locks(make_project: MakeProject) -> None:
+    code, err = _cli("lock", str(make_project({"a.ipynb": "{}"})))
+    assert code == ExitCode.PROJECT and "environment.yml" in err
+
+
+def test_build_relocks_a_changed_environment_for_every_platform_it_had(
+    make_project: MakeProject, channel: Path
+) -> None:
+    root = make_project({"environment.yml": _env(channel, "greeting")})
+    api.lock(path=root, options=api.LockOptions(platforms=("linux-aarch64", "linux-64")))
+    (root / "environment.yml").write_text(_env(channel, "greeting <2"))
+    reporter = RecordingReporter()
+    ensure_locks(detect(root), channel_auth=None, reporter=reporter)
+    assert any("Locking environment.yml first (environment.yml changed" in text for _, text in reporter.events)
+    assert set(conda_lock.locked_platforms(root / "nbship.lock")) == {"linux-64", "linux-aarch64"}
+    assert conda_lock.locked_urls(root / "nbship.lock", "linux-aarch64")[0].endswith("greeting-1.0-0.tar.bz2")
