@@ -18,7 +18,7 @@ class Image:
         self.manifest = root / "manifest.json"
         self.content.mkdir(parents=True)
 
-    def deliver(self, files: dict[str, str]) -> None:
+    def deliver(self, files: dict[str, str], project: str = "proj") -> None:
         for old in sorted(self.content.rglob("*"), reverse=True):
             if old.is_file() or old.is_symlink():
                 old.unlink()
@@ -26,7 +26,7 @@ class Image:
             path = self.content / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
-        self.manifest.write_text(refresh.dump_manifest(refresh.build_manifest(str(self.content))))
+        self.manifest.write_text(refresh.dump_manifest(refresh.build_manifest(str(self.content)), project))
 
     def sync(self, work: Path) -> list[str]:
         return refresh.sync(str(self.content), str(self.manifest), str(work))
@@ -208,3 +208,24 @@ def test_the_command_line(image: Image, work: Path, capsys: pytest.CaptureFixtur
 )
 def test_beside_names(rel: str, expected: str, tmp_path: Path) -> None:
     assert refresh.beside_name(rel, refresh.TakenCheck(str(tmp_path), "x")) == expected
+
+
+def test_another_projects_files_are_never_dropped(image: Image, work: Path) -> None:
+    # A volume filled by project A, opened with project B's image (`nbship up --volume`).
+    image.deliver({"a.ipynb": "A", "shared.md": "A"}, project="alpha")
+    image.sync(work)
+    image.deliver({"b.ipynb": "B", "shared.md": "B"}, project="beta")
+    lines = image.sync(work)
+    assert files_of(work) == {"a.ipynb": "A", "b.ipynb": "B", "shared.md": "B"}
+    assert not any("removed" in line and "0 removed" not in line for line in lines), lines
+    # Back in project B's own line of images, dropping its untouched files works again.
+    image.deliver({"shared.md": "B"}, project="beta")
+    image.sync(work)
+    assert files_of(work) == {"a.ipynb": "A", "shared.md": "B"}
+
+
+def test_the_manifest_names_its_project(image: Image, capsys: pytest.CaptureFixture[str]) -> None:
+    image.deliver({"a": "1"})
+    assert refresh.main(["manifest", str(image.content), "my project"]) == 0
+    assert '"project": "my project"' in capsys.readouterr().out
+    assert refresh.manifest_project(str(image.content / "missing.json")) == ""

@@ -5,7 +5,7 @@ refresh happens wherever the image starts on a volume: `nbship up`, a compose fi
 `docker run -v NAME:/home/jovyan/work`. It must run on the image's Python (3.8 or newer) with
 the standard library only.
 
-    nbship-refresh manifest CONTENT_DIR            print what CONTENT_DIR delivers (JSON)
+    nbship-refresh manifest CONTENT_DIR [PROJECT]  print what CONTENT_DIR delivers (JSON)
     nbship-refresh sync CONTENT_DIR MANIFEST WORK  bring WORK up to date with CONTENT_DIR
 
 `sync` is a three-way merge per file between what the image delivers now (MANIFEST), what it
@@ -14,6 +14,8 @@ delivered the last time (WORK/.nbship/delivered.json) and what is in WORK now:
 - created or changed by the user: keep it; when the image changed it too, the image's version
   is written beside it (README.from-image.md) and reported;
 - deleted by the user: stays deleted.
+When the record names another project (a volume opened with another project's image), files the
+new image lacks are never removed: they are that project's, not this image's to drop.
 Nothing the user wrote is overwritten or deleted. A work folder that nbship never filled (a
 bind-mounted checkout, a foreign volume) is left alone. The data folder is a symbolic link into
 the image, so large data is never copied or hashed at start-up.
@@ -60,8 +62,17 @@ def build_manifest(content: str) -> dict[str, str]:
     return files
 
 
-def dump_manifest(files: dict[str, str]) -> str:
-    return json.dumps({"format": FORMAT, "files": files}, indent=0, sort_keys=True) + "\n"
+def dump_manifest(files: dict[str, str], project: str = "") -> str:
+    return json.dumps({"format": FORMAT, "project": project, "files": files}, indent=0, sort_keys=True) + "\n"
+
+
+def manifest_project(path: str) -> str:
+    """The project a manifest was made for ("" when unknown or unreadable)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return str(json.load(handle).get("project") or "")
+    except (OSError, ValueError, AttributeError):
+        return ""
 
 
 def load_manifest(path: str) -> dict[str, str] | None:
@@ -220,16 +231,17 @@ def sync(content: str, manifest_path: str, work: str) -> list[str]:
     report = Report()
     for rel in sorted(now):
         _merge_one(rel, content, work, before.get(rel), now[rel], report)
-    for rel in sorted(set(before) - set(now)):
-        _drop_one(rel, work, before[rel], report)
+    if manifest_project(record) == manifest_project(manifest_path):
+        for rel in sorted(set(before) - set(now)):
+            _drop_one(rel, work, before[rel], report)
     _link_shared(content, work)
     _write_record(work, manifest_text)
     return report.lines()
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) == 2 and argv[0] == "manifest":
-        sys.stdout.write(dump_manifest(build_manifest(argv[1])))
+    if len(argv) in (2, 3) and argv[0] == "manifest":
+        sys.stdout.write(dump_manifest(build_manifest(argv[1]), argv[2] if len(argv) == 3 else ""))
         return 0
     if len(argv) == 4 and argv[0] == "sync":
         for line in sync(argv[1], argv[2], argv[3]):
