@@ -145,6 +145,12 @@ def build_options(fn: F) -> F:
         ),
         click.option("--no-cache", is_flag=True, help="Build every layer anew."),
         click.option("--rebuild", is_flag=True, help="Build even when nothing changed since the last build."),
+        click.option(
+            "--strip/--no-strip",
+            default=None,
+            help="Leave test suites, build tools, C sources and most bytecode out of the image "
+            "(default: on, or `strip` in the settings).",
+        ),
     ]
     for decorator in reversed(decorators):
         fn = decorator(fn)
@@ -161,6 +167,7 @@ def build_opts(kwargs: dict[str, Any]) -> api.BuildOptions:
         ca_bundle=kwargs.pop("ca_bundle"),
         no_cache=kwargs.pop("no_cache"),
         rebuild=kwargs.pop("rebuild"),
+        strip=kwargs.pop("strip"),
     )
 
 

@@ -31,6 +31,7 @@ class Settings(StrictModel):
     base_image: str | None = Field(default=None, alias="base-image")
     python: str | None = None
     port: int | None = Field(default=None, ge=1, le=65535, strict=True)  # strict: `port = true` is no port
+    strip: bool = Field(default=True, strict=True)  # false: the environment reaches the image untrimmed
 
     @field_validator("python")
     @classmethod

@@ -34,6 +34,9 @@ DATA_DIR = "/opt/nbship/data"
 MANIFEST = "/opt/nbship/manifest.json"  # what the image delivers, file by file (nbship.image.refresh)
 REFRESH = "/opt/nbship/bin/nbship-refresh"
 CONTAINER_PORT = 8888
+SLIM = "/opt/nbship/tools/nbship-slim"  # nbship.image.slim, in the build stage only
+# What `python -m venv` adds that stripping removes unless the project names it.
+BUILD_TOOLS = frozenset({"setuptools", "wheel"})
 
 Installer = Literal["uv", "pip"]
 
@@ -52,6 +55,7 @@ class PlanOptions:
     user_id: int = 1000
     installer: Installer = "uv"
     buildkit: bool = True
+    strip: bool | None = None  # None: the `strip` setting (default on); False keeps everything
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,8 @@ class BuildPlan:
     postbuild: str | None
     start: str | None
     labels: tuple[tuple[str, str], ...]
+    strip: bool = True  # trim the environment (nbship.image.slim) before it reaches the image
+    strip_keep: tuple[str, ...] = ()  # build tools the project names, which stripping leaves in
 
     @property
     def needs_source_stage(self) -> bool:
@@ -118,6 +124,10 @@ def make_plan(project: Project, options: PlanOptions) -> BuildPlan:
         project.package is not None and bool(project.package.dependency_names & {"jupyterlab", "jupyter"})
     )
     config_rel = "" if project.config_dir == project.root else project.rel(project.config_dir)
+    named = (requirements.names if requirements else frozenset()) | (
+        project.package.dependency_names if project.package else frozenset()
+    )
+    strip = options.strip if options.strip is not None else project.settings.strip
     return BuildPlan(
         project_name=project.name,
         own_dockerfile=project.rel(project.dockerfile) if project.dockerfile else None,
@@ -141,4 +151,6 @@ def make_plan(project: Project, options: PlanOptions) -> BuildPlan:
             ("org.opencontainers.image.title", project.name),
             ("io.nbship.version", __version__),
         ),
+        strip=strip,
+        strip_keep=tuple(sorted(named & BUILD_TOOLS)),
     )
