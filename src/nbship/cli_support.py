@@ -150,6 +150,12 @@ def build_options(fn: F) -> F:
         ),
         click.option("--no-cache", is_flag=True, help="Build every layer anew."),
         click.option("--rebuild", is_flag=True, help="Build even when nothing changed since the last build."),
+        click.option(
+            "--strip/--no-strip",
+            default=None,
+            help="Leave test suites, build tools, C sources and most bytecode out of the image "
+            "(default: on, or `strip` in the settings).",
+        ),
     ]
     for decorator in reversed(decorators):
         fn = decorator(fn)
@@ -167,6 +173,7 @@ def build_opts(kwargs: dict[str, Any]) -> api.BuildOptions:
         no_cache=kwargs.pop("no_cache"),
         rebuild=kwargs.pop("rebuild"),
         channel_auth=kwargs.pop("channel_auth"),
+        strip=kwargs.pop("strip"),
     )
 
 

@@ -55,6 +55,7 @@ class Settings(StrictModel):
     python: str | None = None
     port: int | None = Field(default=None, ge=1, le=65535, strict=True)  # strict: `port = true` is no port
     check: CheckSettings = CheckSettings()
+    strip: bool = Field(default=True, strict=True)  # false: the environment reaches the image untrimmed
 
     @field_validator("python")
     @classmethod

@@ -43,6 +43,23 @@ def test_example_image_metadata(example_built: BuiltProject) -> None:
     assert "--allow-root" not in " ".join(config["Cmd"])
 
 
+def test_example_image_is_stripped_and_still_works(example_built: BuiltProject) -> None:
+    """The default build trims the environment (nbship.image.slim); every package still imports,
+    the server's bytecode is there, and pip still installs (test below). Serving is tested in test_run."""
+    site = "/opt/nbship/env/lib/python3.11/site-packages"
+    out = run_in(
+        example_built.image,
+        f"cd {site}; ls -d pandas/tests numpy/_core/tests setuptools pkg_resources 2>&1 | grep -c 'No such'; "
+        "ls jupyter_server/__pycache__ | grep -c '.pyc$'; ls pandas/__pycache__ 2>/dev/null | wc -l; "
+        "ls bottleneck/tests >/dev/null && echo bottleneck-tests-kept; "
+        "find /opt/nbship -name '*.js.map' | wc -l; ls /opt/nbship/tools 2>&1 | grep -c 'No such'; "
+        'python -c "import xarray, netCDF4, bottleneck, matplotlib.pyplot, pandas, numpy, cftime; '
+        "import jupyterlab, jupyter_server.serverapp, ipykernel.kernelapp; print('imports ok')\"",
+    )
+    assert out.split() == ["4", out.split()[1], "0", "bottleneck-tests-kept", "0", "1", "imports", "ok"], out
+    assert int(out.split()[1]) > 10
+
+
 def test_login_shell_keeps_the_environment_first(example_built: BuiltProject) -> None:
     assert run_in(example_built.image, "bash -lc 'command -v python'").strip() == "/opt/nbship/env/bin/python"
 

@@ -36,6 +36,7 @@ class BuildOptions:
     ca_bundle: Path | None = None
     no_cache: bool = False
     rebuild: bool = False  # build even when no input changed
+    strip: bool | None = None  # None: the project's `strip` setting (default on)
     channel_auth: Path | None = None  # conda channel credentials (rattler's JSON format), a build secret only
 
 
@@ -60,7 +61,11 @@ def _plan(project: Project, options: BuildOptions, *, buildkit: bool) -> BuildPl
     return make_plan(
         project,
         PlanOptions(
-            base_image=options.base_image, user_id=options.user_id, installer=options.installer, buildkit=buildkit
+            base_image=options.base_image,
+            user_id=options.user_id,
+            installer=options.installer,
+            buildkit=buildkit,
+            strip=options.strip,
         ),
     )
 

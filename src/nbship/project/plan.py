@@ -36,6 +36,9 @@ DATA_DIR = "/opt/nbship/data"
 MANIFEST = "/opt/nbship/manifest.json"  # what the image delivers, file by file (nbship.image.refresh)
 REFRESH = "/opt/nbship/bin/nbship-refresh"
 CONTAINER_PORT = 8888
+SLIM = "/opt/nbship/tools/nbship-slim"  # nbship.image.slim, in the build stage only
+# What `python -m venv` adds that stripping removes unless the project names it.
+BUILD_TOOLS = frozenset({"setuptools", "wheel"})
 
 CONDA_LOCK_NAME = "nbship.lock"
 PIP_LOCK_NAME = "requirements.lock"
@@ -57,6 +60,7 @@ class PlanOptions:
     user_id: int = 1000
     installer: Installer = "uv"
     buildkit: bool = True
+    strip: bool | None = None  # None: the `strip` setting (default on); False keeps everything
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,8 @@ class BuildPlan:
     conda_pip: tuple[str, ...] = ()
     # requirements.lock: installed with hash checking instead of requirements.txt; it holds JupyterLab too
     pip_lock: str | None = None
+    strip: bool = True  # trim the environment (nbship.image.slim) before it reaches the image
+    strip_keep: tuple[str, ...] = ()  # build tools the project names, which stripping leaves in
 
     @property
     def needs_source_stage(self) -> bool:
@@ -135,6 +141,10 @@ def make_plan(project: Project, options: PlanOptions) -> BuildPlan:
         or (conda is not None and conda.brings_jupyter)
     )
     config_rel = "" if project.config_dir == project.root else project.rel(project.config_dir)
+    named = (requirements.names if requirements else frozenset()) | (
+        project.package.dependency_names if project.package else frozenset()
+    )
+    strip = options.strip if options.strip is not None else project.settings.strip
     return BuildPlan(
         project_name=project.name,
         own_dockerfile=project.rel(project.dockerfile) if project.dockerfile else None,
@@ -161,4 +171,6 @@ def make_plan(project: Project, options: PlanOptions) -> BuildPlan:
         conda_lock=project.rel(conda.path.parent / CONDA_LOCK_NAME) if conda else None,
         conda_pip=conda.pip if conda else (),
         pip_lock=project.rel(pip_lock) if locked else None,
+        strip=strip,
+        strip_keep=tuple(sorted(named & BUILD_TOOLS)),
     )

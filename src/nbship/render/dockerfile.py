@@ -56,6 +56,19 @@ def conda_installer_lines() -> list[str]:
     return resources.files("nbship.conda").joinpath("install.py").read_text(encoding="utf-8").splitlines()
 
 
+def slim_script() -> str:
+    """nbship.image.slim as the file the env stage runs (standard-library Python only)."""
+    return resources.files("nbship.image").joinpath("slim.py").read_text(encoding="utf-8")
+
+
+def _strip_step(plan: p.BuildPlan) -> str:
+    """Appended to every install step of the env stage: the trim runs in the layer that installed."""
+    if not plan.strip:
+        return ""
+    keep = "".join(f" --keep {name}" for name in plan.strip_keep)
+    return f"; \\\n    {p.ENV_PREFIX}/bin/python {p.SLIM} {p.ENV_PREFIX}{keep}"
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(lambda name: _template(name)),
@@ -109,6 +122,9 @@ def render_dockerfile(plan: p.BuildPlan) -> str:
             rattler_requirement=p.RATTLER_REQUIREMENT,
             conda_installer_lines=conda_installer_lines() if plan.conda_lock else [],
             pip_mounts=_mounts("/root/.cache/pip", buildkit=plan.buildkit),
+            slim=p.SLIM,
+            slim_lines=slim_script().splitlines() if plan.strip else [],
+            strip=_strip_step(plan),
             lab_overrides=json.dumps(_LAB_OVERRIDES, separators=(",", ":")),
         )
     )
