@@ -117,7 +117,7 @@ def test_push_then_run_from_the_registry_without_the_project(
         assert "tiny.ipynb" in {item["name"] for item in listing["content"]}
         assert list(elsewhere.iterdir()) == []  # nothing written where the colleague ran it
     finally:
-        assert run_cli("down", "--image", target).exit_code == 0
+        assert run_cli("down", "--image", target, "--volumes").exit_code == 0
         docker("rmi", target, check=False)
     # An image given as is is pushed without building anything.
     again = run_cli("push", "--image", TAG, "--to", f"{registry.host}/team/tiny:again")
