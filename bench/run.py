@@ -781,8 +781,8 @@ def render_report(results: Results, machine: Machine, *, minutes: float, command
         f"{results.rounds} round{'s' if results.rounds != 1 else ''}.",
         "",
         f"- Machine: **{machine.cpus} cores**, {machine.memory} RAM, {machine.system}; Docker Engine "
-        f"{machine.engine}, client {machine.client}; {machine.nbship_version}. Other developers were using the "
-        "same daemon during the run.",
+        f"{machine.engine}, client {machine.client}; {machine.nbship_version}. The bench does not control "
+        "other load on the daemon or the cores: see the spread columns.",
         f"- Workload: `examples/sea-surface-temperature` in a temporary copy, with {fmt_bytes(results.data_bytes)} "
         f"of data (its `make_data.py` at {DATA_RESOLUTION}° instead of 4°) and its notebook in `notebooks/`.",
         "",
