@@ -1,0 +1,240 @@
+"""The workload: the project copy in the tutorial's layout, the tutorial's baseline Dockerfile, the
+steps both sides run on it (builds, start-up, push), the notebook edit, the dependency add and the
+generated data.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from measure import TAG_PREFIX, BenchError, Completed, Docker, Registry, Shell, Side, answers, free_port, token_in_log
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "examples" / "sea-surface-temperature"
+BASE_IMAGE = "python:3.11-slim"
+READY_TIMEOUT = 120.0
+ADDED_DEPENDENCY = "scipy==1.17.1"
+# make_data.py at this grid spacing writes ~18 MB of netCDF (the example ships 4 degrees, 0.5 MB).
+DATA_RESOLUTION = 0.6
+
+
+def baseline_dockerfile(deps: Sequence[str], base: str = BASE_IMAGE) -> str:
+    """The tutorial's Dockerfile: one stage, pip install, then README, data and notebooks, root."""
+    return (
+        f"FROM {base}\n"
+        "WORKDIR /work\n"
+        f"RUN pip install {' '.join(deps)} jupyterlab\n"
+        "COPY README.md README.md\n"
+        "COPY data data\n"
+        "COPY notebooks notebooks\n"
+        "CMD jupyter-lab --ip=0.0.0.0 --allow-root\n"
+    )
+
+
+def requirement_lines(text: str) -> list[str]:
+    """The requirement specifiers of a plain requirements.txt (comments and blank lines dropped)."""
+    return [line.split("#", 1)[0].strip() for line in text.splitlines() if line.split("#", 1)[0].strip()]
+
+
+# --------------------------------------------------------------------------------------------
+# The project and its edits
+
+
+def prepare_project(example: Path, dest: Path) -> None:
+    """The example in the layout the tutorial's Dockerfile copies: notebooks in notebooks/."""
+    shutil.copytree(example, dest)
+    (dest / "notebooks").mkdir()
+    for notebook in sorted(dest.glob("*.ipynb")):
+        text = notebook.read_text(encoding="utf-8").replace('"data/', '"../data/').replace("`data/", "`../data/")
+        (dest / "notebooks" / notebook.name).write_text(text, encoding="utf-8")
+        notebook.unlink()
+
+
+def edit_notebook(project: Path, marker: str) -> None:
+    """Appends a markdown cell to the first notebook, as a researcher's small edit would."""
+    notebook = sorted((project / "notebooks").glob("*.ipynb"))[0]
+    data = json.loads(notebook.read_text(encoding="utf-8"))
+    data["cells"].append(
+        {"cell_type": "markdown", "id": f"bench-{marker}", "metadata": {}, "source": [f"Edit {marker}."]}
+    )
+    notebook.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+# --------------------------------------------------------------------------------------------
+# The steps both sides run
+
+
+@dataclass
+class Bench:
+    shell: Shell
+    docker: Docker
+    nbship: str
+    project: Path
+    baseline_dir: Path
+    deps: list[str]
+    run_id: str
+    registry: Registry | None = None
+    images: set[str] = field(default_factory=set)
+    base: str = BASE_IMAGE
+    bases: list[str] = field(default_factory=list)
+
+    def new_base(self, label: str) -> str:
+        """A base image no build has used: python:3.11-slim plus a one-file layer of its own. BuildKit
+        keys cache on the chain of layers (a label alone would not do), so no layer cached on the daemon
+        (anyone's) matches a step built on it, and a `--no-cache` build on it shares no step with the
+        other builds running on the daemon (see bench/README.md). Built without --no-cache."""
+        folder = self.baseline_dir.parent / f"base-{label}"
+        folder.mkdir(exist_ok=True)
+        (folder / "Dockerfile").write_text(
+            f"FROM {BASE_IMAGE}\nRUN echo {self.run_id}-{label} > /etc/nbship-bench-base\n", encoding="utf-8"
+        )
+        tag = self.tag(f"base-{label}")
+        self.docker("build", "-q", "-t", tag, str(folder), quiet=True)
+        self.bases.append(tag)
+        self.base = tag
+        return tag
+
+    def tag(self, name: str) -> str:
+        return f"{TAG_PREFIX}/{self.run_id}-{name}:latest"
+
+    def write_baseline(self, extra: Iterable[str] = ()) -> None:
+        text = baseline_dockerfile([*self.deps, *extra], self.base)
+        (self.baseline_dir / "Dockerfile").write_text(text, encoding="utf-8")
+
+    def write_requirements(self, extra: Iterable[str] = ()) -> None:
+        lines = ["# The example's requirements (JupyterLab is added by nbship).", *self.deps, *extra]
+        (self.project / "requirements.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def build_baseline(self, *, cold: bool = False) -> Completed:
+        args = ["build", "--progress=plain", "-f", str(self.baseline_dir / "Dockerfile"), "-t", self.tag("baseline")]
+        done = self.docker(*args, *(["--no-cache"] if cold else []), str(self.project))
+        self._remember("baseline")
+        return done
+
+    def build_nbship(self, *, cold: bool = False, strip: bool = True, expect: str = "build") -> Completed:
+        """`nbship -v build` (-v puts the build log in the output: downloads and the strip summary)."""
+        name = "nbship" if strip else "nbship-nostrip"
+        command = [self.nbship, "-v", "build", str(self.project), "-t", self.tag(name), "--builder", "buildkit"]
+        command += ["--base-image", self.base]
+        command += (["--no-cache"] if cold else []) + ([] if strip else ["--no-strip"])
+        done = self.shell.run(command)
+        skipped = "is up to date" in done.output
+        if (expect == "skip") != skipped:
+            raise BenchError(f"nbship {'skipped' if skipped else 'ran'} the build of {name}; expected: {expect}")
+        self._remember(name)
+        return done
+
+    def _remember(self, name: str) -> None:
+        self.images.add(str(self.docker.image(self.tag(name))["Id"]))
+
+    def size(self, name: str) -> int:
+        return int(str(self.docker.image(self.tag(name))["Size"]))
+
+    def ready_nbship_up(self) -> float:
+        """`nbship up --detach` returns once JupyterLab answers with its token; checked once more after."""
+        port = free_port()
+        command = [self.nbship, "up", str(self.project), "-t", self.tag("nbship"), "--detach", "--port", str(port)]
+        command += ["--base-image", self.base]  # the image's own: `up` finds it up to date
+        done = self.shell.run(command)
+        try:
+            token = token_in_log(done.output)
+            if token is None or not answers(port, token):
+                raise BenchError(f"nbship up returned, but no server answers with its token:\n{done.output[-800:]}")
+        finally:
+            self.shell.run([self.nbship, "down", str(self.project)])
+        return done.seconds
+
+    def ready_docker_run(self, image: str, *, token: str | None = None) -> float:
+        """`docker run -d` then poll: the token from the log (as the tutorial's user reads it), then
+        /api/status with it. With `token`, the image takes JUPYTER_TOKEN (nbship's images)."""
+        port = free_port()
+        env = ["-e", f"JUPYTER_TOKEN={token}"] if token else []
+        start = time.perf_counter()
+        done = self.docker("run", "-d", "-p", f"127.0.0.1:{port}:8888", *env, image, quiet=True)
+        container = done.output.strip().splitlines()[-1]
+        try:
+            known = token
+            while time.perf_counter() - start < READY_TIMEOUT:
+                if known is None:
+                    logs = subprocess.run(
+                        [self.docker.cli, "logs", container], capture_output=True, text=True, check=False
+                    )
+                    known = token_in_log(logs.stdout + logs.stderr)
+                if known is not None and answers(port, known):
+                    return time.perf_counter() - start
+                time.sleep(0.05)
+            raise BenchError(f"{image} did not answer within {READY_TIMEOUT:.0f} s")
+        finally:
+            self.docker("rm", "-f", container, check=False, quiet=True)
+
+    def push(self, side: Side, label: str) -> tuple[int, int]:
+        """Pushes the side's image to the run's registry; returns (bytes, blobs) the registry stored anew."""
+        assert self.registry is not None
+        before = self.registry.blobs()
+        target = f"{self.registry.host}/bench/{side}:{label}"
+        if side == "nbship":
+            tag = self.tag("nbship")
+            self.shell.run(
+                [self.nbship, "push", str(self.project), "--to", target, "-t", tag, "--base-image", self.base]
+            )
+        else:
+            self.docker("tag", self.tag("baseline"), target)
+            try:
+                self.docker("push", target)
+            finally:
+                self.docker("rmi", target, check=False, quiet=True)
+        after = self.registry.blobs()
+        new = {d: s for d, s in after.items() if d not in before}
+        return sum(new.values()), len(new)
+
+    def cleanup(self) -> list[str]:
+        problems: list[str] = []
+        done = self.shell.run([self.nbship, "down", str(self.project), "--volumes"], check=False)
+        if done.returncode != 0:
+            problems.append(f"nbship down --volumes: {done.output.strip()[-300:]}")
+        for name in ("baseline", "nbship", "nbship-nostrip", "probe", "datagen"):
+            if self.docker.exists(self.tag(name)):
+                self.docker("rmi", self.tag(name), check=False, quiet=True)
+        for image_id in sorted(self.images):
+            if self.docker.exists(image_id):
+                self.docker("rmi", image_id, check=False, quiet=True)
+        for base in self.bases:
+            if self.docker.exists(base):
+                self.docker("rmi", base, check=False, quiet=True)
+        return problems
+
+
+def generate_data(bench: Bench) -> int:
+    """~18 MB of data: the example's own make_data.py at a finer grid, run in an image of the example
+    (built untimed from a copy, before anything is measured)."""
+    scratch = bench.project.parent / "datagen"
+    shutil.copytree(EXAMPLE, scratch)
+    bench.shell.run([bench.nbship, "build", str(scratch), "-t", bench.tag("datagen")])
+    script = (
+        "import sys; sys.path.insert(0, '/w'); import make_data as m; from pathlib import Path; "
+        f"m.RESOLUTION = {DATA_RESOLUTION}; m.OUT_FILE = Path('/w/data/sst_monthly.nc'); m.main()"
+    )
+    bench.docker(
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--user",
+        "0",
+        "-v",
+        f"{bench.project}:/w",
+        bench.tag("datagen"),
+        "python",
+        "-c",
+        script,
+    )
+    bench.docker("rmi", bench.tag("datagen"), check=False, quiet=True)
+    bench.shell.run([bench.nbship, "down", str(scratch), "--volumes"], check=False)
+    shutil.rmtree(scratch, ignore_errors=True)
+    return sum(f.stat().st_size for f in (bench.project / "data").rglob("*") if f.is_file())
