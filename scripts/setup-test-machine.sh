@@ -31,7 +31,8 @@ fi
 DOCKER=/usr/bin/docker
 if ! "$DOCKER" info >/dev/null 2>&1; then
   log "starting dockerd"
-  nohup dockerd >"$NBSHIP_STATE_DIR/dockerd.log" 2>&1 &
+  # Its own session: a Ctrl-C in the terminal that ran this (scripts/demo.sh) never reaches it.
+  setsid nohup dockerd >"$NBSHIP_STATE_DIR/dockerd.log" 2>&1 < /dev/null &
   for _ in $(seq 1 120); do
     "$DOCKER" info >/dev/null 2>&1 && break
     sleep 0.5

@@ -1,42 +1,60 @@
 """nbship's Python API: what the CLI, the tests and other programs call. Keyword-only, typed,
 no printing and no exiting: results are returned, problems raised as NbshipError.
 
-The commands live in nbship.commands, one module per concern; this module is their front door."""
+    from pathlib import Path
+    from nbship import api
+    from nbship.options import BuildOptions, UpOptions
+
+    built = api.build(path=Path("my-analysis"), options=BuildOptions(tag="my-analysis:1.0"))
+    server = api.up(path=Path("my-analysis"), options=UpOptions(port=8890))
+    print(server.url)
+    api.down(path=Path("my-analysis"))
+
+The commands live in nbship.commands, one module per concern; this module is their front door.
+"""
 
 from __future__ import annotations
 
-from nbship.commands.build import BuildOptions, BuildOutcome, build, default_tag, dockerfile, fingerprint, init, lock
-from nbship.commands.check import CheckOptions, check
-from nbship.commands.serve import DownOutcome, UpOptions, down, follow, logs, shell, status, up
-from nbship.commands.share import (
-    ComposeOutcome,
-    compose,
-    login,
-    push,
-    volume_create,
-    volume_export,
-    volume_import,
-    volume_list,
-    volume_remove,
-)
-from nbship.locking import LockOptions, LockOutcome
+from nbship.check.report import text_lines as check_report_lines
+from nbship.check.report import to_json as check_report_json
+from nbship.check.report import to_junit as check_report_junit
+from nbship.check.results import CheckReport
+from nbship.commands.build import BuildOutcome, build, dockerfile, init
+from nbship.commands.check import check
+from nbship.commands.compose import ComposeOutcome, compose
+from nbship.commands.lock import lock
+from nbship.commands.registry import login, push
+from nbship.commands.serve import DownOutcome, down, follow, logs, shell, status, up
+from nbship.commands.volume import volume_create, volume_export, volume_import, volume_list, volume_remove
+from nbship.lock.manage import LockOutcome
+from nbship.options import BuildOptions, CheckOptions, ComposeOptions, ImageOptions, LockOptions, UpOptions
+from nbship.runtime.registry import PushOutcome
+from nbship.runtime.servers import Server
+from nbship.runtime.volumes import WorkVolume
 
 __all__ = [
     "BuildOptions",
     "BuildOutcome",
     "CheckOptions",
+    "CheckReport",
+    "ComposeOptions",
     "ComposeOutcome",
     "DownOutcome",
+    "ImageOptions",
     "LockOptions",
     "LockOutcome",
+    "PushOutcome",
+    "Server",
     "UpOptions",
+    "WorkVolume",
     "build",
     "check",
+    "check_report_json",
+    "check_report_junit",
+    "check_report_lines",
     "compose",
-    "default_tag",
     "dockerfile",
     "down",
-    "fingerprint",
     "follow",
     "init",
     "lock",

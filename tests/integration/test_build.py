@@ -260,6 +260,51 @@ def test_init_hands_the_dockerfile_over(docker_daemon: str, tmp_path: Path) -> N
     assert "--force" in again.stderr
 
 
+@pytest.mark.parametrize("builder", ["buildkit", "classic"])
+def test_init_output_builds_with_plain_docker_build(docker_daemon: str, tmp_path: Path, builder: str) -> None:
+    """What `nbship init` writes is all a plain `docker build` of the folder needs: the support
+    files come from .nbship-image/, and the image starts, refreshes its work folder and serves."""
+    project = copy_project("tiny", tmp_path)
+    (project / "requirements.txt").write_text("six==1.16.0\n")
+    result = run_cli("init", str(project), "--builder", builder)
+    assert result.exit_code == 0, result.stderr
+    assert (project / ".nbship-image" / "bin" / "nbship-refresh").is_file()
+    tag = f"{TEST_PREFIX}/tiny-plain-{builder}:latest"
+    env = {"DOCKER_BUILDKIT": "1" if builder == "buildkit" else "0", "PATH": "/usr/bin:/bin"}
+    built = subprocess.run(
+        ["/usr/bin/docker", "build", "-q", "-t", tag, str(project)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    try:
+        out = run_in(tag, "id -u; ls -A; cat .nbship/delivered.json | head -c 200; python -c 'import six'")
+        lines = out.splitlines()
+        assert lines[0] == "1000"
+        assert "tiny.ipynb" in lines and ".nbship-image" not in lines
+        assert '"files"' in out  # the refresh filled the work folder and recorded it
+        history = docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", tag).stdout
+        assert "nbship/support" not in history  # no image of nbship's was needed
+    finally:
+        docker("rmi", "-f", tag, check=False)
+
+
+def test_support_image_is_made_once_and_shared(example_built: BuiltProject) -> None:
+    from nbship.render.support import support_image
+
+    reference = support_image()
+    first = inspect(reference)
+    assert first["Size"] < 100_000  # a few files, no base image
+    result = run_cli("build", str(example_built.path), "-t", example_built.image, "--rebuild")
+    assert result.exit_code == 0, result.stderr
+    assert inspect(reference)["Id"] == first["Id"]  # reused, not made again
+    listing = run_in(example_built.image, "ls /opt/nbship/bin; ls /opt/nbship/build 2>&1 | head -1")
+    assert listing.split()[:3] == ["dumb-init", "entrypoint", "nbship-refresh"]
+    assert "No such file" in listing  # the build-time helpers stay in the build stages
+
+
 def test_example_notebook_runs_in_its_image(example_built: BuiltProject) -> None:
     out = run_in(
         example_built.image,

@@ -96,3 +96,25 @@ def test_locked_dockerfile_installs_jupyterlab_from_the_lock_only(tmp_path: Path
     text = run_cli("dockerfile", str(project)).stdout
     assert "jupyterlab==" not in text  # no unhashed install before the lock's
     assert "--require-hashes -r requirements.lock" in text
+
+
+def test_a_relock_keeps_every_platform_the_lock_had(tmp_path: Path) -> None:
+    """A changed requirements.txt is locked again for linux-64 and linux-aarch64 alike (the one relock rule)."""
+    from nbship.lock.manage import ensure_locks
+    from nbship.project.detect import detect
+    from nbship.reporter import RecordingReporter
+
+    project = pip_project(tmp_path / "p", "six==1.16.0\n")
+    result = run_cli("lock", str(project), "--platform", "linux-64", "--platform", "linux-aarch64")
+    assert result.exit_code == 0, result.stderr
+    assert "# nbship-platforms: linux-64 linux-aarch64" in (project / "requirements.lock").read_text()
+    (project / "requirements.txt").write_text("six==1.15.0\n")
+    reporter = RecordingReporter()
+    ensure_locks(detect(project), python="3.11", channel_auth=None, reporter=reporter)
+    assert any("Locking again" in text for text in reporter.of("info"))
+    text = (project / "requirements.lock").read_text()
+    assert "# nbship-platforms: linux-64 linux-aarch64" in text
+    assert "six==1.15.0" in text
+    # A plain `nbship lock` afterwards keeps both too, and finds the lock current.
+    again = run_cli("lock", str(project))
+    assert "is current" in again.stderr and "linux-64+linux-aarch64" in again.stderr

@@ -8,8 +8,8 @@ from typing import NoReturn
 
 import pytest
 
-from nbship.commands import build as build_command
-from nbship.engine.client import DockerClient
+from nbship.engine import docker_cli
+from nbship.engine.docker import DockerEngine
 
 from .helpers import MakeProject, write_files
 
@@ -21,9 +21,9 @@ def no_docker(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> NoReturn:
         raise AssertionError("Docker was reached")
 
-    monkeypatch.setattr(DockerClient, "sdk", property(refuse))
-    monkeypatch.setattr(DockerClient, "cli_with_input", refuse)
-    monkeypatch.setattr(build_command, "choose_builder", refuse)
+    monkeypatch.setattr(DockerEngine, "sdk", property(refuse))
+    monkeypatch.setattr(docker_cli, "find_buildkit_cli", refuse)
+    monkeypatch.setattr(docker_cli, "docker_cli", refuse)
 
 
 @pytest.fixture

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
+
+from nbship.commands.build import plan_for
+from nbship.options import ImageOptions
+from nbship.project.detect import detect
+from nbship.project.plan import BuildPlan
+from nbship.render.dockerfile import render_dockerfile
 
 MakeProject = Callable[..., Path]
 
@@ -22,3 +29,13 @@ def write_files(root: Path, files: Mapping[str, str | bytes]) -> Path:
         else:
             target.write_text(content, encoding="utf-8")
     return root
+
+
+def plan_of(root: Path, *, buildkit: bool = True, **options: Any) -> BuildPlan:
+    """The build plan nbship makes for the project at `root` (image options as keywords)."""
+    return plan_for(detect(root), ImageOptions(**options), buildkit=buildkit)
+
+
+def render(root: Path, *, buildkit: bool = True, **options: Any) -> str:
+    """The Dockerfile nbship renders for the project at `root`."""
+    return render_dockerfile(plan_of(root, buildkit=buildkit, **options))

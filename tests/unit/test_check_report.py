@@ -11,15 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from nbship.check import runner
 from nbship.check.compare import CellDifference, Comparison
 from nbship.check.execute import untar
 from nbship.check.output import MARKER, prepare_output_dir, write_output
 from nbship.check.report import text_lines, to_json, to_junit
 from nbship.check.results import CellError, CheckReport, NotebookResult, parse_results, relevant_traceback
-from nbship.config import load_settings
+from nbship.contract import SKIP_DIRS
 from nbship.errors import InputFileError, RunError, UsageError
-from nbship.project.detect import SKIP_DIRS, detect
+from nbship.payload import check_runner as runner
+from nbship.project.detect import detect
+from nbship.settings import load_settings
 
 from .helpers import MakeProject
 

@@ -62,7 +62,7 @@ def test_dockerfile_defaults_to_the_current_folder(
 @pytest.mark.parametrize(
     ("args", "present", "absent"),
     [
-        pytest.param(["--classic"], [], ["--mount"], id="classic"),
+        pytest.param(["--builder", "classic"], [], ["--mount"], id="classic"),
         pytest.param([], ["--mount=type=cache", "id=nbship-ca"], [], id="buildkit"),
         pytest.param(["--installer", "pip"], ["-m pip install"], ["uv pip"], id="pip"),
         pytest.param(["--base-image", "python:3.11-bookworm"], ["FROM python:3.11-bookworm AS system"], [], id="base"),
@@ -199,15 +199,32 @@ def test_debug_flag_shows_the_traceback(make_project: MakeProject, no_docker: No
 
 def test_init_writes_dockerfile_and_dockerignore(make_project: MakeProject, no_docker: None) -> None:
     root = make_project({"requirements.txt": "numpy\n"})
-    expected = api.dockerfile(path=root)
+    built = api.dockerfile(path=root)
     result = run("init", str(root))
     assert result.exit_code == 0, result.output
-    assert (root / "Dockerfile").read_text(encoding="utf-8") == expected
+    written = (root / "Dockerfile").read_text(encoding="utf-8")
+    # The same Dockerfile, except that the support files come from the folder beside it.
+    assert (
+        written.split("\nFROM python:3.11-slim AS system\n")[1] == built.split("\nFROM python:3.11-slim AS system\n")[1]
+    )
+    assert "FROM scratch AS nbship\nCOPY .nbship-image/ /\n" in written
+    assert "FROM nbship/support:" in built and "FROM nbship/support:" not in written
     ignore = (root / ".dockerignore").read_text(encoding="utf-8")
     assert ignore.startswith("# Written by nbship.")
     assert "**/.env" in ignore
-    assert f"wrote {root / 'Dockerfile'}" in result.stderr
-    assert f"wrote {root / '.dockerignore'}" in result.stderr
+    for name in ("Dockerfile", ".dockerignore", ".nbship-image/bin/entrypoint", ".nbship-image/bin/nbship-refresh"):
+        assert f"wrote {root / name}" in result.stderr
+    support = {
+        p.relative_to(root / ".nbship-image").as_posix() for p in (root / ".nbship-image").rglob("*") if p.is_file()
+    }
+    assert support == {
+        "README.md",
+        "bin/entrypoint",
+        "bin/nbship-refresh",
+        "build/nbship-slim",
+        "build/nbship-conda-install",
+        "build/lab-overrides.json",
+    }
 
 
 def test_init_output_is_then_used_as_is(make_project: MakeProject, no_docker: None) -> None:
@@ -328,3 +345,38 @@ def test_check_refuses_bad_options_before_docker(args: list[str], message: str) 
     result = run(*args)
     assert result.exit_code == ExitCode.USAGE
     assert message in error_text(result)
+
+
+# ---------------------------------------------------------------------------------------------
+# The command table, and options that do not apply
+# ---------------------------------------------------------------------------------------------
+
+
+def test_the_command_list_agrees_with_each_commands_help() -> None:
+    import click
+
+    from nbship.cli.app import COMMANDS
+
+    ctx = click.Context(main)
+    for name, (_, _, line) in COMMANDS.items():
+        command = main.get_command(ctx, name)
+        assert command is not None and command.help is not None
+        assert command.help.splitlines()[0] == line, name
+
+
+@pytest.mark.parametrize("command", ["dockerfile", "init"])
+@pytest.mark.parametrize("option", ["--no-cache", "--rebuild", "--ca-bundle=/nonexistent", "--tag=x:1"])
+def test_dockerfile_and_init_take_only_what_changes_the_dockerfile(
+    make_project: MakeProject, no_docker: None, command: str, option: str
+) -> None:
+    root = make_project({"requirements.txt": "numpy\n"})
+    result = run(command, str(root), option)
+    assert result.exit_code == 2
+    assert "No such option" in result.output
+    assert not (root / "Dockerfile").exists()
+
+
+def test_init_for_the_classic_builder(make_project: MakeProject, no_docker: None) -> None:
+    root = make_project({"requirements.txt": "numpy\n"})
+    assert run("init", str(root), "--builder", "classic").exit_code == 0
+    assert "--mount" not in (root / "Dockerfile").read_text()

@@ -10,10 +10,11 @@ from conda_channel import TEST_PACKAGES, write_channel
 
 from nbship import api
 from nbship.cli import main
-from nbship.conda import lock as conda_lock
 from nbship.errors import ExitCode
-from nbship.locking import ensure_locks
+from nbship.lock import conda as conda_lock
+from nbship.lock.manage import ensure_locks
 from nbship.project.detect import detect
+from nbship.project.kinds.environment_yml import CondaInput
 from nbship.reporter import RecordingReporter
 
 from .helpers import MakeProject, write_files
@@ -54,7 +55,7 @@ def test_lock_is_exact_and_byte_identical_for_the_same_inputs(make_project: Make
 
 def test_current_lock_is_reused_and_a_change_is_noticed(make_project: MakeProject, channel: Path) -> None:
     root = make_project({"binder/environment.yml": _env(channel, "greeting <2")})
-    spec = detect(root).conda
+    spec = detect(root).input(CondaInput)
     assert spec is not None
     assert conda_lock.lock_state(spec) == "missing"
     [outcome] = api.lock(path=root)
@@ -65,7 +66,7 @@ def test_current_lock_is_reused_and_a_change_is_noticed(make_project: MakeProjec
     assert code == 0 and "is current" in err
     assert outcome.path.stat().st_mtime_ns == mtime  # not rewritten
     (root / "binder" / "environment.yml").write_text(_env(channel, "greeting <2", "relocatable"))
-    changed = detect(root).conda
+    changed = detect(root).input(CondaInput)
     assert changed is not None
     assert conda_lock.lock_state(changed) == "stale"
     api.lock(path=root)
@@ -143,7 +144,7 @@ def test_build_relocks_a_changed_environment_for_every_platform_it_had(
     api.lock(path=root, options=api.LockOptions(platforms=("linux-aarch64", "linux-64")))
     (root / "environment.yml").write_text(_env(channel, "greeting <2"))
     reporter = RecordingReporter()
-    ensure_locks(detect(root), channel_auth=None, reporter=reporter)
+    ensure_locks(detect(root), python="3.11", channel_auth=None, reporter=reporter)
     assert any("Locking environment.yml first (environment.yml changed" in text for _, text in reporter.events)
     assert set(conda_lock.locked_platforms(root / "nbship.lock")) == {"linux-64", "linux-aarch64"}
     assert conda_lock.locked_urls(root / "nbship.lock", "linux-aarch64")[0].endswith("greeting-1.0-0.tar.bz2")

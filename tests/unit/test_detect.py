@@ -8,9 +8,31 @@ from pathlib import Path
 import pytest
 
 from nbship.errors import ExitCode, InputFileError, ProjectError
-from nbship.project.detect import detect, slugify
+from nbship.project.detect import Project, detect, slugify
+from nbship.project.kinds.apt import AptInput
+from nbship.project.kinds.package import PackageInput
+from nbship.project.kinds.requirements import RequirementsInput
+from nbship.project.kinds.runtime import RuntimeInput
 
 from .helpers import MakeProject, write_files
+
+
+def found(project: Project) -> dict[str, Path]:
+    """Each detected input kind and the file it was read from."""
+    return {item.kind: item.files[0] for item in project.inputs}
+
+
+def requirements(project: Project) -> RequirementsInput:
+    item = project.input(RequirementsInput)
+    assert item is not None
+    return item
+
+
+def runtime_python(project: Project) -> str | None:
+    item = project.input(RuntimeInput)
+    assert item is not None
+    return item.python
+
 
 # ---------------------------------------------------------------------------------------------
 # The folder itself
@@ -40,13 +62,8 @@ def test_empty_folder_is_a_project_with_defaults(make_project: MakeProject) -> N
     assert project.slug == "my-analysis"
     assert project.config_dir == project.root
     assert project.settings_file is None
-    assert project.requirements is None
-    assert project.runtime_file is None
-    assert project.python_from_runtime is None
-    assert project.package is None
-    assert project.apt_packages == ()
-    assert project.apt_file is None
-    assert (project.postbuild, project.start, project.dockerfile, project.dockerignore) == (None, None, None, None)
+    assert project.inputs == () and project.ignored == ()
+    assert project.dockerignore is None
     assert project.data_dir is None
     assert project.notebooks == ()
 
@@ -74,23 +91,25 @@ def test_files_found_at_the_root(make_project: MakeProject) -> None:
         }
     )
     project = detect(root)
-    assert project.requirements is not None
-    assert project.requirements.names == {"numpy"}
-    assert project.python_from_runtime == "3.10"
-    assert project.runtime_file == project.root / "runtime.txt"
-    assert project.apt_packages == ("ffmpeg",)
-    assert project.apt_file == project.root / "apt.txt"
-    assert project.postbuild == project.root / "postBuild"
-    assert project.start == project.root / "start"
-    assert project.dockerfile == project.root / "Dockerfile"
+    assert requirements(project).names == {"numpy"}
+    assert runtime_python(project) == "3.10"
+    apt = project.input(AptInput)
+    assert apt is not None and apt.packages == ("ffmpeg",)
+    assert found(project) == {
+        "dockerfile": project.root / "Dockerfile",
+        "requirements": project.root / "requirements.txt",
+        "package": project.root / "setup.py",
+        "runtime": project.root / "runtime.txt",
+        "apt": project.root / "apt.txt",
+        "postbuild": project.root / "postBuild",
+        "start": project.root / "start",
+    }
     assert project.dockerignore == project.root / ".dockerignore"
-    assert project.package is not None
-    assert project.package.path == project.root / "setup.py"
 
 
 def test_folders_with_file_names_are_not_files(make_project: MakeProject) -> None:
     project = detect(make_project({"requirements.txt/": "", "apt.txt/": "", "Dockerfile/": ""}))
-    assert (project.requirements, project.apt_file, project.dockerfile) == (None, None, None)
+    assert project.inputs == ()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -116,13 +135,7 @@ def test_root_file_ignored_when_config_folder_exists(make_project: MakeProject, 
     root = make_project({decoy: ROOT_DECOYS[decoy], f"{config}/": ""})
     project = detect(root)
     assert project.config_dir == project.root / config
-    assert project.requirements is None
-    assert project.runtime_file is None
-    assert project.apt_packages == ()
-    assert project.postbuild is None
-    assert project.start is None
-    assert project.dockerfile is None
-    assert project.package is None
+    assert project.inputs == ()
 
 
 @pytest.mark.parametrize("config", ["binder", ".binder"])
@@ -139,14 +152,18 @@ def test_config_folder_files_are_used(make_project: MakeProject, config: str) ->
     )
     project = detect(root)
     cfg = project.root / config
-    assert project.requirements is not None
-    assert project.requirements.path == cfg / "requirements.txt"
-    assert project.requirements.names == {"pandas"}
-    assert project.python_from_runtime == "3.9"
-    assert project.apt_packages == ("curl",)
-    assert (project.postbuild, project.start) == (cfg / "postBuild", cfg / "start")
-    assert project.dockerfile is None
-    assert project.package is None
+    assert requirements(project).names == {"pandas"}
+    assert runtime_python(project) == "3.9"
+    apt = project.input(AptInput)
+    assert apt is not None and apt.packages == ("curl",)
+    assert found(project) == {
+        "requirements": cfg / "requirements.txt",
+        "runtime": cfg / "runtime.txt",
+        "apt": cfg / "apt.txt",
+        "postbuild": cfg / "postBuild",
+        "start": cfg / "start",
+    }
+    assert project.input(PackageInput) is None
 
 
 def test_settings_and_dockerignore_and_data_stay_at_the_root_with_binder(make_project: MakeProject) -> None:
@@ -173,7 +190,7 @@ def test_both_binder_and_dot_binder_is_an_error(make_project: MakeProject) -> No
 def test_binder_as_a_file_is_not_a_config_folder(make_project: MakeProject) -> None:
     project = detect(make_project({"binder": "not a folder", "requirements.txt": "numpy\n"}))
     assert project.config_dir == project.root
-    assert project.requirements is not None
+    assert project.input(RequirementsInput) is not None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -226,7 +243,7 @@ def test_broken_pyproject_is_reported(make_project: MakeProject) -> None:
 )
 def test_start_script_that_execs(make_project: MakeProject, script: str) -> None:
     project = detect(make_project({"start": script}))
-    assert project.start == project.root / "start"
+    assert found(project) == {"start": project.root / "start"}
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,10 @@ import pytest
 
 from nbship.errors import ExitCode, InputFileError
 from nbship.project.detect import detect
-from nbship.project.plan import PlanOptions, make_plan
-from nbship.render.dockerfile import render_dockerfile
+from nbship.project.kinds.environment_yml import CondaInput
+from nbship.project.kinds.requirements import RequirementsInput
 
-from .helpers import MakeProject
+from .helpers import MakeProject, plan_of, render
 
 GOOD = """\
 name: analysis
@@ -31,26 +31,27 @@ dependencies:
     "rel", ["environment.yml", "environment.yaml", "binder/environment.yml", ".binder/environment.yaml"]
 )
 def test_environment_is_detected(make_project: MakeProject, rel: str) -> None:
-    project = detect(make_project({rel: GOOD}))
-    assert project.conda is not None
-    assert project.conda.display == rel
-    assert project.conda.channels == ("conda-forge",)  # nodefaults is conda's "only these", dropped
-    assert project.conda.conda == ("python=3.11", "numpy >=1.26,<3", "xarray", "pip")
-    assert project.conda.pip == ("requests==2.32.3", "--index-url https://pypi.org/simple")
-    assert project.conda.has_python and not project.conda.brings_jupyter
+    conda = detect(make_project({rel: GOOD})).input(CondaInput)
+    assert conda is not None
+    assert conda.display == rel
+    assert conda.channels == ("conda-forge",)  # nodefaults is conda's "only these", dropped
+    assert conda.conda == ("python=3.11", "numpy >=1.26,<3", "xarray", "pip")
+    assert conda.pip == ("requests==2.32.3", "--index-url https://pypi.org/simple")
+    assert conda.has_python and not conda.brings_jupyter
 
 
 def test_requirements_beside_environment_is_ignored_as_on_binder(make_project: MakeProject) -> None:
     project = detect(make_project({"environment.yml": GOOD, "requirements.txt": "numpy\n"}))
-    assert project.requirements is None
-    assert project.ignored_requirements is not None
+    assert project.input(RequirementsInput) is None
+    assert [item.path.name for item in project.ignored] == ["requirements.txt"]
+    assert "'pip:' section" in project.ignored[0].reason
 
 
 def test_jupyter_in_environment_means_nbship_adds_none(make_project: MakeProject) -> None:
     root = make_project({"environment.yml": "channels: [conda-forge]\ndependencies:\n  - jupyterlab\n"})
-    plan = make_plan(detect(root), PlanOptions())
+    plan = plan_of(root)
     assert plan.jupyterlab is None
-    assert plan.conda_lock == "nbship.lock"
+    assert [f.values["lock"] for f in plan.stage("stages")] == ["nbship.lock"]
 
 
 @pytest.mark.parametrize(
@@ -95,9 +96,7 @@ def test_malformed_environment_names_file_and_line(
 
 
 def test_dockerfile_installs_the_lock_in_a_builder_stage(make_project: MakeProject) -> None:
-    text = render_dockerfile(
-        make_plan(detect(make_project({"binder/environment.yml": GOOD})), PlanOptions(buildkit=True))
-    )
+    text = render(make_project({"binder/environment.yml": GOOD}), buildkit=True)
     assert "FROM system AS conda-tools" in text and "FROM conda-tools AS conda-env" in text
     assert "COPY binder/nbship.lock /tmp/nbship/conda/nbship.lock" in text
     assert "--mount=type=cache,target=/root/.cache/rattler" in text
@@ -110,6 +109,6 @@ def test_dockerfile_installs_the_lock_in_a_builder_stage(make_project: MakeProje
 
 
 def test_classic_dockerfile_has_no_mounts_for_conda(make_project: MakeProject) -> None:
-    text = render_dockerfile(make_plan(detect(make_project({"environment.yml": GOOD})), PlanOptions(buildkit=False)))
+    text = render(make_project({"environment.yml": GOOD}), buildkit=False)
     assert "--mount" not in text
-    assert "install.py /tmp/nbship/conda/nbship.lock /opt/nbship/env" in text
+    assert "nbship-conda-install \\\n      /tmp/nbship/conda/nbship.lock /opt/nbship/env" in text

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import re
 from collections.abc import Mapping
-from pathlib import Path
 
 import pytest
 
 from nbship import api
+from nbship.errors import UsageError
+from nbship.options import Installer
 from nbship.project.detect import detect
-from nbship.project.plan import (
-    DEFAULT_PYTHON,
-    JUPYTERLAB_REQUIREMENT,
-    Installer,
-    PlanOptions,
-    choose_python,
-    make_plan,
-)
-from nbship.render.dockerfile import render_dockerfile
+from nbship.project.kinds.apt import AptInput
+from nbship.project.kinds.postbuild import PostBuildInput
+from nbship.project.kinds.requirements import RequirementsInput
+from nbship.project.kinds.start import StartInput
+from nbship.project.plan import JUPYTERLAB_REQUIREMENT, python_of
+from nbship.project.python import DEFAULT_PYTHON
 
-from .helpers import MakeProject
+from .helpers import MakeProject, plan_of, render
 
 
 def _pyproject(requires_python: str | None = None, dependencies: list[str] | None = None) -> str:
@@ -32,10 +28,6 @@ def _pyproject(requires_python: str | None = None, dependencies: list[str] | Non
     if dependencies is not None:
         text += f"dependencies = {json.dumps(dependencies)}\n"
     return text
-
-
-def render(root: Path, **options: object) -> str:
-    return render_dockerfile(make_plan(detect(root), PlanOptions(**options)))  # type: ignore[arg-type]
 
 
 def position(text: str, needle: str) -> int:
@@ -134,7 +126,7 @@ CHOICES = [
     [pytest.param(files, version, reason, id=case) for case, files, version, reason in CHOICES],
 )
 def test_choose_python(make_project: MakeProject, files: Mapping[str, str], version: str, reason: str) -> None:
-    choice = choose_python(detect(make_project(files)))
+    choice = python_of(detect(make_project(files)))
     assert choice.version == version
     assert reason in choice.reason
 
@@ -162,10 +154,10 @@ def test_default_python_is_3_11() -> None:
 def test_base_image(
     make_project: MakeProject, files: Mapping[str, str], options: dict[str, str], base_image: str
 ) -> None:
-    plan = make_plan(detect(make_project(files)), PlanOptions(**options))  # type: ignore[arg-type]
+    plan = plan_of(make_project(files), **options)
     assert plan.base_image == base_image
-    text = render_dockerfile(plan)
-    assert instructions(text)[0] == f"FROM {base_image} AS system"
+    text = render(make_project(files, name="again"), **options)
+    assert f"FROM {base_image} AS system" in instructions(text)
 
 
 @pytest.mark.parametrize(
@@ -188,9 +180,9 @@ def test_jupyterlab_added_unless_the_project_brings_it(
     make_project: MakeProject, files: Mapping[str, str], adds_jupyterlab: bool
 ) -> None:
     root = make_project(files)
-    plan = make_plan(detect(root), PlanOptions())
+    plan = plan_of(root)
     assert plan.jupyterlab == (JUPYTERLAB_REQUIREMENT if adds_jupyterlab else None)
-    assert (JUPYTERLAB_REQUIREMENT in render_dockerfile(plan)) is adds_jupyterlab
+    assert (JUPYTERLAB_REQUIREMENT in render(root)) is adds_jupyterlab
 
 
 def test_plan_fields(make_project: MakeProject) -> None:
@@ -206,18 +198,27 @@ def test_plan_fields(make_project: MakeProject) -> None:
             "nbship.toml": 'name = "SST"\n',
         }
     )
-    plan = make_plan(detect(root), PlanOptions(user_id=4242, installer="pip", buildkit=False))
+    project = detect(root)
+    requirements = project.input(RequirementsInput)
+    assert requirements is not None and not requirements.needs_source
+    assert [project.rel(f) for f in requirements.files] == [
+        "binder/requirements.txt",
+        "binder/base.txt",
+        "binder/pins.txt",
+    ]
+    apt = project.input(AptInput)
+    assert apt is not None and apt.packages == ("curl", "ffmpeg")
+    assert project.input(PostBuildInput) is not None and project.input(StartInput) is not None
+    plan = plan_of(root, user_id=4242, installer="pip", buildkit=False)
     assert plan.project_name == "SST"
-    assert plan.own_dockerfile is None
-    assert plan.config_dir == "binder"
-    assert plan.requirements == "binder/requirements.txt"
-    assert plan.env_inputs == ("binder/requirements.txt", "binder/base.txt", "binder/pins.txt")
-    assert plan.requirements_need_source is False
-    assert plan.install_project is False
-    assert plan.needs_source_stage is False
-    assert plan.apt_packages == ("curl", "ffmpeg")
+    assert plan.stage("project") == ()
+    assert [f.values.get("inputs") for f in plan.stage("env")] == [
+        ("binder/requirements.txt", "binder/base.txt", "binder/pins.txt")
+    ]
+    assert [f.values["packages"] for f in plan.stage("system")] == [("curl", "ffmpeg")]
+    assert [f.values["script"] for f in plan.stage("final")] == ["binder/postBuild"]
+    assert plan.final_env == (("NBSHIP_START", "binder/start"),)
     assert plan.has_data is True
-    assert (plan.postbuild, plan.start) == ("binder/postBuild", "binder/start")
     assert (plan.uid, plan.user, plan.installer, plan.buildkit) == (4242, "jovyan", "pip", False)
     assert ("org.opencontainers.image.title", "SST") in plan.labels
 
@@ -235,15 +236,16 @@ def test_plan_fields(make_project: MakeProject) -> None:
 def test_source_stage_needed(
     make_project: MakeProject, files: Mapping[str, str], need_source: bool, install_project: bool
 ) -> None:
-    plan = make_plan(detect(make_project(files)), PlanOptions())
-    assert plan.requirements_need_source is need_source
-    assert plan.install_project is install_project
-    assert plan.needs_source_stage is (need_source or install_project)
+    plan = plan_of(make_project(files))
+    kinds = [f.template for f in plan.stage("project")]
+    assert len(kinds) == int(need_source) + int(install_project)
+    text = render(make_project(files, name="again"))
+    assert ("FROM system AS source" in text) is (need_source or install_project)
 
 
-def test_own_dockerfile_recorded(make_project: MakeProject) -> None:
-    plan = make_plan(detect(make_project({"binder/Dockerfile": "FROM scratch\n"})), PlanOptions())
-    assert plan.own_dockerfile == "binder/Dockerfile"
+def test_own_dockerfile_has_no_plan(make_project: MakeProject) -> None:
+    with pytest.raises(UsageError):
+        plan_of(make_project({"binder/Dockerfile": "FROM scratch\n"}))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,7 +301,7 @@ def test_security_and_runtime_invariants(make_project: MakeProject, options: dic
     users = [step for step in steps if step.startswith("USER ")]
     assert users[-1] == "USER 1000"
     assert [step for step in steps if step.startswith("ENTRYPOINT")] == [
-        'ENTRYPOINT ["/opt/nbship/bin/dumb-init", "--", "/opt/nbship/bin/entrypoint"]'
+        'ENTRYPOINT ["/opt/nbship/bin/dumb-init", "--", "/bin/sh", "/opt/nbship/bin/entrypoint"]'
     ]
     (healthcheck,) = [step for step in steps if step.startswith("HEALTHCHECK")]
     assert "http://127.0.0.1:8888/api" in healthcheck
@@ -358,7 +360,7 @@ def test_pip_installer(make_project: MakeProject) -> None:
     assert "uv==" not in text
     assert "/opt/nbship/env/bin/python -m pip install -r requirements.txt" in text
     assert f"/opt/nbship/env/bin/python -m pip install {JUPYTERLAB_REQUIREMENT}" in text
-    assert "installs with pip" in text
+    assert "packages install with pip" in text
 
 
 @pytest.mark.parametrize("buildkit", [True, False])
@@ -459,11 +461,8 @@ def test_label_title_is_json_quoted(make_project: MakeProject) -> None:
 @pytest.mark.parametrize("name", ["base.txt", "sub dir/my reqs.txt"], ids=["plain", "with spaces"])
 def test_env_inputs_are_copied_intact(make_project: MakeProject, name: str) -> None:
     # Docker splits a non-JSON COPY on whitespace (quotes are not special): names with spaces need the JSON form.
-    plan = make_plan(detect(make_project({"requirements.txt": "numpy\n"})), PlanOptions())
-    plan = dataclasses.replace(plan, env_inputs=(*plan.env_inputs, name))
-    copies = [
-        step for step in instructions(render_dockerfile(plan)) if step.startswith("COPY") and "/tmp/nbship/env" in step
-    ]
+    root = make_project({"requirements.txt": f"numpy\n-r {name}\n", name: "six\n"})
+    copies = [step for step in instructions(render(root)) if step.startswith("COPY") and "/tmp/nbship/env" in step]
     assert [copy_arguments(copy) for copy in copies] == [
         ["requirements.txt", "/tmp/nbship/env/requirements.txt"],
         [name, f"/tmp/nbship/env/{name}"],
@@ -477,11 +476,14 @@ def test_python_check_names_the_chosen_version(make_project: MakeProject) -> Non
     assert "FROM python:3.10-slim AS system" in text
 
 
-def test_entrypoint_script_is_embedded(make_project: MakeProject) -> None:
+def test_support_files_come_from_the_support_stage(make_project: MakeProject) -> None:
     text = render(make_project())
-    assert "> /opt/nbship/bin/entrypoint" in text
-    assert "'exec \"$@\"'" in text
-    assert not re.search(r"__[A-Z_]+__", text), "a template placeholder was left in the Dockerfile"
+    steps = instructions(text)
+    assert steps[0].startswith("FROM nbship/support:") and steps[0].endswith(" AS nbship")
+    assert "COPY --from=nbship /bin/ /opt/nbship/bin/" in steps
+    assert "COPY --from=nbship /build/ /opt/nbship/build/" in steps
+    assert "printf" not in text.split("FROM system AS env")[1]  # no program written out line by line
+    assert len(text.splitlines()) < 120
 
 
 # ---------------------------------------------------------------------------------------------
@@ -501,7 +503,7 @@ def test_api_dockerfile_renders_when_there_is_none(make_project: MakeProject) ->
     root = make_project({"requirements.txt": "numpy\n"})
     assert api.dockerfile(path=root) == render(root)
     assert api.dockerfile(path=root, buildkit=False) == render(root, buildkit=False)
-    options = api.BuildOptions(base_image="python:3.11-bookworm", user_id=2000, installer="pip")
+    options = api.ImageOptions(base_image="python:3.11-bookworm", user_id=2000, installer="pip")
     assert api.dockerfile(path=root, options=options) == render(
         root, base_image="python:3.11-bookworm", user_id=2000, installer="pip"
     )

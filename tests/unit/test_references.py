@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nbship.engine.build import missing_package
+from nbship.engine.buildlog import missing_package
 from nbship.errors import ExitCode, UsageError
 from nbship.references import validate_reference
 

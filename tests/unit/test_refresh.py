@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nbship.image import refresh
+from nbship.payload import refresh
 
 
 class Image:

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from nbship.errors import ExitCode, InputFileError, ProjectError
-from nbship.project.specs.requirements import RequirementsSpec, parse_requirements
+from nbship.project.kinds.requirements import RequirementsInput, parse_requirements
 
 from .helpers import MakeProject, write_files
 
 
-def parse(root: Path, name: str = "requirements.txt") -> RequirementsSpec:
+def parse(root: Path, name: str = "requirements.txt") -> RequirementsInput:
     return parse_requirements(root / name, root)
 
 

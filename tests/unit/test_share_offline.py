@@ -10,7 +10,6 @@ import yaml
 from click.testing import CliRunner, Result
 
 from nbship.cli import main
-from nbship.engine.registry import classify, registry_of, validate_push_target
 from nbship.errors import NotFoundError, RegistryError, UsageError
 from nbship.references import split_reference
 from nbship.render.compose import (
@@ -21,6 +20,7 @@ from nbship.render.compose import (
     token_in,
     written_by_nbship,
 )
+from nbship.runtime.registry import classify, registry_of, validate_push_target
 
 from .helpers import MakeProject
 
@@ -121,7 +121,7 @@ def test_compose_file_follows_the_compose_specification() -> None:
     assert lab["image"] == "alice/sst:1.0"
     assert lab["ports"] == ["127.0.0.1:8890:8888"]
     assert lab["init"] is True
-    assert lab["volumes"] == ["work:/home/jovyan/work"]
+    assert lab["volumes"] == [{"type": "volume", "source": "work", "target": "/home/jovyan/work"}]
     assert lab["environment"]["JUPYTER_TOKEN"].startswith("${JUPYTER_TOKEN:?")
     assert lab["healthcheck"]["test"][0] == "CMD"
     assert spec["volumes"]["work"] == {

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from nbship.config import Settings, load_settings
 from nbship.errors import ExitCode, InputFileError
-from nbship.project.specs.apt import parse_apt
-from nbship.project.specs.runtime import parse_runtime
+from nbship.project.kinds.apt import parse_apt
+from nbship.project.kinds.runtime import parse_runtime
+from nbship.settings import Settings, load_settings
 
 from .helpers import MakeProject
 

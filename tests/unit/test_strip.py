@@ -3,18 +3,17 @@ nbship.image.slim removes and compiles (on a site-packages folder made here)."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
 
-from nbship.image import slim
-from nbship.project.detect import detect
-from nbship.project.plan import SLIM, Installer, PlanOptions, make_plan
-from nbship.render.dockerfile import render_dockerfile
+from nbship.contract import SLIM
+from nbship.options import Installer
+from nbship.payload import slim
+from nbship.project.plan import BUILD_TOOLS
 
-from .helpers import MakeProject, write_files
-from .test_plan_render import FULL_PROJECT, instructions, render
+from .helpers import MakeProject, plan_of, render, write_files
+from .test_plan_render import FULL_PROJECT, instructions
 
 STRIP_STEP = f"/opt/nbship/env/bin/python {SLIM} /opt/nbship/env"
 
@@ -38,7 +37,8 @@ def test_every_install_step_ends_with_the_strip(
         assert step.rstrip().endswith(STRIP_STEP)
     # Only in the env stage: the final image never holds the script or runs it.
     assert text.count(STRIP_STEP) == 2
-    assert f"> {SLIM};" in " ".join(_stage(text, "env"))
+    assert "COPY --from=nbship /build/ /opt/nbship/build/" in _stage(text, "env")
+    assert not any("/build/" in step for step in _stage(text, "image"))
 
 
 def test_the_project_package_stage_is_stripped_too(make_project: MakeProject) -> None:
@@ -55,7 +55,7 @@ def test_layer_order_is_the_same_with_and_without_strip(make_project: MakeProjec
 
     stripped, kept = render(root), render(root, strip=False)
     assert shape(stripped) == shape(kept)
-    assert SLIM not in kept and "nbship-slim" not in kept
+    assert SLIM not in kept
 
 
 def test_strip_setting_and_the_switch(make_project: MakeProject) -> None:
@@ -66,10 +66,13 @@ def test_strip_setting_and_the_switch(make_project: MakeProject) -> None:
 
 
 def test_build_tools_the_project_names_are_kept(make_project: MakeProject) -> None:
-    plan = make_plan(detect(make_project({"requirements.txt": "numpy\nSetupTools>=60\n"})), PlanOptions())
-    assert plan.strip_keep == ("setuptools",)
-    assert f"{STRIP_STEP} --keep setuptools" in render_dockerfile(plan)
-    assert dataclasses.replace(plan, strip_keep=()).strip_keep == ()
+    root = make_project({"requirements.txt": "numpy\nSetupTools>=60\n"})
+    assert plan_of(root).strip_keep == ("setuptools",)
+    assert f"{STRIP_STEP} --keep setuptools" in render(root)
+
+
+def test_the_build_tools_agree_with_the_strip() -> None:
+    assert set(slim.BUILD_TOOLS) == BUILD_TOOLS
 
 
 # --- nbship.image.slim on a folder laid out like site-packages ----------------------------------

@@ -11,19 +11,17 @@ import io
 import json
 import tarfile
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import PurePosixPath
 from typing import Any
 
-from docker.models.containers import Container
-
+from nbship import contract as c
 from nbship.check.results import NotebookResult, parse_results
-from nbship.engine.client import DockerClient
+from nbship.engine.base import ContainerSpec, Engine
 from nbship.errors import Interrupted, NbshipError, NotFoundError, RunError
+from nbship.render.support import payload_file
 from nbship.reporter import Reporter
 
-LABEL_CHECK = "io.nbship.check"
-EVENT_PREFIX = "::nbship-check::"  # the runner's, see runner.py
+EVENT_PREFIX = c.CHECK_EVENT_PREFIX  # the runner's (payload/check_runner.py)
 _IN_DIR = "/tmp/nbship-check"  # noqa: S108 - inside the throwaway container, not on the host
 _IN_PARENT = "/tmp"  # noqa: S108 - likewise
 _OUT_DIR = "/tmp/nbship-check-out"  # noqa: S108 - likewise
@@ -87,19 +85,19 @@ def untar(data: bytes, *, strip: int = 1) -> dict[str, bytes]:
     return files
 
 
-def image_files(client: DockerClient, image: str, paths: tuple[str, ...]) -> dict[str, bytes]:
+def image_files(engine: Engine, image: str, paths: tuple[str, ...]) -> dict[str, bytes]:
     """Files read out of the image (those that exist), without running it."""
-    container = client.create_container(image, labels={LABEL_CHECK: "true"}, network_mode="none")
+    container = engine.create(ContainerSpec(image=image, labels={c.LABEL_CHECK: "true"}, network=False)).id
     found: dict[str, bytes] = {}
     try:
         for path in paths:
             try:
-                archive = client.get_archive(container, path)
+                archive = engine.get_archive(container, path)
             except NotFoundError:
                 continue
             found.update(untar(archive, strip=0))
     finally:
-        client.remove_container(container, stop_timeout=1)
+        engine.remove_container(container, stop_timeout=1)
     return found
 
 
@@ -176,42 +174,44 @@ def _runner_failure(spec: RunSpec, code: int, events: _Events) -> NbshipError:
     )
 
 
-def _start(client: DockerClient, spec: RunSpec) -> Container:
-    container = client.create_container(
-        spec.image,
-        command=["python3", f"{_IN_DIR}/runner.py", f"{_IN_DIR}/config.json"],
-        labels={LABEL_CHECK: "true"},
-        # No network unless asked: an analysis that silently downloads is not reproducible.
-        network_mode="none" if not spec.network else None,
-    )
+def _start(engine: Engine, spec: RunSpec) -> str:
+    container = engine.create(
+        ContainerSpec(
+            image=spec.image,
+            command=("python3", f"{_IN_DIR}/runner.py", f"{_IN_DIR}/config.json"),
+            labels={c.LABEL_CHECK: "true"},
+            # No network unless asked: an analysis that silently downloads is not reproducible.
+            network=spec.network,
+        )
+    ).id
     try:
-        runner = resources.files("nbship.check").joinpath("runner.py").read_bytes()
+        runner = payload_file("check_runner.py")
         bundle = _tar({"runner.py": runner, "config.json": _config(spec)}, PurePosixPath(_IN_DIR).name)
-        client.put_archive(container, _IN_PARENT, bundle)
-        client.start(container)
+        engine.put_archive(container, _IN_PARENT, bundle)
+        engine.start(container)
     except BaseException:
-        client.remove_container(container, stop_timeout=1)
+        engine.remove_container(container, stop_timeout=1)
         raise
     return container
 
 
-def run_check(client: DockerClient, spec: RunSpec, reporter: Reporter) -> RunOutcome:
+def run_check(engine: Engine, spec: RunSpec, reporter: Reporter) -> RunOutcome:
     """Executes the notebooks in a new container, which is removed afterwards in every case."""
     reporter.step(f"starting a container of {spec.image}{'' if spec.network else ' (no network)'}")
-    container = _start(client, spec)
+    container = _start(engine, spec)
     events = _Events(reporter)
     try:
-        for chunk in client.logs(container, follow=True):
+        for chunk in engine.logs(container, follow=True):
             events.feed(chunk)
         events.close()
-        code = client.wait(container)
+        code = engine.wait(container)
         if code != 0:
             raise _runner_failure(spec, code, events)
-        files = untar(client.get_archive(container, _OUT_DIR))
+        files = untar(engine.get_archive(container, _OUT_DIR))
     except KeyboardInterrupt:
         raise Interrupted("Check interrupted: its container was removed.") from None
     finally:
-        client.remove_container(container, stop_timeout=1)
+        engine.remove_container(container, stop_timeout=1)
     if "results.json" not in files:
         raise RunError(f"The notebook runner in {spec.image} ended without results. Run again with -v to see its log.")
     results_text = files["results.json"].decode()

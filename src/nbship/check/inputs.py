@@ -7,14 +7,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from nbship import contract as c
 from nbship.check.execute import MissingNotebooks, image_files
-from nbship.config import Settings, load_settings
-from nbship.engine.client import DockerClient
+from nbship.engine.base import Engine
 from nbship.errors import InputFileError, NbshipError, UsageError
 from nbship.project.detect import Project
-from nbship.project.plan import CONTENT_DIR
+from nbship.settings import Settings, load_settings
 
-IMAGE_SETTINGS = (f"{CONTENT_DIR}/nbship.toml", f"{CONTENT_DIR}/pyproject.toml")
+IMAGE_SETTINGS = (f"{c.CONTENT_DIR}/nbship.toml", f"{c.CONTENT_DIR}/pyproject.toml")
 
 
 @dataclass(frozen=True)
@@ -26,9 +26,9 @@ class CheckSource:
     text: str = ""
 
 
-def image_settings(client: DockerClient, image: str) -> CheckSource:
+def image_settings(engine: Engine, image: str) -> CheckSource:
     """The settings the image's copy of the project carries (an image used without its folder)."""
-    files = image_files(client, image, IMAGE_SETTINGS)
+    files = image_files(engine, image, IMAGE_SETTINGS)
     with tempfile.TemporaryDirectory(prefix="nbship-settings-") as tmp:
         for name, data in files.items():
             Path(tmp, name).write_bytes(data)

@@ -9,35 +9,21 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import docker.utils.build
-
-from nbship import __version__, locking
-from nbship.engine.build import Builder, BuilderChoice, BuildRequest, build_image, choose_builder
-from nbship.engine.client import DockerClient
+from nbship import __version__
+from nbship import contract as c
+from nbship.engine import Engine, connect
+from nbship.engine.base import Builder, BuildRequest, ImageInfo
 from nbship.errors import ProjectError, UsageError
-from nbship.locking import LockOptions, LockOutcome
+from nbship.lock import manage as locks
+from nbship.options import BuildOptions, ImageOptions
 from nbship.project.detect import Project, detect
-from nbship.project.plan import BuildPlan, Installer, PlanOptions, make_plan
+from nbship.project.kinds.dockerfile import DockerfileInput
+from nbship.project.plan import BuildPlan, make_plan, python_of
 from nbship.references import validate_reference
+from nbship.render import support
 from nbship.render.dockerfile import render_dockerfile
-from nbship.render.dockerignore import ignore_patterns, render_dockerignore
+from nbship.render.dockerignore import context_paths, ignore_patterns, render_dockerignore
 from nbship.reporter import RecordingReporter, Reporter
-
-LABEL_FINGERPRINT = "io.nbship.fingerprint"
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    tag: str | None = None
-    base_image: str | None = None
-    user_id: int = 1000
-    installer: Installer = "uv"
-    builder: BuilderChoice = "auto"
-    ca_bundle: Path | None = None
-    no_cache: bool = False
-    rebuild: bool = False  # build even when no input changed
-    strip: bool | None = None  # None: the project's `strip` setting (default on)
-    channel_auth: Path | None = None  # conda channel credentials (rattler's JSON format), a build secret only
 
 
 @dataclass(frozen=True)
@@ -47,57 +33,53 @@ class BuildOutcome:
     size: int
     builder: str
     built: bool  # False: the image was up to date and no build ran
-
-
-def _plan(project: Project, options: BuildOptions, *, buildkit: bool) -> BuildPlan:
-    if not 0 < options.user_id < 2**31:
-        raise UsageError(
-            f"--user-id {options.user_id} cannot be the notebook user's id: it must be a non-root uid "
-            "(1 or more), such as 1000 or your own `id -u`."
-        )
-    base = options.base_image or project.settings.base_image
-    if base is not None:
-        validate_reference(base, what="base image")
-    return make_plan(
-        project,
-        PlanOptions(
-            base_image=options.base_image,
-            user_id=options.user_id,
-            installer=options.installer,
-            buildkit=buildkit,
-            strip=options.strip,
-        ),
-    )
+    info: ImageInfo  # the image as the engine has it, so callers need not inspect it again
 
 
 def default_tag(project: Project) -> str:
     return project.settings.image or f"{project.slug}:latest"
 
 
-def dockerfile(*, path: Path, options: BuildOptions = BuildOptions(), buildkit: bool = True) -> str:
+def plan_for(project: Project, options: ImageOptions, *, buildkit: bool, own_folder: bool = False) -> BuildPlan:
+    """The plan of the project's image; `own_folder`: the support files come from .nbship-image/."""
+    return make_plan(project, options, buildkit=buildkit, support_image=None if own_folder else support.support_image())
+
+
+def dockerfile(*, path: Path, options: ImageOptions | None = None, buildkit: bool = True) -> str:
     """The Dockerfile nbship builds for the project (the project's own one when it has it)."""
     project = detect(path)
-    if project.dockerfile is not None:
-        return project.dockerfile.read_text(encoding="utf-8")
-    return render_dockerfile(_plan(project, options, buildkit=buildkit))
+    own = project.input(DockerfileInput)
+    if own is not None:
+        return own.text()
+    return render_dockerfile(plan_for(project, options or ImageOptions(), buildkit=buildkit))
 
 
-def init(*, path: Path, options: BuildOptions = BuildOptions(), force: bool = False) -> list[Path]:
-    """Writes the Dockerfile (and a .dockerignore when there is none) into the project."""
+def init(
+    *,
+    path: Path,
+    options: ImageOptions | None = None,
+    buildkit: bool = True,
+    channel_auth: Path | None = None,
+    force: bool = False,
+) -> list[Path]:
+    """Writes the Dockerfile, nbship's support files beside it (.nbship-image/) and a .dockerignore
+    when there is none, so that a plain `docker build` works on the project folder."""
     project = detect(path)
     # Where detection looks for it: binder/Dockerfile in a project with a binder/ folder.
     target = project.config_dir / "Dockerfile"
-    if project.dockerfile is not None and not force:
+    own = project.input(DockerfileInput)
+    if own is not None and not force:
         raise ProjectError(
-            f"{project.rel(project.dockerfile)} already exists and nbship builds it as is. "
+            f"{project.rel(own.path)} already exists and nbship builds it as is. "
             "To replace it with nbship's, run `nbship init --force` (your file will be overwritten)."
         )
-    text = render_dockerfile(_plan(project, options, buildkit=True))
+    generated = dataclasses.replace(project, inputs=tuple(i for i in project.inputs if i is not own))
+    plan = plan_for(generated, options or ImageOptions(), buildkit=buildkit, own_folder=True)
+    text = render_dockerfile(plan)
     # The Dockerfile installs nbship.lock: write it now, so that a plain `docker build` works too.
-    generated = dataclasses.replace(project, dockerfile=None)
-    locking.ensure_locks(generated, channel_auth=options.channel_auth, reporter=RecordingReporter())
+    locks.ensure_locks(generated, python=plan.python.version, channel_auth=channel_auth, reporter=RecordingReporter())
     target.write_text(text, encoding="utf-8")
-    written = [target]
+    written = [target, *support.write_folder(project.root)]
     if project.dockerignore is None:
         ignore = project.root / ".dockerignore"
         ignore.write_text(render_dockerignore(None), encoding="utf-8")
@@ -122,13 +104,13 @@ def _labels(project: Project, fingerprint: str) -> dict[str, str]:
     # No local path as a fallback: pushed images would carry it to everyone who pulls them.
     source = _git(project.root, "config", "--get", "remote.origin.url")
     return {
-        **({"org.opencontainers.image.source": source} if source else {}),
-        "org.opencontainers.image.revision": revision or "unversioned",
-        "org.opencontainers.image.created": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "org.opencontainers.image.title": project.name,
-        "io.nbship.version": __version__,
-        "io.nbship.project-id": project.project_id,
-        LABEL_FINGERPRINT: fingerprint,
+        **({c.OCI_SOURCE: source} if source else {}),
+        c.OCI_REVISION: revision or "unversioned",
+        c.OCI_CREATED: dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        c.OCI_TITLE: project.name,
+        c.LABEL_VERSION: __version__,
+        c.LABEL_PROJECT_ID: project.project_id,
+        c.LABEL_FINGERPRINT: fingerprint,
     }
 
 
@@ -138,7 +120,7 @@ def fingerprint(root: Path, dockerfile_text: str, ignore: list[str]) -> str:
     digest = hashlib.sha256()
     digest.update(dockerfile_text.encode())
     digest.update("\n".join(ignore).encode())
-    for rel in sorted(docker.utils.build.exclude_paths(str(root), ignore)):
+    for rel in context_paths(root, ignore):
         try:
             stat = (root / rel).lstat()
         except OSError:
@@ -147,59 +129,76 @@ def fingerprint(root: Path, dockerfile_text: str, ignore: list[str]) -> str:
     return digest.hexdigest()[:32]
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    builder: Builder
-    request: BuildRequest
+def _dockerfile_text(project: Project, options: BuildOptions, builder: Builder, reporter: Reporter) -> tuple[str, str]:
+    """The Dockerfile to build, and the Python version it is for (locks are made for that one)."""
+    own = project.input(DockerfileInput)
+    if own is not None:
+        reporter.info(f"Using the project's own {project.rel(own.path)} as is (as Binder does).")
+        return own.text(), python_of(project).version
+    plan = plan_for(project, options.image, buildkit=builder.kind == "buildkit")
+    return render_dockerfile(plan), plan.python.version
 
 
-def _prepare(project: Project, options: BuildOptions, reporter: Reporter) -> _Prepared:
+def _secret_files(options: BuildOptions) -> tuple[tuple[str, Path], ...]:
+    if options.ca_bundle is None:
+        return ()
+    bundle = options.ca_bundle.expanduser().resolve()
+    if not bundle.is_file():
+        raise UsageError(
+            f"The CA bundle {options.ca_bundle} does not exist. Give the path of a PEM file (--ca-bundle)."
+        )
+    return ((c.CA_SECRET, bundle),)
+
+
+def ensure_support_image(engine: Engine) -> None:
+    """The image holding nbship's support files, made on this engine when it lacks it."""
+    reference = support.support_image()
+    if engine.image(reference) is None:
+        repository, tag = reference.rsplit(":", 1)
+        engine.import_image(support.support_archive(), repository=repository, tag=tag)
+
+
+def build_project(engine: Engine, project: Project, options: BuildOptions, reporter: Reporter) -> BuildOutcome:
     tag = validate_reference(options.tag or default_tag(project))
-    builder = choose_builder(options.builder, ca_bundle=options.ca_bundle)
+    for item in project.ignored:
+        reporter.warn(item.reason)
+    secrets = _secret_files(options)
+    builder = engine.choose_builder(options.builder, needs_secrets=bool(secrets))
+    text, python = _dockerfile_text(project, options, builder, reporter)
+    locks.ensure_locks(project, python=python, channel_auth=options.channel_auth, reporter=reporter)
     ignore = ignore_patterns(project.dockerignore)
-    if project.dockerfile is not None:
-        reporter.info(f"Using the project's own {project.rel(project.dockerfile)} as is (as Binder does).")
-        text = project.dockerfile.read_text(encoding="utf-8")
-    else:
-        text = render_dockerfile(_plan(project, options, buildkit=builder.kind == "buildkit"))
-    inputs = fingerprint(project.root, text, ignore)
-    request = BuildRequest(
-        context=project.root,
-        dockerfile=text,
-        ignore=tuple(ignore),
-        tag=tag,
-        labels=_labels(project, inputs),
-        ca_bundle=options.ca_bundle.expanduser().resolve() if options.ca_bundle else None,
-        no_cache=options.no_cache,
-    )
-    return _Prepared(builder, request)
-
-
-def lock(*, path: Path, options: LockOptions | None = None) -> list[LockOutcome]:
-    """Writes the project's locks (nbship.lock for environment.yml, requirements.lock for pip) unless current."""
-    return locking.lock_project(detect(path), options or LockOptions())
-
-
-def build_project(client: DockerClient, project: Project, options: BuildOptions, reporter: Reporter) -> BuildOutcome:
-    locking.ensure_locks(project, channel_auth=options.channel_auth, reporter=reporter)
-    prepared = _prepare(project, options, reporter)
-    request = prepared.request
-    existing = client.image(request.tag)
-    wanted = request.labels[LABEL_FINGERPRINT]
-    fresh = existing is not None and (existing.labels or {}).get(LABEL_FINGERPRINT) == wanted
+    wanted = fingerprint(project.root, text, ignore)
+    existing = engine.image(tag)
+    fresh = existing is not None and existing.labels.get(c.LABEL_FINGERPRINT) == wanted
     if existing is not None and fresh and not (options.rebuild or options.no_cache):
-        reporter.info(f"{request.tag} is up to date: nothing in the project changed since it was built.")
-        return BuildOutcome(request.tag, str(existing.id), int(existing.attrs.get("Size", 0)), "none", False)
-    reporter.info(f"Building {request.tag} with {prepared.builder.description}.")
-    with locking.build_secrets(project, channel_auth=options.channel_auth, gateway=client.bridge_gateway) as secrets:
-        result = build_image(client, prepared.builder, dataclasses.replace(request, secrets=secrets), reporter)
-    if existing is not None and existing.id != result.image_id:
+        reporter.info(f"{tag} is up to date: nothing in the project changed since it was built.")
+        return BuildOutcome(tag, existing.id, existing.size, "none", False, existing)
+    if project.input(DockerfileInput) is None:
+        ensure_support_image(engine)
+    reporter.info(f"Building {tag} with {builder.description}.")
+    with locks.build_secrets(project, channel_auth=options.channel_auth, gateway=engine.build_host) as extra:
+        if extra and builder.kind != "buildkit":
+            builder = engine.choose_builder(options.builder, needs_secrets=True)  # says why it cannot
+        request = BuildRequest(
+            context=project.root,
+            dockerfile=text,
+            ignore=tuple(ignore),
+            tag=tag,
+            builder=builder,
+            labels=_labels(project, wanted),
+            secrets=(*secrets, *extra),
+            no_cache=options.no_cache,
+        )
+        engine.build(request, reporter)
+    built = engine.image(tag)
+    assert built is not None, "engine.build checks that the tag exists"
+    if existing is not None and existing.id != built.id:
         # The image this tag named before is now dangling; without this every rebuild would leave one.
-        client.remove_untagged_image(str(existing.id))
-    return BuildOutcome(result.image, result.image_id, result.size, result.builder.description, True)
+        engine.remove_untagged_image(existing.id)
+    return BuildOutcome(tag, built.id, built.size, builder.description, True, built)
 
 
-def build(*, path: Path, options: BuildOptions = BuildOptions(), reporter: Reporter | None = None) -> BuildOutcome:
+def build(*, path: Path, options: BuildOptions | None = None, reporter: Reporter | None = None) -> BuildOutcome:
     """Builds the project's image when its inputs changed since the last build."""
     project = detect(path)
-    return build_project(DockerClient(), project, options, reporter or RecordingReporter())
+    return build_project(connect(), project, options or BuildOptions(), reporter or RecordingReporter())

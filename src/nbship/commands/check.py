@@ -3,46 +3,37 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from pathlib import Path
 
+from nbship import contract as c
 from nbship.check.execute import MissingNotebooks, RunSpec, run_check
 from nbship.check.inputs import image_settings, missing_error, notebook_option, project_settings
 from nbship.check.output import inside, prepare_output_dir, write_output
 from nbship.check.report import to_json
 from nbship.check.results import CheckReport, with_comparisons
-from nbship.commands.build import BuildOptions, BuildOutcome, build_project
-from nbship.engine.client import DockerClient
+from nbship.commands.build import BuildOutcome, build_project
+from nbship.engine import connect
 from nbship.errors import NotFoundError, ProjectError, UsageError
-from nbship.project.detect import SKIP_DIRS, detect
+from nbship.options import BuildOptions, CheckOptions
+from nbship.project.detect import detect
 from nbship.references import validate_reference
 from nbship.reporter import RecordingReporter, Reporter
 
 DEFAULT_CHECK_TIMEOUT = 600  # seconds per cell
 
 
-@dataclass(frozen=True)
-class CheckOptions:
-    image: str | None = None  # check this image as it is: its own notebooks and settings
-    notebooks: tuple[str, ...] = ()  # only these, in this order (default: [check] notebooks, else all)
-    timeout: int | None = None  # seconds per cell (default: [check] timeout, else 600)
-    network: bool = False
-    compare: bool = False
-    tolerance: float | None = None  # numbers in compared text may differ by this much (implies compare)
-    output_dir: Path | None = None  # keep the executed notebooks here
-
-
 def check(
     *,
     path: Path | None = None,
-    options: CheckOptions = CheckOptions(),
-    build_options: BuildOptions = BuildOptions(),
+    options: CheckOptions | None = None,
+    build_options: BuildOptions | None = None,
     reporter: Reporter | None = None,
     built: BuildOutcome | None = None,
 ) -> CheckReport:
     """Builds when needed, then executes the project's notebooks headless in a fresh container of
     its image and reports each one. Failing notebooks are in the report, not raised.
     `built`: what `build` just returned for this project; its image is checked as it is."""
+    options = options or CheckOptions()
     reporter = reporter or RecordingReporter()
     if options.timeout is not None and options.timeout < 1:
         raise UsageError(f"--timeout {options.timeout}: give the seconds a cell may run, 1 or more.")
@@ -55,13 +46,13 @@ def check(
         )
     asked = tuple(notebook_option(name) for name in options.notebooks)
     output_dir = prepare_output_dir(options.output_dir) if options.output_dir else None
-    client = DockerClient()
+    engine = connect()
     project_root: Path | None = None
     if options.image:
         image = validate_reference(options.image)
-        if client.image(image) is None:
+        if engine.image(image) is None:
             raise NotFoundError(f"The image {image} is not on this machine. Build it or pull it first.")
-        source = image_settings(client, image)
+        source = image_settings(engine, image)
     else:
         project = detect(path or Path("."))
         project_root = project.root
@@ -71,7 +62,9 @@ def check(
                 f"{output_dir} is inside the project: the executed notebooks there will be part of the next "
                 "build and of the next check. Add that folder to .dockerignore, or use a folder outside."
             )
-        image = built.image if built else build_project(client, project, build_options, reporter).image
+        image = (
+            built.image if built else build_project(engine, project, build_options or BuildOptions(), reporter).image
+        )
     compare = options.compare or options.tolerance is not None
     chosen = asked or source.settings.check.notebooks
     timeout = options.timeout or source.settings.check.timeout or DEFAULT_CHECK_TIMEOUT
@@ -80,12 +73,12 @@ def check(
         notebooks=chosen,
         timeout=timeout,
         network=options.network,
-        skip_dirs=tuple(SKIP_DIRS),
+        skip_dirs=tuple(c.SKIP_DIRS),
         keep_originals=compare,
     )
     started = dt.datetime.now(dt.timezone.utc)
     try:
-        outcome = run_check(client, spec, reporter)
+        outcome = run_check(engine, spec, reporter)
     except MissingNotebooks as exc:
         raise missing_error(exc, from_option=bool(options.notebooks), source=source, image=image) from exc
     if not outcome.results:

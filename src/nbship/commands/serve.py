@@ -8,24 +8,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from nbship.commands.build import BuildOptions, build_project
-from nbship.engine import containers, registry, volumes
-from nbship.engine.client import DockerClient, docker_cli
-from nbship.errors import NotFoundError, RunError, UsageError
-from nbship.project.detect import detect, slugify
-from nbship.references import validate_reference
+from nbship import contract as c
+from nbship.commands.build import build_project
+from nbship.engine import Engine, connect
+from nbship.engine.base import ContainerSpec, ImageInfo, Mount
+from nbship.errors import NotFoundError, RegistryError, RunError, UsageError
+from nbship.options import BuildOptions, UpOptions
+from nbship.project.detect import Project, detect, slugify
+from nbship.references import split_reference, validate_reference
 from nbship.reporter import RecordingReporter, Reporter
-
-
-@dataclass(frozen=True)
-class UpOptions:
-    image: str | None = None  # run this image as given instead of building the project
-    port: int | None = None
-    token: str | None = None
-    bind: str = containers.LOOPBACK
-    mount: containers.MountKind = "volume"
-    volume: str | None = None  # an existing named volume to use instead of the project's own
-    ready_timeout: float = 180.0
+from nbship.runtime import registry, servers, volumes
+from nbship.runtime.servers import Server, WorkMount
 
 
 @dataclass(frozen=True)
@@ -38,25 +31,29 @@ class Target:
     port: int | None  # from the project's settings
 
 
-def _target(client: DockerClient, path: Path | None, image: str | None) -> Target:
-    if path is not None or image is None:
-        project = detect(path or Path("."))
-        return Target(project.project_id, str(project.root), project.root, project.settings.port)
-    reference = validate_reference(image)
-    found = client.image(reference)
-    labels = (found.labels or {}) if found is not None else {}
+def _project_target(project: Project) -> Target:
+    return Target(project.project_id, str(project.root), project.root, project.settings.port)
+
+
+def _image_target(reference: str, image: ImageInfo | None) -> Target:
     # Images nbship built carry the project's identity, so each project keeps one volume across tags.
-    repository = reference.rsplit("@", 1)[0]
-    last = repository.rsplit("/", 1)[-1]
-    repository = repository[: len(repository) - len(last)] + last.split(":", 1)[0]
-    project_id = labels.get("io.nbship.project-id") or (
+    parts = split_reference(reference)
+    repository = f"{parts.domain}/{parts.path}" if parts.domain else parts.path
+    project_id = (image.labels.get(c.LABEL_PROJECT_ID) if image else None) or (
         f"{slugify(repository.rsplit('/', 1)[-1])}-{hashlib.sha256(repository.encode()).hexdigest()[:8]}"
     )
     return Target(project_id, f"image {reference}", None, None)
 
 
+def _target(engine: Engine, path: Path | None, image: str | None) -> Target:
+    if path is not None or image is None:
+        return _project_target(detect(path or Path(".")))
+    reference = validate_reference(image)
+    return _image_target(reference, engine.image(reference))
+
+
 def _check_up_options(options: UpOptions) -> None:
-    """What can be refused before any Docker work."""
+    """What can be refused before any engine work."""
     if options.token is not None and len(options.token) < 16:
         raise UsageError(
             "--token is too short to protect the server: use at least 16 characters (nbship's own are 64)."
@@ -67,22 +64,22 @@ def _check_up_options(options: UpOptions) -> None:
         raise UsageError(f"--port {options.port} is not a port number (1-65535).")
 
 
-def _work_mount(client: DockerClient, target: Target, options: UpOptions) -> containers.WorkMount:
+def _work_mount(engine: Engine, target: Target, options: UpOptions) -> WorkMount:
     if options.mount == "none":
-        return containers.WorkMount("none")
+        return WorkMount("none")
     if options.mount == "host":
         if target.root is None:
             raise UsageError("--mount host needs a project folder: give PATH, or use the default --mount volume.")
-        return containers.WorkMount("host", str(target.root))
+        return WorkMount("host", str(target.root))
     if options.volume is not None:
-        volumes.require(client, options.volume)
-        return containers.WorkMount("volume", options.volume)
+        volumes.require(engine, options.volume)
+        return WorkMount("volume", options.volume)
     name = volumes.volume_name(target.project_id)
-    volumes.ensure(client, name, volumes.volume_labels(target.project_id, target.label))
-    return containers.WorkMount("volume", name)
+    volumes.ensure(engine, name, volumes.volume_labels(target.project_id, target.label))
+    return WorkMount("volume", name)
 
 
-def _host_user(mount: containers.WorkMount, reporter: Reporter) -> str | None:
+def _host_user(mount: WorkMount, reporter: Reporter) -> str | None:
     """Who the server runs as on a bind-mounted checkout: files it writes there stay the user's."""
     if mount.kind != "host" or not hasattr(os, "getuid"):
         return None
@@ -99,38 +96,52 @@ def _host_user(mount: containers.WorkMount, reporter: Reporter) -> str | None:
     return None
 
 
+def _given_image(engine: Engine, reference: str, reporter: Reporter) -> ImageInfo:
+    """An image named by the user, pulled when this machine does not have it."""
+    found = engine.image(reference)
+    if found is None:
+        registry.pull(engine, reference, reporter)
+        found = engine.image(reference)
+    if found is None:
+        raise RegistryError(f"The pull of {reference} ended without the image; try `docker pull {reference}`.")
+    return found
+
+
 def up(
     *,
     path: Path | None = None,
-    options: UpOptions = UpOptions(),
-    build_options: BuildOptions = BuildOptions(),
+    options: UpOptions | None = None,
+    build_options: BuildOptions | None = None,
     reporter: Reporter | None = None,
-) -> containers.Server:
+) -> Server:
     """Builds when needed (or pulls `options.image`), starts JupyterLab and returns once it answers.
 
     With `options.image` and no `path`, the image is served on its own: it carries the notebooks,
     data and environment, and its work is kept in a volume named after the image's project."""
+    options = options or UpOptions()
     reporter = reporter or RecordingReporter()
     _check_up_options(options)
-    client = DockerClient()
+    engine = connect()
+    project = detect(path or Path(".")) if path is not None or not options.image else None
     if options.image:
         image = validate_reference(options.image)
-        if client.image(image) is None:
-            registry.pull(client, image, reporter)
+        info = _given_image(engine, image, reporter)
     else:
-        project = detect(path or Path("."))
-        image = build_project(client, project, build_options, reporter).image
-    target = _target(client, path, options.image)
-    port = options.port or target.port or containers.CONTAINER_PORT
+        assert project is not None
+        outcome = build_project(engine, project, build_options or BuildOptions(), reporter)
+        image, info = outcome.image, outcome.info
+    target = _project_target(project) if project is not None else _image_target(image, info)
+    port = options.port or target.port or c.CONTAINER_PORT
     if not 0 < port < 65536:
         raise UsageError(f"--port {port} is not a port number (1-65535).")
-    if options.bind != containers.LOOPBACK:
+    if options.bind != c.LOOPBACK:
         reporter.warn(
             f"JupyterLab will be reachable from other machines on {options.bind}:{port}; only the token protects it."
         )
-    mount = _work_mount(client, target, options)
-    run = containers.RunOptions(
+    mount = _work_mount(engine, target, options)
+    spec = servers.ServerSpec(
         image=image,
+        image_info=info,
         project_id=target.project_id,
         project_path=target.label,
         mount=mount,
@@ -141,18 +152,18 @@ def up(
         ready_timeout=options.ready_timeout,
     )
     reporter.step(f"starting JupyterLab from {image}")
-    server = containers.start_server(client, run, reporter)
+    server = servers.start_server(engine, spec, reporter)
     reporter.info(mount.describe() + ".")
     return server
 
 
-def follow(*, server: containers.Server) -> Iterator[str]:
-    return containers.follow_logs(DockerClient(), server)
+def follow(*, server: Server) -> Iterator[str]:
+    return servers.follow_logs(connect(), server)
 
 
 @dataclass(frozen=True)
 class DownOutcome:
-    server: containers.Server | None
+    server: Server | None
     removed_volumes: tuple[str, ...]
     kept_volumes: tuple[str, ...]
 
@@ -162,45 +173,46 @@ def down(
 ) -> DownOutcome:
     """Stops and removes the project's container. Its volume stays unless `volumes_too`."""
     reporter = reporter or RecordingReporter()
-    client = DockerClient()
-    target = _target(client, path, image)
-    server = containers.stop_server(client, target.project_id)
+    engine = connect()
+    target = _target(engine, path, image)
+    server = servers.stop_server(engine, target.project_id)
     own = volumes.volume_name(target.project_id)
     kept: list[str] = []
-    if server is not None and server.mount.startswith("volume:") and server.mount != f"volume:{own}":
-        kept.append(server.mount.removeprefix("volume:"))
+    mount = server.mount if server is not None else None
+    if mount is not None and mount.kind == "volume" and mount.source != own:
+        kept.append(mount.source)
     if not volumes_too:
-        if client.volume(own) is not None:
+        if engine.volume(own) is not None:
             kept.append(own)
         return DownOutcome(server, (), tuple(kept))
     removed: list[str] = []
-    if client.volume(own) is not None:
+    if engine.volume(own) is not None:
         reporter.info(f"Removing the volume {own}: the work kept in it for {target.label} is deleted.")
-        volumes.remove(client, own)
+        volumes.remove(engine, own)
         removed.append(own)
     return DownOutcome(server, tuple(removed), tuple(kept))
 
 
 def logs(*, path: Path | None = None, image: str | None = None, follow: bool = False) -> Iterator[str]:
-    client = DockerClient()
-    target = _target(client, path, image)
-    container = containers.find_project_container(client, target.project_id)
+    engine = connect()
+    target = _target(engine, path, image)
+    container = servers.find_project_container(engine, target.project_id)
     if container is None:
         how = f"--image {image}" if path is None and image else str(path or ".")
         raise NotFoundError(f"No nbship container for {target.label}: start one with `nbship up {how}`.")
-    for chunk in client.logs(container, follow=follow):
+    for chunk in engine.logs(container.id, follow=follow):
         yield from chunk.decode(errors="replace").splitlines()
 
 
-def status() -> list[containers.Server]:
-    return containers.list_servers(DockerClient())
+def status() -> list[Server]:
+    return servers.list_servers(connect())
 
 
 def shell(
     *,
     path: Path,
     image: str | None = None,
-    build_options: BuildOptions = BuildOptions(),
+    build_options: BuildOptions | None = None,
     interactive_tty: bool = True,
     reporter: Reporter | None = None,
     command: tuple[str, ...] = ("/bin/bash",),
@@ -208,22 +220,26 @@ def shell(
     """Runs an interactive shell in the project's running container, else in a new one from its image."""
     reporter = reporter or RecordingReporter()
     project = detect(path)
-    client = DockerClient()
-    flags = ["-it"] if interactive_tty else ["-i"]
-    container = containers.find_project_container(client, project.project_id)
+    engine = connect()
+    container = servers.find_project_container(engine, project.project_id)
     if container is not None and container.status == "running":
         reporter.info(f"Opening a shell in the running container {container.name}.")
-        return client.run_cli(docker_cli(), ["exec", *flags, str(container.name), *command])
-    chosen = validate_reference(image) if image else build_project(client, project, build_options, reporter).image
+        return engine.exec_interactive(container.name, command, tty=interactive_tty)
+    if image:
+        chosen = validate_reference(image)
+        info = engine.image(chosen)
+    else:
+        outcome = build_project(engine, project, build_options or BuildOptions(), reporter)
+        chosen, info = outcome.image, outcome.info
     volume = volumes.volume_name(project.project_id)
-    mount: list[str] = []
-    if client.volume(volume) is not None:
+    mounts: tuple[Mount, ...] = ()
+    if engine.volume(volume) is not None:
         # The project's work, not a fresh copy: what the shell changes is what JupyterLab will see.
-        mount = ["-v", f"{volume}:{containers.image_workdir(client, chosen)}"]
+        mounts = (WorkMount("volume", volume).engine_mount(servers.image_workdir(info)),)
         reporter.info(f"No running container for this project: a new one from {chosen}, on the volume {volume}.")
     else:
         reporter.info(f"No running container for this project: opening a shell in a new one from {chosen}.")
-    code = client.run_cli(docker_cli(), ["run", "--rm", *flags, *mount, chosen, *command])
+    code = engine.run_interactive(ContainerSpec(image=chosen, command=command, mounts=mounts), tty=interactive_tty)
     if code == 125:
         raise RunError(f"docker could not start a container from {chosen} (exit code 125); see the message above.")
     return code

@@ -1,17 +1,22 @@
-"""The compose file for a project (Compose Specification), and its .env with the token."""
+"""The compose file for a project (Compose Specification), and its .env with the token.
+
+The file is a typed model dumped by a YAML serializer, never a text template: whatever a name or
+a path holds ends up as one quoted scalar, not as YAML structure.
+"""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
+from typing import Any
 
-import jinja2
+import yaml
 
 from nbship import __version__
+from nbship import contract as c
 
 MARKER = "# Written by nbship"
-TOKEN_VAR = "JUPYTER_TOKEN"
+TOKEN_VAR = c.TOKEN_ENV
 
 
 @dataclass(frozen=True)
@@ -22,15 +27,54 @@ class ComposeSpec:
     container_port: int
     workdir: str
     volume: str
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+def _header(spec: ComposeSpec) -> str:
+    title = " ".join(spec.title.split())  # one comment line, whatever the name holds
+    return "\n".join(
+        [
+            f"{MARKER} {__version__} for {title}. Start it with `docker compose up -d`",
+            f"# (or docker-compose), then open http://127.0.0.1:{spec.port}/lab?token=TOKEN with the token",
+            "# from the .env file beside this one. The work done in JupyterLab is kept in the volume",
+            "# named below, which `docker compose down` leaves in place (only `down --volumes` removes it).",
+            "# The port is published on this machine only; change 127.0.0.1 to open it to the network.",
+            "# nbship rewrites this file when asked (`nbship compose --force` after you edit it).",
+        ]
+    )
+
+
+def compose_document(spec: ComposeSpec) -> dict[str, Any]:
+    probe = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{spec.container_port}/api', timeout=4)"
+    return {
+        "services": {
+            "lab": {
+                "image": spec.image,
+                "init": True,
+                "restart": "unless-stopped",
+                "ports": [f"{c.LOOPBACK}:{spec.port}:{spec.container_port}"],
+                "environment": {
+                    TOKEN_VAR: "${" + TOKEN_VAR + ":?set " + TOKEN_VAR + " in the .env file beside compose.yaml}"
+                },
+                "volumes": [{"type": "volume", "source": "work", "target": spec.workdir}],
+                "healthcheck": {
+                    "test": ["CMD", "python3", "-c", probe],
+                    "interval": "30s",
+                    "timeout": "5s",
+                    "start_period": "30s",
+                    "retries": 3,
+                },
+            }
+        },
+        # An explicit name, not `external`: Compose creates it when it is missing, and `nbship up`
+        # uses the same volume, so the work is the same either way.
+        "volumes": {"work": {"name": spec.volume, "labels": dict(spec.labels)}},
+    }
 
 
 def render_compose(spec: ComposeSpec) -> str:
-    source = resources.files("nbship.render").joinpath("templates").joinpath("compose.yaml.j2").read_text("utf-8")
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701 - YAML, not HTML
-    # JSON strings are valid YAML scalars, and quote whatever a name or path holds.
-    env.filters["tojson"] = json.dumps
-    return env.from_string(source).render(version=__version__, **spec.__dict__).rstrip() + "\n"
+    body = yaml.safe_dump(compose_document(spec), sort_keys=False, default_flow_style=False, allow_unicode=False)
+    return _header(spec) + "\n" + body
 
 
 def written_by_nbship(text: str) -> bool:

@@ -1,31 +1,29 @@
-"""BuildPlan → Dockerfile text, through one Jinja template."""
+"""BuildPlan → Dockerfile text: the skeleton template, with each input kind's fragments in place."""
 
 from __future__ import annotations
 
 import json
+import re
 import shlex
+from collections.abc import Mapping
 from importlib import resources
+from typing import Any
 
 import jinja2
 
 from nbship import __version__
+from nbship import contract as c
 from nbship.project import plan as p
+from nbship.project.kinds.base import Fragment
 
-_CA_SECRET = "/run/secrets/nbship-ca"
+_CA_FILE = f"{c.SECRET_DIR}/{c.CA_SECRET}"
 # Exported only when the build was given a CA bundle; every client nbship's steps use reads one of these.
 _CA_ENV = (
-    f"CA=; if [ -s {_CA_SECRET} ]; then CA={_CA_SECRET}; "
+    f"CA=; if [ -s {_CA_FILE} ]; then CA={_CA_FILE}; "
     "export SSL_CERT_FILE=$CA PIP_CERT=$CA REQUESTS_CA_BUNDLE=$CA CURL_CA_BUNDLE=$CA GIT_SSL_CAINFO=$CA; fi;"
 )
-
-
-# JupyterLab defaults for a served analysis: no prompt to fetch news or check for updates from
-# the internet (the server may be offline, and a colleague reproducing it should see the work).
-_LAB_OVERRIDES = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}
-
-
-def _template(name: str) -> str:
-    return resources.files("nbship.render").joinpath("templates").joinpath(name).read_text(encoding="utf-8")
+_CA_MOUNT = f"--mount=type=secret,id={c.CA_SECRET},mode=0444,required=false \\\n    "
+_PLAIN_ENV_VALUE = re.compile(r"^[A-Za-z0-9_./:@%+,=-]*$")
 
 
 def _copy_args(source: str, destination: str) -> str:
@@ -35,48 +33,25 @@ def _copy_args(source: str, destination: str) -> str:
     return f"{source} {destination}"
 
 
-def entrypoint_script() -> str:
-    return (
-        _template("entrypoint.sh")
-        .replace("__WORKDIR__", p.WORKDIR)
-        .replace("__CONTENT_DIR__", p.CONTENT_DIR)
-        .replace("__PORT__", str(p.CONTAINER_PORT))
-        .replace("__REFRESH__", p.REFRESH)
-        .replace("__MANIFEST__", p.MANIFEST)
-    )
-
-
-def refresh_script() -> str:
-    """nbship.image.refresh as the file the image runs (it is standard-library Python only)."""
-    return resources.files("nbship.image").joinpath("refresh.py").read_text(encoding="utf-8")
-
-
-def conda_installer_lines() -> list[str]:
-    """The builder stage's installer (nbship/conda/install.py), written into the stage line by line."""
-    return resources.files("nbship.conda").joinpath("install.py").read_text(encoding="utf-8").splitlines()
-
-
-def slim_script() -> str:
-    """nbship.image.slim as the file the env stage runs (standard-library Python only)."""
-    return resources.files("nbship.image").joinpath("slim.py").read_text(encoding="utf-8")
-
-
-def _strip_step(plan: p.BuildPlan) -> str:
-    """Appended to every install step of the env stage: the trim runs in the layer that installed."""
-    if not plan.strip:
-        return ""
-    keep = "".join(f" --keep {name}" for name in plan.strip_keep)
-    return f"; \\\n    {p.ENV_PREFIX}/bin/python {p.SLIM} {p.ENV_PREFIX}{keep}"
+def _envquote(value: str) -> str:
+    """An ENV value as Docker reads it back: bare when plain, else double-quoted with escapes."""
+    if _PLAIN_ENV_VALUE.match(value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
 
 
 def _environment() -> jinja2.Environment:
+    def load(name: str) -> str:
+        return resources.files("nbship.render").joinpath("templates").joinpath(name).read_text(encoding="utf-8")
+
     env = jinja2.Environment(
-        loader=jinja2.FunctionLoader(lambda name: _template(name)),
+        loader=jinja2.FunctionLoader(load),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # noqa: S701 - the output is a Dockerfile, not HTML
     )
     env.filters["shquote"] = shlex.quote
+    env.filters["envquote"] = _envquote
     env.globals["copy_args"] = _copy_args
     return env
 
@@ -85,47 +60,71 @@ def _mounts(cache_target: str, *, buildkit: bool) -> str:
     """A RUN's download cache and optional CA secret (BuildKit only)."""
     if not buildkit:
         return ""
-    return (
-        f"--mount=type=cache,target={cache_target},sharing=locked \\\n    "
-        "--mount=type=secret,id=nbship-ca,mode=0444,required=false \\\n    "
-    )
+    return f"--mount=type=cache,target={cache_target},sharing=locked \\\n    {_CA_MOUNT}"
+
+
+def shared_values(plan: p.BuildPlan) -> dict[str, Any]:
+    """What the skeleton and every fragment may use, besides a fragment's own values."""
+    if plan.installer == "uv":
+        install = f"{c.TOOLS_DIR}/bin/uv pip install --python {c.ENV_PREFIX}/bin/python"
+        cache_target = "/root/.cache/uv"
+        installer_env = "UV_LINK_MODE=copy UV_CACHE_DIR=/root/.cache/uv" if plan.buildkit else "UV_NO_CACHE=1"
+        installer_env += " UV_SYSTEM_CERTS=1"
+    else:
+        install = f"{c.ENV_PREFIX}/bin/python -m pip install"
+        cache_target = "/root/.cache/pip"
+        installer_env = "PIP_CACHE_DIR=/root/.cache/pip" if plan.buildkit else "PIP_NO_CACHE_DIR=1"
+    tools = f"{p.UV_REQUIREMENT} " if plan.installer == "uv" else ""
+    keep = "".join(f" --keep {name}" for name in plan.strip_keep)
+    lab_settings = f"{c.ENV_PREFIX}/share/jupyter/lab/settings"
+    return {
+        "plan": plan,
+        "version": __version__,
+        "buildkit": plan.buildkit,
+        "install": install,
+        "installer_env": installer_env,
+        "mounts": _mounts(cache_target, buildkit=plan.buildkit),
+        "pip_mounts": _mounts("/root/.cache/pip", buildkit=plan.buildkit),
+        "ca_env": _CA_ENV if plan.buildkit else "",
+        "ca_mount": _CA_MOUNT if plan.buildkit else "",
+        "ca_secret": c.CA_SECRET,
+        # Appended to every install step of the env stage: the trim runs in the layer that installed.
+        "strip": f"; \\\n    {c.ENV_PREFIX}/bin/python {c.SLIM} {c.ENV_PREFIX}{keep}" if plan.strip else "",
+        "tools_setup": f"python3 -m venv {c.TOOLS_DIR}; "
+        f"{c.TOOLS_DIR}/bin/python -m pip install -q {tools}{p.DUMB_INIT_REQUIREMENT}",
+        "lab_settings": f"mkdir -p {lab_settings}; cp {c.LAB_OVERRIDES} {lab_settings}/overrides.json",
+        "jupyterlab": plan.jupyterlab,
+        "support_stage": c.SUPPORT_STAGE,
+        "support_folder": c.SUPPORT_FOLDER,
+        "nbship_dir": c.NBSHIP_DIR,
+        "env_prefix": c.ENV_PREFIX,
+        "content_dir": c.CONTENT_DIR,
+        "data_dir": c.DATA_DIR,
+        "manifest": c.MANIFEST,
+        "bin_dir": c.BIN_DIR,
+        "build_dir": c.BUILD_DIR,
+        "tools_dir": c.TOOLS_DIR,
+        "dumb_init": c.DUMB_INIT,
+        "refresh": c.REFRESH,
+        "entrypoint": c.ENTRYPOINT,
+        "workdir": c.WORKDIR,
+        "workdir_env": c.WORKDIR_ENV,
+        "home": c.HOME,
+        "port": c.CONTAINER_PORT,
+    }
+
+
+def _render_fragment(env: jinja2.Environment, fragment: Fragment, shared: Mapping[str, Any]) -> str:
+    return env.from_string(fragment.template).render({**shared, **fragment.values})
 
 
 def render_dockerfile(plan: p.BuildPlan) -> str:
-    if plan.installer == "uv":
-        install = f"/opt/nbship/tools/bin/uv pip install --python {p.ENV_PREFIX}/bin/python"
-        cache_target = "/root/.cache/uv"
-    else:
-        install = f"{p.ENV_PREFIX}/bin/python -m pip install"
-        cache_target = "/root/.cache/pip"
-    mounts = _mounts(cache_target, buildkit=plan.buildkit)
-    text = (
-        _environment()
-        .get_template("Dockerfile.j2")
-        .render(
-            plan=plan,
-            version=__version__,
-            install=install,
-            mounts=mounts,
-            ca_env=_CA_ENV if plan.buildkit else "",
-            env_prefix=p.ENV_PREFIX,
-            content_dir=p.CONTENT_DIR,
-            data_dir=p.DATA_DIR,
-            manifest=p.MANIFEST,
-            workdir=p.WORKDIR,
-            port=p.CONTAINER_PORT,
-            uv_requirement=p.UV_REQUIREMENT,
-            dumb_init_requirement=p.DUMB_INIT_REQUIREMENT,
-            entrypoint_lines=entrypoint_script().splitlines(),
-            refresh_lines=refresh_script().splitlines(),
-            refresh=p.REFRESH,
-            rattler_requirement=p.RATTLER_REQUIREMENT,
-            conda_installer_lines=conda_installer_lines() if plan.conda_lock else [],
-            pip_mounts=_mounts("/root/.cache/pip", buildkit=plan.buildkit),
-            slim=p.SLIM,
-            slim_lines=slim_script().splitlines() if plan.strip else [],
-            strip=_strip_step(plan),
-            lab_overrides=json.dumps(_LAB_OVERRIDES, separators=(",", ":")),
-        )
-    )
+    env = _environment()
+    shared = shared_values(plan)
+    rendered = {
+        stage: [_render_fragment(env, fragment, shared) for fragment in plan.stage(stage)]
+        for stage in ("stages", "system", "env", "project", "final")
+    }
+    env_base = [_render_fragment(env, fragment, shared) for fragment in plan.stage("env-base")]
+    text = env.get_template("Dockerfile.j2").render({**shared, **rendered, "env_base": env_base[0] if env_base else ""})
     return text.rstrip() + "\n"

@@ -60,6 +60,14 @@ def ignore_patterns(dockerignore: Path | None) -> list[str]:
     return [*project_patterns(dockerignore), *NBSHIP_EXCLUDES]
 
 
+def context_paths(root: Path, ignore: list[str]) -> list[str]:
+    """The files and folders of `root` that a build with these ignore patterns sends, sorted."""
+    import docker.utils.build  # the matcher docker itself uses for .dockerignore
+
+    # A copy: docker-py appends "!Dockerfile" to the list it is given.
+    return sorted(docker.utils.build.exclude_paths(str(root), list(ignore)))
+
+
 def render_dockerignore(dockerignore: Path | None) -> str:
     lines = ["# Written by nbship. The project's own patterns come first; nbship's always apply after them."]
     own = project_patterns(dockerignore)

@@ -1,0 +1,5 @@
+"""`python -m nbship`: the same as the `nbship` command."""
+
+from nbship.cli import main
+
+main()

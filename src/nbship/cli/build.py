@@ -1,0 +1,82 @@
+"""nbship build, dockerfile and init."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from nbship.cli import console
+from nbship.cli.options import (
+    build_options,
+    build_options_from,
+    channel_auth_option,
+    image_options,
+    image_options_from,
+    project_arg,
+)
+
+_BUILDER = click.option(
+    "--builder",
+    type=click.Choice(["buildkit", "classic"]),
+    default="buildkit",
+    show_default=True,
+    help="The variant for this builder (classic: no cache or secret mounts).",
+)
+
+
+@click.command()
+@project_arg
+@_BUILDER
+@image_options
+def dockerfile(path: Path, builder: str, **kwargs: Any) -> None:
+    """Print the Dockerfile nbship builds for PATH (no Docker needed)."""
+    from nbship import api
+
+    text = api.dockerfile(path=path, options=image_options_from(kwargs), buildkit=builder == "buildkit")
+    console.stdout.out(text, end="", highlight=False)
+
+
+@click.command()
+@project_arg
+@click.option("--force", is_flag=True, help="Overwrite an existing Dockerfile.")
+@_BUILDER
+@image_options
+@channel_auth_option
+def init(path: Path, force: bool, builder: str, channel_auth: Path | None, **kwargs: Any) -> None:
+    """Write nbship's Dockerfile and support files into PATH, to own them.
+
+    The support files go into .nbship-image/ beside the Dockerfile, so that a plain `docker build`
+    of the project folder works; a .dockerignore is written when the project has none."""
+    from nbship import api
+
+    written = api.init(
+        path=path,
+        options=image_options_from(kwargs),
+        buildkit=builder == "buildkit",
+        channel_auth=channel_auth,
+        force=force,
+    )
+    for file in written:
+        console.say(f"wrote {file}")
+    console.say("From now on `nbship build` uses this Dockerfile as is.")
+
+
+@click.command()
+@project_arg
+@click.option("--check", "then_check", is_flag=True, help="Then run `nbship check` on the image.")
+@build_options
+def build(path: Path, then_check: bool, **kwargs: Any) -> None:
+    """Build the image for PATH (only when its inputs changed)."""
+    from nbship import api
+    from nbship.cli.check import print_report
+
+    options = build_options_from(kwargs)
+    with console.progress() as reporter:
+        outcome = api.build(path=path, options=options, reporter=reporter)
+    console.out(f"{outcome.image}  {console.human_size(outcome.size)}")
+    if then_check:
+        with console.progress() as reporter:
+            report = api.check(path=path, build_options=options, reporter=reporter, built=outcome)
+        print_report(report, as_json=False)

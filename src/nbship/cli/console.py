@@ -1,0 +1,119 @@
+"""What every `nbship` command shares for output: the two consoles, live progress, and the way an
+error is shown. Text that comes from the user or a program is always printed literally, never as
+rich markup, so a message holding `[bold]` or `:x:` reads as it was written."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.markup import escape
+from rich.status import Status
+from rich.text import Text
+
+from nbship.errors import NbshipError
+
+stderr = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+stdout = Console(highlight=False, soft_wrap=True, emoji=False)
+
+
+def say(text: str) -> None:
+    """One line on stderr (what nbship did), printed as it is."""
+    stderr.print(Text(text), highlight=False)
+
+
+def out(text: str) -> None:
+    """One line on stdout (the result a script reads), printed as it is."""
+    stdout.print(Text(text), highlight=False)
+
+
+def styled(style: str, head: str, rest: str, *, console: Console = stderr) -> None:
+    """`head` in a style, then `rest`, both literal."""
+    console.print(Text.assemble((head, style), rest), highlight=False)
+
+
+class ConsoleReporter:
+    """Live progress on a terminal (one updating status line); plain lines elsewhere (CI, pipes)."""
+
+    def __init__(self, *, verbose: bool) -> None:
+        self.verbose = verbose
+        self.live = stderr.is_terminal
+        self._status: Status | None = None
+        self._started = time.monotonic()
+        self._steps = 0
+
+    def info(self, message: str) -> None:
+        self.close()  # a message is a line of its own; the next step starts the live line again
+        styled("bold cyan", "nbship", f" {message}")
+
+    def warn(self, message: str) -> None:
+        self.close()
+        styled("bold yellow", "warning", f" {message}")
+
+    def step(self, name: str) -> None:
+        self._steps += 1
+        if self.live:
+            if self._status is None:
+                self._status = stderr.status("")
+                self._status.start()
+            elapsed = time.monotonic() - self._started
+            self._status.update(f"[bold]{elapsed:4.0f}s[/] step {self._steps}  [dim]{escape(_shorten(name, 90))}[/]")
+        else:
+            say(f"  {_shorten(name)}")
+
+    def log(self, line: str) -> None:
+        if self.verbose:
+            stderr.out(line, highlight=False)
+
+    def close(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+
+@contextmanager
+def progress() -> Iterator[ConsoleReporter]:
+    """A reporter for one command; its live line is gone before anything else is printed."""
+    from nbship.cli.app import state
+
+    reporter = ConsoleReporter(verbose=state().verbose)
+    try:
+        yield reporter
+    finally:
+        reporter.close()
+
+
+def _shorten(text: str, width: int = 110) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def report_error(exc: NbshipError, *, debug: bool) -> None:
+    if debug:
+        traceback.print_exception(exc)
+    styled("bold red", "error", f" {exc.message}")
+    if exc.details:
+        stderr.print(Text(exc.details, style="dim"), highlight=False)
+
+
+def report_bug(exc: Exception, *, debug: bool) -> None:
+    if debug:
+        traceback.print_exc()
+    styled(
+        "bold red",
+        "error",
+        f" nbship failed unexpectedly ({type(exc).__name__}: {exc}). "
+        "This is a bug in nbship: run the command again with --debug and report what it shows.",
+    )
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit in {"B", "kB"} else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"

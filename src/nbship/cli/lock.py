@@ -1,0 +1,50 @@
+"""nbship lock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from nbship.cli import console
+from nbship.cli.options import channel_auth_option, project_arg
+
+
+@click.command()
+@project_arg
+@click.option(
+    "--platform",
+    "platforms",
+    multiple=True,
+    type=click.Choice(["linux-64", "linux-aarch64"]),
+    help="Platform to lock for (repeat for several; default linux-64). A lock keeps the platforms it had.",
+)
+@click.option("--update", is_flag=True, help="Solve again for the newest allowed versions, even when current.")
+@click.option(
+    "--exclude-newer",
+    metavar="DATE",
+    help="Ignore packages published after DATE, to reproduce a past solve (kept until --update).",
+)
+@channel_auth_option
+def lock(
+    path: Path, platforms: tuple[str, ...], update: bool, exclude_newer: str | None, channel_auth: Path | None
+) -> None:
+    """Lock PATH's environment: exact packages with hashes.
+
+    nbship.lock for environment.yml, requirements.lock for requirements.txt / pyproject.toml."""
+    from nbship import api
+
+    options = api.LockOptions(
+        platforms=platforms or api.LockOptions().platforms,  # type: ignore[arg-type]  # click.Choice checked them
+        exclude_newer=exclude_newer,
+        update=update,
+        channel_auth=channel_auth,
+    )
+    for outcome in api.lock(path=path, options=options):
+        counts = ", ".join(f"{count} packages for {platform}" for platform, count in outcome.packages.items())
+        if outcome.written:
+            console.say(f"wrote {outcome.path} from {outcome.source}: {counts}")
+        else:
+            console.say(
+                f"{outcome.path} is current with {outcome.source}, kept as is ({counts}); --update solves again."
+            )

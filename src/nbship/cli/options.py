@@ -1,0 +1,103 @@
+"""The options several commands share, as click decorators, and the option values they make.
+
+`image_options` are what changes the Dockerfile (`dockerfile` and `init` take only these);
+`build_options` are those plus how a build runs, for every command that builds when needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from nbship import contract as c
+from nbship.options import BuildOptions, ImageOptions
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+project_arg = click.argument("path", type=click.Path(path_type=Path), default=".", required=False)
+optional_path_arg = click.argument("path", type=click.Path(path_type=Path), required=False)
+
+_IMAGE = [
+    click.option("--base-image", help="Base image (default: python:X.Y-slim for the project's Python)."),
+    click.option("--user-id", type=int, default=c.DEFAULT_UID, show_default=True, help="Uid of the notebook user."),
+    click.option(
+        "--installer",
+        type=click.Choice(["uv", "pip"]),
+        default="uv",
+        show_default=True,
+        help="Installs packages with uv (faster) or pip.",
+    ),
+    click.option(
+        "--strip/--no-strip",
+        default=None,
+        help="Leave test suites, build tools, C sources and most bytecode out of the image "
+        "(default: on, or `strip` in the settings).",
+    ),
+]
+_CHANNEL_AUTH = click.option(
+    "--channel-auth",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="conda channel credentials (rattler's JSON; default $RATTLER_AUTH_FILE), a build secret only.",
+)
+_BUILD = [
+    click.option("-t", "--tag", help="Image name (default: from the project's name)."),
+    click.option(
+        "--builder",
+        type=click.Choice(["auto", "buildkit", "classic"]),
+        default="auto",
+        show_default=True,
+        help="BuildKit when available, else the classic builder.",
+    ),
+    click.option(
+        "--ca-bundle",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="CA bundle (PEM) trusted during the build only, e.g. for a TLS-intercepting proxy.",
+    ),
+    _CHANNEL_AUTH,
+    click.option("--no-cache", is_flag=True, help="Build every layer anew."),
+    click.option("--rebuild", is_flag=True, help="Build even when nothing changed since the last build."),
+]
+
+
+def _apply(fn: F, decorators: Sequence[Callable[[F], F]]) -> F:
+    for decorator in reversed(decorators):
+        fn = decorator(fn)
+    return fn
+
+
+def image_options(fn: F) -> F:
+    return _apply(fn, _IMAGE)
+
+
+def channel_auth_option(fn: F) -> F:
+    return _CHANNEL_AUTH(fn)
+
+
+def build_options(fn: F) -> F:
+    return _apply(fn, [*_IMAGE, *_BUILD])
+
+
+def image_options_from(kwargs: dict[str, Any]) -> ImageOptions:
+    """Takes the image options out of a command's keyword arguments."""
+    return ImageOptions(
+        base_image=kwargs.pop("base_image"),
+        user_id=kwargs.pop("user_id"),
+        installer=kwargs.pop("installer"),
+        strip=kwargs.pop("strip"),
+    )
+
+
+def build_options_from(kwargs: dict[str, Any]) -> BuildOptions:
+    """Takes the build options out of a command's keyword arguments."""
+    return BuildOptions(
+        image=image_options_from(kwargs),
+        tag=kwargs.pop("tag"),
+        builder=kwargs.pop("builder"),
+        ca_bundle=kwargs.pop("ca_bundle"),
+        channel_auth=kwargs.pop("channel_auth"),
+        no_cache=kwargs.pop("no_cache"),
+        rebuild=kwargs.pop("rebuild"),
+    )

@@ -1,0 +1,149 @@
+"""nbship up, down, logs, status and shell."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from nbship import contract as c
+from nbship.cli import console
+from nbship.cli.options import build_options, build_options_from, optional_path_arg, project_arg
+
+
+@click.command()
+@optional_path_arg
+@click.option("--image", help="Serve this image as given (pulled when needed); without PATH, from any folder.")
+@click.option("--port", type=int, help=f"Host port (default {c.CONTAINER_PORT}, or `port` in the settings).")
+@click.option("--token", help="Token for JupyterLab (default: 32 random bytes).")
+@click.option(
+    "--bind",
+    default=c.LOOPBACK,
+    show_default=True,
+    help="Host address to publish on; 0.0.0.0 opens it to the network.",
+)
+@click.option(
+    "--mount",
+    type=click.Choice(["volume", "host", "none"]),
+    default="volume",
+    show_default=True,
+    help="Keep the work in the project's named volume, in the project folder itself (host), or nowhere (none).",
+)
+@click.option("--volume", "volume_name", help="Use this existing named volume for the work folder.")
+@click.option("-d", "--detach", is_flag=True, help="Return once the server answers; leave it running.")
+@click.option("--open", "open_browser", is_flag=True, help="Open JupyterLab in a web browser.")
+@build_options
+def up(
+    path: Path | None,
+    image: str | None,
+    port: int | None,
+    token: str | None,
+    bind: str,
+    mount: str,
+    volume_name: str | None,
+    detach: bool,
+    open_browser: bool,
+    **kwargs: Any,
+) -> None:
+    """Build if needed and serve PATH with JupyterLab; the work is kept in a volume."""
+    from nbship import api
+    from nbship.errors import ExitCode
+
+    options = api.UpOptions(
+        image=image,
+        port=port,
+        token=token,
+        bind=bind,
+        mount=mount,  # type: ignore[arg-type]  # click.Choice checked it
+        volume=volume_name,
+    )
+    with console.progress() as reporter:
+        server = api.up(path=path, options=options, build_options=build_options_from(kwargs), reporter=reporter)
+    console.say(f"JupyterLab for {server.project_path} is ready ({server.image}):")
+    console.out(server.url)
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(server.url)
+    again = f"--image {image}" if path is None and image else str(path or ".")
+    if detach:
+        console.say(f"Stop it with: nbship down {again}")
+        return
+    console.say("Showing its log; press Ctrl-C to stop the server (the work stays in its volume).")
+    try:
+        for line in api.follow(server=server):
+            console.stderr.out(line, highlight=False)
+    except KeyboardInterrupt:
+        console.say("Stopping…")
+        api.down(path=path, image=image)
+        return
+    # The server ended by itself: keep the container so its log can be read.
+    console.say(f"The server stopped on its own; `nbship logs {again}` shows why.")
+    sys.exit(int(ExitCode.RUN_FAILED))
+
+
+@click.command()
+@optional_path_arg
+@click.option("--image", help="Stop the server started with `nbship up --image IMAGE`.")
+@click.option("--volumes", is_flag=True, help="Also remove the project's volume, with the work in it.")
+def down(path: Path | None, image: str | None, volumes: bool) -> None:
+    """Stop and remove PATH's JupyterLab container (its volume stays).
+
+    With --volumes the project's own volume goes too, after nbship says which."""
+    from nbship import api
+
+    with console.progress() as reporter:
+        outcome = api.down(path=path, image=image, volumes_too=volumes, reporter=reporter)
+    server = outcome.server
+    console.say(f"Stopped {server.container_name}." if server else "No nbship server was running for this project.")
+    for name in outcome.removed_volumes:
+        console.say(f"Removed the volume {name}.")
+    for name in outcome.kept_volumes:
+        console.say(f"The work is kept in the volume {name} (`nbship volume export {name} DEST` copies it out).")
+
+
+@click.command()
+@optional_path_arg
+@click.option("--image", help="The server started with `nbship up --image IMAGE`.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
+def logs(path: Path | None, image: str | None, follow: bool) -> None:
+    """Print the server log of PATH's container."""
+    from nbship import api
+
+    try:
+        for line in api.logs(path=path, image=image, follow=follow):
+            console.stdout.out(line, highlight=False)
+    except KeyboardInterrupt:
+        return
+
+
+@click.command()
+def status() -> None:
+    """List the running nbship servers and their URLs."""
+    from nbship import api
+
+    servers = api.status()
+    if not servers:
+        console.say("No nbship server is running.")
+        return
+    for server in servers:
+        mount = server.mount.label if server.mount else ""
+        console.out(f"{server.project_path}\t{server.status}\t{server.url}\t{server.image}\t{mount}")
+
+
+@click.command()
+@project_arg
+@click.option("--image", help="Open the shell in this image instead of the project's.")
+@build_options
+def shell(path: Path, image: str | None, **kwargs: Any) -> None:
+    """Open bash in PATH's running container, or in a new one from its image."""
+    from nbship import api
+
+    with console.progress() as reporter:
+        options = build_options_from(kwargs)
+        code = api.shell(
+            path=path, image=image, build_options=options, interactive_tty=sys.stdin.isatty(), reporter=reporter
+        )
+    sys.exit(code)

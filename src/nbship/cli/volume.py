@@ -1,0 +1,77 @@
+"""nbship volume ls, create, rm, export and import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from nbship import contract as c
+from nbship.cli import console
+
+
+@click.group()
+def volume() -> None:
+    """List, create, remove, export and import the volumes that keep the work."""
+
+
+@volume.command("ls")
+def volume_ls() -> None:
+    """List nbship's volumes and the project each belongs to."""
+    from nbship import api
+
+    found = api.volume_list()
+    if not found:
+        console.say("nbship has no volumes on this machine.")
+        return
+    for info in found:
+        used = ", ".join(info.used_by) if info.used_by else "-"
+        console.out(f"{info.name}\t{info.project_path or '-'}\t{info.created}\t{used}")
+
+
+@volume.command("create")
+@click.argument("name")
+def volume_create(name: str) -> None:
+    """Create an empty volume (fill it with `nbship up --volume NAME`)."""
+    from nbship import api
+
+    console.say(f"Created the volume {api.volume_create(name=name)}.")
+
+
+@volume.command("rm")
+@click.argument("names", nargs=-1, required=True)
+def volume_rm(names: tuple[str, ...]) -> None:
+    """Remove volumes, with the work in them (refused while a container uses one)."""
+    from nbship import api
+
+    for name in names:
+        info = api.volume_remove(name=name)
+        owner = f" (the work of {info.project_path})" if info.project_path else ""
+        console.say(f"Removed the volume {name}{owner}.")
+
+
+@volume.command("export")
+@click.argument("name")
+@click.argument("dest", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Replace DEST when it is an existing tar file.")
+def volume_export(name: str, dest: Path, force: bool) -> None:
+    """Copy a volume into DEST: a .tar/.tar.gz file (keeps owners and modes) or a new folder."""
+    from nbship import api
+
+    count = api.volume_export(name=name, dest=dest, force=force)
+    console.say(f"Exported {count} entries of {name} to {dest}.")
+
+
+@volume.command("import")
+@click.argument("name")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option(
+    "--owner", type=int, default=c.DEFAULT_UID, show_default=True, help="Uid owning files imported from a folder."
+)
+def volume_import(name: str, source: Path, owner: int) -> None:
+    """Create the volume NAME from SOURCE: a tar file made by `volume export`, or a folder."""
+    from nbship import api
+
+    count = api.volume_import(name=name, source=source, owner=owner)
+    console.say(f"Created the volume {name} with {count} entries from {source}.")
+    console.say(f"Use it with: nbship up PATH --volume {name}")

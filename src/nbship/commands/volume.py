@@ -1,0 +1,31 @@
+"""volume: list, create, remove, export and import the volumes that keep the work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nbship import contract as c
+from nbship.engine import connect
+from nbship.runtime import volumes
+from nbship.runtime.volumes import WorkVolume
+
+
+def volume_list() -> list[WorkVolume]:
+    return volumes.list_volumes(connect())
+
+
+def volume_create(*, name: str) -> str:
+    volumes.create(connect(), name, {c.LABEL_MANAGED: "true"})
+    return name
+
+
+def volume_remove(*, name: str) -> WorkVolume:
+    return volumes.remove(connect(), name)
+
+
+def volume_export(*, name: str, dest: Path, force: bool = False) -> int:
+    return volumes.export(connect(), name, dest, force=force)
+
+
+def volume_import(*, name: str, source: Path, owner: int = c.DEFAULT_UID) -> int:
+    return volumes.import_(connect(), name, source, {c.LABEL_MANAGED: "true"}, owner=owner)

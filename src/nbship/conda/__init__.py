@@ -1,1 +1,0 @@
-"""conda environments: locking on the host (lock.py) and the installer the builder stage runs."""

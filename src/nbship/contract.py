@@ -1,0 +1,81 @@
+"""The image contract, defined once: what an nbship image and nbship's containers agree on.
+
+Labels, paths inside the image, the server's port, environment variable names and build secret
+ids. The Dockerfile template, the compose file, the engine calls and the code that runs inside
+the image (nbship.payload) all take these values from here; the payload files, which run on the
+image's own Python or shell and cannot import nbship, repeat the few they need, and
+tests/unit/test_contract.py pins that they agree.
+"""
+
+from __future__ import annotations
+
+# -- The notebook user and the folders of an image -------------------------------------------
+NB_USER = "jovyan"  # Binder's name for the notebook user: notebooks that hard-code it keep working
+DEFAULT_UID = 1000
+HOME = f"/home/{NB_USER}"
+WORKDIR = f"{HOME}/work"  # the work folder: a named volume by default
+NBSHIP_DIR = "/opt/nbship"
+ENV_PREFIX = f"{NBSHIP_DIR}/env"  # the environment (a virtualenv or a conda prefix)
+CONTENT_DIR = f"{NBSHIP_DIR}/project"  # the project as the image delivers it, outside any volume
+DATA_DIR = f"{NBSHIP_DIR}/data"  # data/, read-only, linked from the work folder
+MANIFEST = f"{NBSHIP_DIR}/manifest.json"  # what the image delivers, file by file
+BIN_DIR = f"{NBSHIP_DIR}/bin"  # nbship's run-time support files (payload/bin)
+BUILD_DIR = f"{NBSHIP_DIR}/build"  # nbship's build-time support files (payload/build), build stages only
+TOOLS_DIR = f"{NBSHIP_DIR}/tools"  # uv and dumb-init, build stages only
+RATTLER_DIR = f"{NBSHIP_DIR}/rattler"  # py-rattler for a conda install, build stages only
+ENTRYPOINT = f"{BIN_DIR}/entrypoint"
+REFRESH = f"{BIN_DIR}/nbship-refresh"
+DUMB_INIT = f"{BIN_DIR}/dumb-init"
+SLIM = f"{BUILD_DIR}/nbship-slim"
+CONDA_INSTALLER = f"{BUILD_DIR}/nbship-conda-install"
+LAB_OVERRIDES = f"{BUILD_DIR}/lab-overrides.json"
+# The work folder's own record of what the image delivered last (written by nbship-refresh).
+RECORD_DIR = ".nbship"
+RECORD = f"{RECORD_DIR}/delivered.json"
+# Served from the image through a link rather than copied into the work folder.
+LINKED_DIRS = ("data",)
+# Folders never searched for notebooks, on the host and by nbship check in the image.
+SKIP_DIRS = frozenset({".git", ".ipynb_checkpoints", "__pycache__", ".venv", "venv", "node_modules", ".tox", ".nbship"})
+
+# -- The server ------------------------------------------------------------------------------
+CONTAINER_PORT = 8888
+LOOPBACK = "127.0.0.1"
+
+# -- Environment variables --------------------------------------------------------------------
+TOKEN_ENV = "JUPYTER_TOKEN"
+WORKDIR_ENV = "NBSHIP_WORKDIR"  # where the image keeps the work (read by nbship for --image images)
+CONTENT_ENV = "NBSHIP_CONTENT"
+START_ENV = "NBSHIP_START"  # the project's start script, relative to CONTENT_DIR
+CHANNEL_MAP_ENV = "NBSHIP_CHANNEL_MAP"
+RATTLER_AUTH_ENV = "RATTLER_AUTH_FILE"
+
+# -- Build secrets (BuildKit --secret ids) ----------------------------------------------------
+SECRET_DIR = "/run/secrets"
+CA_SECRET = "nbship-ca"
+CHANNEL_AUTH_SECRET = "nbship-channel-auth"
+CHANNEL_MAP_SECRET = "nbship-channel-map"
+
+# -- Labels -----------------------------------------------------------------------------------
+LABEL_PREFIX = "io.nbship."
+LABEL_VERSION = "io.nbship.version"
+LABEL_FINGERPRINT = "io.nbship.fingerprint"
+LABEL_PROJECT_ID = "io.nbship.project-id"
+LABEL_PROJECT_PATH = "io.nbship.project-path"
+LABEL_MANAGED = "io.nbship.managed"
+LABEL_PORT = "io.nbship.port"
+LABEL_BIND = "io.nbship.bind"
+LABEL_MOUNT = "io.nbship.mount"
+LABEL_CHECK = "io.nbship.check"
+OCI_SOURCE = "org.opencontainers.image.source"
+OCI_REVISION = "org.opencontainers.image.revision"
+OCI_CREATED = "org.opencontainers.image.created"
+OCI_TITLE = "org.opencontainers.image.title"
+
+# -- nbship's support files in a build --------------------------------------------------------
+# The stage the Dockerfile copies them from, and the folder `nbship init` writes them into.
+SUPPORT_STAGE = "nbship"
+SUPPORT_REPOSITORY = "nbship/support"
+SUPPORT_FOLDER = ".nbship-image"
+
+# -- nbship check -----------------------------------------------------------------------------
+CHECK_EVENT_PREFIX = "::nbship-check::"  # one runner event per line (payload/check_runner.py)

@@ -1,0 +1,177 @@
+"""The engine seam: what nbship asks of a container engine, in nbship's own types.
+
+Every image, container, volume, build and registry call of nbship goes through an `Engine`.
+Implementations (nbship.engine.docker) turn each failure into an NbshipError: a call the engine
+refused is a DockerCommandError carrying the command, its exit code and output; a missing object
+is NotFoundError; an engine that does not answer is DockerUnavailableError. Nothing above this
+module sees an SDK object or builds an engine command line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal, Protocol
+
+from nbship.options import BuilderChoice
+from nbship.reporter import Reporter
+
+MountKind = Literal["volume", "bind", "anonymous"]
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    id: str
+    tags: tuple[str, ...]
+    labels: Mapping[str, str]
+    size: int
+    env: Mapping[str, str]
+    workdir: str
+    user: str
+    architecture: str = ""
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    id: str
+    name: str
+    image: str  # the reference it was started from
+    image_id: str
+    labels: Mapping[str, str]
+    status: str  # created, running, exited, ...
+    env: Mapping[str, str]
+    exit_code: int | None = None
+
+
+@dataclass(frozen=True)
+class VolumeInfo:
+    name: str
+    labels: Mapping[str, str]
+    created: str
+
+
+@dataclass(frozen=True)
+class Mount:
+    """What a container gets at `target`: a named volume, a host folder (bind) or a throwaway volume."""
+
+    kind: MountKind
+    source: str  # the volume's name or the host folder; "" for an anonymous volume
+    target: str
+
+
+@dataclass(frozen=True)
+class PortBinding:
+    container_port: int
+    host_ip: str
+    host_port: int
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    image: str
+    name: str | None = None
+    command: tuple[str, ...] | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    ports: tuple[PortBinding, ...] = ()
+    mounts: tuple[Mount, ...] = ()
+    user: str | None = None  # uid:gid; None: the image's user
+    network: bool = True  # False: no network at all (loopback still works)
+
+
+@dataclass(frozen=True)
+class Builder:
+    """How an engine builds: with BuildKit (cache and secret mounts) or the classic builder."""
+
+    kind: Literal["buildkit", "classic"]
+    description: str
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    context: Path
+    dockerfile: str  # the Dockerfile's text
+    ignore: tuple[str, ...]  # .dockerignore patterns applied to the context
+    tag: str
+    builder: Builder
+    labels: Mapping[str, str] = field(default_factory=dict)
+    secrets: tuple[tuple[str, Path], ...] = ()  # BuildKit secrets (id, file): the CA bundle, channel credentials
+    no_cache: bool = False
+
+
+class Engine(Protocol):
+    """What nbship needs from a container engine. One instance talks to one daemon."""
+
+    name: str
+
+    # -- images
+    def image(self, reference: str) -> ImageInfo | None: ...
+
+    def remove_untagged_image(self, image_id: str) -> bool:
+        """Removes an image that lost its last tag to a rebuild; False when it is tagged or in use."""
+
+    def tag_image(self, source: str, repository: str, tag: str) -> None: ...
+
+    def import_image(self, tar_bytes: bytes, *, repository: str, tag: str) -> None:
+        """A one-layer image from a tar of files (no pull, no build)."""
+
+    def choose_builder(self, requested: BuilderChoice, *, needs_secrets: bool) -> Builder: ...
+
+    def build(self, request: BuildRequest, reporter: Reporter) -> None:
+        """Builds and tags `request.tag`; raises BuildError with the failing step's log."""
+
+    def build_host(self) -> str:
+        """The host's address as build containers reach it (the default bridge's gateway)."""
+
+    # -- containers
+    def containers(self, *, labels: Mapping[str, str], all: bool = True) -> list[ContainerInfo]: ...
+
+    def container(self, name: str) -> ContainerInfo | None: ...
+
+    def containers_using(self, volume: str) -> list[ContainerInfo]: ...
+
+    def run(self, spec: ContainerSpec) -> ContainerInfo:
+        """Creates and starts a container in the background (`docker run -d`)."""
+
+    def create(self, spec: ContainerSpec) -> ContainerInfo:
+        """Creates a container without starting it (files can be put into it first)."""
+
+    def start(self, container: str) -> None: ...
+
+    def wait(self, container: str) -> int: ...
+
+    def remove_container(self, container: str, *, stop_timeout: int = 10) -> None:
+        """Stops and removes it with its anonymous volumes; already gone is fine."""
+
+    def logs(self, container: str, *, follow: bool, tail: int | None = None) -> Iterator[bytes]: ...
+
+    def put_archive(self, container: str, path: str, data: bytes | IO[bytes]) -> None: ...
+
+    def get_archive(self, container: str, path: str) -> bytes: ...
+
+    def archive_stream(self, container: str, path: str) -> Iterator[bytes]: ...
+
+    def exec_interactive(self, container: str, command: tuple[str, ...], *, tty: bool) -> int:
+        """Runs `command` in a running container attached to the user's terminal; its exit code."""
+
+    def run_interactive(self, spec: ContainerSpec, *, tty: bool) -> int:
+        """Runs a new container attached to the user's terminal, removed afterwards; its exit code."""
+
+    # -- volumes
+    def volume(self, name: str) -> VolumeInfo | None: ...
+
+    def volumes(self, *, labels: Mapping[str, str]) -> list[VolumeInfo]: ...
+
+    def create_volume(self, name: str, *, labels: Mapping[str, str]) -> VolumeInfo: ...
+
+    def remove_volume(self, name: str) -> None: ...
+
+    # -- registries
+    def push(self, repository: str, tag: str) -> Iterator[dict[str, Any]]:
+        """`push` as JSON progress events; credentials as the engine keeps them."""
+
+    def pull(self, repository: str, tag: str | None, digest: str | None) -> Iterator[dict[str, Any]]: ...
+
+    def login(self, registry: str, username: str, password: str) -> tuple[int, str]:
+        """Logs in so that later pushes and pulls find the credentials; (exit code, output)."""

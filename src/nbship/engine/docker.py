@@ -1,0 +1,406 @@
+"""Docker behind the engine seam: the Engine API through the docker SDK, and the docker CLI where
+only it gives what is needed (BuildKit builds, `login`, interactive shells; see docker_cli.py).
+
+The SDK (docker>=7.2) and the CLI both follow DOCKER_HOST and the current `docker context`, so
+both address the same daemon.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from typing import IO, Any, TypeVar
+
+import docker
+import docker.errors
+import docker.types
+import docker.utils
+from docker.models.containers import Container
+from docker.models.images import Image
+from docker.models.volumes import Volume
+
+from nbship.engine import docker_cli
+from nbship.engine.base import (
+    Builder,
+    BuildRequest,
+    ContainerInfo,
+    ContainerSpec,
+    ImageInfo,
+    Mount,
+    VolumeInfo,
+)
+from nbship.engine.buildlog import Step, failure
+from nbship.errors import (
+    BuildError,
+    DockerCommandError,
+    DockerUnavailableError,
+    Interrupted,
+    NotFoundError,
+    UsageError,
+)
+from nbship.options import BuilderChoice
+from nbship.reporter import Reporter
+
+T = TypeVar("T")
+
+_START_HINT = (
+    "Start it and try again: on Linux `sudo systemctl start docker` (or run `sudo dockerd` where "
+    "there is no systemd), on macOS and Windows start Docker Desktop. If it is running, check "
+    "DOCKER_HOST and that your user may use the Docker socket."
+)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:300]
+
+
+def _env(items: Any) -> dict[str, str]:
+    return dict(str(item).split("=", 1) for item in items or [] if "=" in str(item))
+
+
+def _image_info(image: Image) -> ImageInfo:
+    config = image.attrs.get("Config") or {}
+    return ImageInfo(
+        id=str(image.id),
+        tags=tuple(image.tags),
+        labels=dict(config.get("Labels") or {}),
+        size=int(image.attrs.get("Size") or 0),
+        env=_env(config.get("Env")),
+        workdir=str(config.get("WorkingDir") or ""),
+        user=str(config.get("User") or ""),
+        architecture=str(image.attrs.get("Architecture") or ""),
+    )
+
+
+def _container_info(container: Container) -> ContainerInfo:
+    attrs = container.attrs
+    config = attrs.get("Config") or {}
+    code = (attrs.get("State") or {}).get("ExitCode")
+    return ContainerInfo(
+        id=str(container.id),
+        name=str(container.name),
+        image=str(config.get("Image") or ""),
+        image_id=str(attrs.get("Image") or ""),
+        labels=dict(config.get("Labels") or container.labels or {}),
+        status=str(container.status),
+        env=_env(config.get("Env")),
+        exit_code=int(code) if code is not None else None,
+    )
+
+
+def _volume_info(volume: Volume) -> VolumeInfo:
+    return VolumeInfo(
+        name=str(volume.name),
+        labels=dict(volume.attrs.get("Labels") or {}),
+        created=str(volume.attrs.get("CreatedAt") or ""),
+    )
+
+
+def _sdk_mount(mount: Mount) -> docker.types.Mount:
+    if mount.kind == "bind":
+        return docker.types.Mount(mount.target, mount.source, type="bind")
+    # An empty source makes an anonymous volume, which goes with its container (remove v=True).
+    return docker.types.Mount(mount.target, mount.source or None, type="volume")
+
+
+def _cli_mount(mount: Mount) -> list[str]:
+    if mount.kind == "anonymous":
+        return ["--mount", f"type=volume,target={mount.target}"]
+    kind = "bind" if mount.kind == "bind" else "volume"
+    return ["--mount", f"type={kind},source={mount.source},target={mount.target}"]
+
+
+class DockerEngine:
+    """A lazily connected Docker engine whose calls raise nbship errors only."""
+
+    name = "docker"
+
+    def __init__(self) -> None:
+        self._client: docker.DockerClient | None = None
+
+    @property
+    def sdk(self) -> docker.DockerClient:
+        if self._client is None:
+            try:
+                client = docker.from_env(timeout=120)
+                client.ping()
+            except docker.errors.DockerException as exc:
+                raise DockerUnavailableError(f"Cannot reach the Docker daemon ({_short(exc)}). {_START_HINT}") from exc
+            self._client = client
+        return self._client
+
+    def call(self, what: str, fn: Callable[[], T]) -> T:
+        """Runs one SDK call; `what` reads like a docker command, for the error message."""
+        try:
+            return fn()
+        except docker.errors.NotFound as exc:
+            raise NotFoundError(f"{what}: not found ({_short(exc)}).") from exc
+        except docker.errors.APIError as exc:
+            raise DockerCommandError(
+                f"Docker refused `{what}`: {_short(exc)}",
+                command=what,
+                returncode=exc.status_code,
+                output=str(exc.explanation or exc),
+            ) from exc
+        except docker.errors.DockerException as exc:
+            raise DockerUnavailableError(
+                f"Lost the Docker daemon during `{what}` ({_short(exc)}). {_START_HINT}"
+            ) from exc
+
+    def _container(self, name: str) -> Container:
+        return self.call(f"docker container inspect {name}", lambda: self.sdk.containers.get(name))
+
+    # -- images ----------------------------------------------------------------------------
+
+    def image(self, reference: str) -> ImageInfo | None:
+        try:
+            found = self.call(f"docker image inspect {reference}", lambda: self.sdk.images.get(reference))
+        except NotFoundError:
+            return None
+        return _image_info(found)
+
+    def remove_untagged_image(self, image_id: str) -> bool:
+        try:
+            image = self.sdk.images.get(image_id)
+            if image.tags:
+                return False
+            self.sdk.images.remove(image_id, noprune=False)
+        except docker.errors.DockerException:
+            return False  # in use, or already gone: either way nothing of the user's is at stake
+        return True
+
+    def tag_image(self, source: str, repository: str, tag: str) -> None:
+        image = self.call(f"docker image inspect {source}", lambda: self.sdk.images.get(source))
+        self.call(f"docker tag {source} {repository}:{tag}", lambda: image.tag(repository, tag))
+
+    def import_image(self, tar_bytes: bytes, *, repository: str, tag: str) -> None:
+        self.call(
+            f"docker import - {repository}:{tag}",
+            lambda: self.sdk.api.import_image_from_data(tar_bytes, repository=repository, tag=tag),
+        )
+
+    def choose_builder(self, requested: BuilderChoice, *, needs_secrets: bool) -> Builder:
+        cli = docker_cli.find_buildkit_cli() if requested != "classic" else None
+        if cli is not None:
+            return Builder("buildkit", f"BuildKit via {cli.path} ({cli.how})")
+        if requested == "buildkit":
+            raise UsageError(
+                "BuildKit was asked for (--builder buildkit) but no docker command here can use it: "
+                "install the docker buildx plugin, or use a docker client older than 23.0."
+            )
+        if needs_secrets:
+            raise UsageError(
+                "This build needs BuildKit secrets (--ca-bundle, channel credentials, or a local conda channel "
+                "nbship serves to the build), which keep those files out of every image layer, and only the "
+                "classic builder is available here. Install the docker buildx plugin and try again."
+            )
+        why = "as asked" if requested == "classic" else "no docker command with BuildKit was found; no download cache"
+        return Builder("classic", f"the classic builder ({why})")
+
+    def build(self, request: BuildRequest, reporter: Reporter) -> None:
+        if request.builder.kind == "buildkit":
+            cli = docker_cli.find_buildkit_cli()
+            assert cli is not None, "choose_builder found it"
+            docker_cli.buildkit_build(cli.path, request, reporter)
+        else:
+            if request.secrets:
+                raise UsageError("Build secrets need BuildKit, and this build uses the classic builder.")
+            self._classic_build(request, reporter)
+        if self.image(request.tag) is None:
+            raise BuildError(f"The build finished but the image {request.tag} is not there. Build again with --debug.")
+
+    def _classic_build(self, request: BuildRequest, reporter: Reporter) -> None:
+        context = docker.utils.tar(
+            str(request.context),
+            exclude=list(request.ignore),  # a copy: docker-py appends to the list it is given
+            dockerfile=(".nbship.Dockerfile", request.dockerfile),
+        )
+        current: Step | None = None
+        everything: list[str] = []
+
+        def stream() -> Iterator[dict[str, Any]]:
+            return iter(
+                self.sdk.api.build(
+                    fileobj=context,
+                    custom_context=True,
+                    dockerfile=".nbship.Dockerfile",
+                    tag=request.tag,
+                    labels=dict(request.labels),
+                    rm=True,
+                    forcerm=True,
+                    nocache=request.no_cache,
+                    decode=True,
+                )
+            )
+
+        try:
+            for chunk in self.call(f"docker build -t {request.tag} (classic builder)", stream):
+                if "error" in chunk:
+                    everything.append(str(chunk["error"]))
+                    if current:
+                        current.lines.append(str(chunk["error"]))
+                    raise failure(current, everything)
+                for line in str(chunk.get("stream", "")).splitlines():
+                    everything.append(line)
+                    reporter.log(line)
+                    if line.startswith("Step "):
+                        current = Step(line.split(" : ", 1)[-1] if " : " in line else line)
+                        reporter.step(line)
+                    elif current is not None and line.strip():
+                        current.lines.append(line)
+        except KeyboardInterrupt:
+            raise Interrupted("Build interrupted: nothing was tagged, no container was started.") from None
+        finally:
+            context.close()
+
+    def build_host(self) -> str:
+        network = self.call("docker network inspect bridge", lambda: self.sdk.networks.get("bridge"))
+        configs = (network.attrs.get("IPAM") or {}).get("Config") or []
+        gateway = next((str(config["Gateway"]) for config in configs if config.get("Gateway")), None)
+        return gateway or "172.17.0.1"
+
+    # -- containers ------------------------------------------------------------------------
+
+    def containers(self, *, labels: Mapping[str, str], all: bool = True) -> list[ContainerInfo]:
+        filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
+        found = self.call("docker ps --filter label=...", lambda: self.sdk.containers.list(all=all, filters=filters))
+        return [_container_info(container) for container in found]
+
+    def container(self, name: str) -> ContainerInfo | None:
+        try:
+            return _container_info(self._container(name))
+        except NotFoundError:
+            return None
+
+    def containers_using(self, volume: str) -> list[ContainerInfo]:
+        filters = {"volume": volume}
+        found = self.call(
+            f"docker ps -a --filter volume={volume}", lambda: self.sdk.containers.list(all=True, filters=filters)
+        )
+        return [_container_info(container) for container in found]
+
+    def _create_kwargs(self, spec: ContainerSpec) -> dict[str, Any]:
+        return {
+            "command": list(spec.command) if spec.command is not None else None,
+            "name": spec.name,
+            "labels": dict(spec.labels),
+            "environment": dict(spec.env),
+            "ports": {f"{p.container_port}/tcp": (p.host_ip, p.host_port) for p in spec.ports} or None,
+            "mounts": [_sdk_mount(mount) for mount in spec.mounts] or None,
+            "user": spec.user,
+            "network_mode": None if spec.network else "none",
+        }
+
+    def run(self, spec: ContainerSpec) -> ContainerInfo:
+        kwargs = self._create_kwargs(spec)
+        container = self.call(
+            f"docker run -d {spec.image}", lambda: self.sdk.containers.run(spec.image, detach=True, **kwargs)
+        )
+        return _container_info(container)
+
+    def create(self, spec: ContainerSpec) -> ContainerInfo:
+        kwargs = self._create_kwargs(spec)
+        container = self.call(f"docker create {spec.image}", lambda: self.sdk.containers.create(spec.image, **kwargs))
+        return _container_info(container)
+
+    def start(self, container: str) -> None:
+        self.call(f"docker start {container}", self._container(container).start)
+
+    def wait(self, container: str) -> int:
+        result = self.call(f"docker wait {container}", self._container(container).wait)
+        return int(result.get("StatusCode", -1))
+
+    def remove_container(self, container: str, *, stop_timeout: int = 10) -> None:
+        def stop_and_remove() -> None:
+            found = self.sdk.containers.get(container)
+            if found.status in {"running", "restarting", "paused"}:
+                found.stop(timeout=stop_timeout)
+            # v=True: an anonymous volume (--mount none) goes with its container; named ones never do.
+            found.remove(force=True, v=True)
+
+        # Already gone (auto-removed, or removed by hand) is the goal reached.
+        with contextlib.suppress(NotFoundError):
+            self.call(f"docker rm -f {container}", stop_and_remove)
+
+    def logs(self, container: str, *, follow: bool, tail: int | None = None) -> Iterator[bytes]:
+        found = self._container(container)
+        lines: int | str = "all" if tail is None else tail
+        if follow:
+            return iter(
+                self.call(f"docker logs -f {container}", lambda: found.logs(stream=True, follow=True, tail=lines))
+            )
+        return iter([self.call(f"docker logs {container}", lambda: found.logs(tail=lines))])
+
+    def put_archive(self, container: str, path: str, data: bytes | IO[bytes]) -> None:
+        found = self._container(container)
+        self.call(f"docker cp - {container}:{path}", lambda: found.put_archive(path, data))
+
+    def get_archive(self, container: str, path: str) -> bytes:
+        found = self._container(container)
+
+        def read() -> bytes:
+            stream, _ = found.get_archive(path)
+            return b"".join(stream)
+
+        return self.call(f"docker cp {container}:{path} -", read)
+
+    def archive_stream(self, container: str, path: str) -> Iterator[bytes]:
+        found = self._container(container)
+        stream, _ = self.call(f"docker cp {container}:{path} -", lambda: found.get_archive(path))
+        return iter(stream)
+
+    def exec_interactive(self, container: str, command: tuple[str, ...], *, tty: bool) -> int:
+        return docker_cli.run_attached(["exec", "-it" if tty else "-i", container, *command])
+
+    def run_interactive(self, spec: ContainerSpec, *, tty: bool) -> int:
+        args = ["run", "--rm", "-it" if tty else "-i"]
+        for mount in spec.mounts:
+            args += _cli_mount(mount)
+        if spec.user:
+            args += ["--user", spec.user]
+        if not spec.network:
+            args += ["--network", "none"]
+        for key, value in spec.labels.items():
+            args += ["--label", f"{key}={value}"]
+        return docker_cli.run_attached([*args, spec.image, *(spec.command or ())])
+
+    # -- volumes ---------------------------------------------------------------------------
+
+    def volume(self, name: str) -> VolumeInfo | None:
+        try:
+            return _volume_info(self.call(f"docker volume inspect {name}", lambda: self.sdk.volumes.get(name)))
+        except NotFoundError:
+            return None
+
+    def volumes(self, *, labels: Mapping[str, str]) -> list[VolumeInfo]:
+        filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
+        found = self.call("docker volume ls --filter label=...", lambda: self.sdk.volumes.list(filters=filters))
+        return [_volume_info(volume) for volume in found]
+
+    def create_volume(self, name: str, *, labels: Mapping[str, str]) -> VolumeInfo:
+        created = self.call(f"docker volume create {name}", lambda: self.sdk.volumes.create(name, labels=dict(labels)))
+        return _volume_info(created)
+
+    def remove_volume(self, name: str) -> None:
+        volume = self.call(f"docker volume inspect {name}", lambda: self.sdk.volumes.get(name))
+        self.call(f"docker volume rm {name}", volume.remove)
+
+    # -- registries ------------------------------------------------------------------------
+
+    def push(self, repository: str, tag: str) -> Iterator[dict[str, Any]]:
+        return self.call(
+            f"docker push {repository}:{tag}",
+            lambda: iter(self.sdk.api.push(repository, tag=tag, stream=True, decode=True)),
+        )
+
+    def pull(self, repository: str, tag: str | None, digest: str | None) -> Iterator[dict[str, Any]]:
+        ref = f"@{digest}" if digest else f":{tag or 'latest'}"
+        return self.call(
+            f"docker pull {repository}{ref}",
+            lambda: iter(self.sdk.api.pull(repository, tag=digest or tag or "latest", stream=True, decode=True)),
+        )
+
+    def login(self, registry: str, username: str, password: str) -> tuple[int, str]:
+        # The CLI, not the SDK's login: only the CLI stores the credentials where pushes find them.
+        return docker_cli.run_with_input(["login", registry, "--username", username, "--password-stdin"], password)

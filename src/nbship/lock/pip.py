@@ -1,0 +1,174 @@
+"""requirements.txt / pyproject.toml → requirements.lock: exact versions with hashes for the
+image's Python and platform, compiled on the host by uv. Builds then install it with
+--require-hashes, so a package changed on the index fails the build instead of entering the image.
+
+Like nbship.lock, the file starts with a digest of its inputs, so a changed requirements.txt is noticed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from nbship.errors import LockError, ProjectError
+from nbship.lock.header import LockHeader, read_header, relock_platforms
+from nbship.options import DEFAULT_PLATFORM, Platform
+from nbship.project.detect import Project
+from nbship.project.kinds.package import PackageInput
+from nbship.project.kinds.pip_lock import LOCK_NAME, lock_path
+from nbship.project.kinds.requirements import RequirementsInput
+from nbship.project.plan import JUPYTER_PROVIDERS, jupyterlab_for
+
+# manylinux_2_28: wheels for glibc 2.28 and newer, which every supported base image has.
+_UV_PLATFORMS = {"linux-64": "x86_64-manylinux_2_28", "linux-aarch64": "aarch64-manylinux_2_28"}
+
+PipLockState = Literal["missing", "stale", "current"]
+
+
+@dataclass(frozen=True)
+class PipLockResult:
+    path: Path
+    solved: bool
+    packages: int
+    platforms: tuple[Platform, ...]
+
+
+def pip_lock_path(project: Project) -> Path:
+    return lock_path(project.config_dir)
+
+
+def has_pip_inputs(project: Project) -> bool:
+    return project.input(RequirementsInput) is not None or project.input(PackageInput) is not None
+
+
+def lock_sources(project: Project) -> list[Path]:
+    """The files a pip lock is made from, as the user names them: requirements.txt first."""
+    requirements = project.input(RequirementsInput)
+    package = project.input(PackageInput)
+    return [item.path for item in (requirements, package) if item is not None]
+
+
+def _inputs(project: Project) -> list[Path]:
+    files: list[Path] = []
+    requirements = project.input(RequirementsInput)
+    if requirements is not None:
+        if requirements.needs_source:
+            raise ProjectError(
+                f"{project.rel(requirements.path)} installs a local folder ('.', '-e .' or a path), "
+                "which has no fixed hash to lock. Lock the project's dependencies instead: list them in "
+                "pyproject.toml (nbship installs the project itself after the lock), then run `nbship lock`."
+            )
+        files.extend(requirements.files)
+    package = project.input(PackageInput)
+    if package is not None:
+        files.append(package.path)
+    return files
+
+
+def _jupyterlab(project: Project, python: str) -> str | None:
+    requirements = project.input(RequirementsInput)
+    package = project.input(PackageInput)
+    names = requirements.names if requirements else frozenset()
+    package_names = package.dependency_names if package else frozenset()
+    if (names | package_names) & JUPYTER_PROVIDERS:
+        return None
+    return jupyterlab_for(python)
+
+
+def inputs_digest(project: Project, python: str, platforms: Sequence[str], exclude_newer: str | None) -> str:
+    files = {project.rel(path): hashlib.sha256(path.read_bytes()).hexdigest() for path in _inputs(project)}
+    payload = {
+        "files": files,
+        "python": python,
+        "platforms": sorted(platforms),
+        "jupyterlab": _jupyterlab(project, python),
+        "exclude_newer": exclude_newer,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _platforms(header: LockHeader | None) -> tuple[Platform, ...]:
+    # Locks written before the platforms were recorded were for linux-64.
+    return (header.platforms or (DEFAULT_PLATFORM,)) if header else ()
+
+
+def pip_lock_state(project: Project, python: str) -> PipLockState:
+    path = pip_lock_path(project)
+    if not path.is_file():
+        return "missing"
+    header = read_header(path)
+    if header is None:
+        return "stale"
+    digest = inputs_digest(project, python, _platforms(header), header.exclude_newer)
+    return "current" if header.inputs == digest else "stale"
+
+
+def _uv() -> str:
+    try:
+        from uv import find_uv_bin
+    except ImportError:  # pragma: no cover - uv is a dependency of nbship
+        raise LockError("uv is not installed next to nbship; reinstall nbship (`pip install nbship`).") from None
+    return str(find_uv_bin())
+
+
+def write_pip_lock(
+    project: Project,
+    *,
+    python: str,
+    platforms: Sequence[Platform] = (DEFAULT_PLATFORM,),
+    exclude_newer: str | None = None,
+    update: bool = False,
+) -> PipLockResult:
+    """Compiles requirements.lock unless it is current; it keeps every platform it covered."""
+    path = pip_lock_path(project)
+    header = read_header(path) if path.is_file() else None
+    wanted = relock_platforms(platforms, _platforms(header))
+    if exclude_newer is None and not update and header is not None:
+        exclude_newer = header.exclude_newer
+    digest = inputs_digest(project, python, wanted, exclude_newer)
+    if not update and header is not None and header.inputs == digest:
+        return PipLockResult(path, False, _count(path.read_text(encoding="utf-8")), wanted)
+    command = [_uv(), "pip", "compile", "--quiet", "--no-header", "--generate-hashes", "--python-version", python]
+    # One platform: resolved exactly for it. Several: one universal resolution, with markers.
+    command += ["--python-platform", _UV_PLATFORMS[wanted[0]]] if len(wanted) == 1 else ["--universal"]
+    if exclude_newer:
+        command += ["--exclude-newer", exclude_newer]
+    if update:
+        command.append("--upgrade")
+    command += [project.rel(file) for file in _inputs(project)]
+    lab = _jupyterlab(project, python)
+    if lab:
+        command.append("-")  # JupyterLab's pin, read from stdin: resolved with the rest, no temp path in the output
+    env = {**os.environ, "UV_NO_PROGRESS": "1"}
+    with tempfile.TemporaryDirectory(prefix="nbship-piplock-") as tmp:
+        output = Path(tmp) / LOCK_NAME
+        if path.is_file() and not update:
+            # uv keeps the versions already in its output file where the requirements still allow them.
+            output.write_bytes(path.read_bytes())
+        command += ["--output-file", str(output)]
+        result = subprocess.run(
+            command, cwd=project.root, input=lab, capture_output=True, text=True, env=env, check=False, timeout=600
+        )
+        body = output.read_text(encoding="utf-8") if result.returncode == 0 else ""
+    if result.returncode != 0:
+        message = " ".join(result.stderr.split())
+        message = message.removeprefix("error: ")
+        raise LockError(
+            f"The pip requirements could not be locked for Python {python}: {message[:900]}. Fix the version "
+            "asked for (or the package name), then run `nbship lock` again."
+        )
+    written = LockHeader(inputs=digest, platforms=wanted, python=python, exclude_newer=exclude_newer)
+    title = "Written by nbship: `nbship lock` refreshes it, `nbship build` installs it with --require-hashes."
+    path.write_text("\n".join(written.lines(title)) + "\n" + body, encoding="utf-8")
+    return PipLockResult(path, True, _count(body), wanted)
+
+
+def _count(text: str) -> int:
+    return sum(1 for line in text.splitlines() if line and not line[0].isspace() and "==" in line)

@@ -1,0 +1,80 @@
+"""The options of nbship's commands, as frozen values: the CLI fills them, the API takes them.
+
+Each is decided once, at the command line (or by a Python caller), and passed down unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from nbship import contract as c
+
+Installer = Literal["uv", "pip"]
+BuilderChoice = Literal["auto", "buildkit", "classic"]
+MountChoice = Literal["volume", "host", "none"]
+Platform = Literal["linux-64", "linux-aarch64"]
+PLATFORMS: tuple[Platform, ...] = ("linux-64", "linux-aarch64")
+DEFAULT_PLATFORM: Platform = "linux-64"
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    """What changes the Dockerfile (so `nbship dockerfile` and `nbship init` take only these)."""
+
+    base_image: str | None = None  # None: the `base-image` setting, else python:X.Y-slim
+    user_id: int = c.DEFAULT_UID
+    installer: Installer = "uv"
+    strip: bool | None = None  # None: the `strip` setting (default on); False keeps everything
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """How `build` (and every command that builds when needed) builds the image."""
+
+    image: ImageOptions = field(default_factory=ImageOptions)
+    tag: str | None = None
+    builder: BuilderChoice = "auto"
+    ca_bundle: Path | None = None  # trusted during the build only (a BuildKit secret)
+    channel_auth: Path | None = None  # conda channel credentials (rattler's JSON format), a build secret only
+    no_cache: bool = False
+    rebuild: bool = False  # build even when no input changed
+
+
+@dataclass(frozen=True)
+class LockOptions:
+    platforms: tuple[Platform, ...] = (DEFAULT_PLATFORM,)
+    exclude_newer: str | None = None  # a date or ISO time: solve as if nothing newer had been published
+    update: bool = False  # solve again even when the lock is current, taking the newest allowed versions
+    channel_auth: Path | None = None  # conda channel credentials, rattler's JSON format
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    image: str | None = None  # run this image as given instead of building the project
+    port: int | None = None
+    token: str | None = None
+    bind: str = c.LOOPBACK
+    mount: MountChoice = "volume"
+    volume: str | None = None  # an existing named volume to use instead of the project's own
+    ready_timeout: float = 180.0
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    image: str | None = None  # check this image as it is: its own notebooks and settings
+    notebooks: tuple[str, ...] = ()  # only these, in this order (default: [check] notebooks, else all)
+    timeout: int | None = None  # seconds per cell (default: [check] timeout, else 600)
+    network: bool = False
+    compare: bool = False
+    tolerance: float | None = None  # numbers in compared text may differ by this much (implies compare)
+    output_dir: Path | None = None  # keep the executed notebooks here
+
+
+@dataclass(frozen=True)
+class ComposeOptions:
+    image: str | None = None  # the image the file runs (default: the project's, built when needed)
+    port: int | None = None
+    token: str | None = None
+    force: bool = False  # replace a compose.yaml nbship did not write

@@ -1,1 +1,0 @@
-"""pip requirements: locking on the host with uv (lock.py)."""

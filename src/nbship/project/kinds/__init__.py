@@ -1,0 +1,30 @@
+"""The input kinds nbship reads, in the order they are detected. A new kind is one module in this
+folder (detect, parse, its part of the plan and its Dockerfile fragments) and one line below."""
+
+from __future__ import annotations
+
+from nbship.project.kinds import (
+    apt,
+    dockerfile,
+    environment_yml,
+    package,
+    pip_lock,
+    postbuild,
+    requirements,
+    runtime,
+    start,
+)
+from nbship.project.kinds.base import Kind
+
+# Earlier kinds are seen by later ones (environment.yml makes requirements.txt unused).
+KINDS: tuple[Kind, ...] = (
+    dockerfile,
+    environment_yml,
+    requirements,
+    pip_lock,
+    package,
+    runtime,
+    apt,
+    postbuild,
+    start,
+)

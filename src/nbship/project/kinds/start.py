@@ -1,0 +1,41 @@
+"""start: a script run at every container start, before the command it is given (`exec "$@"`)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+from nbship import contract as c
+from nbship.errors import InputFileError
+from nbship.project.kinds.base import Input, Layout, OneFile
+
+name = "start"
+
+_START_EXEC_RE = re.compile(r'exec\s+"\$(@|\{@\})"')
+
+
+@dataclass(frozen=True)
+class StartInput(OneFile):
+    kind: ClassVar[str] = name
+
+    def final_env(self) -> Mapping[str, str]:
+        # The entrypoint runs it from the image's copy of the project (payload/entrypoint.sh).
+        return {c.START_ENV: self.display}
+
+
+def detect(layout: Layout, found: tuple[Input, ...]) -> StartInput | None:
+    path = layout.find("start")
+    if path is None:
+        return None
+    display = layout.display(path)
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if not _START_EXEC_RE.search(text):
+        raise InputFileError(
+            display,
+            None,
+            "the start script does not run the command it is given, so the server would never start",
+            'End it with the line: exec "$@"',
+        )
+    return StartInput(path, display)

@@ -1,1 +1,0 @@
-"""One parser per Binder file kind. Each returns a frozen value or raises InputFileError."""

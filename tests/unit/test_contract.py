@@ -1,0 +1,152 @@
+"""The image contract is defined once (nbship.contract): the code that runs inside the image agrees
+with it, nothing else in the package spells its facts, and the layers import only downwards."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nbship import contract as c
+from nbship.payload import check_runner, conda_install, refresh
+from nbship.render import support
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "nbship"
+PAYLOAD = SRC / "payload"
+
+
+def _shell_assignments(text: str) -> dict[str, str]:
+    """`name=value` lines and `${NAME:-default}` defaults of a POSIX shell script."""
+    found = {m.group(1): m.group(2) for m in re.finditer(r"^([a-z_]+)=(\S+)$", text, re.MULTILINE)}
+    found.update({m.group(1): m.group(2) for m in re.finditer(r"\$\{([A-Z_]+):-([^}]*)\}", text)})
+    return found
+
+
+def test_the_entrypoint_agrees_with_the_contract() -> None:
+    text = (PAYLOAD / "entrypoint.sh").read_text()
+    values = _shell_assignments(text)
+    assert values["refresh"] == c.REFRESH
+    assert values["manifest"] == c.MANIFEST
+    assert values["port"] == str(c.CONTAINER_PORT)
+    assert values[c.WORKDIR_ENV] == c.WORKDIR
+    assert values[c.CONTENT_ENV] == c.CONTENT_DIR
+    assert f"${{{c.START_ENV}:-}}" in text
+
+
+def test_the_refresh_agrees_with_the_contract() -> None:
+    assert refresh.RECORD_DIR == c.RECORD_DIR
+    assert refresh.RECORD == c.RECORD
+    assert refresh.LINKED == c.LINKED_DIRS
+
+
+def test_the_check_runner_and_the_conda_installer_agree_with_the_contract() -> None:
+    assert check_runner.EVENT_PREFIX == c.CHECK_EVENT_PREFIX
+    text = (PAYLOAD / "conda_install.py").read_text()
+    assert f'os.environ.get("{c.CHANNEL_MAP_ENV}"' in text
+    assert c.RATTLER_AUTH_ENV in (conda_install.__doc__ or "") + text
+
+
+def test_support_files_land_where_the_contract_says() -> None:
+    placed = {f"{c.NBSHIP_DIR}/{item.path}" for item in support.support_files()}
+    assert {c.ENTRYPOINT, c.REFRESH, c.SLIM, c.CONDA_INSTALLER, c.LAB_OVERRIDES} == placed
+    assert all(path.startswith((c.BIN_DIR + "/", c.BUILD_DIR + "/")) for path in placed)
+    # Every payload file is shipped: into each build, or (the check runner) into its container.
+    shipped = {name for _, name, _ in support._FILES} | {"check_runner.py", "__init__.py"}
+    assert {p.name for p in PAYLOAD.iterdir() if p.is_file()} == shipped
+
+
+def test_the_support_image_is_named_after_its_content() -> None:
+    first, second = support.support_archive(), support.support_archive()
+    assert first == second  # deterministic: same files, same bytes
+    reference = support.support_image()
+    assert reference.startswith(f"{c.SUPPORT_REPOSITORY}:")
+    assert re.fullmatch(r"[\w][\w.-]{0,127}", reference.split(":", 1)[1])
+
+
+# Facts of the contract that must not be spelled anywhere else in the package (the payload files
+# repeat a few, pinned above; help texts and comments may name them).
+_FACTS = ("io.nbship.", "/opt/nbship", "/home/jovyan", "JUPYTER_TOKEN", '"nbship-ca"', "nbship-channel-auth")
+
+
+def _code_strings(path: Path) -> list[str]:
+    """The string constants of a module, docstrings left out."""
+    tree = ast.parse(path.read_text())
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+    ]
+
+
+@pytest.mark.parametrize(
+    "module",
+    [p for p in sorted(SRC.rglob("*.py")) if "payload" not in p.parts and p.name != "contract.py"],
+    ids=lambda p: str(p.relative_to(SRC)),
+)
+def test_contract_facts_are_not_repeated(module: Path) -> None:
+    for text in _code_strings(module):
+        for fact in _FACTS:
+            assert fact not in text, f"{module.relative_to(SRC)} spells {fact!r}: take it from nbship.contract"
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_only_the_engine_talks_to_docker() -> None:
+    users = {
+        str(p.relative_to(SRC))
+        for p in SRC.rglob("*.py")
+        if any(name == "docker" or name.startswith("docker.") for name in _imports(p))
+    }
+    # dockerignore.py uses docker-py's .dockerignore matcher only, never the daemon.
+    assert users == {"engine/docker.py", "render/dockerignore.py"}
+
+
+# Each layer may import the ones after it, never one before it.
+_LAYERS = ["cli", "api", "commands", "check", "runtime", "lock", "render", "project", "engine"]
+
+
+def test_layers_import_only_downwards() -> None:
+    for path in SRC.rglob("*.py"):
+        rel = path.relative_to(SRC)
+        layer = rel.parts[0].removesuffix(".py")
+        if layer not in _LAYERS or layer == "cli":
+            continue
+        above = set(_LAYERS[: _LAYERS.index(layer)])
+        for name in _imports(path):
+            parts = name.split(".")
+            if parts[0] == "nbship" and len(parts) > 1:
+                assert parts[1] not in above, f"{rel} imports {name}, a layer above it"
+    for path in (SRC / "payload").glob("*.py"):
+        assert not any(name.split(".")[0] == "nbship" for name in _imports(path)), f"{path.name} imports nbship"
+
+
+def test_help_imports_no_engine_sdk_or_solver() -> None:
+    heavy = ("docker", "rattler", "pydantic", "jinja2", "nbformat", "yaml", "packaging")
+    code = (
+        "import sys\nfrom nbship.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        f"print('imported:', *sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "Commands:" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "imported:"
