@@ -334,7 +334,6 @@ def test_build_with_a_broken_project_fails_before_docker(make_project: MakeProje
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["check", ".", "--image", "x:1"], "Give either a project folder or --image"),
         (["check", "--timeout", "0"], "--timeout 0: give the seconds a cell may run"),
         (["check", "--tolerance", "2"], "--tolerance 2.0: give a relative tolerance"),
         (["check", "-n", "../other/a.ipynb"], "--notebook ../other/a.ipynb: give a notebook's path relative"),
