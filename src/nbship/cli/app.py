@@ -79,6 +79,12 @@ def _flag_callback(name: str) -> Any:
     return callback
 
 
+def _json_mode(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value:
+        _set(ctx, json=True)
+    return value
+
+
 def json_option(fn: Any) -> Any:
     """`--json`: the command's result as JSON on stdout (field names in the README), and its errors
     as a JSON object too."""
@@ -87,7 +93,7 @@ def json_option(fn: Any) -> Any:
         "as_json",
         is_flag=True,
         is_eager=True,
-        callback=lambda ctx, _p, value: _set(ctx, json=True) if value else None,
+        callback=_json_mode,
         help="Print the result as JSON on stdout (errors too); messages stay on stderr.",
     )(fn)
 

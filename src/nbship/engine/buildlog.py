@@ -31,8 +31,10 @@ def report(steps: Iterable[Step]) -> BuildReport:
     found = []
     for step in steps:
         match = _STAGE_STEP.match(step.name)
-        stage, instruction = (match.group("stage"), match.group("instruction")) if match else ("", step.name)
-        if stage == "internal" or instruction.upper().startswith("FROM "):
+        if match is None:  # BuildKit's own work: "[internal] load build context", exporting, ...
+            continue
+        stage, instruction = match.group("stage"), match.group("instruction")
+        if instruction.upper().startswith("FROM "):
             continue
         found.append(BuildStep(stage=stage, instruction=instruction, cached=step.cached))
     return BuildReport(tuple(found))

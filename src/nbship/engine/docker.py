@@ -477,7 +477,10 @@ class DockerEngine:
         kwargs = {**self._create_kwargs(spec), "tty": tty, "stdin_open": stdin}
         created = self.call(f"docker create {spec.image}", lambda: self.sdk.containers.create(spec.image, **kwargs))
         try:
-            code = docker_cli.run_attached(["start", "--attach", *(["--interactive"] if stdin else []), created.id])
+            try:
+                code = docker_cli.run_attached(["start", "--attach", *(["--interactive"] if stdin else []), created.id])
+            except KeyboardInterrupt:
+                raise Interrupted("Interrupted: the container was stopped and removed.") from None
             ended = self.container(created.id)
             if ended is not None and ended.status == "created":  # never started: the CLI said why
                 if spec.resources.gpus is not None:
