@@ -70,20 +70,23 @@ def parse_cpus(text: str | float, *, what: str = "--cpus") -> float:
     return value
 
 
-def _count(value: str, text: str) -> int:
+def _count(value: str, text: str, what: str) -> int:
     if value == "all":
         return -1
     if value.isdigit():
         return int(value)
-    raise UsageError(f"--gpus {text!r}: '{value}' is not a number of GPUs; give a count, or all.")
+    raise UsageError(f"{what} {text!r}: '{value}' is not a number of GPUs; give a count, or all.")
 
 
-def parse_gpus(text: str) -> GpuRequest:
+def parse_gpus(text: str, *, what: str = "--gpus") -> GpuRequest:
     """docker's --gpus syntax: `all`, `2`, `device=0,2` (quoted in the shell: `'"device=0,2"'`),
     `count=2,capabilities=compute,utility`, `driver=nvidia`."""
-    fields = next(csv.reader([text.strip()]), []) if text.strip() else []
+    try:
+        fields = next(csv.reader([text.strip()]), []) if text.strip() else []
+    except csv.Error:
+        fields = []
     if not fields:
-        raise UsageError("--gpus needs a value: all, a number of GPUs, or device=ID,... (as for docker run).")
+        raise UsageError(f"{what} needs a value: all, a number of GPUs, or device=ID,... (as for docker run).")
     count: int | None = None
     devices: tuple[str, ...] = ()
     capabilities: tuple[str, ...] = ("gpu",)
@@ -93,12 +96,12 @@ def parse_gpus(text: str) -> GpuRequest:
         key, has_value, value = item.partition("=")
         name = key if has_value else "count"
         if name in seen:
-            raise UsageError(f"--gpus {text!r}: '{name}' is given twice.")
+            raise UsageError(f"{what} {text!r}: '{name}' is given twice.")
         seen.add(name)
         if not has_value:
-            count = _count(key, text)
+            count = _count(key, text, what)
         elif key == "count":
-            count = _count(value, text)
+            count = _count(value, text, what)
         elif key == "device":
             devices = tuple(part for part in value.split(",") if part)
         elif key == "capabilities":
@@ -107,7 +110,7 @@ def parse_gpus(text: str) -> GpuRequest:
             driver = value
         else:
             raise UsageError(
-                f"--gpus {text!r}: unknown key '{key}'. docker's --gpus takes all, a count, or "
+                f"{what} {text!r}: unknown key '{key}'. docker's --gpus takes all, a count, or "
                 "count=, device=, capabilities= and driver=."
             )
     if count is None:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from nbship import contract as c
 from nbship.errors import InputFileError, UsageError
 from nbship.options import BuilderChoice, EngineChoice, Installer, MountChoice
-from nbship.resources import GpuRequest, Resources, parse_cpus, parse_gpus, parse_memory
+from nbship.resources import MIN_MEMORY, GpuRequest, Resources, parse_cpus, parse_gpus, parse_memory
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -89,8 +89,8 @@ class Settings(StrictModel):
     def _memory(cls, value: Any) -> Any:
         if isinstance(value, str):
             return _as_value_error(parse_memory, value)
-        if isinstance(value, bool) or (isinstance(value, int) and value < 1):
-            raise ValueError('expected an amount such as "4g" or "512m"')
+        if isinstance(value, bool) or not isinstance(value, int) or value < MIN_MEMORY:
+            raise ValueError('expected an amount such as "4g" or "512m" (a number alone counts bytes, 6m at least)')
         return value
 
     @field_validator("cpus", mode="before")
@@ -237,6 +237,7 @@ def env_name(key: tuple[str, ...]) -> str:
 
 ENV_NAMES = {env_name(key): key for key in ENV_SETTINGS}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+_PARSED = {"memory", "cpus", "gpus"}  # written as docker writes them; their validators read the text
 
 
 def _env_value(name: str, key: tuple[str, ...], text: str) -> Any:
@@ -245,6 +246,8 @@ def _env_value(name: str, key: tuple[str, ...], text: str) -> Any:
     field = next(info for attr, info in model.model_fields.items() if (info.alias or attr) == key[-1])
     kind = field.annotation
     value = text.strip()
+    if key[-1] in _PARSED:
+        return value
     if kind is bool:
         if value.lower() in _TRUE | _FALSE:
             return value.lower() in _TRUE

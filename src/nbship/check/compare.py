@@ -202,12 +202,13 @@ def _compare_cell(
             return CellDifference(cell, count, "outputs", old_kind, new_kind)
         if isinstance(old_value, Picture) and isinstance(new_value, Picture):
             if not _same_picture(old_value, new_value):
+                before, after = _describe(old_value), _describe(new_value)
                 return CellDifference(
                     cell,
                     count,
                     old_kind,
-                    f"picture: {_describe(old_value)}",
-                    f"picture: {_describe(new_value)}",
+                    before,
+                    after + (", other pixels" if after == before else ""),
                     committed_picture=old_value,
                     fresh_picture=new_value,
                 )
