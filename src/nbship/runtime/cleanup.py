@@ -107,10 +107,14 @@ def clean(engine: Engine, scope: Scope, *, volumes_too: bool, reporter: Reporter
         engine.remove_container(container.id)
         removed_containers.append(container.name)
     removed_images: list[RemovedImage] = []
+    # Containers nbship did not make may use its images too: those images stay whole.
+    others = {item.image_id: item.name for item in engine.containers(labels={}, all=True)}
     for image in sorted(_images(engine, scope), key=lambda item: item.tags or (item.id,)):
         name = ", ".join(image.tags) or image.id[:19]
         if image.id in busy_images:
             kept.append(f"{name}: a running container uses it")
+        elif image.id in others:
+            kept.append(f"{name}: the container {others[image.id]} uses it")
         elif _remove_image(engine, image):
             removed_images.append(RemovedImage(name, before.unique_sizes.get(image.id, 0)))
         else:
