@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -83,18 +84,23 @@ def _compose_cli() -> str:
     return found
 
 
-def test_docker_compose_accepts_the_file(tmp_path: Path) -> None:
-    """`docker-compose config` validates against the Compose Specification, with no daemon."""
-    (tmp_path / "compose.yaml").write_text(render_compose(SPEC))
-    (tmp_path / ".env").write_text("JUPYTER_TOKEN=" + "t" * 48 + "\n")
-    result = subprocess.run(
-        [_compose_cli(), "-f", str(tmp_path / "compose.yaml"), "config"],
+def _config(folder: Path, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [_compose_cli(), "-f", str(folder / "compose.yaml"), "config"],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
-        cwd=tmp_path,
+        cwd=folder,
+        env=dict(env),
     )
+
+
+def test_docker_compose_accepts_the_file(tmp_path: Path) -> None:
+    """`docker-compose config` validates against the Compose Specification, with no daemon."""
+    (tmp_path / "compose.yaml").write_text(render_compose(SPEC))
+    (tmp_path / ".env").write_text("JUPYTER_TOKEN=" + "t" * 48 + "\n")
+    result = _config(tmp_path, os.environ)
     assert result.returncode == 0, result.stderr
     resolved = yaml.safe_load(result.stdout)
     lab = resolved["services"]["lab"]
@@ -103,15 +109,7 @@ def test_docker_compose_accepts_the_file(tmp_path: Path) -> None:
     assert resolved["volumes"]["work"]["name"] == SPEC.volume
     # Without the token the file refuses to start, naming the fix.
     (tmp_path / ".env").unlink()
-    refused = subprocess.run(
-        [_compose_cli(), "-f", str(tmp_path / "compose.yaml"), "config"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=tmp_path,
-        env={"PATH": os.environ["PATH"]},
-    )
+    refused = _config(tmp_path, {"PATH": os.environ["PATH"]})
     assert refused.returncode != 0 and "set JUPYTER_TOKEN in the .env file" in refused.stderr
 
 

@@ -105,6 +105,21 @@ def build_options(fn: F) -> F:
     return _apply(fn, [*_IMAGE, *_BUILD])
 
 
+_WORK_FOLDER = [
+    click.option(
+        "--mount",
+        type=click.Choice(["volume", "host", "none"]),
+        help="The work folder: the project's named volume (the default, or `mount` in the settings), the "
+        "project folder itself (host), or a throwaway one (none).",
+    ),
+    click.option("--volume", "volume_name", help="Use this existing named volume for the work folder."),
+]
+
+
+def work_folder_options(fn: F) -> F:
+    return _apply(fn, _WORK_FOLDER)
+
+
 def container_options(fn: F) -> F:
     return _apply(fn, _CONTAINER)
 

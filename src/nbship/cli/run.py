@@ -16,6 +16,7 @@ from nbship.cli.options import (
     env_from,
     optional_path_arg,
     resources_from,
+    work_folder_options,
 )
 
 _COMMAND_KEY = "nbship.run.command"
@@ -35,13 +36,7 @@ class _CommandAfterSeparator(click.Command):
 @click.command(cls=_CommandAfterSeparator)
 @optional_path_arg
 @click.option("--image", help="Run in this image as given (pulled when needed) instead of PATH's own.")
-@click.option(
-    "--mount",
-    type=click.Choice(["volume", "host", "none"]),
-    help="The work folder: the project's volume (default, or `mount` in the settings), the project folder "
-    "itself (host), or a throwaway one (none).",
-)
-@click.option("--volume", "volume_name", help="Use this existing named volume for the work folder.")
+@work_folder_options
 @click.option("-i", "--interactive", is_flag=True, help="Pass your standard input on to the command.")
 @container_options
 @build_options

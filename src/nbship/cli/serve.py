@@ -19,6 +19,7 @@ from nbship.cli.options import (
     optional_path_arg,
     project_arg,
     resources_from,
+    work_folder_options,
 )
 
 
@@ -32,13 +33,7 @@ from nbship.cli.options import (
     help=f"Host address to publish on (default {c.LOOPBACK}, or `bind` in the settings); 0.0.0.0 opens it "
     "to the network.",
 )
-@click.option(
-    "--mount",
-    type=click.Choice(["volume", "host", "none"]),
-    help="Keep the work in the project's named volume (the default, or `mount` in the settings), in the "
-    "project folder itself (host), or nowhere (none).",
-)
-@click.option("--volume", "volume_name", help="Use this existing named volume for the work folder.")
+@work_folder_options
 @click.option("-d", "--detach", is_flag=True, help="Return once the server answers; leave it running.")
 @click.option("--open", "open_browser", is_flag=True, help="Open JupyterLab in a web browser.")
 @json_option
