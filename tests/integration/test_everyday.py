@@ -123,7 +123,8 @@ def test_ctrl_c_stops_the_command_and_leaves_no_container(tiny: BuiltProject) ->
 
 
 def test_build_json(tiny: BuiltProject) -> None:
-    (tiny.path / "notes.py").write_text("x = 1\n")
+    # New content (BuildKit's cache is keyed on content, and is shared with earlier runs).
+    (tiny.path / "notes.py").write_text(f"x = {time.time_ns()}\n")
     result = run_cli("build", str(tiny.path), "-t", tiny.image, "--json")
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)

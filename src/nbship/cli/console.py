@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.status import Status
 from rich.text import Text
 
-from nbship.errors import NbshipError
+from nbship.errors import CheckFailed, NbshipError
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 stdout = Console(highlight=False, soft_wrap=True, emoji=False)
@@ -126,7 +126,8 @@ def report_error(exc: NbshipError, *, debug: bool, as_json: bool = False) -> Non
     styled("bold red", "error", f" {exc.message}")
     if exc.details:
         stderr.print(Text(exc.details, style="dim"), highlight=False)
-    if as_json:
+    # A failed check has printed its report, which says so (`"ok": false`): one document on stdout.
+    if as_json and not isinstance(exc, CheckFailed):
         emit_json(
             error_json(
                 exc.message,
