@@ -29,16 +29,7 @@ fi
 
 # The first docker client on PATH may lack BuildKit; /usr/bin/docker (20.10) has it built in.
 DOCKER=/usr/bin/docker
-if ! "$DOCKER" info >/dev/null 2>&1; then
-  log "starting dockerd"
-  # Its own session: a Ctrl-C in the terminal that ran this (scripts/demo.sh) never reaches it.
-  setsid nohup dockerd >"$NBSHIP_STATE_DIR/dockerd.log" 2>&1 < /dev/null &
-  for _ in $(seq 1 120); do
-    "$DOCKER" info >/dev/null 2>&1 && break
-    sleep 0.5
-  done
-  "$DOCKER" info >/dev/null 2>&1 || { log "dockerd did not start; see $NBSHIP_STATE_DIR/dockerd.log"; tail -n 30 "$NBSHIP_STATE_DIR/dockerd.log" >&2; exit 1; }
-fi
+DOCKER=$DOCKER NBSHIP_STATE_DIR=$NBSHIP_STATE_DIR bash "$(dirname "$0")/start-dockerd.sh"
 
 build_standin() {
   local tag=$1 suite=$2 kind=$3

@@ -66,6 +66,8 @@ LABEL_PORT = "io.nbship.port"
 LABEL_BIND = "io.nbship.bind"
 LABEL_MOUNT = "io.nbship.mount"
 LABEL_CHECK = "io.nbship.check"
+LABEL_RUN = "io.nbship.run"  # on `nbship run` containers: the project id (never io.nbship.project-id,
+# which marks the project's one server container)
 OCI_SOURCE = "org.opencontainers.image.source"
 OCI_REVISION = "org.opencontainers.image.revision"
 OCI_CREATED = "org.opencontainers.image.created"
