@@ -23,6 +23,19 @@ from nbship.commands.build import BuildOutcome, build, dockerfile, init
 from nbship.commands.check import check
 from nbship.commands.clean import clean
 from nbship.commands.compose import ComposeOutcome, compose
+from nbship.commands.hub import (
+    HubDownOutcome,
+    HubOutcome,
+    HubStatus,
+    K8sOutcome,
+    UsersImageOutcome,
+    hub_down,
+    hub_image,
+    hub_k8s,
+    hub_logs,
+    hub_status,
+    hub_up,
+)
 from nbship.commands.lock import lock
 from nbship.commands.registry import login, push
 from nbship.commands.run import run
@@ -33,6 +46,7 @@ from nbship.options import (
     BuildOptions,
     CheckOptions,
     ComposeOptions,
+    HubOptions,
     ImageOptions,
     LockOptions,
     RunOptions,
@@ -54,7 +68,12 @@ __all__ = [
     "ComposeOutcome",
     "DownOutcome",
     "GpuRequest",
+    "HubDownOutcome",
+    "HubOptions",
+    "HubOutcome",
+    "HubStatus",
     "ImageOptions",
+    "K8sOutcome",
     "LockOptions",
     "LockOutcome",
     "PushOutcome",
@@ -62,6 +81,7 @@ __all__ = [
     "RunOptions",
     "Server",
     "UpOptions",
+    "UsersImageOutcome",
     "WorkVolume",
     "build",
     "check",
@@ -73,6 +93,12 @@ __all__ = [
     "dockerfile",
     "down",
     "follow",
+    "hub_down",
+    "hub_image",
+    "hub_k8s",
+    "hub_logs",
+    "hub_status",
+    "hub_up",
     "init",
     "lock",
     "login",
