@@ -284,11 +284,19 @@ def _validate(data: Any, path: Path, text: str, section: str) -> Settings:
         else:
             problem = f"setting '{prefix}{key}' is invalid: {first['msg']}"
             fix = "Correct the value and run nbship again."
-        line = _line_of_key(text, str(first["loc"][0]), section)
-        if len(first["loc"]) > 1 and isinstance(first["loc"][1], str):
-            # A key inside a table ([check] timeout): its own line when it can be found.
-            line = _line_of_key(text, first["loc"][1], f"{prefix}{first['loc'][0]}") or line
-        raise InputFileError(path.name, line, problem, fix) from exc
+        raise InputFileError(path.name, _line_of(text, first["loc"], section), problem, fix) from exc
+
+
+def _line_of(text: str, loc: tuple[int | str, ...], section: str) -> int | None:
+    """The line of the deepest key of `loc` that can be found (a key inside a table, such as
+    [check] timeout, on its own line; else the table's)."""
+    parts = [str(part) for part in loc if isinstance(part, str)]
+    for depth in range(len(parts), 0, -1):
+        table = ".".join(part for part in (section, *parts[: depth - 1]) if part)
+        line = _line_of_key(text, parts[depth - 1], table)
+        if line is not None:
+            return line
+    return None
 
 
 def _keys(model: type[BaseModel]) -> tuple[str, ...]:
