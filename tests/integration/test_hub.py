@@ -22,6 +22,7 @@ from conftest import TEST_PREFIX, copy_project, free_port, run_cli
 from docker_helpers import docker, inspect
 
 from nbship import contract as c
+from nbship.hub import images
 from nbship.project.detect import detect
 
 pytestmark = pytest.mark.docker
@@ -282,3 +283,26 @@ def test_hub_up_refuses_what_it_cannot_serve(hub_class: Path, docker_daemon: str
     if state != "active":
         no_swarm = run_cli("hub", "up", str(hub_class), "-d", "-t", TAG, "--user", "a", "--swarm")
         assert no_swarm.exit_code == 2 and "docker swarm init" in no_swarm.stderr
+
+
+def test_hub_image_names_the_hub_ready_image(hub_class: Path) -> None:
+    ready = f"{TEST_PREFIX}/hub-class-ready:1"
+    made = run_cli("hub", "image", str(hub_class), "-t", TAG, "--name", ready, "--json")
+    assert made.exit_code == 0, made.output + made.stderr
+    assert json.loads(made.stdout) == {"format": 1, "image": ready, "source": TAG, "built": True}
+    labels = inspect(ready)["Config"]["Labels"]
+    assert labels[c.LABEL_SINGLEUSER] == images.JUPYTERHUB_VERSION
+    version = docker("run", "--rm", ready, c.SINGLEUSER_COMMAND, "--version").stdout.strip()
+    assert version.endswith(images.JUPYTERHUB_VERSION)
+    # Made once; an image that is hub-ready already is served as it is.
+    again = json.loads(run_cli("hub", "image", str(hub_class), "-t", TAG, "--name", ready, "--json").stdout)
+    assert again["built"] is False
+    as_is = json.loads(run_cli("hub", "image", "--image", ready, "--json").stdout)
+    assert as_is == {"format": 1, "image": ready, "source": ready, "built": False}
+    docker("rmi", ready)
+
+
+def test_an_image_without_a_jupyter_server_is_refused(docker_daemon: str) -> None:
+    result = run_cli("hub", "image", "--image", "python:3.11-slim", "--name", f"{TEST_PREFIX}/no-jupyter:hub")
+    assert result.exit_code == 5, result.output + result.stderr
+    assert "has no Jupyter server" in result.stderr
