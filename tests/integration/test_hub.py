@@ -163,7 +163,9 @@ def test_a_hub_for_two_users_on_one_host(hub_class: Path) -> None:
     assert set(passwords) == {"alice", "bob", "teacher"} and all(passwords.values())
     assert doc["users"]["teacher"]["admin"] and not doc["users"]["alice"]["admin"]
     # Published on loopback only.
-    bindings = inspect(f"nbship-{project_id}-hub")["HostConfig"]["PortBindings"]
+    bindings = json.loads(docker("container", "inspect", f"nbship-{project_id}-hub").stdout)[0]["HostConfig"][
+        "PortBindings"
+    ]
     assert bindings == {f"{c.HUB_PORT}/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}
     # The API refuses a request without a token, or with a wrong one.
     assert hub.api("GET", "/users", anonymous=True).status_code == 403
@@ -186,7 +188,9 @@ def test_a_hub_for_two_users_on_one_host(hub_class: Path) -> None:
     assert bob.names("alice")[0] == 403
     # Each user's work is a volume of their own, labelled with the project and the user.
     for user in ("alice", "bob"):
-        labels = inspect(f"nbship-{project_id}-hub-{user}")["Config"]["Labels"]
+        labels = json.loads(docker("container", "inspect", f"nbship-{project_id}-hub-{user}").stdout)[0]["Config"][
+            "Labels"
+        ]
         assert (labels[c.LABEL_HUB_USER], labels[c.LABEL_HUB_ROLE], labels[c.LABEL_PROJECT_ID]) == (user, "server", "")
         volume = json.loads(docker("volume", "inspect", f"nbship-{project_id}-hub-{user}").stdout)[0]["Labels"]
         assert (volume[c.LABEL_HUB_USER], volume[c.LABEL_PROJECT_ID], volume[c.LABEL_HUB]) == (
@@ -239,7 +243,9 @@ def test_a_hub_on_a_one_node_swarm(hub_class: Path, one_node_swarm: None) -> Non
     assert hub.document["swarm"] is True
     network = json.loads(docker("network", "inspect", f"nbship-{project_id}-hub").stdout)[0]
     assert (network["Driver"], network["Attachable"]) == ("overlay", True)
-    bindings = inspect(f"nbship-{project_id}-hub")["HostConfig"]["PortBindings"]
+    bindings = json.loads(docker("container", "inspect", f"nbship-{project_id}-hub").stdout)[0]["HostConfig"][
+        "PortBindings"
+    ]
     assert bindings == {f"{c.HUB_PORT}/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}
     assert hub.api("GET", "/users", anonymous=True).status_code == 403
 

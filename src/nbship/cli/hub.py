@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +74,7 @@ def hub_up(
     again with other users to change who may log in. `-e`, `--memory` and `--cpus` apply to each
     user's server."""
     from nbship import api
-    from nbship.errors import ExitCode, UsageError
+    from nbship.errors import UsageError
 
     if as_json and not detach:
         raise UsageError("--json prints the running hub and returns, so it goes with --detach (-d).")
@@ -119,16 +118,12 @@ def hub_up(
     if detach:
         console.say(f"Stop it with: nbship hub down {again}")
         return
-    console.say("Showing the hub's log; press Ctrl-C to stop the hub (every user's work stays in their volume).")
-    try:
-        for line in api.hub_logs(hub=found):
-            console.stderr.out(line, highlight=False)
-    except KeyboardInterrupt:
-        console.say("Stopping…")
-        api.hub_down(path=path, image=image)
-        return
-    console.say(f"The hub stopped on its own; `docker logs {found.container_name}` shows why.")
-    sys.exit(int(ExitCode.RUN_FAILED))
+    console.follow_log(
+        api.hub_logs(hub=found),
+        intro="Showing the hub's log; press Ctrl-C to stop the hub (every user's work stays in their volume).",
+        stop=lambda: api.hub_down(path=path, image=image),
+        ended=f"The hub stopped on its own; `docker logs {found.container_name}` shows why.",
+    )
 
 
 @hub.command("down")

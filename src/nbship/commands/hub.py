@@ -19,7 +19,7 @@ from pathlib import Path
 from nbship import contract as c
 from nbship import envvars
 from nbship.commands.build import ca_secret_files
-from nbship.commands.serve import Target, image_and_target, image_target, project_target
+from nbship.commands.serve import image_and_target, target_of
 from nbship.engine import connect
 from nbship.engine.base import Builder, BuildRequest, HubEngine, ImageInfo
 from nbship.errors import NbshipError, ProjectError, UsageError
@@ -252,13 +252,6 @@ def authenticator_spec(settings: AuthenticatorSettings | None, root: Path | None
     return s.AuthenticatorSpec(settings.class_name, settings.traits, found)
 
 
-def _target_of(engine: HubEngine, path: Path | None, image: str | None) -> Target:
-    if path is not None or image is None:
-        return project_target(detect(path or Path(".")))
-    reference = validate_reference(image)
-    return image_target(reference, engine.image(reference))
-
-
 def hub_up(
     *,
     path: Path | None = None,
@@ -361,7 +354,7 @@ def hub_down(
     which keeps its users and their password hashes) stay unless `volumes_too`."""
     reporter = reporter or RecordingReporter()
     engine = hub_engine()
-    target = _target_of(engine, path, image)
+    target = target_of(engine, path, image)
     found = hubs.find_hub(engine, target.project_id)
     hub = hubs.hub_of(found, hubs.read_state(engine, found.id).hub) if found is not None else None
     _, removed = hubs.stop(engine, target.project_id)
@@ -378,7 +371,7 @@ def hub_down(
 def hub_status(*, path: Path | None = None) -> list[HubStatus]:
     """The hubs on this engine (PATH's only, when given), each with its users and their servers."""
     engine = hub_engine()
-    wanted = _target_of(engine, path, None).project_id if path is not None else None
+    wanted = target_of(engine, path, None).project_id if path is not None else None
     found: list[HubStatus] = []
     for container in hubs.list_hubs(engine):
         if wanted is not None and container.labels.get(c.LABEL_HUB) != wanted:

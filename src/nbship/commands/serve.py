@@ -48,7 +48,8 @@ def image_target(reference: str, image: ImageInfo | None) -> Target:
     return Target(project_id, f"image {reference}", None, load_settings(None)[0])
 
 
-def _target(engine: Engine, path: Path | None, image: str | None) -> Target:
+def target_of(engine: Engine, path: Path | None, image: str | None) -> Target:
+    """Whose container `down` and `logs` look for: PATH's project, or an image run on its own."""
     if path is not None or image is None:
         return project_target(detect(path or Path(".")))
     reference = validate_reference(image)
@@ -204,7 +205,7 @@ def down(
     """Stops and removes the project's container. Its volume stays unless `volumes_too`."""
     reporter = reporter or RecordingReporter()
     engine = connect()
-    target = _target(engine, path, image)
+    target = target_of(engine, path, image)
     server = servers.stop_server(engine, target.project_id)
     own = volumes.volume_name(target.project_id)
     kept: list[str] = []
@@ -225,7 +226,7 @@ def down(
 
 def logs(*, path: Path | None = None, image: str | None = None, follow: bool = False) -> Iterator[str]:
     engine = connect()
-    target = _target(engine, path, image)
+    target = target_of(engine, path, image)
     container = servers.find_project_container(engine, target.project_id)
     if container is None:
         how = f"--image {image}" if path is None and image else str(path or ".")

@@ -15,7 +15,7 @@ from typing import Any
 import nbship_hub_state as state  # type: ignore[import-not-found]
 from dockerspawner import DockerSpawner, SwarmSpawner
 from jupyterhub.auth import Authenticator
-from traitlets import Unicode, default
+from traitlets import HasTraits, Unicode, default
 
 _FOLDER = Path(os.environ["NBSHIP_HUB_STATE"])
 _FACTS = state.spawner_facts(_FOLDER)
@@ -37,8 +37,9 @@ def _work_mount(spawner: Any) -> dict[str, Any]:
     }
 
 
-class NbshipDockerSpawner(DockerSpawner):  # type: ignore[misc]
-    """Each user's server is a container on the hub's network, from the project's image."""
+class _Labelled(HasTraits):
+    """What both spawners share: the name of each user's server and its labels. A HasTraits of
+    its own, since traitlets registers a default only on the class that defines it."""
 
     @default("name_template")
     def _name_template(self) -> str:
@@ -46,23 +47,20 @@ class NbshipDockerSpawner(DockerSpawner):  # type: ignore[misc]
 
     @default("extra_create_kwargs")
     def _labelled(self) -> dict[str, Any]:
+        # DockerSpawner passes these to the container's creation, SwarmSpawner to the service's.
         return {"labels": _labels(self, "server")}
+
+
+class NbshipDockerSpawner(_Labelled, DockerSpawner):  # type: ignore[misc]
+    """Each user's server is a container on the hub's network, from the project's image."""
 
     @property
     def mount_binds(self) -> list[dict[str, Any]]:
         return [_work_mount(self)]
 
 
-class NbshipSwarmSpawner(SwarmSpawner):  # type: ignore[misc]
+class NbshipSwarmSpawner(_Labelled, SwarmSpawner):  # type: ignore[misc]
     """Each user's server is a Swarm service on the hub's overlay network."""
-
-    @default("name_template")
-    def _name_template(self) -> str:
-        return str(_FACTS["name_prefix"]) + "{username}"
-
-    @default("extra_create_kwargs")
-    def _labelled_service(self) -> dict[str, Any]:
-        return {"labels": _labels(self, "server")}
 
     @default("extra_container_spec")
     def _labelled_container(self) -> dict[str, Any]:
