@@ -41,6 +41,8 @@ def lock(
         channel_auth=channel_auth,
     )
     for outcome in api.lock(path=path, options=options):
+        for note in outcome.notes:
+            console.say(note)
         counts = ", ".join(f"{count} packages for {platform}" for platform, count in outcome.packages.items())
         if outcome.written:
             console.say(f"wrote {outcome.path} from {outcome.source}: {counts}")
