@@ -40,7 +40,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import tomllib
 import urllib.request
 import zipfile
 from collections.abc import Iterable, Mapping
@@ -48,6 +47,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import tomllib
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -241,14 +241,21 @@ def python_package(image: str = PYTHON_IMAGE) -> CondaPackage:
         b"site.addsitedir(os.path.join(sys.prefix, 'lib', 'python%d.%d' % sys.version_info[:2], 'site-packages'))\n"
     )
     sysconfig = package.files[f"{lib}/sysconfig.py"].decode()
-    sysconfig = _patch(sysconfig, "            prefix_scheme = 'posix_local'", "            prefix_scheme = 'posix_prefix'", "sysconfig.py")
+    sysconfig = _patch(
+        sysconfig,
+        "            prefix_scheme = 'posix_local'",
+        "            prefix_scheme = 'posix_prefix'",
+        "sysconfig.py",
+    )
     package.files[f"{lib}/sysconfig.py"] = sysconfig.encode()
     data = f"{lib}/_sysconfigdata__x86_64-linux-gnu.py"
     package.files[data] = re.sub(rb"'/usr(?=['/])", b"'" + PLACEHOLDER.encode(), package.files[data])
     package.prefix_files[data] = "text"
     package.links["bin/python3"] = f"python{PY}"
     package.links["bin/python"] = f"python{PY}"
-    package.files[f"{lib}/site-packages/README.txt"] = b"This directory exists so that 3rd party packages can be installed here.\n"
+    package.files[f"{lib}/site-packages/README.txt"] = (
+        b"This directory exists so that 3rd party packages can be installed here.\n"
+    )
     return package
 
 
@@ -328,7 +335,7 @@ def _entry_points(text: str) -> list[str]:
 
 
 def _script(entry_point: str) -> bytes:
-    name, _, target = entry_point.partition(" = ")
+    _, _, target = entry_point.partition(" = ")
     module, _, function = target.partition(":")
     return (
         f"#!{PLACEHOLDER}/bin/python\n# -*- coding: utf-8 -*-\nimport re\nimport sys\n\n"
@@ -429,7 +436,8 @@ def probe_package(work: Path) -> CondaPackage:
     if cc is None:
         raise RuntimeError("no C compiler: scripts/setup-test-machine.sh installs gcc")
     subprocess.run(
-        [cc, "-O2", "-shared", "-fPIC", define, "-DNBPROBE_LIBRARY", "-o", str(build / "lib/libnbprobe.so"), str(PROBE_SOURCE)],
+        [cc, "-O2", "-shared", "-fPIC", define, "-DNBPROBE_LIBRARY", "-o", str(build / "lib/libnbprobe.so"),
+         str(PROBE_SOURCE)],
         check=True,
     )  # fmt: skip
     subprocess.run(
@@ -472,7 +480,9 @@ def build_channel(target: Path, wheels_dir: Path) -> None:
     metadata = {wheel.name: _metadata(wheel) for wheel in wheels}
     with tempfile.TemporaryDirectory(prefix="nbship-forge-") as tmp:
         packages = [python_package(), probe_package(Path(tmp))]
-        packages.append(CondaPackage("python_abi", PY, "8_cp311", "linux-64", [], constrains=[f"python {PY}.* *_cpython"]))
+        packages.append(
+            CondaPackage("python_abi", PY, "8_cp311", "linux-64", [], constrains=[f"python {PY}.* *_cpython"])
+        )
         packages += [convert_wheel(wheel, metadata) for wheel in wheels]
         for meta, base in METAPACKAGES.items():
             version = next(w.version for w in wheels if w.name == meta)
@@ -515,4 +525,3 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1:])
-

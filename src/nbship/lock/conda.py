@@ -75,7 +75,7 @@ def _strip_credentials(url: str) -> str:
 
 def channel_url(channel: str, base: Path) -> str:
     """A channel as environment.yml names it → the URL solves and locks use (no credentials in it)."""
-    from rattler import Channel  # parsing only: no runtime starts
+    from rattler import Channel, ChannelConfig  # parsing only: no runtime starts
     from rattler.exceptions import InvalidChannelError
 
     if re.match(r"^[a-z][a-z0-9+.-]*://", channel, re.IGNORECASE):
@@ -83,7 +83,12 @@ def channel_url(channel: str, base: Path) -> str:
     if channel.startswith((".", "/", "~")):
         folder = (base / Path(channel).expanduser()).resolve()
         return folder.as_uri().rstrip("/") + "/"
+    # A channel name is read as conda reads it: below the channel alias, which a mirror changes
+    # (conda's CONDA_CHANNEL_ALIAS, the environment form of .condarc's channel_alias).
+    alias = os.environ.get("CONDA_CHANNEL_ALIAS", "").strip()
     try:
+        if alias:
+            return str(Channel(channel, ChannelConfig(channel_alias=alias.rstrip("/") + "/")).base_url)
         return str(Channel(channel).base_url)
     except InvalidChannelError as exc:
         raise ProjectError(f"'{channel}' is not a channel nbship understands ({exc}). Use a name or a URL.") from exc

@@ -210,11 +210,12 @@ def lock_pip(
     names_lab = bool({"jupyterlab", "jupyter"} & spec.pip_names)
     if needs_jupyterlab and not names_lab:
         pin = jupyterlab_for(".".join(python.split(".")[:2]))
+        # nbship's pin is newer than any --exclude-newer cutoff may allow: the cutoff is for the file's packages.
         document = _compile(
             _named([pin]),
             constraints=_constraints(provided, pip),
             leave_out=[*provided, *(p.name for p in pip)],
-            **compile_args,
+            **{**compile_args, "exclude_newer": None},
         )
         lab = _pins(document, python, platform, spec.display)
     return PipPins(tuple(pip), tuple(lab))

@@ -42,9 +42,16 @@ def packages(path: Path, platform: str, *, environment: str = DEFAULT_ENVIRONMEN
     document = _document(path, display or path.name)
     entry = document["environments"].get(environment) or {}
     listed = (entry.get("packages") or {}).get(platform) or []
-    conda = tuple(str(item["conda"]) for item in listed if isinstance(item, dict) and "conda" in item)
+    conda = tuple(_url(str(item["conda"]), path) for item in listed if isinstance(item, dict) and "conda" in item)
     pypi = tuple(str(item["pypi"]) for item in listed if isinstance(item, dict) and "pypi" in item)
     return LockedPackages(conda, pypi)
+
+
+def _url(location: str, lock: Path) -> str:
+    """rattler writes a package of a local channel as a path (relative to the lock, or absolute)."""
+    if "://" in location:
+        return location
+    return (lock.parent / location).resolve().as_uri()
 
 
 def platforms(path: Path) -> tuple[Platform, ...]:
