@@ -184,7 +184,13 @@ def test_pip_section_and_jupyterlab_are_locked_with_hashes(make_project: MakePro
     assert "jupyterlab" in names and "six" not in names  # six is the pip: section's, not locked twice
     assert all(re.search(r"#sha256=[0-9a-f]{64}$", url) for url in (*pip.pypi, *lab.pypi))
     # what the build's installer makes of it: hashed requirements
-    requirements = conda_install.pip_requirements(root / "nbship.lock", "linux-64", "default")
+    lab_requirements = conda_install.pip_requirements(root / "nbship.lock", "linux-64", lockfile.JUPYTERLAB_ENVIRONMENT)
+    assert "\njupyterlab @ https://" in "\n" + lab_requirements
+    # the installer, which cannot import nbship, names both lock environments as lockfile.py does
+    installer = Path(conda_install.__file__).read_text()
+    assert f'("{lockfile.DEFAULT_ENVIRONMENT}", "pip.txt")' in installer
+    assert f'("{lockfile.JUPYTERLAB_ENVIRONMENT}", "jupyterlab.txt")' in installer
+    requirements = conda_install.pip_requirements(root / "nbship.lock", "linux-64", lockfile.DEFAULT_ENVIRONMENT)
     assert re.fullmatch(
         r"six @ https://\S+/six-1\.16\.0-py2\.py3-none-any\.whl --hash=sha256:[0-9a-f]{64}\n", requirements
     )

@@ -111,27 +111,31 @@ async def _additions(
 ) -> tuple[list[str], list[str]]:
     """The specs nbship adds for a file without Python or JupyterLab (when the channels have
     them), and what it says about it."""
+    wanted: list[tuple[str, str, str]] = []  # (spec, said when added, said when the channels lack it)
+    if "python" not in spec.conda_names:
+        wanted.append(
+            (
+                f"python {python}.*",
+                f"{spec.display} names no Python: nbship adds python {python} from its channels.",
+                f"{spec.display} names no Python and its channels have no Python {python}: the environment "
+                "uses the base image's Python.",
+            )
+        )
+    if not spec.brings_jupyter:
+        wanted.append(
+            (
+                _SERVER,
+                f"{spec.display} names no JupyterLab: nbship adds jupyterlab from its channels.",
+                f"{spec.display} names no JupyterLab and its channels have none: nbship locks its JupyterLab "
+                "from PyPI, hashed (used unless the base image serves Jupyter).",
+            )
+        )
     added: list[str] = []
     notes: list[str] = []
-    if "python" not in spec.conda_names:
-        wanted = f"python {python}.*"
-        if await _has(gateway, channels, platform, wanted):
-            added.append(wanted)
-            notes.append(f"{spec.display} names no Python: nbship adds python {python} from its channels.")
-        else:
-            notes.append(
-                f"{spec.display} names no Python and its channels have no Python {python}: the environment "
-                f"uses the base image's Python."
-            )
-    if not spec.brings_jupyter:
-        if await _has(gateway, channels, platform, _SERVER):
-            added.append(_SERVER)
-            notes.append(f"{spec.display} names no JupyterLab: nbship adds jupyterlab from its channels.")
-        else:
-            notes.append(
-                f"{spec.display} names no JupyterLab and its channels have none: nbship locks its JupyterLab "
-                "from PyPI, hashed (used unless the base image serves Jupyter)."
-            )
+    for match_spec, when_added, when_missing in wanted:
+        found = await _has(gateway, channels, platform, match_spec)
+        added += [match_spec] if found else []
+        notes.append(when_added if found else when_missing)
     return added, notes
 
 
