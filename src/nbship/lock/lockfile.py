@@ -40,11 +40,16 @@ def _document(path: Path, display: str) -> dict[str, Any]:
 
 def packages(path: Path, platform: str, *, environment: str = DEFAULT_ENVIRONMENT, display: str = "") -> LockedPackages:
     document = _document(path, display or path.name)
-    entry = document["environments"].get(environment) or {}
-    listed = (entry.get("packages") or {}).get(platform) or []
+    entry = _mapping(document["environments"].get(environment))
+    listed = _mapping(entry.get("packages")).get(platform)
+    listed = listed if isinstance(listed, list) else []
     conda = tuple(_url(str(item["conda"]), path) for item in listed if isinstance(item, dict) and "conda" in item)
     pypi = tuple(str(item["pypi"]) for item in listed if isinstance(item, dict) and "pypi" in item)
     return LockedPackages(conda, pypi)
+
+
+def _mapping(value: object) -> dict[Any, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _url(location: str, lock: Path) -> str:
@@ -62,7 +67,8 @@ def platforms(path: Path) -> tuple[Platform, ...]:
         document = _document(path, path.name)
     except LockError:
         return ()
-    named = {str(item.get("name")) for item in document.get("platforms") or () if isinstance(item, dict)}
+    listed = document.get("platforms")
+    named = {str(item.get("name")) for item in listed if isinstance(item, dict)} if isinstance(listed, list) else set()
     for entry in document["environments"].values():
-        named.update((entry or {}).get("packages") or {})
+        named.update(str(key) for key in _mapping(_mapping(entry).get("packages")))
     return tuple(platform for platform in PLATFORMS if platform in named)
