@@ -28,6 +28,7 @@ REFRESH = f"{BIN_DIR}/nbship-refresh"
 DUMB_INIT = f"{BIN_DIR}/dumb-init"
 SLIM = f"{BUILD_DIR}/nbship-slim"
 CONDA_INSTALLER = f"{BUILD_DIR}/nbship-conda-install"
+CONDA_PIP_DIR = f"{BUILD_DIR}/conda-pip"  # the lock's PyPI packages as hashed requirements (pip.txt, jupyterlab.txt)
 LAB_OVERRIDES = f"{BUILD_DIR}/lab-overrides.json"
 # The work folder's own record of what the image delivered last (written by nbship-refresh).
 RECORD_DIR = ".nbship"

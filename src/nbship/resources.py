@@ -73,7 +73,7 @@ def parse_cpus(text: str | float, *, what: str = "--cpus") -> float:
 def _count(value: str, text: str, what: str) -> int:
     if value == "all":
         return -1
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return int(value)
     raise UsageError(f"{what} {text!r}: '{value}' is not a number of GPUs; give a count, or all.")
 

@@ -53,6 +53,8 @@ def lock(
 
         console.emit_json(jsonout.locks(outcomes))
     for outcome in outcomes:
+        for note in outcome.notes:
+            console.say(note)
         counts = ", ".join(f"{count} packages for {platform}" for platform, count in outcome.packages.items())
         if outcome.written:
             console.say(f"wrote {outcome.path} from {outcome.source}: {counts}")
