@@ -12,12 +12,12 @@ from nbship import contract as c
 from nbship.commands.build import build_project
 from nbship.engine import Engine, connect
 from nbship.engine.base import ContainerSpec, ImageInfo, Mount
-from nbship.errors import NotFoundError, RegistryError, RunError, UsageError
+from nbship.errors import NbshipError, NotFoundError, RegistryError, RunError, UsageError
 from nbship.options import BuildOptions, UpOptions
 from nbship.project.detect import Project, detect, slugify
 from nbship.references import split_reference, validate_reference
 from nbship.reporter import RecordingReporter, Reporter
-from nbship.runtime import registry, servers, volumes
+from nbship.runtime import own_image, registry, servers, volumes
 from nbship.runtime.servers import Server, WorkMount
 
 
@@ -64,19 +64,30 @@ def _check_up_options(options: UpOptions) -> None:
         raise UsageError(f"--port {options.port} is not a port number (1-65535).")
 
 
-def _work_mount(engine: Engine, target: Target, options: UpOptions) -> WorkMount:
+def _work_mount(engine: Engine, target: Target, options: UpOptions) -> tuple[WorkMount, bool]:
+    """The work mount, and whether this start created its volume."""
     if options.mount == "none":
-        return WorkMount("none")
+        return WorkMount("none"), False
     if options.mount == "host":
         if target.root is None:
             raise UsageError("--mount host needs a project folder: give PATH, or use the default --mount volume.")
-        return WorkMount("host", str(target.root))
+        return WorkMount("host", str(target.root)), False
     if options.volume is not None:
         volumes.require(engine, options.volume)
-        return WorkMount("volume", options.volume)
+        return WorkMount("volume", options.volume), False
     name = volumes.volume_name(target.project_id)
-    volumes.ensure(engine, name, volumes.volume_labels(target.project_id, target.label))
-    return WorkMount("volume", name)
+    _, created = volumes.ensure(engine, name, volumes.volume_labels(target.project_id, target.label))
+    return WorkMount("volume", name), created
+
+
+def _remove_if_unused(engine: Engine, mount: WorkMount, reporter: Reporter) -> None:
+    """After a failed start: the volume it made goes when nothing in it is the user's."""
+    try:
+        if not engine.containers_using(mount.source) and volumes.holds_nothing_of_the_users(engine, mount.source):
+            volumes.remove(engine, mount.source)
+            reporter.info(f"Removed the volume {mount.source} that this start made: nothing was kept in it.")
+    except NbshipError as exc:
+        reporter.warn(f"The volume {mount.source} this start made was left in place ({exc}).")
 
 
 def _host_user(mount: WorkMount, reporter: Reporter) -> str | None:
@@ -138,7 +149,14 @@ def up(
         reporter.warn(
             f"JupyterLab will be reachable from other machines on {options.bind}:{port}; only the token protects it."
         )
-    mount = _work_mount(engine, target, options)
+    # Before anything is made: an image with no Jupyter to serve says so now.
+    command = own_image.server_command(engine, image, info)
+    if command is not None:
+        reporter.info(
+            f"{image} does not start Jupyter by itself (its command is `{own_image.describe_command(info)}`): "
+            f"serving it with its {command[0]}, as Binder does."
+        )
+    mount, created = _work_mount(engine, target, options)
     spec = servers.ServerSpec(
         image=image,
         image_info=info,
@@ -150,9 +168,15 @@ def up(
         token=options.token,
         user=_host_user(mount, reporter),
         ready_timeout=options.ready_timeout,
+        command=command,
     )
     reporter.step(f"starting JupyterLab from {image}")
-    server = servers.start_server(engine, spec, reporter)
+    try:
+        server = servers.start_server(engine, spec, reporter)
+    except NbshipError:
+        if created:
+            _remove_if_unused(engine, mount, reporter)
+        raise
     reporter.info(mount.describe() + ".")
     return server
 

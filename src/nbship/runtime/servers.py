@@ -72,6 +72,7 @@ class ServerSpec:
     token: str | None = None
     user: str | None = None  # uid:gid to run as; None: the image's notebook user
     ready_timeout: float = 180.0
+    command: tuple[str, ...] | None = None  # None: the image's own (nbship's images serve JupyterLab)
 
 
 @dataclass(frozen=True)
@@ -252,6 +253,7 @@ def start_server(engine: Engine, spec: ServerSpec, reporter: Reporter) -> Server
         ports=(PortBinding(c.CONTAINER_PORT, spec.bind, spec.port),),
         mounts=(spec.mount.engine_mount(image_workdir(spec.image_info)),),
         user=spec.user,
+        command=spec.command,
     )
     started: ContainerInfo | None = None
     try:

@@ -237,6 +237,13 @@ def detect(layout: Layout, found: tuple[Input, ...]) -> RequirementsInput | Igno
     path = layout.find("requirements.txt")
     if path is None:
         return None
+    pipfile = next((item for item in found if item.kind == "pipfile"), None)
+    if pipfile is not None:
+        return Ignored(
+            path,
+            f"{layout.display(path)} is not used: {layout.display(pipfile.files[0])} describes the environment "
+            "(as on Binder, a Pipfile wins over requirements.txt). Add its packages to the Pipfile.",
+        )
     conda = next((item for item in found if item.kind == "conda"), None)
     if conda is not None:
         # As on Binder: environment.yml describes the whole environment; its pip: section is the place.
