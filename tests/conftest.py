@@ -178,8 +178,11 @@ class BuiltWithLog:
     log: str  # what the build said (its warnings), for tests of what nbship reports
 
 
-def _build_logged(name: str, projects_dir: Path) -> BuiltWithLog:
+def _build_logged(name: str, projects_dir: Path, *, plain: tuple[str, ...] = ()) -> BuiltWithLog:
+    """`plain`: files made non-executable first, whatever mode the checkout gave them."""
     path = copy_project(name, projects_dir)
+    for rel in plain:
+        (path / rel).chmod(0o644)
     tag = f"{TEST_PREFIX}/{name}:latest"
     result = run_cli("build", str(path), "-t", tag)
     assert result.exit_code == 0, f"build of {name} failed:\n{result.output}\n{result.stderr}"
@@ -201,13 +204,7 @@ def pipfile_only_built(docker_daemon: str, projects_dir: Path) -> BuiltWithLog:
 @pytest.fixture(scope="session")
 def binder_scripts_built(docker_daemon: str, projects_dir: Path) -> BuiltWithLog:
     """binder/start and binder/postBuild without the executable bit, with CRLF line endings."""
-    project = copy_project("binder-scripts", projects_dir)
-    for script in ("start", "postBuild"):
-        (project / "binder" / script).chmod(0o644)  # whatever the checkout gave them
-    tag = f"{TEST_PREFIX}/binder-scripts:latest"
-    result = run_cli("build", str(project), "-t", tag)
-    assert result.exit_code == 0, f"build of binder-scripts failed:\n{result.output}\n{result.stderr}"
-    return BuiltWithLog(project, tag, result.stderr)
+    return _build_logged("binder-scripts", projects_dir, plain=("binder/start", "binder/postBuild"))
 
 
 @pytest.fixture(scope="session")

@@ -74,7 +74,7 @@ def test_nbship_lock_pins_a_pipfile(docker_daemon: str, tmp_path: Path) -> None:
     project = copy_project("pipfile-only", tmp_path)
     locked = run_cli("lock", str(project))
     assert locked.exit_code == 0, locked.stderr
-    assert "from Pipfile" in locked.stdout
+    assert "from Pipfile" in locked.stdout + locked.stderr
     text = (project / "requirements.lock").read_text()
     assert "six==1.16.0" in text and "--hash=sha256:" in text and "tomli==" in text
     tag = f"{TEST_PREFIX}/pipfile-locked:latest"

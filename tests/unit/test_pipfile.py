@@ -262,15 +262,6 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize(("text", "message"), [pytest.param(t, m, id=c) for c, t, m in BAD])
-def test_bad_pipfiles_name_the_file_and_the_problem(make_project: MakeProject, text: str, message: str) -> None:
-    root = make_project({"Pipfile": text})
-    with pytest.raises(InputFileError) as info:
-        detect(root)
-    assert message in info.value.message
-    assert info.value.message.startswith("Pipfile")
-
-
 def _lock(default: dict[str, Any], **meta: Any) -> str:
     return json.dumps({"_meta": {"sources": [], **meta}, "default": default, "develop": {}})
 
@@ -284,12 +275,17 @@ BAD_LOCKS = [
 ]
 
 
-@pytest.mark.parametrize(("text", "message"), [pytest.param(t, m, id=c) for c, t, m in BAD_LOCKS])
-def test_bad_locks_name_the_problem(make_project: MakeProject, text: str, message: str) -> None:
-    root = make_project({"Pipfile.lock": text})
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [pytest.param("Pipfile", t, m, id=c) for c, t, m in BAD]
+    + [pytest.param("Pipfile.lock", t, m, id=f"lock {c}") for c, t, m in BAD_LOCKS],
+)
+def test_bad_files_name_the_file_and_the_problem(make_project: MakeProject, name: str, text: str, message: str) -> None:
+    root = make_project({name: text})
     with pytest.raises(InputFileError) as info:
         detect(root)
     assert message in info.value.message
+    assert info.value.message.startswith(name)
 
 
 # -- the build's converter agrees with the host's reading ------------------------------------------------
