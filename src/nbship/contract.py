@@ -29,6 +29,7 @@ DUMB_INIT = f"{BIN_DIR}/dumb-init"
 SLIM = f"{BUILD_DIR}/nbship-slim"
 CONDA_INSTALLER = f"{BUILD_DIR}/nbship-conda-install"
 CONDA_PIP_DIR = f"{BUILD_DIR}/conda-pip"  # the lock's PyPI packages as hashed requirements (pip.txt, jupyterlab.txt)
+PIPFILE_LOCK_READER = f"{BUILD_DIR}/nbship-pipfile-lock"
 LAB_OVERRIDES = f"{BUILD_DIR}/lab-overrides.json"
 # The work folder's own record of what the image delivered last (written by nbship-refresh).
 RECORD_DIR = ".nbship"
@@ -49,6 +50,14 @@ CONTENT_ENV = "NBSHIP_CONTENT"
 START_ENV = "NBSHIP_START"  # the project's start script, relative to CONTENT_DIR
 CHANNEL_MAP_ENV = "NBSHIP_CHANNEL_MAP"
 RATTLER_AUTH_ENV = "RATTLER_AUTH_FILE"
+# Binder's names, which postBuild scripts, start scripts and notebooks written for Binder use.
+REPO_DIR_ENV = "REPO_DIR"  # the project folder as the image has it (CONTENT_DIR)
+NB_USER_ENV = "NB_USER"
+NB_UID_ENV = "NB_UID"
+NB_PYTHON_PREFIX_ENV = "NB_PYTHON_PREFIX"  # the environment the server and the kernel run from
+KERNEL_PYTHON_PREFIX_ENV = "KERNEL_PYTHON_PREFIX"
+# Where Binder puts user-installed tools on PATH (postBuild installs them there), first.
+LOCAL_BIN_DIRS = (f"{HOME}/.local/bin", f"{CONTENT_DIR}/.local/bin")
 
 # -- Build secrets (BuildKit --secret ids) ----------------------------------------------------
 SECRET_DIR = "/run/secrets"

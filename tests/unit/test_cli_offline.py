@@ -224,6 +224,7 @@ def test_init_writes_dockerfile_and_dockerignore(make_project: MakeProject, no_d
         "bin/nbship-refresh",
         "build/nbship-slim",
         "build/nbship-conda-install",
+        "build/nbship-pipfile-lock",
         "build/lab-overrides.json",
     }
 

@@ -31,6 +31,8 @@ class ImageInfo:
     workdir: str
     user: str
     architecture: str = ""
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,7 @@ class BuildRequest:
     builder: Builder
     labels: Mapping[str, str] = field(default_factory=dict)
     secrets: tuple[tuple[str, Path], ...] = ()  # BuildKit secrets (id, file): the CA bundle, channel credentials
+    build_args: Mapping[str, str] = field(default_factory=dict)  # never secrets: they are kept in the image
     no_cache: bool = False
 
 

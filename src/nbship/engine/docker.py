@@ -79,6 +79,8 @@ def _image_info(image: Image) -> ImageInfo:
         workdir=str(config.get("WorkingDir") or ""),
         user=str(config.get("User") or ""),
         architecture=str(image.attrs.get("Architecture") or ""),
+        entrypoint=tuple(str(word) for word in config.get("Entrypoint") or ()),
+        cmd=tuple(str(word) for word in config.get("Cmd") or ()),
     )
 
 
@@ -315,6 +317,7 @@ class DockerEngine:
                     dockerfile=".nbship.Dockerfile",
                     tag=request.tag,
                     labels=dict(request.labels),
+                    buildargs=dict(request.build_args) or None,
                     rm=True,
                     forcerm=True,
                     nocache=request.no_cache,

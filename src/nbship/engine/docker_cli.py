@@ -149,6 +149,8 @@ def buildkit_build(cli: str, request: BuildRequest, reporter: Reporter) -> Build
         command = [cli, "build", "--progress=plain", "-f", str(dockerfile), "-t", request.tag]
         for key, value in request.labels.items():
             command += ["--label", f"{key}={value}"]
+        for key, value in request.build_args.items():
+            command += ["--build-arg", f"{key}={value}"]
         for secret_id, source in request.secrets:
             command += ["--secret", f"id={secret_id},src={source}"]
         if request.no_cache:

@@ -28,6 +28,7 @@ _FILES: tuple[tuple[str, str, int], ...] = (
     ("bin/nbship-refresh", "refresh.py", 0o755),
     ("build/nbship-slim", "slim.py", 0o755),
     ("build/nbship-conda-install", "conda_install.py", 0o755),
+    ("build/nbship-pipfile-lock", "pipfile_lock.py", 0o755),
     ("build/lab-overrides.json", "lab_overrides.json", 0o644),
 )
 # A fixed time for the files' mtimes: the same files give the same layers on every machine.

@@ -76,6 +76,7 @@ class ServerSpec:
     ready_timeout: float = 180.0
     env: Env = ()  # the user's variables (-e, --env-file); the token is set apart
     resources: Resources = field(default_factory=Resources)
+    command: tuple[str, ...] | None = None  # None: the image's own (nbship's images serve JupyterLab)
 
 
 @dataclass(frozen=True)
@@ -264,6 +265,7 @@ def start_server(engine: Engine, spec: ServerSpec, reporter: Reporter) -> Server
         mounts=(spec.mount.engine_mount(image_workdir(spec.image_info)),),
         user=spec.user,
         resources=spec.resources,
+        command=spec.command,
     )
     started: ContainerInfo | None = None
     try:

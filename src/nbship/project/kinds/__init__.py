@@ -9,6 +9,7 @@ from nbship.project.kinds import (
     environment_yml,
     package,
     pip_lock,
+    pipfile,
     postbuild,
     requirements,
     runtime,
@@ -16,10 +17,12 @@ from nbship.project.kinds import (
 )
 from nbship.project.kinds.base import Kind
 
-# Earlier kinds are seen by later ones (environment.yml makes requirements.txt unused).
+# Earlier kinds are seen by later ones (environment.yml makes a Pipfile unused, a Pipfile requirements.txt),
+# in the order of Binder's build packs.
 KINDS: tuple[Kind, ...] = (
     dockerfile,
     environment_yml,
+    pipfile,
     requirements,
     pip_lock,
     package,

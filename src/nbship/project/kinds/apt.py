@@ -61,7 +61,12 @@ class AptInput(OneFile):
     def fragments(self, ctx: PlanContext) -> tuple[Fragment, ...]:
         if not self.packages:
             return ()
-        return (Fragment("system", _FRAGMENT, {"packages": self.packages}),)
+        return (install_fragment(self.packages),)
+
+
+def install_fragment(packages: tuple[str, ...]) -> Fragment:
+    """Debian packages installed in the system stage (apt.txt's, and the tools postBuild gets)."""
+    return Fragment("system", _FRAGMENT, {"packages": packages})
 
 
 def detect(layout: Layout, found: tuple[Input, ...]) -> AptInput | None:

@@ -22,9 +22,10 @@ from nbship.settings import Settings
 #   env-base  replaces the environment's first step (a conda prefix instead of a new virtualenv)
 #   env       the env stage, one install step each (requirements, locks, a conda pip: section)
 #   project   installs that need the project's sources (the project as a package, `-e .`)
+#   content   the image's copy of the project, as root, before it reaches the image (script modes)
 #   final     the final image, as the notebook user, after the content (postBuild)
-Stage = Literal["stages", "system", "env-base", "env", "project", "final"]
-STAGES: tuple[Stage, ...] = ("stages", "system", "env-base", "env", "project", "final")
+Stage = Literal["stages", "system", "env-base", "env", "project", "content", "final"]
+STAGES: tuple[Stage, ...] = ("stages", "system", "env-base", "env", "project", "content", "final")
 
 
 @dataclass(frozen=True)
@@ -140,5 +141,6 @@ class Kind(Protocol):
 
     name: str
 
-    def detect(self, layout: Layout, found: tuple[Input, ...]) -> Input | Ignored | None:
-        """`found`: what the kinds before this one detected (environment.yml makes requirements.txt unused)."""
+    def detect(self, layout: Layout, found: tuple[Input, ...]) -> Input | Ignored | tuple[Input | Ignored, ...] | None:
+        """`found`: what the kinds before this one detected (environment.yml makes requirements.txt unused).
+        A tuple: an input and what it leaves unused (a Pipfile.lock, and the newer Pipfile it ignores)."""
