@@ -29,6 +29,8 @@ DUMB_INIT = f"{BIN_DIR}/dumb-init"
 SLIM = f"{BUILD_DIR}/nbship-slim"
 CONDA_INSTALLER = f"{BUILD_DIR}/nbship-conda-install"
 LAB_OVERRIDES = f"{BUILD_DIR}/lab-overrides.json"
+R_INSTALLER = f"{BUILD_DIR}/nbship-r-install"  # install.R and DESCRIPTION dependencies (payload/r_install.R)
+R_LIBRARY = f"{NBSHIP_DIR}/rlib"  # the R packages a project installs, owned by the notebook user
 # The work folder's own record of what the image delivered last (written by nbship-refresh).
 RECORD_DIR = ".nbship"
 RECORD = f"{RECORD_DIR}/delivered.json"
@@ -48,6 +50,7 @@ CONTENT_ENV = "NBSHIP_CONTENT"
 START_ENV = "NBSHIP_START"  # the project's start script, relative to CONTENT_DIR
 CHANNEL_MAP_ENV = "NBSHIP_CHANNEL_MAP"
 RATTLER_AUTH_ENV = "RATTLER_AUTH_FILE"
+R_LIBS_ENV = "R_LIBS_USER"  # R's own variable: the library R installs into and loads from first
 
 # -- Build secrets (BuildKit --secret ids) ----------------------------------------------------
 SECRET_DIR = "/run/secrets"

@@ -17,6 +17,10 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 PYTHON_VERSION_RE = re.compile(r"^3\.\d{1,2}$")
+# A CRAN-like repository's URL: it goes into the image (R's settings) and into shell and R text,
+# so it is held to characters that need no quoting anywhere, and never carries credentials.
+_CREDENTIALS_RE = re.compile(r"^[a-z][a-z0-9+.-]*://[^/]*@", re.IGNORECASE)
+R_REPOSITORY_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~%+/-]*)?$")
 
 
 class StrictModel(BaseModel):
@@ -56,6 +60,8 @@ class Settings(StrictModel):
     port: int | None = Field(default=None, ge=1, le=65535, strict=True)  # strict: `port = true` is no port
     check: CheckSettings = CheckSettings()
     strip: bool = Field(default=True, strict=True)  # false: the environment reaches the image untrimmed
+    # Where R packages come from (install.R, DESCRIPTION); None: a dated CRAN snapshot, else CRAN.
+    r_repository: str | None = Field(default=None, alias="r-repository")
 
     @field_validator("python")
     @classmethod
@@ -63,6 +69,22 @@ class Settings(StrictModel):
         if value is not None and not PYTHON_VERSION_RE.match(value):
             raise ValueError('expected a Python minor version such as "3.11"')
         return value
+
+    @field_validator("r_repository")
+    @classmethod
+    def _r_repository_is_a_plain_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if _CREDENTIALS_RE.match(value):
+            raise ValueError(
+                "a repository URL must not carry credentials: they would be kept in the image's R settings"
+            )
+        if not R_REPOSITORY_RE.match(value):
+            raise ValueError(
+                "expected the http(s) URL of a CRAN-like repository, such as "
+                '"https://packagemanager.posit.co/cran/2024-06-03" (no spaces, quotes or query)'
+            )
+        return value.rstrip("/")
 
     @field_validator("name")
     @classmethod
@@ -113,7 +135,7 @@ def _validate(data: Any, path: Path, text: str, section: str) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"]) or "?"
-        known = "name, image, base-image, python, port. In a [check] table: notebooks, timeout"
+        known = "name, image, base-image, python, port, strip, r-repository. In a [check] table: notebooks, timeout"
         if len(first["loc"]) > 1 and first["loc"][0] == "check":
             known = "in [check]: notebooks, timeout"
         if first["type"] == "extra_forbidden":

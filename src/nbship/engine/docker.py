@@ -29,7 +29,7 @@ from nbship.engine.base import (
     Mount,
     VolumeInfo,
 )
-from nbship.engine.buildlog import Step, failure
+from nbship.engine.buildlog import Step, failure, notes
 from nbship.errors import (
     BuildError,
     DockerCommandError,
@@ -217,6 +217,7 @@ class DockerEngine:
             dockerfile=(".nbship.Dockerfile", request.dockerfile),
         )
         current: Step | None = None
+        steps: list[Step] = []
         everything: list[str] = []
 
         def stream() -> Iterator[dict[str, Any]]:
@@ -246,6 +247,7 @@ class DockerEngine:
                     reporter.log(line)
                     if line.startswith("Step "):
                         current = Step(line.split(" : ", 1)[-1] if " : " in line else line)
+                        steps.append(current)
                         reporter.step(line)
                     elif current is not None and line.strip():
                         current.lines.append(line)
@@ -253,6 +255,8 @@ class DockerEngine:
             raise Interrupted("Build interrupted: nothing was tagged, no container was started.") from None
         finally:
             context.close()
+        for note in notes(steps):
+            reporter.warn(note)
 
     def build_host(self) -> str:
         network = self.call("docker network inspect bridge", lambda: self.sdk.networks.get("bridge"))

@@ -10,13 +10,15 @@ from nbship.project.kinds import (
     package,
     pip_lock,
     postbuild,
+    r,
     requirements,
     runtime,
     start,
 )
 from nbship.project.kinds.base import Kind
 
-# Earlier kinds are seen by later ones (environment.yml makes requirements.txt unused).
+# Earlier kinds are seen by later ones (environment.yml makes requirements.txt unused; the R kind
+# reads runtime.txt's R part).
 KINDS: tuple[Kind, ...] = (
     dockerfile,
     environment_yml,
@@ -24,6 +26,7 @@ KINDS: tuple[Kind, ...] = (
     pip_lock,
     package,
     runtime,
+    r,
     apt,
     postbuild,
     start,
