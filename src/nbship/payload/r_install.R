@@ -21,8 +21,14 @@ state <- new.env()
 state$problems <- character()
 state$tls <- FALSE
 
+# A message's first paragraph, on one line (R adds advice after a blank line).
+one_line <- function(text) {
+  if (!nzchar(text)) return(text)
+  gsub("\\s+", " ", trimws(strsplit(text, "\n\n", fixed = TRUE)[[1]][1]))
+}
+
 on_warning <- function(w) {
-  text <- gsub("\\s+", " ", conditionMessage(w))
+  text <- one_line(conditionMessage(w))
   if (grepl("SSL|certificate", text)) state$tls <- TRUE
   if (any(vapply(failure_patterns, grepl, logical(1), x = text))) {
     state$problems <- c(state$problems, text)
@@ -48,7 +54,7 @@ watched <- function(expr) {
       withCallingHandlers(expr, warning = on_warning)
       NULL
     },
-    error = function(e) gsub("\\s+", " ", conditionMessage(e))
+    error = function(e) one_line(conditionMessage(e))
   )
   error
 }
