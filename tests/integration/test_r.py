@@ -17,7 +17,7 @@ import pytest
 import requests
 from conda_channel import make_ca, serve
 from conftest import TEST_PREFIX, BuiltProject, copy_project, free_port, run_cli
-from docker_helpers import bridge_gateway, docker, run_in
+from docker_helpers import bridge_gateway, docker, layers, run_in
 from r_repository import TEST_R_PACKAGES, write_repository
 
 from nbship.errors import ExitCode
@@ -118,6 +118,29 @@ def test_check_runs_the_r_notebook_with_the_r_kernel(r_built: tuple[BuiltProject
     assert result.exit_code == 0, result.output + result.stderr
     (notebook,) = json.loads(result.stdout)["notebooks"]
     assert (notebook["path"], notebook["status"], notebook["kernel"]) == ("analysis.ipynb", "passed", "ir")
+
+
+def test_a_notebook_edit_leaves_the_r_library_layer_alone(
+    r_built: tuple[BuiltProject, str], r_repository: RRepository, tmp_path: Path
+) -> None:
+    project = r_project(tmp_path, r_repository)
+    tag = f"{TEST_PREFIX}/r-edit:latest"
+    try:
+        first = run_cli("build", str(project), "-t", tag, "--ca-bundle", str(r_repository.bundle))
+        assert first.exit_code == 0, first.stderr
+        before = layers(tag)
+        notebook = json.loads((project / "analysis.ipynb").read_text())
+        notebook["cells"][0]["source"] += "\n# edited"
+        (project / "analysis.ipynb").write_text(json.dumps(notebook))
+        second = run_cli("build", str(project), "-t", tag, "--ca-bundle", str(r_repository.bundle))
+        assert second.exit_code == 0, second.stderr
+        after = layers(tag)
+        changed = [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b]
+        # Only the content, postBuild (which runs after it) and the manifest are new: every layer
+        # before them, the R library's included, is the same.
+        assert changed == list(range(changed[0], changed[0] + 3))
+    finally:
+        docker("rmi", "-f", tag, check=False)
 
 
 def _failing_build(project: Path, tag: str, *extra: str) -> str:
