@@ -31,6 +31,8 @@ CONDA_INSTALLER = f"{BUILD_DIR}/nbship-conda-install"
 CONDA_PIP_DIR = f"{BUILD_DIR}/conda-pip"  # the lock's PyPI packages as hashed requirements (pip.txt, jupyterlab.txt)
 PIPFILE_LOCK_READER = f"{BUILD_DIR}/nbship-pipfile-lock"
 LAB_OVERRIDES = f"{BUILD_DIR}/lab-overrides.json"
+R_INSTALLER = f"{BUILD_DIR}/nbship-r-install"  # install.R and DESCRIPTION dependencies (payload/r_install.R)
+R_LIBRARY = f"{NBSHIP_DIR}/rlib"  # the R packages a project installs, owned by the notebook user
 # The work folder's own record of what the image delivered last (written by nbship-refresh).
 RECORD_DIR = ".nbship"
 RECORD = f"{RECORD_DIR}/delivered.json"
@@ -58,6 +60,7 @@ NB_PYTHON_PREFIX_ENV = "NB_PYTHON_PREFIX"  # the environment the server and the 
 KERNEL_PYTHON_PREFIX_ENV = "KERNEL_PYTHON_PREFIX"
 # Where Binder puts user-installed tools on PATH (postBuild installs them there), first.
 LOCAL_BIN_DIRS = (f"{HOME}/.local/bin", f"{CONTENT_DIR}/.local/bin")
+R_LIBS_ENV = "R_LIBS_USER"  # R's own variable: the library R installs into and loads from first
 
 # -- Build secrets (BuildKit --secret ids) ----------------------------------------------------
 SECRET_DIR = "/run/secrets"

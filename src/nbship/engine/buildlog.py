@@ -14,6 +14,8 @@ from nbship.engine.base import BuildReport, BuildStep
 from nbship.errors import BuildError
 
 LOG_TAIL = 25
+# A line a step of nbship's Dockerfile prints for the user (the R version an image got, say).
+NOTE_PREFIX = "nbship-note: "
 
 
 @dataclass
@@ -74,12 +76,25 @@ def _sentence(text: str) -> str:
     return f"{text[:1].upper()}{text[1:]}" if first.isalpha() and first.islower() else text
 
 
+def notes(steps: Iterable[Step]) -> list[str]:
+    """What the steps of a finished build said for the user, once each. Only the steps' output is
+    read, never their command lines, which spell the same prefix."""
+    found: list[str] = []
+    for step in steps:
+        for line in step.lines:
+            if NOTE_PREFIX in line:
+                found.append(line.split(NOTE_PREFIX, 1)[1].strip())
+    return list(dict.fromkeys(note for note in found if note))
+
+
 def failure(step: Step | None, everything: list[str]) -> BuildError:
     """The error for a build that stopped at `step` (None: the step is unknown)."""
     lines = step.lines if step and step.lines else everything
     tail = "\n".join(lines[-LOG_TAIL:])
     name = step.name if step else "an unknown step"
-    own = next((line.split("nbship: ", 1)[1] for line in lines if "nbship: " in line), None)
+    # Only a step's own output: the whole log also holds every step's command line, which spells
+    # the messages nbship's checks would print.
+    own = next((line.split("nbship: ", 1)[1] for line in (step.lines if step else []) if "nbship: " in line), None)
     if own:
         # A check nbship's Dockerfile makes itself: its own words are the clearest message.
         message = f"{_sentence(own.rstrip('.'))}."

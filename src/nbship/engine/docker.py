@@ -36,7 +36,7 @@ from nbship.engine.base import (
     Mount,
     VolumeInfo,
 )
-from nbship.engine.buildlog import Step, failure
+from nbship.engine.buildlog import Step, failure, notes
 from nbship.errors import (
     BuildError,
     DockerCommandError,
@@ -350,6 +350,8 @@ class DockerEngine:
             raise Interrupted("Build interrupted: nothing was tagged, no container was started.") from None
         finally:
             context.close()
+        for note in notes(step for _, step in steps):
+            reporter.warn(note)
         return BuildReport(
             tuple(
                 BuildStep(stage=name, instruction=step.name, cached=step.cached)

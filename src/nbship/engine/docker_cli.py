@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nbship.engine.base import BuildReport, BuildRequest
-from nbship.engine.buildlog import BuildkitLog
+from nbship.engine.buildlog import BuildkitLog, notes
 from nbship.errors import DockerCommandError, DockerUnavailableError, Interrupted
 from nbship.reporter import Reporter
 
@@ -176,4 +176,6 @@ def buildkit_build(cli: str, request: BuildRequest, reporter: Reporter) -> Build
                     output="\n".join(log.everything),
                 )
             raise log.error()
+        for note in notes(log.steps.values()):
+            reporter.warn(note)
         return log.report()

@@ -46,6 +46,7 @@ class BuildPlan:
     strip: bool  # trim the environment (payload/slim.py) before it reaches the image
     strip_keep: tuple[str, ...]  # build tools the project names, which stripping leaves in
     fragments: Mapping[Stage, tuple[Fragment, ...]]  # each input kind's part, stage by stage
+    needs_source: bool  # a fragment copies from the `source` stage (the project without notebooks or data)
     final_env: tuple[tuple[str, str], ...]  # environment variables the inputs give the final image
     labels: tuple[tuple[str, str], ...]
     support_image: str | None  # nbship's support files from this image; None: from the project's folder
@@ -115,6 +116,7 @@ def make_plan(project: Project, options: ImageOptions, *, buildkit: bool, suppor
         strip=options.strip if options.strip is not None else settings.strip,
         strip_keep=tuple(sorted(provided & BUILD_TOOLS)),
         fragments={stage: tuple(items) for stage, items in fragments.items()},
+        needs_source=bool(fragments["project"]) or any(f.uses_source for items in fragments.values() for f in items),
         final_env=tuple(sorted(final_env.items())),
         labels=((c.OCI_TITLE, project.name), (c.LABEL_VERSION, __version__)),
         support_image=support_image,

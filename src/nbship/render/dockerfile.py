@@ -132,7 +132,7 @@ def render_dockerfile(plan: p.BuildPlan) -> str:
     shared = shared_values(plan)
     rendered = {
         stage: [_render_fragment(env, fragment, shared) for fragment in plan.stage(stage)]
-        for stage in ("stages", "system", "env", "project", "content", "final")
+        for stage in ("stages", "system", "env", "project", "content", "image", "final")
     }
     env_base = [_render_fragment(env, fragment, shared) for fragment in plan.stage("env-base")]
     text = env.get_template("Dockerfile.j2").render({**shared, **rendered, "env_base": env_base[0] if env_base else ""})

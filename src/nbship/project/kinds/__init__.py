@@ -11,14 +11,15 @@ from nbship.project.kinds import (
     pip_lock,
     pipfile,
     postbuild,
+    r,
     requirements,
     runtime,
     start,
 )
 from nbship.project.kinds.base import Kind
 
-# Earlier kinds are seen by later ones (environment.yml makes a Pipfile unused, a Pipfile requirements.txt),
-# in the order of Binder's build packs.
+# Earlier kinds are seen by later ones (environment.yml makes a Pipfile unused, a Pipfile requirements.txt;
+# the R kind reads runtime.txt's R part), in the order of Binder's build packs.
 KINDS: tuple[Kind, ...] = (
     dockerfile,
     environment_yml,
@@ -27,6 +28,7 @@ KINDS: tuple[Kind, ...] = (
     pip_lock,
     package,
     runtime,
+    r,
     apt,
     postbuild,
     start,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from nbship.project.kinds.base import Ignored, Input, Layout
 
 _JULIA = "Julia is not supported: the image has no Julia and this environment is not installed"
-_R = "R is not supported yet: the image has no R, so this is not installed"
+_RENV = "nbship does not read renv.lock: an R project's packages come from install.R or DESCRIPTION"
 _OTHER_LOCK = (
     "nbship does not read this lock: the Python packages come from the project's requirements, Pipfile or "
     "pyproject.toml, and `nbship lock` pins them into requirements.lock"
@@ -20,9 +20,7 @@ _CONDA_LOCK = "nbship does not read this file: describe the environment in envir
 
 # File name -> what nbship does instead. One line each.
 UNUSED: tuple[tuple[str, str], ...] = (
-    ("install.R", _R),
-    ("DESCRIPTION", _R),
-    ("renv.lock", _R),
+    ("renv.lock", _RENV),
     ("Project.toml", _JULIA),
     ("JuliaProject.toml", _JULIA),
     ("Manifest.toml", _JULIA),
