@@ -19,15 +19,12 @@ When the record names another project (a volume opened with another project's im
 new image lacks are never removed: they are that project's, not this image's to drop.
 
 Nothing the user wrote is overwritten or deleted, and nothing outside WORK is touched: record
-entries that are not clean relative paths are ignored, links are never followed (a folder the
-user replaced by a link is left as it is, and reported). One item that cannot be merged (a file
-the user made unreadable, a read-only folder, a file where the image has a folder) is reported on
-its own and tried again at the next start; the rest goes on. Every file is written through a
-temporary file in WORK/.nbship/tmp, so a start cut short leaves whole files and no debris in the
-user's folders, and the next start finishes the job: a first fill records that it is under way
-before it copies anything. A work folder that nbship never filled (a bind-mounted checkout, a
-foreign volume) is left alone. The data folder is a symbolic link into the image, so large data
-is never copied or hashed at start-up.
+entries that are not clean relative paths are ignored, and links are never followed. One item
+that cannot be merged is reported on its own and tried again at the next start. Files are written
+through WORK/.nbship/tmp, so a start cut short leaves whole files and no debris, and the next
+start finishes the job (a first fill records that it is under way before it copies anything).
+A work folder that nbship never filled (a bind-mounted checkout) is left alone. The data folder
+is a link into the image: large data is never copied or hashed at start-up.
 """
 
 from __future__ import annotations
@@ -167,15 +164,6 @@ def read_json(path: str) -> tuple[object, str]:
         raise Unreadable(exc.strerror or str(exc)) from None
 
 
-def manifest_project(path: str) -> str:
-    """The project a manifest was made for ("" when unknown or unreadable)."""
-    try:
-        found = parse_delivery(read_json(path)[0])
-    except Unreadable:
-        return ""
-    return found.project if found is not None else ""
-
-
 def beside_name(rel: str, taken: Callable[[str], bool]) -> str:
     """Where the image's version of a file the user changed goes: README.md -> README.from-image.md."""
     folder, _, name = rel.rpartition("/")
@@ -192,30 +180,6 @@ def beside_name(rel: str, taken: Callable[[str], bool]) -> str:
         number += 1
 
 
-class TakenCheck:
-    """A name is free when nothing is there, or when it already holds exactly the wanted bytes.
-
-    The image's own file names (`reserved`) are never free: a file the image ships as
-    `a.from-image.c` is its own, not the place for another file's version."""
-
-    def __init__(self, work: str, wanted_hash: str, reserved: frozenset[str] = frozenset()) -> None:
-        self.work = work
-        self.wanted_hash = wanted_hash
-        self.reserved = reserved
-
-    def __call__(self, rel: str) -> bool:
-        if rel in self.reserved:
-            return True
-        path = os.path.join(self.work, rel)
-        try:
-            info = os.lstat(path)
-            return not (stat.S_ISREG(info.st_mode) and file_hash(path) == self.wanted_hash)
-        except FileNotFoundError:
-            return False
-        except OSError:
-            return True
-
-
 class Disk:
     """Every change the refresh makes goes through here, and `step` comes before each: the points
     where a start can be cut short (the tests cut it at each of them)."""
@@ -227,29 +191,14 @@ class Disk:
     def step(self) -> None:
         """Called before every change."""
 
-    def mkdir(self, path: str) -> None:
+    def do(self, change: Callable[..., object], *paths: str) -> None:
+        """One change: os.mkdir, os.unlink, os.rmdir, os.symlink or os.rename of `paths`."""
         self.step()
-        os.mkdir(path)
-
-    def unlink(self, path: str) -> None:
-        self.step()
-        os.unlink(path)
-
-    def rmdir(self, path: str) -> None:
-        self.step()
-        os.rmdir(path)
+        change(*paths)
 
     def chmod(self, path: str, mode: int) -> None:
         self.step()
         os.chmod(path, mode)
-
-    def symlink(self, target: str, path: str) -> None:
-        self.step()
-        os.symlink(target, path)
-
-    def rename(self, source: str, target: str) -> None:
-        self.step()
-        os.rename(source, target)
 
     def clear_temp(self) -> None:
         """Removes what a start cut short left in nbship's own folder."""
@@ -259,18 +208,18 @@ class Disk:
                 if os.path.isdir(path) and not os.path.islink(path):
                     shutil.rmtree(path)
                 else:
-                    self.unlink(path)
-            self.rmdir(self.temp)
+                    self.do(os.unlink, path)
+            self.do(os.rmdir, self.temp)
         elif os.path.lexists(self.temp):
-            self.unlink(self.temp)
+            self.do(os.unlink, self.temp)
         record_dir = os.path.join(self.work, RECORD_DIR)
         for name in os.listdir(record_dir):
             if name.startswith(".delivered-"):  # an earlier nbship's temporary record
-                self.unlink(os.path.join(record_dir, name))
+                self.do(os.unlink, os.path.join(record_dir, name))
 
     def _temp_file(self, folder: str, prefix: str) -> str:
         if folder == self.temp and not os.path.isdir(self.temp):
-            self.mkdir(self.temp)
+            self.do(os.mkdir, self.temp)
         self.step()
         fd, tmp = tempfile.mkstemp(prefix=prefix, dir=folder)
         os.close(fd)
@@ -278,33 +227,27 @@ class Disk:
 
     def copy(self, source: str, target: str, mode: int | None) -> None:
         """Writes `target` from `source` whole or not at all, with `mode` (else the source's)."""
-        tmp = self._temp_file(self.temp, "copy-")
+        try:
+            self._copy_via(self.temp, "copy-", source, target, mode)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            # Another filesystem mounted inside the work folder: the temporary file goes beside.
+            self._copy_via(os.path.dirname(target), ".nbship-", source, target, mode)
+
+    def _copy_via(self, folder: str, prefix: str, source: str, target: str, mode: int | None) -> None:
+        tmp = self._temp_file(folder, prefix)
         try:
             self.step()  # a cut here leaves a partial copy in .nbship/tmp, never in the user's folders
             shutil.copy2(source, tmp)
             if mode is not None:
                 os.chmod(tmp, mode)
             self.step()
-            try:
-                os.replace(tmp, target)
-            except OSError as exc:
-                if exc.errno != errno.EXDEV:
-                    raise
-                # Another filesystem mounted inside the work folder: the temporary file goes beside.
-                self._copy_beside(tmp, target)
+            os.replace(tmp, target)
         except OSError:
             if os.path.lexists(tmp):
                 os.unlink(tmp)
             raise
-
-    def _copy_beside(self, staged: str, target: str) -> None:
-        tmp = self._temp_file(os.path.dirname(target), ".nbship-")
-        try:
-            shutil.copy2(staged, tmp)
-            os.replace(tmp, target)
-        finally:
-            if os.path.lexists(tmp):
-                os.unlink(tmp)
 
     def write_record(self, text: str) -> None:
         tmp = self._temp_file(self.temp, "record-")
@@ -402,7 +345,7 @@ class Merge:
         for prefix in _parents(rel):
             if prefix not in self._real_dirs:
                 if _kind(self.path(prefix)) == "missing":
-                    self.disk.mkdir(self.path(prefix))
+                    self.disk.do(os.mkdir, self.path(prefix))
                 self._real_dirs.add(prefix)
 
     def run(self) -> None:
@@ -438,7 +381,7 @@ class Merge:
             return
         path = self.path(rel)
         if _kind(path) == "file" and file_hash(path) == before[0]:
-            self.disk.unlink(path)
+            self.disk.do(os.unlink, path)
             self.report.removed.append(rel)
 
     def remove_emptied(self, dropped: list[str]) -> None:
@@ -449,7 +392,7 @@ class Merge:
             path = self.path(prefix)
             try:
                 if self.blocker(prefix) is None and _kind(path) == "dir" and not os.listdir(path):
-                    self.disk.rmdir(path)
+                    self.disk.do(os.rmdir, path)
             except OSError:
                 continue  # an empty folder left behind is untidy, not lost work
 
@@ -460,12 +403,10 @@ class Merge:
         partial = self.before.partial
         blocker = self.blocker(rel)
         if blocker is not None:
-            if _kind(self.path(blocker)) != "file":
+            # A link is never followed; under a file of the user's, what never arrived comes once it is moved.
+            if _kind(self.path(blocker)) != "file" or before is None or partial:
                 self.blocked.setdefault(blocker, []).append(rel)
                 self.keep_before.add(rel)
-            elif before is None or partial:
-                self.blocked.setdefault(blocker, []).append(rel)
-                self.keep_before.add(rel)  # delivered once the user's file is out of the way
             elif before[0] != now[0]:
                 self.report.not_restored.append(rel)
             return
@@ -510,13 +451,24 @@ class Merge:
         self.report.updated.append(rel)
 
     def put_beside(self, rel: str, source: str, now: tuple[str, int | None], *, folder: bool) -> None:
-        beside = beside_name(rel, TakenCheck(self.work, now[0], self.reserved))
+        beside = beside_name(rel, lambda candidate: self.taken(candidate, now[0]))
         if _kind(self.path(beside)) == "missing":
             self.disk.copy(source, self.path(beside), now[1])
         if folder:
             self.report.kept.append(f"kept your folder {rel}; the image's file of that name is in {beside}")
         else:
             self.report.kept.append(f"kept your version of {rel}; the image's new version is in {beside}")
+
+    def taken(self, rel: str, wanted: str) -> bool:
+        """A name is free when nothing is there, or when it already holds exactly the wanted bytes.
+        The image's own names are never free: its `a.from-image.c` is not the place for a.c's version."""
+        if rel in self.reserved:
+            return True
+        kind = _kind(self.path(rel))
+        try:
+            return kind != "missing" and not (kind == "file" and file_hash(self.path(rel)) == wanted)
+        except OSError:
+            return True
 
     def fill_extras(self) -> None:
         """A first fill also brings the image's empty folders and its links (the manifest has neither)."""
@@ -533,25 +485,20 @@ class Merge:
                     continue
                 if os.path.islink(source):
                     self.make_parents(rel)
-                    self.disk.symlink(os.readlink(source), self.path(rel))
+                    self.disk.do(os.symlink, os.readlink(source), self.path(rel))
                 elif os.path.isdir(source) and not os.listdir(source):
                     self.make_parents(rel)
-                    self.disk.mkdir(self.path(rel))
+                    self.disk.do(os.mkdir, self.path(rel))
 
     def report_blocked(self, prefix: str) -> None:
         items = self.blocked[prefix]
         path = self.path(prefix)
-        count = f"{len(items)} file{'s' if len(items) > 1 else ''} of the image"
+        which = f"{len(items)} file(s) of the image under {prefix} ({items[0]}{', ...' if len(items) > 1 else ''})"
         if _kind(path) == "link":
-            self.report.problems.append(
-                f"{prefix} is a link (to {os.readlink(path)}), and nbship never follows links: {count} "
-                f"under {prefix} ({items[0]}{', ...' if len(items) > 1 else ''}) were left as they are"
-            )
+            line = f"{prefix} is a link (to {os.readlink(path)}), and nbship never follows links: {which} were left"
         else:
-            self.report.problems.append(
-                f"{prefix} is a file of yours where the image has a folder: {count} under it ({items[0]}"
-                f"{', ...' if len(items) > 1 else ''}) could not be delivered; move {prefix} away to get them"
-            )
+            line = f"{prefix} is a file of yours where the image has a folder: {which} could not be delivered"
+        self.report.problems.append(f"{line}; move {prefix} away to get them")
 
     def record(self) -> Delivery:
         """What the next start merges against: the image's delivery, except where this one did not get through."""
@@ -574,7 +521,7 @@ def _link_shared(content: str, work: str, disk: Disk) -> None:
         link = os.path.join(content, name)
         target = os.path.join(work, name)
         if os.path.islink(link) and not os.path.lexists(target):
-            disk.symlink(os.readlink(link), target)
+            disk.do(os.symlink, os.readlink(link), target)
 
 
 _ASIDE = os.path.basename(RECORD) + ".unreadable-"
@@ -586,7 +533,7 @@ def _set_aside(record: str, disk: Disk) -> str:
     number = 1
     while os.path.lexists(f"{record}.unreadable-{number}"):
         number += 1
-    disk.rename(record, f"{record}.unreadable-{number}")
+    disk.do(os.rename, record, f"{record}.unreadable-{number}")
     return f"{RECORD}.unreadable-{number}"
 
 
@@ -604,7 +551,7 @@ def _delivered(work: str, kind: str, now: Delivery, manifest_text: str, disk: Di
         # short is completed by the next one instead of leaving a folder that looks like the user's.
         report.fill = "new"
         if kind == "missing":
-            disk.mkdir(os.path.join(work, RECORD_DIR))
+            disk.do(os.mkdir, os.path.join(work, RECORD_DIR))
         before = Delivery(now.files, now.modes, now.project, partial=True)
         disk.write_record(before.dump())
         return before
