@@ -29,6 +29,7 @@ class Target:
     label: str  # the project's folder, or "image REF"
     root: Path | None
     port: int | None  # from the project's settings
+    repository: str = ""  # the image's repository, for `up --image REF` with no project
 
 
 def _project_target(project: Project) -> Target:
@@ -42,7 +43,7 @@ def _image_target(reference: str, image: ImageInfo | None) -> Target:
     project_id = (image.labels.get(c.LABEL_PROJECT_ID) if image else None) or (
         f"{slugify(repository.rsplit('/', 1)[-1])}-{hashlib.sha256(repository.encode()).hexdigest()[:8]}"
     )
-    return Target(project_id, f"image {reference}", None, None)
+    return Target(project_id, f"image {reference}", None, None, repository)
 
 
 def _target(engine: Engine, path: Path | None, image: str | None) -> Target:
@@ -75,7 +76,7 @@ def _work_mount(engine: Engine, target: Target, options: UpOptions) -> WorkMount
         volumes.require(engine, options.volume)
         return WorkMount("volume", options.volume)
     name = volumes.volume_name(target.project_id)
-    volumes.ensure(engine, name, volumes.volume_labels(target.project_id, target.label))
+    volumes.ensure(engine, name, volumes.volume_labels(target.project_id, target.label, target.repository))
     return WorkMount("volume", name)
 
 
@@ -186,7 +187,16 @@ def down(
             kept.append(own)
         return DownOutcome(server, (), tuple(kept))
     removed: list[str] = []
-    if engine.volume(own) is not None:
+    found = engine.volume(own)
+    if found is not None and not volumes.created_for(found, target.project_id, target.repository):
+        # Named after the project id the image claims, but made for something else: not this run's.
+        made_for = found.labels.get(c.LABEL_PROJECT_PATH) or "something other than nbship"
+        reporter.warn(
+            f"Kept the volume {own}: it holds the work of {made_for}, not of {target.label}. "
+            f"`nbship volume rm {own}` removes it if that work is no longer needed."
+        )
+        kept.append(own)
+    elif found is not None:
         reporter.info(f"Removing the volume {own}: the work kept in it for {target.label} is deleted.")
         volumes.remove(engine, own)
         removed.append(own)

@@ -78,6 +78,8 @@ class ContainerSpec:
     mounts: tuple[Mount, ...] = ()
     user: str | None = None  # uid:gid; None: the image's user
     network: bool = True  # False: no network at all (loopback still works)
+    # No process in the container gains privileges (a setuid file in a volume runs as its caller).
+    no_new_privileges: bool = True
 
 
 @dataclass(frozen=True)

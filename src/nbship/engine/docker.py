@@ -19,6 +19,7 @@ from docker.models.containers import Container
 from docker.models.images import Image
 from docker.models.volumes import Volume
 
+from nbship import contract as c
 from nbship.engine import docker_cli
 from nbship.engine.base import (
     Builder,
@@ -290,6 +291,7 @@ class DockerEngine:
             "mounts": [_sdk_mount(mount) for mount in spec.mounts] or None,
             "user": spec.user,
             "network_mode": None if spec.network else "none",
+            "security_opt": [c.NO_NEW_PRIVILEGES] if spec.no_new_privileges else None,
         }
 
     def run(self, spec: ContainerSpec) -> ContainerInfo:
@@ -361,6 +363,8 @@ class DockerEngine:
             args += ["--user", spec.user]
         if not spec.network:
             args += ["--network", "none"]
+        if spec.no_new_privileges:
+            args += ["--security-opt", c.NO_NEW_PRIVILEGES]
         for key, value in spec.labels.items():
             args += ["--label", f"{key}={value}"]
         return docker_cli.run_attached([*args, spec.image, *(spec.command or ())])

@@ -51,6 +51,7 @@ def compose_document(spec: ComposeSpec) -> dict[str, Any]:
             "lab": {
                 "image": spec.image,
                 "init": True,
+                "security_opt": [c.NO_NEW_PRIVILEGES],
                 "restart": "unless-stopped",
                 "ports": [f"{c.LOOPBACK}:{spec.port}:{spec.container_port}"],
                 "environment": {
