@@ -201,13 +201,15 @@ def test_export_import_round_trip(tiny: Path, tmp_path: Path) -> None:
         "-c",
         "mkdir -p deep/er && echo x > deep/er/f && chmod 640 deep/er/f && ln -s results.txt link",
     )
-    docker("exec", "-u", "0", container, "sh", "-c", "echo root > owned-by-root && chmod 600 owned-by-root")
     down(tiny)
+    # As root, from a container of its own: nbship's has no-new-privileges, so `exec -u 0` gets no capabilities.
+    root = "echo root > /w/owned-by-root && chmod 600 /w/owned-by-root"
+    docker("run", "--rm", "-u", "0", "-v", f"{volume_of(tiny)}:/w", "--entrypoint", "sh", TINY_TAG, "-c", root)
     first = tmp_path / "work.tar.gz"
     assert run_cli("volume", "export", volume_of(tiny), str(first)).exit_code == 0
     copy = f"nbship-test-import-{time.time_ns()}"
     try:
-        assert run_cli("volume", "import", copy, str(first)).exit_code == 0
+        assert run_cli("volume", "import", copy, str(first), "--keep-owners").exit_code == 0
         again = tmp_path / "again.tar"
         assert run_cli("volume", "export", copy, str(again)).exit_code == 0
         before, after = _members(first), _members(again)
@@ -234,6 +236,13 @@ def test_export_import_round_trip(tiny: Path, tmp_path: Path) -> None:
             "run", "--rm", "-v", f"{from_folder}:/w", "--entrypoint", "stat", TINY_TAG, "-c", "%u %a", "/w/results.txt"
         )
         assert out.stdout.split() == ["1000", "644"]
+        assert run_cli("volume", "rm", from_folder).exit_code == 0
+        # Without --keep-owners, every file of a tar belongs to the notebook user.
+        assert run_cli("volume", "import", from_folder, str(first)).exit_code == 0
+        owners = docker(
+            "run", "--rm", "-v", f"{from_folder}:/w", "--entrypoint", "stat", TINY_TAG, "-c", "%u", "/w/owned-by-root"
+        )
+        assert owners.stdout.split() == ["1000"]
         assert run_cli("volume", "rm", from_folder).exit_code == 0
     finally:
         run_cli("volume", "rm", copy)
