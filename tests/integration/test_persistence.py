@@ -256,7 +256,7 @@ def test_shell_without_a_server_opens_the_projects_work(tiny: Path) -> None:
     down(tiny)
     result = subprocess.run(
         [nbship_exe(), "shell", str(tiny), "-t", TINY_TAG],
-        input="cat results.txt; echo more >> results.txt\nexit\n",
+        input="cat results.txt; echo more >> results.txt; grep NoNewPrivs /proc/self/status\nexit\n",
         capture_output=True,
         text=True,
         timeout=120,
@@ -264,5 +264,6 @@ def test_shell_without_a_server_opens_the_projects_work(tiny: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "from the lab" in result.stdout and f"on the volume {volume_of(tiny)}" in result.stderr
+    assert result.stdout.split()[-2:] == ["NoNewPrivs:", "1"]  # no process in it can gain privileges
     lab, _ = up(tiny, "-t", TINY_TAG)
     assert lab.get("results.txt") == "from the lab\nmore\n"
