@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from nbship.engine.base import BuildRequest
+from nbship.engine.base import BuildReport, BuildRequest
 from nbship.engine.buildlog import BuildkitLog
 from nbship.errors import DockerCommandError, DockerUnavailableError, Interrupted
 from nbship.reporter import Reporter
@@ -138,7 +138,7 @@ class CliProcess:
                 self._proc.wait()
 
 
-def buildkit_build(cli: str, request: BuildRequest, reporter: Reporter) -> None:
+def buildkit_build(cli: str, request: BuildRequest, reporter: Reporter) -> BuildReport:
     """`docker build` with BuildKit, the Dockerfile and nbship's ignore list outside the context."""
     with tempfile.TemporaryDirectory(prefix="nbship-build-") as tmp:
         dockerfile = Path(tmp) / "Dockerfile"
@@ -174,3 +174,4 @@ def buildkit_build(cli: str, request: BuildRequest, reporter: Reporter) -> None:
                     output="\n".join(log.everything),
                 )
             raise log.error()
+        return log.report()
