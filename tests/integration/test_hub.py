@@ -188,9 +188,9 @@ def test_a_hub_for_two_users_on_one_host(hub_class: Path) -> None:
     assert bob.names("alice")[0] == 403
     # Each user's work is a volume of their own, labelled with the project and the user.
     for user in ("alice", "bob"):
-        labels = json.loads(docker("container", "inspect", f"nbship-{project_id}-hub-{user}").stdout)[0]["Config"][
-            "Labels"
-        ]
+        server = json.loads(docker("container", "inspect", f"nbship-{project_id}-hub-{user}").stdout)[0]
+        assert server["HostConfig"]["SecurityOpt"] == [c.NO_NEW_PRIVILEGES]
+        labels = server["Config"]["Labels"]
         assert (labels[c.LABEL_HUB_USER], labels[c.LABEL_HUB_ROLE], labels[c.LABEL_PROJECT_ID]) == (user, "server", "")
         volume = json.loads(docker("volume", "inspect", f"nbship-{project_id}-hub-{user}").stdout)[0]["Labels"]
         assert (volume[c.LABEL_HUB_USER], volume[c.LABEL_PROJECT_ID], volume[c.LABEL_HUB]) == (

@@ -273,6 +273,7 @@ def test_the_hub_serves_the_named_users_with_nbships_passwords(tmp_path: Path) -
     docker = config["DockerSpawner"]
     assert (docker["image"], docker["cmd"], docker["remove"]) == ("class:latest-hub", [c.SINGLEUSER_COMMAND], True)
     assert docker["network_name"] == spec.hub_name("class-0123abcd")
+    assert docker["extra_host_config"] == {"security_opt": [c.NO_NEW_PRIVILEGES]}
     api = next(item for item in hub["services"] if item["name"] == spec.API_SERVICE)
     assert len(api["api_token"]) == 64
     role = next(item for item in hub["load_roles"] if item["services"] == [spec.API_SERVICE])
@@ -315,6 +316,7 @@ def test_swarm_limits_environment_and_an_own_authenticator(tmp_path: Path) -> No
     }
     assert "allowed_users" not in config["Authenticator"]  # the authenticator's own allow rules decide
     assert "remove" not in config["DockerSpawner"]  # SwarmSpawner always removes its services
+    assert "extra_host_config" not in config["DockerSpawner"]  # a service has no host configuration
     assert (config["DockerSpawner"]["mem_limit"], config["DockerSpawner"]["cpu_limit"]) == (2 * 1024**3, 1.5)
     assert config["Spawner"]["environment"] == {"COURSE": "stats"}
 

@@ -81,7 +81,13 @@ def locks(outcomes: list[LockOutcome]) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "locks": [
-            {"path": str(item.path), "source": item.source, "written": item.written, "packages": dict(item.packages)}
+            {
+                "path": str(item.path),
+                "source": item.source,
+                "written": item.written,
+                "packages": dict(item.packages),
+                "notes": list(item.notes),
+            }
             for item in outcomes
         ],
     }

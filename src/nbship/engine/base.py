@@ -31,6 +31,8 @@ class ImageInfo:
     workdir: str
     user: str
     architecture: str = ""
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,8 @@ class ContainerSpec:
     workdir: str | None = None  # None: the image's WORKDIR
     resources: Resources = field(default_factory=Resources)  # memory, CPUs and GPUs it may use
     network_name: str | None = None  # attach to this network instead of the engine's default one
+    # No process in the container gains privileges (a setuid file in a volume runs as its caller).
+    no_new_privileges: bool = True
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,7 @@ class BuildRequest:
     builder: Builder
     labels: Mapping[str, str] = field(default_factory=dict)
     secrets: tuple[tuple[str, Path], ...] = ()  # BuildKit secrets (id, file): the CA bundle, channel credentials
+    build_args: Mapping[str, str] = field(default_factory=dict)  # never secrets: they are kept in the image
     no_cache: bool = False
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nbship.engine.base import BuildReport, BuildRequest
-from nbship.engine.buildlog import BuildkitLog
+from nbship.engine.buildlog import BuildkitLog, notes
 from nbship.errors import DockerCommandError, DockerUnavailableError, Interrupted
 from nbship.reporter import Reporter
 
@@ -149,6 +149,8 @@ def buildkit_build(cli: str, request: BuildRequest, reporter: Reporter) -> Build
         command = [cli, "build", "--progress=plain", "-f", str(dockerfile), "-t", request.tag]
         for key, value in request.labels.items():
             command += ["--label", f"{key}={value}"]
+        for key, value in request.build_args.items():
+            command += ["--build-arg", f"{key}={value}"]
         for secret_id, source in request.secrets:
             command += ["--secret", f"id={secret_id},src={source}"]
         if request.no_cache:
@@ -174,4 +176,6 @@ def buildkit_build(cli: str, request: BuildRequest, reporter: Reporter) -> Build
                     output="\n".join(log.everything),
                 )
             raise log.error()
+        for note in notes(log.steps.values()):
+            reporter.warn(note)
         return log.report()

@@ -141,6 +141,8 @@ class HubSpec:
             "mem_limit": self.resources.memory,
             "cpu_limit": self.resources.cpus,
             "environment": dict(self.env),
+            # As for `nbship up`: no process in a user's server gains privileges.
+            "security_opt": [c.NO_NEW_PRIVILEGES],
         }
 
 
