@@ -126,8 +126,8 @@ def configuration(folder: Path, *, python: str) -> dict[str, dict[str, Any]]:
         # A stopped server's container goes, so its next start uses the current image (services
         # always go: SwarmSpawner has no such choice).
         config["DockerSpawner"]["remove"] = True
-        # Swarm's services take no security options on the engines nbship supports (their API
-        # gained them only in Docker 27): there, the image's non-root user is the guard.
+        # Docker 20.10's service spec has no security options (later APIs add
+        # Privileges.NoNewPrivileges): on a swarm, the image's non-root user is the guard.
         config["DockerSpawner"]["extra_host_config"] = {"security_opt": list(hub["security_opt"])}
     if hub.get("mem_limit") is not None:
         config["DockerSpawner"]["mem_limit"] = int(hub["mem_limit"])
