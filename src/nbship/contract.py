@@ -48,6 +48,13 @@ CONTENT_ENV = "NBSHIP_CONTENT"
 START_ENV = "NBSHIP_START"  # the project's start script, relative to CONTENT_DIR
 CHANNEL_MAP_ENV = "NBSHIP_CHANNEL_MAP"
 RATTLER_AUTH_ENV = "RATTLER_AUTH_FILE"
+# Fetched sources (nbship.sources): on the host only, never passed into a build or a container.
+CACHE_DIR_ENV = "NBSHIP_CACHE_DIR"  # default: $XDG_CACHE_HOME/nbship, else ~/.cache/nbship
+DOI_RESOLVER_ENV = "NBSHIP_DOI_RESOLVER"  # default https://doi.org
+FIGSHARE_API_ENV = "NBSHIP_FIGSHARE_API"  # default https://api.figshare.com/v2
+ZENODO_TOKEN_ENV = "NBSHIP_ZENODO_TOKEN"  # sent as a Bearer token to Zenodo / InvenioRDM hosts only
+FIGSHARE_TOKEN_ENV = "NBSHIP_FIGSHARE_TOKEN"  # sent to Figshare's API only
+DATAVERSE_TOKEN_ENV = "NBSHIP_DATAVERSE_TOKEN"  # sent as X-Dataverse-key to the dataset's host only
 
 # -- Build secrets (BuildKit --secret ids) ----------------------------------------------------
 SECRET_DIR = "/run/secrets"
@@ -66,6 +73,7 @@ LABEL_PORT = "io.nbship.port"
 LABEL_BIND = "io.nbship.bind"
 LABEL_MOUNT = "io.nbship.mount"
 LABEL_CHECK = "io.nbship.check"
+LABEL_SOURCE = "io.nbship.source"  # the reference a fetched project was built from, credential-free
 OCI_SOURCE = "org.opencontainers.image.source"
 OCI_REVISION = "org.opencontainers.image.revision"
 OCI_CREATED = "org.opencontainers.image.created"

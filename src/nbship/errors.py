@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     IN_USE = 9  # a volume (or other resource) that something still uses
     REGISTRY = 10  # the registry refused or could not be reached
     CHECK_FAILED = 11  # nbship check: a notebook failed, timed out or gave other outputs
+    FETCH = 12  # a source reference could not be fetched: unknown host, no such ref, a download cut off
     INTERRUPTED = 130
 
 
@@ -98,6 +99,17 @@ class CheckFailed(NbshipError):
 
 class Interrupted(NbshipError):
     exit_code = ExitCode.INTERRUPTED
+
+
+class FetchError(NbshipError):
+    """A source reference that could not be fetched. `unreachable`: the network failed (no answer,
+    unknown host), so what was fetched before may stand in for it."""
+
+    exit_code = ExitCode.FETCH
+
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
 
 
 class LockError(ProjectError):

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from nbship.cli import console
 from nbship.cli.options import build_options, build_options_from, optional_path_arg
+from nbship.sources.refs import ProjectPath, SourceRef
 
 if TYPE_CHECKING:
     from nbship.api import CheckReport
@@ -62,7 +63,7 @@ def print_report(report: CheckReport, *, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout (text goes to stderr).")
 @build_options
 def check(
-    path: Path | None,
+    path: ProjectPath | None,
     image: str | None,
     notebooks: tuple[str, ...],
     timeout: int | None,
@@ -97,7 +98,7 @@ def check(
             reporter=reporter,
         )
     if junit is not None:
-        suite = image or (path or Path(".")).resolve().name
+        suite = image or (path.name if isinstance(path, SourceRef) else (path or Path(".")).resolve().name)
         try:
             junit.write_text(api.check_report_junit(report, suite=suite), encoding="utf-8")
         except OSError as exc:

@@ -8,6 +8,7 @@ import click
 
 from nbship.cli import console
 from nbship.cli.options import channel_auth_option, project_arg
+from nbship.sources.refs import ProjectPath
 
 
 @click.command()
@@ -27,7 +28,7 @@ from nbship.cli.options import channel_auth_option, project_arg
 )
 @channel_auth_option
 def lock(
-    path: Path, platforms: tuple[str, ...], update: bool, exclude_newer: str | None, channel_auth: Path | None
+    path: ProjectPath, platforms: tuple[str, ...], update: bool, exclude_newer: str | None, channel_auth: Path | None
 ) -> None:
     """Lock PATH's environment: exact packages with hashes.
 
@@ -40,7 +41,9 @@ def lock(
         update=update,
         channel_auth=channel_auth,
     )
-    for outcome in api.lock(path=path, options=options):
+    with console.progress() as reporter:
+        outcomes = api.lock(path=path, options=options, reporter=reporter)
+    for outcome in outcomes:
         counts = ", ".join(f"{count} packages for {platform}" for platform, count in outcome.packages.items())
         if outcome.written:
             console.say(f"wrote {outcome.path} from {outcome.source}: {counts}")

@@ -15,16 +15,16 @@ from nbship.commands.build import BuildOutcome, build_project
 from nbship.engine import connect
 from nbship.errors import NotFoundError, ProjectError, UsageError
 from nbship.options import BuildOptions, CheckOptions
-from nbship.project.detect import detect
 from nbship.references import validate_reference
 from nbship.reporter import RecordingReporter, Reporter
+from nbship.sources.open import ProjectPath, open_project
 
 DEFAULT_CHECK_TIMEOUT = 600  # seconds per cell
 
 
 def check(
     *,
-    path: Path | None = None,
+    path: ProjectPath | None = None,
     options: CheckOptions | None = None,
     build_options: BuildOptions | None = None,
     reporter: Reporter | None = None,
@@ -47,15 +47,15 @@ def check(
     asked = tuple(notebook_option(name) for name in options.notebooks)
     output_dir = prepare_output_dir(options.output_dir) if options.output_dir else None
     engine = connect()
-    project_root: Path | None = None
+    project_label: str | None = None
     if options.image:
         image = validate_reference(options.image)
         if engine.image(image) is None:
             raise NotFoundError(f"The image {image} is not on this machine. Build it or pull it first.")
         source = image_settings(engine, image)
     else:
-        project = detect(path or Path("."))
-        project_root = project.root
+        project = open_project(path or Path("."), reporter=reporter)
+        project_label = project.label
         source = project_settings(project)
         if output_dir is not None and inside(output_dir, project.root):
             reporter.warn(
@@ -82,7 +82,7 @@ def check(
     except MissingNotebooks as exc:
         raise missing_error(exc, from_option=bool(options.notebooks), source=source, image=image) from exc
     if not outcome.results:
-        where = project_root or f"the image {image} ({outcome.root})"
+        where = project_label or f"the image {image} ({outcome.root})"
         raise ProjectError(f"There are no notebooks in {where}, so there is nothing to check.")
     results = (
         with_comparisons(

@@ -14,11 +14,12 @@ from nbship.engine import Engine, connect
 from nbship.engine.base import ContainerSpec, ImageInfo, Mount
 from nbship.errors import NotFoundError, RegistryError, RunError, UsageError
 from nbship.options import BuildOptions, UpOptions
-from nbship.project.detect import Project, detect, slugify
+from nbship.project.detect import Project, slugify
 from nbship.references import split_reference, validate_reference
 from nbship.reporter import RecordingReporter, Reporter
 from nbship.runtime import registry, servers, volumes
 from nbship.runtime.servers import Server, WorkMount
+from nbship.sources.open import ProjectPath, open_project, refuse_fetched
 
 
 @dataclass(frozen=True)
@@ -26,13 +27,13 @@ class Target:
     """Whose server it is: a project folder, or an image run with no project (`up --image REF`)."""
 
     project_id: str
-    label: str  # the project's folder, or "image REF"
+    label: str  # the project's folder (or source reference), or "image REF"
     root: Path | None
     port: int | None  # from the project's settings
 
 
 def _project_target(project: Project) -> Target:
-    return Target(project.project_id, str(project.root), project.root, project.settings.port)
+    return Target(project.project_id, project.label, project.root, project.settings.port)
 
 
 def _image_target(reference: str, image: ImageInfo | None) -> Target:
@@ -45,9 +46,10 @@ def _image_target(reference: str, image: ImageInfo | None) -> Target:
     return Target(project_id, f"image {reference}", None, None)
 
 
-def _target(engine: Engine, path: Path | None, image: str | None) -> Target:
+def _target(engine: Engine, path: ProjectPath | None, image: str | None) -> Target:
     if path is not None or image is None:
-        return _project_target(detect(path or Path(".")))
+        # What already runs was started from what the reference resolved to then: no fetch needed.
+        return _project_target(open_project(path or Path("."), refresh=False))
     reference = validate_reference(image)
     return _image_target(reference, engine.image(reference))
 
@@ -109,7 +111,7 @@ def _given_image(engine: Engine, reference: str, reporter: Reporter) -> ImageInf
 
 def up(
     *,
-    path: Path | None = None,
+    path: ProjectPath | None = None,
     options: UpOptions | None = None,
     build_options: BuildOptions | None = None,
     reporter: Reporter | None = None,
@@ -121,8 +123,10 @@ def up(
     options = options or UpOptions()
     reporter = reporter or RecordingReporter()
     _check_up_options(options)
+    if options.mount == "host":
+        refuse_fetched(path or Path("."), "mount it as the work folder (--mount host)")
     engine = connect()
-    project = detect(path or Path(".")) if path is not None or not options.image else None
+    project = open_project(path or Path("."), reporter=reporter) if path is not None or not options.image else None
     if options.image:
         image = validate_reference(options.image)
         info = _given_image(engine, image, reporter)
@@ -169,7 +173,11 @@ class DownOutcome:
 
 
 def down(
-    *, path: Path | None = None, image: str | None = None, volumes_too: bool = False, reporter: Reporter | None = None
+    *,
+    path: ProjectPath | None = None,
+    image: str | None = None,
+    volumes_too: bool = False,
+    reporter: Reporter | None = None,
 ) -> DownOutcome:
     """Stops and removes the project's container. Its volume stays unless `volumes_too`."""
     reporter = reporter or RecordingReporter()
@@ -193,7 +201,7 @@ def down(
     return DownOutcome(server, tuple(removed), tuple(kept))
 
 
-def logs(*, path: Path | None = None, image: str | None = None, follow: bool = False) -> Iterator[str]:
+def logs(*, path: ProjectPath | None = None, image: str | None = None, follow: bool = False) -> Iterator[str]:
     engine = connect()
     target = _target(engine, path, image)
     container = servers.find_project_container(engine, target.project_id)
@@ -210,7 +218,7 @@ def status() -> list[Server]:
 
 def shell(
     *,
-    path: Path,
+    path: ProjectPath,
     image: str | None = None,
     build_options: BuildOptions | None = None,
     interactive_tty: bool = True,
@@ -219,7 +227,7 @@ def shell(
 ) -> int:
     """Runs an interactive shell in the project's running container, else in a new one from its image."""
     reporter = reporter or RecordingReporter()
-    project = detect(path)
+    project = open_project(path, reporter=reporter)
     engine = connect()
     container = servers.find_project_container(engine, project.project_id)
     if container is not None and container.status == "running":
