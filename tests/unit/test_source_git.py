@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nbship.errors import NotFoundError
-from nbship.sources.git import RemoteRefs, Resolved, checkout, ls_remote, parse_ls_remote, resolve_ref
+from nbship.errors import FetchError, NotFoundError
+from nbship.sources.git import RemoteRefs, Resolved, checkout, git_error, ls_remote, parse_ls_remote, resolve_ref
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from source_servers import commit_and_push, git, git_server, make_repository
@@ -103,3 +103,24 @@ def test_a_commit_that_no_ref_names_is_fetched_by_its_abbreviation(tmp_path: Pat
     assert resolved.commit is None
     assert checkout(url, resolved, tmp_path / "out", shown=url, host="this machine") == first
     assert (tmp_path / "out" / "a.txt").read_text() == "1\n"
+
+
+@pytest.mark.parametrize(
+    ("stderr", "kind", "words"),
+    [
+        ("fatal: unable to access 'https://h/r.git/': Could not resolve host: h", FetchError, "is unknown"),
+        ("fatal: could not read Username for 'https://h': terminal prompts disabled", FetchError, "needs credentials"),
+        ("git@h: Permission denied (publickey).", FetchError, "needs credentials"),
+        ("fatal: repository 'https://ghp_T0KEN@h/r.git/' not found", NotFoundError, "no git repository"),
+        (
+            "fatal: unable to access 'https://h/': Failed to connect to h port 443: Connection refused",
+            FetchError,
+            "Cannot reach",
+        ),
+        ("fatal: something else entirely", FetchError, "git could not fetch"),
+    ],
+)
+def test_git_failures_become_one_paragraph_without_credentials(stderr: str, kind: type, words: str) -> None:
+    error = git_error(stderr, "https://h/r.git", "h", "fetch")
+    assert isinstance(error, kind) and words in error.message
+    assert "T0KEN" not in error.message and "\n" not in error.message

@@ -233,3 +233,11 @@ def test_url_shaped_text_never_escapes_as_another_exception(rest: str) -> None:
             continue
         if parsed is not None and "://" in parsed.display:
             assert urllib.parse.urlsplit(parsed.display).password is None  # a password never reaches a label
+
+
+def test_the_api_refuses_a_path_where_a_link_is_expected() -> None:
+    from nbship import api
+
+    assert api.source("doi:10.5281/zenodo.1").kind == "doi"
+    with pytest.raises(UsageError, match="not a link"):
+        api.source("./my-folder")

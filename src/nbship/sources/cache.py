@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; two nbship processes may then fetch one tree twice
+    fcntl = None  # type: ignore[assignment]
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -64,6 +68,9 @@ def locked(name: str) -> Iterator[None]:
     folder = cache_root() / "locks"
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / f"{name}.lock", "w") as handle:
+        if fcntl is None:
+            yield
+            return
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

@@ -118,8 +118,12 @@ def _run(args: list[str], *, cwd: Path | None = None, timeout: float | None = No
         raise FetchError(f"git {args[0]} did not finish within {timeout:.0f} s.", unreachable=True) from exc
 
 
+_USERINFO = re.compile(r"(\w[\w+.-]*://)[^/@\s]+@")
+
+
 def git_error(stderr: str, shown: str, host: str, doing: str) -> NbshipError:
-    text = stderr.strip()
+    # git repeats the URL it was given; a user (or a token in the user's place) is never shown.
+    text = _USERINFO.sub(r"\1", stderr.strip())
     lines = [line for line in text.splitlines() if line.strip()]
     last = (lines[-1] if lines else "no message").removeprefix("fatal: ").removeprefix("error: ")
     if re.search(

@@ -319,6 +319,17 @@ def parse_reference(text: str, *, hosts: SourceHosts | None = None) -> SourceRef
     )
 
 
+def source(text: str, *, hosts: SourceHosts | None = None) -> SourceRef:
+    """`text` as a reference, for callers of the API; UsageError when it is not a link."""
+    found = parse_reference(text, hosts=hosts)
+    if found is None:
+        raise UsageError(
+            f"{text} is not a link nbship can fetch: give a git URL (https://, ssh://, git@host:, file://), a DOI "
+            "(doi:10...), a Zenodo, Figshare or Dataverse link, or an archive URL. For a folder, pass a Path."
+        )
+    return found
+
+
 def _as_git(parsed: SourceRef | None, text: str) -> SourceRef:
     if parsed is None or parsed.kind not in ("git", "web"):
         raise UsageError(f"{text}: the git+ prefix needs a git URL after it, like git+https://host/owner/repo.")
