@@ -59,6 +59,11 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _items(value: Any) -> list[dict[str, Any]]:
+    """A JSON list's entries as objects (an entry that is not one reads as empty)."""
+    return [_dict(item) for item in value] if isinstance(value, list) else []
+
+
 def _text(value: Any) -> str | None:
     if isinstance(value, bool) or value is None:
         return None
@@ -143,8 +148,7 @@ def parse_zenodo(record: Any, listing: Any, *, base: str, where: str) -> Deposit
         raise _not_a_record("Zenodo", where, "its id")
     files: list[RemoteFile] = []
     left_out: list[str] = []
-    for entry in _zenodo_entries(record, listing):
-        entry = _dict(entry)
+    for entry in _items(_zenodo_entries(record, listing)):
         name = _text(entry.get("key")) or _text(entry.get("filename"))
         links = _dict(entry.get("links"))
         url = _url(links.get("content") or links.get("download") or links.get("self"), base)
@@ -182,9 +186,7 @@ def parse_figshare(article: Any, *, base: str, where: str) -> Deposit:
         raise _not_a_record("Figshare", where, "its id")
     files: list[RemoteFile] = []
     left_out: list[str] = []
-    entries = article.get("files")
-    for entry in entries if isinstance(entries, list) else []:
-        entry = _dict(entry)
+    for entry in _items(article.get("files")):
         name = _text(entry.get("name"))
         url = _url(entry.get("download_url"), base)
         if entry.get("is_link_only") or name is None or url is None:
@@ -218,9 +220,7 @@ def parse_dataverse(payload: Any, *, base: str, where: str) -> Deposit:
         raise _not_a_record("Dataverse", where, "data.latestVersion")
     files: list[RemoteFile] = []
     left_out: list[str] = []
-    entries = version.get("files")
-    for entry in entries if isinstance(entries, list) else []:
-        entry = _dict(entry)
+    for entry in _items(version.get("files")):
         datafile = _dict(entry.get("dataFile"))
         file_id = _text(datafile.get("id"))
         original = _text(datafile.get("originalFileName"))
