@@ -238,3 +238,14 @@ def test_every_listed_file_is_kept_with_its_checksum(entries: dict[str, tuple[in
     ):
         assert {(f.path, f.size, f.checksum) for f in deposit.files} == expected
         assert len(deposit.files) == len(entries)
+
+
+def test_one_dataverse_version_as_the_versions_endpoint_gives_it() -> None:
+    payload = {
+        "status": "OK",
+        "data": {"versionNumber": 1, "versionMinorNumber": 2, "files": [{"label": "a.ipynb", "dataFile": {"id": 7}}]},
+    }
+    deposit = parse_dataverse(payload, base=BASE, where="doi:10.1/X")
+    assert [f.url for f in deposit.files] == [
+        f"{BASE}/api/access/datafile/7"
+    ] and deposit.revision == "dataset version 1.2"

@@ -134,6 +134,9 @@ def test_names_and_tags() -> None:
     assert parse("https://zenodo.org/records/77").name == "zenodo-77"
     assert parse("https://figshare.com/articles/x/y/5/3").tag == "v3"
     assert parse("https://dataverse.org/citation?persistentId=doi:10.1/DVN/AB").name == "dataverse-DVN-AB"
+    versioned = parse("https://dataverse.org/dataset.xhtml?persistentId=doi:10.1/DVN/AB&version=2.0")
+    assert (versioned.version, versioned.tag) == ("2.0", "v2.0")
+    assert versioned.identity != parse("https://dataverse.org/dataset.xhtml?persistentId=doi:10.1/DVN/AB").identity
 
 
 def test_credentials_are_refused_and_never_shown() -> None:

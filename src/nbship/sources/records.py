@@ -214,8 +214,9 @@ def figshare(session: Session, ref: SourceRef, hosts: SourceHosts) -> Deposit:
 
 
 def parse_dataverse(payload: Any, *, base: str, where: str) -> Deposit:
+    """The dataset (its `latestVersion`), or one version of it as the versions endpoint gives it."""
     data = _dict(_dict(payload).get("data"))
-    version = _dict(data.get("latestVersion"))
+    version = _dict(data.get("latestVersion")) or (data if "files" in data and "latestVersion" not in data else {})
     if not data or not version:
         raise _not_a_record("Dataverse", where, "data.latestVersion")
     files: list[RemoteFile] = []
@@ -249,7 +250,8 @@ def dataverse(session: Session, ref: SourceRef) -> Deposit:
     parts = urllib.parse.urlsplit(ref.location)
     base = f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
     pid = ref.record or ""
-    url = f"{base}/api/datasets/:persistentId/?persistentId={urllib.parse.quote(pid, safe=':/')}"
+    version = f"versions/{urllib.parse.quote(ref.version, safe='')}" if ref.version else ""
+    url = f"{base}/api/datasets/:persistentId/{version}?persistentId={urllib.parse.quote(pid, safe=':/')}"
     payload = get_json(session, url, what=f"the Dataverse dataset {pid}")
     return parse_dataverse(payload, base=base, where=pid)
 

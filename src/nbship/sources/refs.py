@@ -81,7 +81,7 @@ class SourceRef:
     location: str  # a URL, a DOI (for kind "doi"), or a git scp-like address
     ref: str | None = None  # git (and web, until it turns out to be git): a branch, tag or commit
     record: str | None = None  # Zenodo record id, Figshare article id, Dataverse persistent id
-    version: str | None = None  # Figshare: the article version the link names
+    version: str | None = None  # Figshare: the article version; Dataverse: the dataset version
 
     def __str__(self) -> str:
         return self.display
@@ -110,7 +110,7 @@ class SourceRef:
             return f"figshare:{self.record}" + (f".v{self.version}" if self.version else "")
         if self.kind in ("zenodo", "dataverse"):
             host = urllib.parse.urlsplit(self.location).netloc.lower().rsplit("@", 1)[-1]
-            return f"{self.kind}:{host}/{(self.record or '').lower()}"
+            return f"{self.kind}:{host}/{(self.record or '').lower()}" + (f"@{self.version}" if self.version else "")
         if self.kind == "archive":
             return f"archive:{_url_key(self.location)}"
         # A web link is most often a repository named without .git: it shares the repository's identity.
@@ -136,8 +136,8 @@ class SourceRef:
         """The default image tag: the git ref made a valid tag, the Figshare version, else latest."""
         if self.ref:
             return docker_tag(self.ref)
-        if self.kind == "figshare" and self.version:
-            return f"v{self.version}"
+        if self.kind in ("figshare", "dataverse") and self.version:
+            return docker_tag(f"v{self.version}")
         return "latest"
 
 
@@ -273,7 +273,8 @@ def _http(text: str, parts: urllib.parse.SplitResult, hosts: SourceHosts) -> Sou
         return SourceRef("archive", text)
     query = urllib.parse.parse_qs(parts.query)
     if parts.path in _DATAVERSE_PATHS and query.get("persistentId"):
-        return SourceRef("dataverse", text, record=query["persistentId"][0])
+        version = query.get("version", [None])[0]
+        return SourceRef("dataverse", text, record=query["persistentId"][0], version=version)
     zenodo = _ZENODO_PATH.fullmatch(parts.path)
     if zenodo:
         return SourceRef("zenodo", text, record=zenodo.group("id"))
