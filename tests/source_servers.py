@@ -12,9 +12,11 @@ import io
 import json
 import os
 import re
+import socket
 import subprocess
 import tarfile
 import threading
+import time
 import urllib.parse
 import zipfile
 from collections.abc import Callable, Iterator
@@ -41,9 +43,18 @@ class Served:
         return [headers[header] for _, _, headers in self.requests if header in headers]
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up early (a streamed response closed unread) is normal here; the
+        # default handler would print a traceback into the output of the command under test.
+        pass
+
+
 @contextlib.contextmanager
 def _run(handler: type[http.server.BaseHTTPRequestHandler], served: Served) -> Iterator[Served]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = _Server(("127.0.0.1", 0), handler)
     served.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -136,6 +147,40 @@ def git_server(root: Path, *, auth: tuple[str, str] | None = None) -> Iterator[S
     handler = type("GitHandler", (Handler,), {"served": Served("")})
     with _run(handler, handler.served) as served:
         yield served
+
+
+@contextlib.contextmanager
+def git_daemon(root: Path, port: int) -> Iterator[str]:
+    """Serves the repositories below `root` over git:// (`git daemon`) on 127.0.0.1:port."""
+    process = subprocess.Popen(
+        [
+            "git",
+            "daemon",
+            "--export-all",
+            "--reuseaddr",
+            f"--base-path={root}",
+            "--listen=127.0.0.1",
+            f"--port={port}",
+            str(root),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"git://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            if _listening(port):
+                break
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def make_repository(root: Path, name: str, files: dict[str, bytes]) -> tuple[Path, Path]:

@@ -27,6 +27,7 @@ from source_servers import (
     figshare_routes,
     file_routes,
     git,
+    git_daemon,
     git_server,
     make_repository,
     project_files,
@@ -59,6 +60,7 @@ class World:
     work: Path
     servers: dict[str, Served]
     deposits: Deposits
+    daemon: str  # git:// on the same repositories
 
     def url(self, name: str) -> str:
         return self.servers[name].url
@@ -108,11 +110,12 @@ def world(tmp_path_factory: pytest.TempPathFactory, docker_daemon: str) -> Itera
             "10.5555/unknown-host": "https://nbship-missing-host.invalid/records/5",
         }
         servers["doi"] = stack.enter_context(route_server(functools.partial(doi_routes, registered)))
+        daemon = stack.enter_context(git_daemon(root / "git", free_port()))
         env.setenv(c.CACHE_DIR_ENV, str(root / "cache"))
         env.setenv(c.DOI_RESOLVER_ENV, servers["doi"].url)
         env.setenv(c.FIGSHARE_API_ENV, f"{servers['figshare'].url}/v2")
         env.setenv(c.ZENODO_TOKEN_ENV, TOKEN)
-        yield World(root, servers["git"].url, bare, work, servers, deposits)
+        yield World(root, servers["git"].url, bare, work, servers, deposits, daemon)
         for tag in {f"{TEST_PREFIX}-analysis:main", f"{TEST_PREFIX}-analysis:v1"}:
             docker("rmi", "-f", tag, check=False)
 
@@ -135,6 +138,7 @@ def _names(base: str, token: str, folder: str = "") -> set[str]:
 CASES = {
     "git-http-tag": lambda w: f"{w.git}/{REPO}@v1",
     "git-file": lambda w: f"file://{w.bare}",
+    "git-daemon-branch": lambda w: f"{w.daemon}/{REPO}@main",
     "zenodo-link": lambda w: f"{w.url('zenodo')}/records/1001",
     "zenodo-concept-doi-with-token": lambda w: "doi:10.5281/zenodo.1000",
     "figshare-doi-link": lambda w: "https://doi.org/10.6084/m9.figshare.2001.v2",

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 import threading
 import urllib.parse
 from pathlib import Path
 
 import pytest
+from source_servers import Deposits, commit_and_push, file_routes, make_repository, md5, redirect, route_server
 
 from nbship import contract as c
 from nbship.errors import FetchError, NotFoundError
@@ -20,9 +20,6 @@ from nbship.sources import cache
 from nbship.sources.download import Credential, Session, download
 from nbship.sources.fetch import fetch
 from nbship.sources.refs import parse_reference
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from source_servers import Deposits, commit_and_push, file_routes, make_repository, md5, redirect, route_server
 
 
 @pytest.fixture(autouse=True)

@@ -4,18 +4,15 @@ and checkouts of a commit (with submodules, over HTTP) that carry no .git and no
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from source_servers import commit_and_push, git, git_server, make_repository
 
 from nbship.errors import FetchError, NotFoundError
 from nbship.sources.git import RemoteRefs, Resolved, checkout, git_error, ls_remote, parse_ls_remote, resolve_ref
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from source_servers import commit_and_push, git, git_server, make_repository
 
 A, B, C = "a" * 40, "b" * 40, "c" * 40
 REMOTE = RemoteRefs(

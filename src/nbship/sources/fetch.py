@@ -115,7 +115,8 @@ def _fetch(ref: SourceRef, hosts: SourceHosts, previous: Resolution | None, repo
 
 
 def _git_host(location: str) -> str:
-    return git_location_key(location).split("/", 1)[0] or "this machine"
+    key = git_location_key(location)
+    return "this machine" if key.startswith("file:") else key.split("/", 1)[0]
 
 
 def _git(ref: SourceRef, reporter: Reporter) -> _Outcome:
