@@ -60,7 +60,10 @@ def fetch(ref: SourceRef, *, reporter: Reporter, refresh: bool = True) -> Fetche
     usable = previous is not None and Tree(previous.tree).exists()
     if not refresh:
         if previous is None or not usable:
-            raise NotFoundError(f"nbship has not fetched {ref} on this machine, so nothing of it runs here.")
+            raise NotFoundError(
+                f"nbship has not fetched {ref} on this machine (or its cache was removed), so it knows no server "
+                "of it. `nbship status` lists the servers that run."
+            )
         return Fetched(Tree(previous.tree), origin_of(ref, previous.revision))
     try:
         outcome = _fetch(ref, SourceHosts.from_env(), previous if usable else None, reporter)
