@@ -18,7 +18,10 @@ class ExitCode(IntEnum):
     IN_USE = 9  # a volume (or other resource) that something still uses
     REGISTRY = 10  # the registry refused or could not be reached
     CHECK_FAILED = 11  # nbship check: a notebook failed, timed out or gave other outputs
-    FETCH = 12  # a source reference could not be fetched: unknown host, no such ref, a download cut off
+    # A host could not be reached: a package index, a conda channel, or a link's host (the input
+    # itself may be fine).
+    NETWORK = 12
+    FETCH = 13  # a link's host answered, but what it names could not be fetched (credentials, not a record)
     INTERRUPTED = 130
 
 
@@ -102,15 +105,19 @@ class Interrupted(NbshipError):
 
 
 class FetchError(NbshipError):
-    """A source reference that could not be fetched. `unreachable`: the network failed (no answer,
-    unknown host), so what was fetched before may stand in for it."""
+    """A source reference whose host answered, yet that could not be fetched: missing or refused
+    credentials, an answer that is not a record or an archive, a server error, a damaged download.
+    (When the network fails on the way, that is a NetworkError.)"""
 
     exit_code = ExitCode.FETCH
 
-    def __init__(self, message: str, *, unreachable: bool = False) -> None:
-        super().__init__(message)
-        self.unreachable = unreachable
-
 
 class LockError(ProjectError):
-    """An environment that cannot be locked: unsolvable specs, unreachable channels, a broken lock."""
+    """An environment that cannot be locked: unsolvable specs, unknown channels, a broken lock."""
+
+
+class NetworkError(NbshipError):
+    """A host that could not be reached: a conda channel, a package index, or the host of a link
+    (no answer, a name that does not resolve, a download cut off). Try again, or fix the network."""
+
+    exit_code = ExitCode.NETWORK

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import PROJECTS, TEST_PREFIX, free_port, run_cli
+from conftest import PROJECTS, TEST_PREFIX, free_port, nbship_exe, run_cli
 from docker_helpers import docker, inspect
 from source_servers import (
     Deposits,
@@ -242,7 +243,7 @@ def test_lock_writes_into_nbships_copy_never_into_what_was_fetched(world: World)
 
 def test_writing_into_a_fetched_project_is_refused(world: World) -> None:
     ref = f"{world.git}/{REPO}@v1"
-    for args in (("init", ref), ("up", ref, "--mount", "host")):
+    for args in (("init", ref), ("up", ref, "--mount", "host"), ("run", ref, "--mount", "host", "--", "true")):
         result = run_cli(*args)
         assert result.exit_code == ExitCode.USAGE, result.output
         assert "read-only input" in result.stderr and f"git clone {world.git}/{REPO}" in result.stderr
@@ -281,8 +282,8 @@ def _error(*args: str) -> tuple[int, str]:
 
 def test_bad_references_get_one_paragraph_errors(world: World) -> None:
     cases = [
-        (("dockerfile", "https://nbship-missing-host.invalid/owner/repo.git"), ExitCode.FETCH, "is unknown"),
-        (("dockerfile", "doi:10.5555/unknown-host"), ExitCode.FETCH, "nbship-missing-host.invalid is unknown"),
+        (("dockerfile", "https://nbship-missing-host.invalid/owner/repo.git"), ExitCode.NETWORK, "is unknown"),
+        (("dockerfile", "doi:10.5555/unknown-host"), ExitCode.NETWORK, "nbship-missing-host.invalid is unknown"),
         (("dockerfile", f"{world.git}/{REPO}@no-such-branch"), ExitCode.NOT_FOUND, "It has branches: main; tags: v1"),
         (("dockerfile", f"{world.git}/missing.git"), ExitCode.NOT_FOUND, "There is no git repository"),
         (("dockerfile", "doi:10.5555/not-registered"), ExitCode.NOT_FOUND, "is not registered"),
@@ -298,7 +299,7 @@ def test_bad_references_get_one_paragraph_errors(world: World) -> None:
 
 def test_a_cut_off_download_is_retried_and_never_kept(world: World) -> None:
     exit_code, text = _error("dockerfile", f"{world.url('files')}/files/cut.tar.gz")
-    assert exit_code == ExitCode.FETCH and "cut off 3 times" in text
+    assert exit_code == ExitCode.NETWORK and "cut off 3 times" in text
     downloads = world.root / "cache" / "sources" / "downloads"
     assert not [p for p in downloads.iterdir() if p.is_file()]  # no partial file, none renamed into place
     flaky = run_cli("dockerfile", f"{world.url('files')}/files/flaky.tar.gz")
@@ -318,6 +319,34 @@ def test_what_was_fetched_is_reused_without_the_network(tmp_path: Path, world: W
     assert "Cannot reach 127.0.0.1" in result.stderr and "Using what" in result.stderr
     down = run_cli("down", ref)
     assert down.exit_code == 0 and "No nbship server was running" in down.stderr
+
+
+def test_run_and_clean_take_a_link(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    ref = f"{world.git}/{REPO}@v1"
+    tag = f"{TEST_PREFIX}/src-run-clean:latest"
+    project = open_project(parse_reference(ref) or Path("."))
+    # The user's own setting for their folders gives way for a link: its copy is never a work folder.
+    monkeypatch.setenv("NBSHIP_MOUNT", "host")
+    listing = "import pathlib; print(sorted(p.name for p in pathlib.Path('.').iterdir()))"
+    result = subprocess.run(
+        [nbship_exe(), "run", ref, "-t", tag, "--", "python", "-c", listing],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "'analysis.ipynb'" in result.stdout and "'data'" in result.stdout
+    assert "read-only input" in result.stderr and volume_name(project.project_id) in result.stderr
+    monkeypatch.delenv("NBSHIP_MOUNT")
+    cleaned = run_cli("clean", ref, "--volumes", "--json")
+    assert cleaned.exit_code == 0, cleaned.output + cleaned.stderr
+    outcome = json.loads(cleaned.stdout)
+    assert tag in {image["image"] for image in outcome["images"]}
+    assert volume_name(project.project_id) in outcome["volumes"]
+    assert docker("image", "inspect", tag, check=False).returncode != 0
+    never = run_cli("clean", f"{world.git}/{REPO}@no-such-branch")  # nothing of it was ever fetched here
+    assert never.exit_code == ExitCode.NOT_FOUND and "has not fetched" in never.stderr
 
 
 def test_nothing_was_ever_written_into_what_was_fetched(world: World) -> None:

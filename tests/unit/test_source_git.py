@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from source_servers import commit_and_push, git, git_server, make_repository
 
-from nbship.errors import FetchError, NotFoundError
+from nbship.errors import FetchError, NetworkError, NotFoundError
 from nbship.sources.git import RemoteRefs, Resolved, checkout, git_error, ls_remote, parse_ls_remote, resolve_ref
 
 A, B, C = "a" * 40, "b" * 40, "c" * 40
@@ -105,13 +105,13 @@ def test_a_commit_that_no_ref_names_is_fetched_by_its_abbreviation(tmp_path: Pat
 @pytest.mark.parametrize(
     ("stderr", "kind", "words"),
     [
-        ("fatal: unable to access 'https://h/r.git/': Could not resolve host: h", FetchError, "is unknown"),
+        ("fatal: unable to access 'https://h/r.git/': Could not resolve host: h", NetworkError, "is unknown"),
         ("fatal: could not read Username for 'https://h': terminal prompts disabled", FetchError, "needs credentials"),
         ("git@h: Permission denied (publickey).", FetchError, "needs credentials"),
         ("fatal: repository 'https://ghp_T0KEN@h/r.git/' not found", NotFoundError, "no git repository"),
         (
             "fatal: unable to access 'https://h/': Failed to connect to h port 443: Connection refused",
-            FetchError,
+            NetworkError,
             "Cannot reach",
         ),
         ("fatal: something else entirely", FetchError, "git could not fetch"),

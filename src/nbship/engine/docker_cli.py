@@ -14,8 +14,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from nbship.engine.base import BuildRequest
-from nbship.engine.buildlog import BuildkitLog
+from nbship.engine.base import BuildReport, BuildRequest
+from nbship.engine.buildlog import BuildkitLog, notes
 from nbship.errors import DockerCommandError, DockerUnavailableError, Interrupted
 from nbship.reporter import Reporter
 
@@ -138,7 +138,7 @@ class CliProcess:
                 self._proc.wait()
 
 
-def buildkit_build(cli: str, request: BuildRequest, reporter: Reporter) -> None:
+def buildkit_build(cli: str, request: BuildRequest, reporter: Reporter) -> BuildReport:
     """`docker build` with BuildKit, the Dockerfile and nbship's ignore list outside the context."""
     with tempfile.TemporaryDirectory(prefix="nbship-build-") as tmp:
         dockerfile = Path(tmp) / "Dockerfile"
@@ -149,6 +149,8 @@ def buildkit_build(cli: str, request: BuildRequest, reporter: Reporter) -> None:
         command = [cli, "build", "--progress=plain", "-f", str(dockerfile), "-t", request.tag]
         for key, value in request.labels.items():
             command += ["--label", f"{key}={value}"]
+        for key, value in request.build_args.items():
+            command += ["--build-arg", f"{key}={value}"]
         for secret_id, source in request.secrets:
             command += ["--secret", f"id={secret_id},src={source}"]
         if request.no_cache:
@@ -174,3 +176,6 @@ def buildkit_build(cli: str, request: BuildRequest, reporter: Reporter) -> None:
                     output="\n".join(log.everything),
                 )
             raise log.error()
+        for note in notes(log.steps.values()):
+            reporter.warn(note)
+        return log.report()

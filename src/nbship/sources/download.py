@@ -20,7 +20,7 @@ import requests.adapters
 import urllib3.util
 
 from nbship import __version__
-from nbship.errors import FetchError, NbshipError, NotFoundError
+from nbship.errors import FetchError, NbshipError, NetworkError, NotFoundError
 
 ATTEMPTS = 3  # per download, each a full transfer; connection errors and 5xx are retried inside each
 _TIMEOUT = (15, 60)  # connect, and between bytes
@@ -117,27 +117,24 @@ class Session(requests.Session):
                 prepared_request.headers.pop(credential.header, None)
 
 
-def request_error(exc: requests.RequestException, url: str, what: str) -> FetchError:
+def request_error(exc: requests.RequestException, url: str, what: str) -> FetchError | NetworkError:
     """The message for a request that got no usable answer."""
     host = host_of(url)
     text = repr(exc)
     if any(hint in text for hint in _RESOLVE_HINTS):
-        return FetchError(
+        return NetworkError(
             f"The host {host} is unknown: its name does not resolve, so {what} cannot be fetched. Check the "
             f"spelling of {shown(url)}, or your network.",
-            unreachable=True,
         )
     if isinstance(exc, requests.exceptions.SSLError):
-        return FetchError(
+        return NetworkError(
             f"The TLS connection to {host} failed ({_reason(exc)}), so {what} cannot be fetched. Behind a proxy "
             "with its own certificate authority, point REQUESTS_CA_BUNDLE at its CA bundle.",
-            unreachable=True,
         )
     if isinstance(exc, requests.ConnectionError | requests.Timeout):
-        return FetchError(
+        return NetworkError(
             f"Cannot reach {host} ({_reason(exc)}), so {what} cannot be fetched. Check the URL and your network, "
             "then try again.",
-            unreachable=True,
         )
     return FetchError(f"The request for {what} to {host} failed: {_reason(exc)}.")
 
@@ -249,10 +246,9 @@ def download(
             f"in {ATTEMPTS} tries. The file on the server may be damaged; nothing was kept."
         )
     detail = f" (the last try got {last})" if isinstance(last, _CutOff) else f" ({_reason(last)})" if last else ""
-    raise FetchError(
+    raise NetworkError(
         f"The download of {what} from {host_of(url)} was cut off {ATTEMPTS} times{detail}. nbship keeps no "
         "partial download; check the connection and try again.",
-        unreachable=True,
     )
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from nbship.errors import FetchError, NotFoundError, ProjectError
+from nbship.errors import NetworkError, NotFoundError, ProjectError
 from nbship.project.origin import Origin
 from nbship.reporter import Reporter
 from nbship.sources import archive, cache, git, locate, records
@@ -62,13 +62,14 @@ def fetch(ref: SourceRef, *, reporter: Reporter, refresh: bool = True) -> Fetche
         if previous is None or not usable:
             raise NotFoundError(
                 f"nbship has not fetched {ref} on this machine (or its cache was removed), so it knows no server "
-                "of it. `nbship status` lists the servers that run."
+                "or image of it. `nbship status` lists the servers that run; `nbship clean --all` removes what "
+                "every project left."
             )
         return Fetched(Tree(previous.tree), origin_of(ref, previous.revision))
     try:
         outcome = _fetch(ref, SourceHosts.from_env(), previous if usable else None, reporter)
-    except FetchError as exc:
-        if not (exc.unreachable and previous is not None and usable):
+    except NetworkError as exc:  # the host did not answer: what was fetched before stands in
+        if not (previous is not None and usable):
             raise
         reporter.warn(
             f"{exc.message} Using what {ref} was when nbship fetched it at {previous.at}: "

@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from nbship.errors import FetchError, NbshipError, NotFoundError, UsageError
+from nbship.errors import FetchError, NbshipError, NetworkError, NotFoundError, UsageError
 
 _HEX = re.compile(r"[0-9a-f]{4,64}")
 _FULL = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
@@ -115,7 +115,7 @@ def _run(args: list[str], *, cwd: Path | None = None, timeout: float | None = No
             "settings apply). Install git (on Debian: apt-get install git), then try again."
         ) from exc
     except subprocess.TimeoutExpired as exc:
-        raise FetchError(f"git {args[0]} did not finish within {timeout:.0f} s.", unreachable=True) from exc
+        raise NetworkError(f"git {args[0]} did not finish within {timeout:.0f} s.") from exc
 
 
 _USERINFO = re.compile(r"(\w[\w+.-]*://)[^/@\s]+@")
@@ -129,10 +129,9 @@ def git_error(stderr: str, shown: str, host: str, doing: str) -> NbshipError:
     if re.search(
         r"Could not resolve host|Could not resolve hostname|Name or service not known|nodename nor servname", text
     ):
-        return FetchError(
+        return NetworkError(
             f"The host {host} is unknown: its name does not resolve, so {shown} cannot be fetched. Check the "
             "spelling of the URL, or your network.",
-            unreachable=True,
         )
     if re.search(
         r"terminal prompts disabled|Authentication failed|could not read (Username|Password)|Permission denied \("
@@ -153,9 +152,7 @@ def git_error(stderr: str, shown: str, host: str, doing: str) -> NbshipError:
     if re.search(
         r"Connection refused|Failed to connect|Connection timed out|Could not connect|Network is unreachable", text
     ):
-        return FetchError(
-            f"Cannot reach {host} ({last}), so {shown} cannot be fetched. Try again later.", unreachable=True
-        )
+        return NetworkError(f"Cannot reach {host} ({last}), so {shown} cannot be fetched. Try again later.")
     return FetchError(f"git could not {doing} {shown}: {last}")
 
 
