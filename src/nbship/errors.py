@@ -18,10 +18,9 @@ class ExitCode(IntEnum):
     IN_USE = 9  # a volume (or other resource) that something still uses
     REGISTRY = 10  # the registry refused or could not be reached
     CHECK_FAILED = 11  # nbship check: a notebook failed, timed out or gave other outputs
-    # A host could not be reached: a package index, a conda channel, or a link's host (the input
-    # itself may be fine).
+    # The network: a package index or a conda channel could not be reached, or a link could not be
+    # fetched (its host did not answer, or answered without what the link names).
     NETWORK = 12
-    FETCH = 13  # a link's host answered, but what it names could not be fetched (credentials, not a record)
     INTERRUPTED = 130
 
 
@@ -107,9 +106,10 @@ class Interrupted(NbshipError):
 class FetchError(NbshipError):
     """A source reference whose host answered, yet that could not be fetched: missing or refused
     credentials, an answer that is not a record or an archive, a server error, a damaged download.
-    (When the network fails on the way, that is a NetworkError.)"""
+    The exit code is the network's (one code for "the link could not be fetched"); the class stays
+    apart from NetworkError because only a host that did not answer lets the cache stand in."""
 
-    exit_code = ExitCode.FETCH
+    exit_code = ExitCode.NETWORK
 
 
 class LockError(ProjectError):

@@ -160,9 +160,11 @@ def test_a_link_is_served_and_checked(world: World, case: str) -> None:
         assert labels[c.LABEL_SOURCE] == str(parse_reference(ref))
         assert TOKEN not in str(labels) and "@" not in labels[c.OCI_SOURCE].split("://", 1)[-1].split("/", 1)[0]
         assert labels[c.OCI_REVISION]  # the commit, record version or content digest it resolved to
-        checked = run_cli("check", ref, "-t", tag)
+        checked = run_cli("check", ref, "-t", tag, "--json")  # stdout is the report alone: fetching says nothing there
         assert checked.exit_code == 0, checked.output + checked.stderr
-        assert "passed" in checked.stdout and "analysis.ipynb" in checked.stdout
+        report = json.loads(checked.stdout)
+        assert report["ok"] and report["image"] == tag
+        assert [(item["path"], item["status"]) for item in report["notebooks"]] == [("analysis.ipynb", "passed")]
         assert "already fetched" in checked.stderr and "up to date" in checked.stderr  # cache and image reused
     finally:
         downed = run_cli("down", ref, "--volumes")
@@ -204,8 +206,9 @@ def test_a_moved_branch_is_fetched_again_and_the_work_is_kept(world: World) -> N
         assert inspect(tag)["Config"]["Labels"][c.LABEL_SOURCE] == ref
         body = {"type": "file", "format": "text", "content": "my notes\n"}
         assert requests.put(f"{base}/api/contents/notes.txt?token={token}", json=body, timeout=20).ok
-        again = run_cli("build", ref)
+        again = run_cli("build", ref, "--json")
         assert again.exit_code == 0, again.output + again.stderr
+        assert json.loads(again.stdout)["image"] == tag and json.loads(again.stdout)["built"] is False
         assert "already fetched" in again.stderr and "up to date" in again.stderr
         assert run_cli("down", ref).exit_code == 0
         moved = commit_and_push(world.work, {"second.ipynb": CONTENT["analysis.ipynb"]}, "a second notebook")
@@ -233,10 +236,11 @@ def test_compose_for_a_link_writes_into_the_current_folder(
 
 def test_lock_writes_into_nbships_copy_never_into_what_was_fetched(world: World) -> None:
     ref = f"{world.git}/pinned.git"
-    result = run_cli("lock", ref)
+    result = run_cli("lock", ref, "--json")
     assert result.exit_code == 0, result.output + result.stderr
     project = open_project(parse_reference(ref) or Path("."))
     assert (project.root / "requirements.lock").is_file()
+    assert [item["path"] for item in json.loads(result.stdout)["locks"]] == [str(project.root / "requirements.lock")]
     assert f"wrote {project.root / 'requirements.lock'}" in result.stderr
     assert not (project.root.parent / "fetched" / "requirements.lock").exists()
 
@@ -259,7 +263,7 @@ def test_private_git_goes_through_the_users_own_credentials(
     with git_server(tmp_path / "git", auth=("alice", password)) as server:
         ref = f"{server.url}/private.git"
         refused = run_cli("dockerfile", ref)
-        assert refused.exit_code == ExitCode.FETCH, refused.output
+        assert refused.exit_code == ExitCode.NETWORK, refused.output
         assert "needs credentials" in refused.stderr and "credential helper" in refused.stderr
         with_password = run_cli("dockerfile", ref.replace("http://", f"http://alice:{password}@"))
         assert with_password.exit_code == ExitCode.USAGE and password not in with_password.stderr
@@ -287,7 +291,7 @@ def test_bad_references_get_one_paragraph_errors(world: World) -> None:
         (("dockerfile", f"{world.git}/{REPO}@no-such-branch"), ExitCode.NOT_FOUND, "It has branches: main; tags: v1"),
         (("dockerfile", f"{world.git}/missing.git"), ExitCode.NOT_FOUND, "There is no git repository"),
         (("dockerfile", "doi:10.5555/not-registered"), ExitCode.NOT_FOUND, "is not registered"),
-        (("dockerfile", "doi:10.5555/just-a-page"), ExitCode.FETCH, "is not a git repository, a Zenodo"),
+        (("dockerfile", "doi:10.5555/just-a-page"), ExitCode.NETWORK, "is not a git repository, a Zenodo"),
         (("dockerfile", "doi:10.5281/zenodo.1003"), ExitCode.PROJECT, "has no files"),
         (("dockerfile", f"{world.url('files')}/files/broken.zip"), ExitCode.PROJECT, "is not a zip or tar archive"),
         (("dockerfile", "doi:not-a-doi"), ExitCode.USAGE, "is not a DOI"),
