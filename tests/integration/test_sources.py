@@ -362,3 +362,19 @@ def test_nothing_was_ever_written_into_what_was_fetched(world: World) -> None:
         extra = set(files) - set(CONTENT) - {"second.ipynb", "flaky.txt", "requirements.txt"}
         assert not extra, (folder, extra)
         assert all(files[name] == CONTENT[name] for name in CONTENT), folder
+
+
+def test_a_fetched_projects_settings_cannot_open_the_server_to_the_network(world: World) -> None:
+    repo = f"{TEST_PREFIX}-open.git"
+    make_repository(world.root / "git", repo, {**CONTENT, "nbship.toml": b'bind = "0.0.0.0"\n'})
+    ref = f"{world.git}/{repo}"
+    tag = f"{TEST_PREFIX}/src-open:latest"
+    try:
+        base, _token, said = _up(ref, "-t", tag)
+        assert "cannot open the server to other machines by itself" in said
+        port = base.rsplit(":", 1)[1]
+        ports = docker("ps", "--filter", f"publish={port}", "--format", "{{.Ports}}").stdout
+        assert f"127.0.0.1:{port}->" in ports and "0.0.0.0" not in ports
+    finally:
+        run_cli("down", ref, "--volumes")
+        docker("rmi", "-f", tag, check=False)

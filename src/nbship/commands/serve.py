@@ -21,7 +21,7 @@ from nbship.reporter import RecordingReporter, Reporter
 from nbship.resources import Resources
 from nbship.runtime import own_image, registry, servers, volumes
 from nbship.runtime.servers import Server, WorkMount
-from nbship.settings import Settings, load_settings
+from nbship.settings import Settings, env_name, load_settings
 from nbship.sources.open import ProjectPath, open_project, refuse_fetched
 
 
@@ -123,6 +123,21 @@ def mount_choice(target: Target, given: MountChoice | None, reporter: Reporter) 
     return kind
 
 
+def bind_choice(target: Target, given: str | None, reporter: Reporter) -> str:
+    """The address to publish on: the option, else the settings. A downloaded project's own file
+    cannot open the server to the network: only the user can (--bind or NBSHIP_BIND)."""
+    if given:
+        return given
+    bind = target.settings.bind
+    if bind != c.LOOPBACK and target.fetched and env_name(("bind",)) not in os.environ:
+        reporter.warn(
+            f"The nbship.toml of {target.label} asks to serve on {bind}, but a fetched project cannot open "
+            f"the server to other machines by itself: serving on {c.LOOPBACK}. Give --bind {bind} to open it."
+        )
+        return c.LOOPBACK
+    return bind
+
+
 def work_mount(engine: Engine, target: Target, kind: MountChoice, volume: str | None) -> WorkMount:
     return prepare_work_mount(engine, target, kind, volume)[0]
 
@@ -201,7 +216,7 @@ def up(
     image, info, target = image_and_target(engine, path, options.image, build_options, reporter)
     settings = target.settings
     port = options.port or settings.port or c.CONTAINER_PORT
-    bind = options.bind or settings.bind
+    bind = bind_choice(target, options.bind, reporter)
     if not 0 < port < 65536:
         raise UsageError(f"--port {port} is not a port number (1-65535).")
     if bind != c.LOOPBACK:
