@@ -10,6 +10,9 @@ no printing and no exiting: results are returned, problems raised as NbshipError
     print(server.url)
     api.down(path=Path("my-analysis"))
 
+    # Every `path=` also takes a link: a git URL at a ref, a DOI, a record or an archive URL.
+    colleague = api.up(path=api.source("https://host/owner/sst.git@v1.2"))
+
 The commands live in nbship.commands, one module per concern; this module is their front door.
 """
 
@@ -57,6 +60,7 @@ from nbship.runtime.cleanup import CleanOutcome
 from nbship.runtime.registry import PushOutcome
 from nbship.runtime.servers import Server
 from nbship.runtime.volumes import WorkVolume
+from nbship.sources.refs import ProjectPath, SourceRef, parse_reference, source
 
 __all__ = [
     "BuildOptions",
@@ -76,10 +80,12 @@ __all__ = [
     "K8sOutcome",
     "LockOptions",
     "LockOutcome",
+    "ProjectPath",
     "PushOutcome",
     "Resources",
     "RunOptions",
     "Server",
+    "SourceRef",
     "UpOptions",
     "UsersImageOutcome",
     "WorkVolume",
@@ -103,9 +109,11 @@ __all__ = [
     "lock",
     "login",
     "logs",
+    "parse_reference",
     "push",
     "run",
     "shell",
+    "source",
     "status",
     "up",
     "volume_create",

@@ -425,3 +425,52 @@ def test_any_authenticator_table_is_read_or_refused_with_a_message(data: dict[st
             "class": found.class_name,
             **({"secrets": data["secrets"]} if "secrets" in data else {}),
         }.keys() == data.keys()
+
+
+_HUB_TOML = """
+[hub]
+users = ["alice"]
+bind = "0.0.0.0"
+
+[hub.authenticator]
+class = "oauthenticator.github.GitHubOAuthenticator"
+client_id = "Iv1.abc"
+
+[hub.authenticator.secrets]
+client_secret = { env = "NBSHIP_TEST_HUB_SECRET" }
+"""
+
+
+@pytest.mark.parametrize("fetched", [False, True])
+def test_a_fetched_projects_file_cannot_open_the_hub_nor_choose_its_logins(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch, fetched: bool
+) -> None:
+    from nbship.commands.hub import project_authenticator
+    from nbship.commands.serve import Target, bind_choice
+    from nbship.reporter import RecordingReporter
+
+    monkeypatch.setenv("NBSHIP_TEST_HUB_SECRET", "s3cret")
+    monkeypatch.delenv("NBSHIP_HUB_BIND", raising=False)
+    root = make_project({"nbship.toml": _HUB_TOML})
+    target = Target(
+        "p-01234567",
+        "https://example.org/p.git" if fetched else str(root),
+        root,
+        load_settings(root, {})[0],
+        fetched=fetched,
+    )
+    reporter = RecordingReporter()
+    hub = target.settings.hub
+    auth = project_authenticator(target, reporter)
+    bind = bind_choice(target, None, reporter, setting=hub.bind, key=("hub", "bind"))
+    warnings = [message for kind, message in reporter.events if kind == "warn"]
+    if fetched:
+        assert (auth, bind) == (None, c.LOOPBACK)
+        assert len(warnings) == 2 and "using nbship's passwords" in warnings[0] and "--bind 0.0.0.0" in warnings[1]
+        # The user's own choice still opens it.
+        assert bind_choice(target, "0.0.0.0", reporter, setting=hub.bind, key=("hub", "bind")) == "0.0.0.0"
+        monkeypatch.setenv("NBSHIP_HUB_BIND", "0.0.0.0")
+        assert bind_choice(target, None, reporter, setting=hub.bind, key=("hub", "bind")) == "0.0.0.0"
+    else:
+        assert auth is not None and auth.secrets == {"client_secret": "s3cret"}
+        assert bind == "0.0.0.0" and warnings == []

@@ -18,6 +18,7 @@ from nbship.cli.options import (
     optional_path_arg,
     resources_from,
 )
+from nbship.sources.refs import ProjectPath
 
 
 @click.group()
@@ -55,7 +56,7 @@ def hub() -> None:
 @container_options
 @build_options
 def hub_up(
-    path: Path | None,
+    path: ProjectPath | None,
     image: str | None,
     port: int | None,
     bind: str | None,
@@ -130,7 +131,7 @@ def hub_up(
 @optional_path_arg
 @click.option("--image", help="The hub started with `nbship hub up --image IMAGE`.")
 @click.option("--volumes", is_flag=True, help="Also remove every user's work volume and the hub's own.")
-def hub_down(path: Path | None, image: str | None, volumes: bool) -> None:
+def hub_down(path: ProjectPath | None, image: str | None, volumes: bool) -> None:
     """Stop PATH's hub and every user's server (their work stays in their volumes)."""
     from nbship import api
 
@@ -151,7 +152,7 @@ def hub_down(path: Path | None, image: str | None, volumes: bool) -> None:
 @hub.command("status")
 @optional_path_arg
 @json_option
-def hub_status(path: Path | None, as_json: bool) -> None:
+def hub_status(path: ProjectPath | None, as_json: bool) -> None:
     """List the hubs on this machine: their URLs, users and users' servers."""
     from nbship import api
 
@@ -180,7 +181,7 @@ def hub_status(path: Path | None, as_json: bool) -> None:
 @click.option("--name", "name", help="The hub-ready image's name (default: the image's tag plus -hub).")
 @json_option
 @build_options
-def hub_image(path: Path | None, image: str | None, name: str | None, as_json: bool, **kwargs: Any) -> None:
+def hub_image(path: ProjectPath | None, image: str | None, name: str | None, as_json: bool, **kwargs: Any) -> None:
     """Build PATH's image made hub-ready: what each user's server runs (push it for a cluster)."""
     from nbship import api
 
@@ -208,7 +209,7 @@ def hub_image(path: Path | None, image: str | None, name: str | None, as_json: b
 )
 @click.option("--storage", default="10Gi", show_default=True, help="Each user's volume, as Kubernetes writes sizes.")
 @click.option("--force", is_flag=True, help="Replace files nbship did not write.")
-def hub_k8s(path: Path | None, image: str, output: Path, storage: str, force: bool) -> None:
+def hub_k8s(path: ProjectPath | None, image: str, output: Path, storage: str, force: bool) -> None:
     """Write Zero to JupyterHub Helm values for PATH's image (no Docker or cluster needed)."""
     from nbship import api
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from nbship import contract as c
 from nbship import envvars
 from nbship.commands.build import ca_secret_files
-from nbship.commands.serve import image_and_target, target_of
+from nbship.commands.serve import Target, bind_choice, image_and_target, project_target, target_of
 from nbship.engine import connect
 from nbship.engine.base import Builder, BuildRequest, HubEngine, ImageInfo
 from nbship.errors import NbshipError, ProjectError, UsageError
@@ -30,12 +30,12 @@ from nbship.hub.client import HubClient, HubUser
 from nbship.hub.runtime import Hub
 from nbship.hub.state import new_password, next_state
 from nbship.options import BuilderChoice, BuildOptions, HubOptions
-from nbship.project.detect import detect
 from nbship.project.kinds.dockerfile import DockerfileInput
 from nbship.references import validate_reference
 from nbship.reporter import RecordingReporter, Reporter
 from nbship.runtime import servers, volumes
 from nbship.settings import AuthenticatorSettings, HubSettings
+from nbship.sources.open import ProjectPath, open_project
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ def ensure_users_image(
 
 def hub_image(
     *,
-    path: Path | None = None,
+    path: ProjectPath | None = None,
     image: str | None = None,
     tag: str | None = None,
     build_options: BuildOptions | None = None,
@@ -252,9 +252,24 @@ def authenticator_spec(settings: AuthenticatorSettings | None, root: Path | None
     return s.AuthenticatorSpec(settings.class_name, settings.traits, found)
 
 
+def project_authenticator(target: Target, reporter: Reporter) -> s.AuthenticatorSpec | None:
+    """The project's [hub.authenticator], unless the project was fetched: a downloaded nbship.toml
+    cannot choose who may log in, nor which of the user's variables or files go to an OAuth
+    provider as secrets."""
+    settings = target.settings.hub.authenticator
+    if settings is not None and target.fetched:
+        reporter.warn(
+            f"The nbship.toml of {target.label} names an authenticator ({settings.class_name}), but a fetched "
+            "project cannot choose how its hub logs people in, nor which secrets it reads: using nbship's "
+            "passwords. Clone the project to use its authenticator."
+        )
+        return None
+    return authenticator_spec(settings, target.root)
+
+
 def hub_up(
     *,
-    path: Path | None = None,
+    path: ProjectPath | None = None,
     options: HubOptions | None = None,
     build_options: BuildOptions | None = None,
     reporter: Reporter | None = None,
@@ -283,7 +298,7 @@ def hub_up(
     hub_info = ensure_hub_image(engine, builder, secrets, reporter)
     hub_ref = images.hub_image(buildkit=builder.kind == "buildkit")
     previous, found = hubs.previous_state(engine, target.project_id, hub_ref)
-    auth = authenticator_spec(settings.authenticator, target.root)
+    auth = project_authenticator(target, reporter)
     users = _names(options.users, settings.users, previous.users, "--user")
     admins = _names(options.admins, settings.admins, previous.admins, "--admin")
     if auth is None and not (users or admins):
@@ -302,7 +317,7 @@ def hub_up(
         users=users,
         admins=admins,
         port=options.port or settings.port or c.HUB_PORT,
-        bind=options.bind or settings.bind or target.settings.bind,
+        bind=bind_choice(target, options.bind, reporter, setting=settings.bind, key=("hub", "bind")),
         swarm=swarm,
         idle_timeout=options.idle_timeout if options.idle_timeout is not None else settings.idle_timeout,
         start_timeout=options.ready_timeout or target.settings.ready_timeout,
@@ -348,7 +363,11 @@ def hub_logs(*, hub: Hub) -> Iterator[str]:
 
 
 def hub_down(
-    *, path: Path | None = None, image: str | None = None, volumes_too: bool = False, reporter: Reporter | None = None
+    *,
+    path: ProjectPath | None = None,
+    image: str | None = None,
+    volumes_too: bool = False,
+    reporter: Reporter | None = None,
 ) -> HubDownOutcome:
     """Stops the project's hub and every user's server. The users' volumes (and the hub's own,
     which keeps its users and their password hashes) stay unless `volumes_too`."""
@@ -368,7 +387,7 @@ def hub_down(
     return HubDownOutcome(hub, removed, tuple(owned), ())
 
 
-def hub_status(*, path: Path | None = None) -> list[HubStatus]:
+def hub_status(*, path: ProjectPath | None = None) -> list[HubStatus]:
     """The hubs on this engine (PATH's only, when given), each with its users and their servers."""
     engine = hub_engine()
     wanted = target_of(engine, path, None).project_id if path is not None else None
@@ -398,7 +417,7 @@ def hub_status(*, path: Path | None = None) -> list[HubStatus]:
 
 def hub_k8s(
     *,
-    path: Path | None = None,
+    path: ProjectPath | None = None,
     image: str,
     output: Path,
     storage: str = k8s.DEFAULT_STORAGE,
@@ -408,7 +427,7 @@ def hub_k8s(
     """Writes Zero to JupyterHub values for `image` (hub-ready, in a registry the cluster reaches);
     secrets, when there are any, go to a second file beside it, readable by its owner only."""
     reporter = reporter or RecordingReporter()
-    project = detect(path or Path("."))
+    project = open_project(path or Path("."), reporter=reporter)
     reference = validate_reference(image)
     k8s.image_parts(reference)
     settings = project.settings.hub
@@ -430,7 +449,7 @@ def hub_k8s(
         workdir = c.WORKDIR
     else:
         uid, workdir = None, servers.image_workdir(connect().image(reference))
-    auth = authenticator_spec(settings.authenticator, project.root)
+    auth = project_authenticator(project_target(project), reporter)
     users = _names((), settings.users, (), "--user")
     admins = _names((), settings.admins, (), "--admin")
     spec = k8s.K8sSpec(
