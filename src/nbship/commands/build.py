@@ -14,6 +14,7 @@ from nbship import contract as c
 from nbship.engine import Engine, connect
 from nbship.engine.base import Builder, BuildRequest, ImageInfo
 from nbship.errors import ProjectError, UsageError
+from nbship.ignore import Pattern
 from nbship.lock import manage as locks
 from nbship.options import BuildOptions, ImageOptions
 from nbship.project.detect import Project, detect
@@ -22,8 +23,10 @@ from nbship.project.plan import BuildPlan, make_plan, python_of
 from nbship.references import validate_reference
 from nbship.render import support
 from nbship.render.dockerfile import render_dockerfile
-from nbship.render.dockerignore import context_paths, ignore_patterns, render_dockerignore
+from nbship.render.dockerignore import context_entries, context_patterns, ignore_lines, render_dockerignore
 from nbship.reporter import RecordingReporter, Reporter
+from nbship.values import public_url
+from nbship.writing import NewFile, preflight, write_all
 
 
 @dataclass(frozen=True)
@@ -76,15 +79,14 @@ def init(
     generated = dataclasses.replace(project, inputs=tuple(i for i in project.inputs if i is not own))
     plan = plan_for(generated, options or ImageOptions(), buildkit=buildkit, own_folder=True)
     text = render_dockerfile(plan)
+    files = [NewFile(target, text.encode())]
+    files += [NewFile(path, data, mode) for path, data, mode in support.folder_files(project.root)]
+    if project.dockerignore is None:
+        files.append(NewFile(project.root / ".dockerignore", render_dockerignore().encode()))
+    preflight(files, root=project.root)
     # The Dockerfile installs nbship.lock: write it now, so that a plain `docker build` works too.
     locks.ensure_locks(generated, python=plan.python.version, channel_auth=channel_auth, reporter=RecordingReporter())
-    target.write_text(text, encoding="utf-8")
-    written = [target, *support.write_folder(project.root)]
-    if project.dockerignore is None:
-        ignore = project.root / ".dockerignore"
-        ignore.write_text(render_dockerignore(None), encoding="utf-8")
-        written.append(ignore)
-    return written
+    return write_all(files, root=project.root)
 
 
 def _git(root: Path, *args: str) -> str | None:
@@ -101,8 +103,10 @@ def _labels(project: Project, fingerprint: str) -> dict[str, str]:
     revision = _git(project.root, "rev-parse", "HEAD")
     if revision and _git(project.root, "status", "--porcelain"):
         revision += "-dirty"
-    # No local path as a fallback: pushed images would carry it to everyone who pulls them.
-    source = _git(project.root, "config", "--get", "remote.origin.url")
+    # No local path as a fallback: pushed images would carry it to everyone who pulls them. Nor
+    # the credentials a remote may have been cloned with (https://user:token@host/...).
+    remote = _git(project.root, "config", "--get", "remote.origin.url")
+    source = public_url(remote) if remote else None
     return {
         **({c.OCI_SOURCE: source} if source else {}),
         c.OCI_REVISION: revision or "unversioned",
@@ -114,18 +118,15 @@ def _labels(project: Project, fingerprint: str) -> dict[str, str]:
     }
 
 
-def fingerprint(root: Path, dockerfile_text: str, ignore: list[str]) -> str:
+def fingerprint(root: Path, dockerfile_text: str, ignore: tuple[Pattern, ...]) -> str:
     """Changes whenever a build could give another image: any file's name, size, time or mode,
     the Dockerfile, or the ignore list. Only stats files, so it is cheap on large data."""
     digest = hashlib.sha256()
     digest.update(dockerfile_text.encode())
-    digest.update("\n".join(ignore).encode())
-    for rel in context_paths(root, ignore):
-        try:
-            stat = (root / rel).lstat()
-        except OSError:
-            continue
-        digest.update(f"\0{rel}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_mode}".encode())
+    digest.update("\n".join(ignore_lines(ignore)).encode())
+    for entry in context_entries(root, ignore):
+        stat = entry.stat
+        digest.update(f"\0{entry.path}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_mode}".encode())
     return digest.hexdigest()[:32]
 
 
@@ -166,7 +167,7 @@ def build_project(engine: Engine, project: Project, options: BuildOptions, repor
     builder = engine.choose_builder(options.builder, needs_secrets=bool(secrets))
     text, python = _dockerfile_text(project, options, builder, reporter)
     locks.ensure_locks(project, python=python, channel_auth=options.channel_auth, reporter=reporter)
-    ignore = ignore_patterns(project.dockerignore)
+    ignore = context_patterns(project)
     wanted = fingerprint(project.root, text, ignore)
     existing = engine.image(tag)
     fresh = existing is not None and existing.labels.get(c.LABEL_FINGERPRINT) == wanted
@@ -182,7 +183,7 @@ def build_project(engine: Engine, project: Project, options: BuildOptions, repor
         request = BuildRequest(
             context=project.root,
             dockerfile=text,
-            ignore=tuple(ignore),
+            ignore=ignore_lines(ignore),
             tag=tag,
             builder=builder,
             labels=_labels(project, wanted),

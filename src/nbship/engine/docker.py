@@ -15,10 +15,12 @@ import docker
 import docker.errors
 import docker.types
 import docker.utils
+import docker.utils.build
 from docker.models.containers import Container
 from docker.models.images import Image
 from docker.models.volumes import Volume
 
+from nbship import ignore
 from nbship.engine import docker_cli
 from nbship.engine.base import (
     Builder,
@@ -211,10 +213,14 @@ class DockerEngine:
             raise BuildError(f"The build finished but the image {request.tag} is not there. Build again with --debug.")
 
     def _classic_build(self, request: BuildRequest, reporter: Reporter) -> None:
-        context = docker.utils.tar(
+        # The context as BuildKit would send it: nbship's matcher, with Docker's semantics, picks
+        # the files (docker-py's own matcher differs from Docker's and can take seconds per name).
+        patterns = ignore.compile_lines(ignore.parse("\n".join(request.ignore)))
+        entries = ignore.Matcher(patterns).walk(request.context)
+        context = docker.utils.build.create_archive(
             str(request.context),
-            exclude=list(request.ignore),  # a copy: docker-py appends to the list it is given
-            dockerfile=(".nbship.Dockerfile", request.dockerfile),
+            files=[entry.path for entry in entries],
+            extra_files=[(".nbship.Dockerfile", request.dockerfile)],
         )
         current: Step | None = None
         everything: list[str] = []

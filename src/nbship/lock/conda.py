@@ -132,7 +132,7 @@ def _virtual_packages(platform: str) -> list[GenericVirtualPackage]:
     return packages
 
 
-def _locked_records(path: Path, platform: str) -> list[rattler.RepoDataRecord]:
+def locked_records(path: Path, platform: str) -> list[rattler.RepoDataRecord]:
     if not path.is_file():
         return []
     try:
@@ -236,7 +236,7 @@ def write_lock(
     channels = [channel_url(channel, spec.path.parent) for channel in spec.channels]
     # Without --update, what was locked before stays as it was where the new specs allow it.
     previous: dict[str, list[rattler.RepoDataRecord]] = (
-        {} if update else {platform: _locked_records(path, platform) for platform in wanted}
+        {} if update else {platform: locked_records(path, platform) for platform in wanted}
     )
     if not spec.conda:
         solved: dict[str, list[rattler.RepoDataRecord]] = {platform: [] for platform in wanted}
@@ -291,4 +291,4 @@ def locked_platforms(path: Path) -> tuple[Platform, ...]:
 
 
 def locked_urls(path: Path, platform: str = DEFAULT_PLATFORM) -> list[str]:
-    return [record.url for record in _locked_records(path, platform)]
+    return [record.url for record in locked_records(path, platform)]

@@ -5,13 +5,14 @@ locked conda environment needs."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from nbship import contract as c
-from nbship.errors import ProjectError
+from nbship.errors import InputFileError, ProjectError, UsageError
 from nbship.lock import channels as conda_channels
 from nbship.lock import conda as conda_lock
 from nbship.lock import pip as pip_lock
@@ -19,6 +20,7 @@ from nbship.options import DEFAULT_PLATFORM, LockOptions
 from nbship.project.detect import Project
 from nbship.project.kinds.dockerfile import DockerfileInput
 from nbship.project.kinds.environment_yml import LOCK_NAME, CondaInput
+from nbship.project.text import read_text
 from nbship.reporter import Reporter
 
 
@@ -31,11 +33,30 @@ class LockOutcome:
 
 
 def resolve_channel_auth(explicit: Path | None) -> Path | None:
-    """--channel-auth, else the file rattler and pixi read credentials from (RATTLER_AUTH_FILE)."""
-    if explicit is not None:
-        return explicit.expanduser()
+    """--channel-auth, else the file rattler and pixi read credentials from (RATTLER_AUTH_FILE),
+    checked to be what rattler reads: a JSON object of host → credentials."""
     from_env = os.environ.get(c.RATTLER_AUTH_ENV)
-    return Path(from_env).expanduser() if from_env else None
+    if explicit is None and not from_env:
+        return None
+    path = (explicit or Path(from_env or "")).expanduser()
+    given = f"--channel-auth {path}" if explicit is not None else f"{c.RATTLER_AUTH_ENV}={path}"
+    if not path.is_file():
+        raise UsageError(f"The channel credentials file {path} ({given}) does not exist or is not a file.")
+    try:
+        data = json.loads(read_text(path, str(path)))
+    except InputFileError as exc:
+        raise UsageError(f"The channel credentials file ({given}) cannot be read: {exc.message}") from exc
+    except (ValueError, RecursionError) as exc:
+        raise UsageError(
+            f"The channel credentials file {path} ({given}) is not valid JSON ({' '.join(str(exc).split())[:200]}). "
+            'Write it as {"conda.example.org": {"BasicHTTP": {"username": "u", "password": "p"}}}.'
+        ) from exc
+    if not isinstance(data, dict) or not all(isinstance(value, dict) for value in data.values()):
+        raise UsageError(
+            f"The channel credentials file {path} ({given}) must map each host to its credentials, like "
+            '{"conda.example.org": {"BasicHTTP": {"username": "u", "password": "p"}}}.'
+        )
+    return path
 
 
 def lock_project(project: Project, options: LockOptions, *, python: str) -> list[LockOutcome]:
@@ -105,6 +126,6 @@ def build_secrets(
         yield ()
         return
     with conda_channels.conda_secrets(
-        conda.lock_path, auth_file=resolve_channel_auth(channel_auth), gateway=gateway
+        conda, lock_display=project.rel(conda.lock_path), auth_file=resolve_channel_auth(channel_auth), gateway=gateway
     ) as secrets:
         yield secrets

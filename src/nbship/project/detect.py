@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import TypeVar
 
 from nbship import contract as c
-from nbship.errors import ProjectError
+from nbship import ignore
+from nbship.errors import InputFileError, ProjectError
 from nbship.project.kinds import KINDS
 from nbship.project.kinds.base import Ignored, Input, Layout
+from nbship.project.text import read_text
 from nbship.settings import Settings, load_settings
+from nbship.values import control_character, shown
 
 InputT = TypeVar("InputT", bound=Input)
 
@@ -31,6 +34,7 @@ class Project:
     notebooks: tuple[Path, ...]
     inputs: tuple[Input, ...]  # every detected input kind, in detection order
     ignored: tuple[Ignored, ...] = ()  # files found and not used, with the reason
+    ignore: tuple[ignore.Pattern, ...] = ()  # the project's .dockerignore, as Docker reads it
 
     def rel(self, path: Path) -> str:
         """A project path as a posix path relative to the root (how Dockerfiles name it)."""
@@ -66,13 +70,45 @@ def find_notebooks(root: Path) -> tuple[Path, ...]:
     stack = [root]
     while stack:
         folder = stack.pop()
-        for entry in sorted(folder.iterdir()):
+        try:
+            entries = sorted(folder.iterdir())
+        except OSError:
+            continue  # unreadable: the build says so if it would send the folder
+        for entry in entries:
             if entry.is_dir() and not entry.is_symlink():
                 if entry.name not in c.SKIP_DIRS:
                     stack.append(entry)
             elif entry.suffix == ".ipynb":
                 found.append(entry)
     return tuple(sorted(found))
+
+
+def read_dockerignore(path: Path) -> tuple[ignore.Pattern, ...]:
+    """The project's .dockerignore as Docker reads it; a pattern Docker refuses names its line."""
+    lines = ignore.parse(read_text(path, path.name))
+    try:
+        return ignore.compile_lines(lines)
+    except ignore.PatternError:
+        pass
+    for number, text in lines:  # again, one by one, to name the line
+        try:
+            ignore.compile_lines([(number, text)])
+        except ignore.PatternError as exc:
+            problem = f"'{shown(text)}' is not a pattern nbship can apply: {exc}"
+            raise InputFileError(path.name, number, problem, "Fix or remove the line.") from exc
+    raise AssertionError("unreachable: one of the lines failed")
+
+
+def _project_name(settings: Settings, root: Path) -> str:
+    """The project's name, which the Dockerfile, labels and compose file carry: one plain line."""
+    name = settings.name or root.name
+    if control_character(name):
+        where = "The name setting" if settings.name else "The project folder's name"
+        raise ProjectError(
+            f"{where} '{shown(name)}' holds a line break or another control character, which nbship will not "
+            'write into a Dockerfile or a label. Set name = "..." in nbship.toml to a plain name, or rename the folder.'
+        )
+    return name
 
 
 def detect_inputs(layout: Layout) -> tuple[tuple[Input, ...], tuple[Ignored, ...]]:
@@ -99,10 +135,11 @@ def detect(path: Path) -> Project:
     settings, settings_file = load_settings(root)
     layout = Layout(root, _config_dir(root), settings)
     inputs, ignored = detect_inputs(layout)
-    name = settings.name or root.name
+    name = _project_name(settings, root)
     slug = slugify(name)
     data_dir = root / "data"
     dockerignore = root / ".dockerignore"
+    has_ignore = dockerignore.is_file() or dockerignore.is_symlink()
     return Project(
         root=root,
         name=name,
@@ -111,9 +148,10 @@ def detect(path: Path) -> Project:
         config_dir=layout.config_dir,
         settings=settings,
         settings_file=settings_file,
-        dockerignore=dockerignore if dockerignore.is_file() else None,
+        dockerignore=dockerignore if has_ignore else None,
         data_dir=data_dir if data_dir.is_dir() and not data_dir.is_symlink() else None,
         notebooks=find_notebooks(root),
         inputs=inputs,
         ignored=ignored,
+        ignore=read_dockerignore(dockerignore) if has_ignore else (),
     )

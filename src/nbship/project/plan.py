@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from nbship import __version__
+from nbship import __version__, ignore
 from nbship import contract as c
 from nbship.errors import UsageError
 from nbship.options import ImageOptions, Installer
@@ -42,7 +42,8 @@ class BuildPlan:
     user: str
     uid: int
     jupyterlab: str | None  # the requirement nbship adds; None when the project brings JupyterLab
-    has_data: bool
+    has_data: bool  # data/ is there, and the project's .dockerignore leaves some of it in
+    hidden: tuple[str, ...]  # input files the project's .dockerignore hides: sent for the build, kept out of the image
     strip: bool  # trim the environment (payload/slim.py) before it reaches the image
     strip_keep: tuple[str, ...]  # build tools the project names, which stripping leaves in
     fragments: Mapping[Stage, tuple[Fragment, ...]]  # each input kind's part, stage by stage
@@ -74,6 +75,23 @@ def base_image_of(project: Project, options: ImageOptions, python: PythonChoice)
     return base
 
 
+def context_inputs(project: Project) -> dict[str, bool]:
+    """Every file the build reads from the context, as the project names it, and whether the image
+    keeps it (it runs postBuild and start)."""
+    files: dict[str, bool] = {}
+    for item in project.inputs:
+        for path in item.context_files():
+            rel = project.rel(path)
+            files[rel] = files.get(rel, False) or item.kept_in_image
+    return files
+
+
+def hidden_inputs(project: Project) -> tuple[str, ...]:
+    """The input files the project's own .dockerignore leaves out of the context (nbship sends them)."""
+    matcher = ignore.Matcher(project.ignore)
+    return tuple(rel for rel in context_inputs(project) if matcher.excluded(rel))
+
+
 def make_plan(project: Project, options: ImageOptions, *, buildkit: bool, support_image: str | None) -> BuildPlan:
     if project.input(DockerfileInput) is not None:
         raise UsageError("The project has its own Dockerfile, which nbship builds as is: there is no plan to make.")
@@ -97,6 +115,7 @@ def make_plan(project: Project, options: ImageOptions, *, buildkit: bool, suppor
         for fragment in item.fragments(ctx):
             fragments[fragment.stage].append(fragment)
         final_env.update(item.final_env())
+    kept = context_inputs(project)
     if len(fragments["env-base"]) > 1:
         raise UsageError("Two of the project's files each define the whole environment; keep one of them.")
     return BuildPlan(
@@ -108,7 +127,8 @@ def make_plan(project: Project, options: ImageOptions, *, buildkit: bool, suppor
         user=c.NB_USER,
         uid=options.user_id,
         jupyterlab=None if provided & JUPYTER_PROVIDERS else jupyterlab_for(python.version),
-        has_data=project.data_dir is not None,
+        has_data=project.data_dir is not None and ignore.Matcher(project.ignore).sends_any(project.root, "data"),
+        hidden=tuple(rel for rel in hidden_inputs(project) if not kept[rel]),
         strip=options.strip if options.strip is not None else project.settings.strip,
         strip_keep=tuple(sorted(provided & BUILD_TOOLS)),
         fragments={stage: tuple(items) for stage, items in fragments.items()},

@@ -1,7 +1,8 @@
 """The compose file for a project (Compose Specification), and its .env with the token.
 
 The file is a typed model dumped by a YAML serializer, never a text template: whatever a name or
-a path holds ends up as one quoted scalar, not as YAML structure.
+a path holds ends up as one quoted scalar, not as YAML structure. Compose expands `$` in every
+value, so the values nbship takes from elsewhere have theirs doubled.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import yaml
 
 from nbship import __version__
 from nbship import contract as c
+from nbship.values import compose_literal
 
 MARKER = "# Written by nbship"
 TOKEN_VAR = c.TOKEN_ENV
@@ -49,14 +51,14 @@ def compose_document(spec: ComposeSpec) -> dict[str, Any]:
     return {
         "services": {
             "lab": {
-                "image": spec.image,
+                "image": compose_literal(spec.image),
                 "init": True,
                 "restart": "unless-stopped",
                 "ports": [f"{c.LOOPBACK}:{spec.port}:{spec.container_port}"],
                 "environment": {
                     TOKEN_VAR: "${" + TOKEN_VAR + ":?set " + TOKEN_VAR + " in the .env file beside compose.yaml}"
                 },
-                "volumes": [{"type": "volume", "source": "work", "target": spec.workdir}],
+                "volumes": [{"type": "volume", "source": "work", "target": compose_literal(spec.workdir)}],
                 "healthcheck": {
                     "test": ["CMD", "python3", "-c", probe],
                     "interval": "30s",
@@ -68,7 +70,12 @@ def compose_document(spec: ComposeSpec) -> dict[str, Any]:
         },
         # An explicit name, not `external`: Compose creates it when it is missing, and `nbship up`
         # uses the same volume, so the work is the same either way.
-        "volumes": {"work": {"name": spec.volume, "labels": dict(spec.labels)}},
+        "volumes": {
+            "work": {
+                "name": compose_literal(spec.volume),
+                "labels": {key: compose_literal(value) for key, value in spec.labels.items()},
+            }
+        },
     }
 
 

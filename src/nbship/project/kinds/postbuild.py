@@ -19,6 +19,7 @@ RUN {{ ca_mount }}set -eu; {{ ca_env }} \\
 @dataclass(frozen=True)
 class PostBuildInput(OneFile):
     kind: ClassVar[str] = name
+    kept_in_image: ClassVar[bool] = True
 
     def fragments(self, ctx: PlanContext) -> tuple[Fragment, ...]:
         return (Fragment("final", _FRAGMENT, {"script": self.display}),)

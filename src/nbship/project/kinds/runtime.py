@@ -9,13 +9,15 @@ from typing import ClassVar
 
 from nbship.errors import InputFileError
 from nbship.project.kinds.base import Input, Layout, OneFile, PythonHint
+from nbship.project.python import KNOWN_PYTHONS
+from nbship.project.text import read_text
 
 _RUNTIME_RE = re.compile(r"^python-(3)(?:\.(\d{1,2}))?(?:\.\d+)?$")
 
 
 def parse_runtime(path: Path, display: str) -> str | None:
     """The Python minor version asked for ("3.9"), or None for plain `python-3` (the default)."""
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = read_text(path, display)
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
@@ -33,7 +35,15 @@ def parse_runtime(path: Path, display: str) -> str | None:
             )
         if match.group(2) is None:
             return None
-        return f"3.{int(match.group(2))}"
+        version = f"3.{int(match.group(2))}"
+        if version not in KNOWN_PYTHONS:
+            raise InputFileError(
+                display,
+                number,
+                f"'{line}' asks for Python {version}, which nbship cannot build for",
+                f"Write one of python-{KNOWN_PYTHONS[0]} to python-{KNOWN_PYTHONS[-1]}.",
+            )
+        return version
     raise InputFileError(display, None, "the file is empty", "Write 'python-3.11' in it, or remove it.")
 
 

@@ -19,6 +19,7 @@ _START_EXEC_RE = re.compile(r'exec\s+"\$(@|\{@\})"')
 @dataclass(frozen=True)
 class StartInput(OneFile):
     kind: ClassVar[str] = name
+    kept_in_image: ClassVar[bool] = True
 
     def final_env(self) -> Mapping[str, str]:
         # The entrypoint runs it from the image's copy of the project (payload/entrypoint.sh).
