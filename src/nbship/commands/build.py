@@ -13,8 +13,9 @@ from nbship import __version__
 from nbship import contract as c
 from nbship.engine import Engine, connect
 from nbship.engine.base import Builder, BuildRequest, ImageInfo
-from nbship.errors import ProjectError, UsageError
-from nbship.ignore import Pattern
+from nbship.engine.buildlog import NotInContext
+from nbship.errors import BuildError, ProjectError, UsageError
+from nbship.ignore import Matcher, Pattern
 from nbship.lock import manage as locks
 from nbship.options import BuildOptions, ImageOptions
 from nbship.project.detect import Project, detect
@@ -190,13 +191,40 @@ def build_project(engine: Engine, project: Project, options: BuildOptions, repor
             secrets=(*secrets, *extra),
             no_cache=options.no_cache,
         )
-        engine.build(request, reporter)
+        try:
+            engine.build(request, reporter)
+        except NotInContext as exc:
+            raise _not_in_context(project, ignore, exc) from exc
     built = engine.image(tag)
     assert built is not None, "engine.build checks that the tag exists"
     if existing is not None and existing.id != built.id:
         # The image this tag named before is now dangling; without this every rebuild would leave one.
         engine.remove_untagged_image(existing.id)
     return BuildOutcome(tag, built.id, built.size, builder.description, True, built)
+
+
+def _not_in_context(project: Project, ignore: tuple[Pattern, ...], exc: NotInContext) -> BuildError:
+    """Which line of which ignore list left out the file a COPY names, and what to do about it."""
+    deciding = Matcher(ignore).deciding(exc.path)
+    if deciding is not None and not deciding.exclusion:
+        if deciding.line is not None:
+            return BuildError(
+                f"The build copies {exc.path}, but the project's .dockerignore leaves it out of the build context "
+                f"(line {deciding.line}: '{deciding.text}'). Remove that line, or add the line '!{exc.path}' after it.",
+                details=exc.details,
+            )
+        return BuildError(
+            f"The build copies {exc.path}, but nbship never sends a file matching '{deciding.text}' into a build "
+            "(secrets, version control data, caches and virtualenvs stay out of images). Rename or move the file.",
+            details=exc.details,
+        )
+    if not (project.root / exc.path).exists():
+        return BuildError(
+            f"The build copies {exc.path}, which the project does not have. Create it, or change the "
+            "Dockerfile line that copies it.",
+            details=exc.details,
+        )
+    return exc
 
 
 def build(*, path: Path, options: BuildOptions | None = None, reporter: Reporter | None = None) -> BuildOutcome:

@@ -25,6 +25,7 @@ from nbship.project.kinds.package import PackageInput
 from nbship.project.kinds.pip_lock import LOCK_NAME, lock_path
 from nbship.project.kinds.requirements import RequirementsInput
 from nbship.project.plan import JUPYTER_PROVIDERS, jupyterlab_for
+from nbship.project.text import read_text
 
 # manylinux_2_28: wheels for glibc 2.28 and newer, which every supported base image has.
 _UV_PLATFORMS = {"linux-64": "x86_64-manylinux_2_28", "linux-aarch64": "aarch64-manylinux_2_28"}
@@ -134,7 +135,7 @@ def write_pip_lock(
         exclude_newer = header.exclude_newer
     digest = inputs_digest(project, python, wanted, exclude_newer)
     if not update and header is not None and header.inputs == digest:
-        return PipLockResult(path, False, _count(path.read_text(encoding="utf-8")), wanted)
+        return PipLockResult(path, False, _count(read_text(path, project.rel(path))), wanted)
     command = [_uv(), "pip", "compile", "--quiet", "--no-header", "--generate-hashes", "--python-version", python]
     # One platform: resolved exactly for it. Several: one universal resolution, with markers.
     command += ["--python-platform", _UV_PLATFORMS[wanted[0]]] if len(wanted) == 1 else ["--universal"]

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 from nbship import __version__, ignore
 from nbship import contract as c
-from nbship.errors import UsageError
+from nbship.errors import ProjectError, UsageError
 from nbship.options import ImageOptions, Installer
 from nbship.project.detect import Project
 from nbship.project.kinds.base import STAGES, Fragment, PlanContext, Stage
 from nbship.project.kinds.dockerfile import DockerfileInput
-from nbship.project.python import PythonChoice, choose_python
+from nbship.project.python import KNOWN_PYTHONS, PythonChoice, choose_python
 from nbship.references import validate_reference
 
 # Pinned so that two builds of one project a year apart get the same server.
@@ -63,6 +63,12 @@ def python_of(project: Project) -> PythonChoice:
     """The Python version: the `python` setting, else what the project's files say, else the default."""
     hints = [hint for item in project.inputs if (hint := item.python_hint()) is not None]
     if project.settings.python:
+        if project.settings.python not in KNOWN_PYTHONS:
+            where = project.rel(project.settings_file) if project.settings_file else "the settings"
+            raise ProjectError(
+                f'{where}: python = "{project.settings.python}" is not a Python nbship can build for. '
+                f"Choose one of {', '.join(KNOWN_PYTHONS)}."
+            )
         return PythonChoice(project.settings.python, f"python = {project.settings.python} in the settings")
     return choose_python(hints)
 
