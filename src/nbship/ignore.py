@@ -279,8 +279,10 @@ class Pattern:
 
 
 def literal(path: str) -> str:
-    """A pattern matching exactly `path` (glob characters escaped)."""
-    return re.sub(r"([*?\[\]\\])", r"\\\1", path)
+    """A pattern matching exactly `path`: glob characters escaped, and a first '!' or '#', which
+    would make the line an exception or a comment."""
+    escaped = re.sub(r"([*?\[\]\\])", r"\\\1", path)
+    return "\\" + escaped if escaped.startswith(("!", "#")) else escaped
 
 
 def parse(text: str) -> list[tuple[int, str]]:
