@@ -379,7 +379,6 @@ class Matcher:
         """What a build with these patterns sends from `root`, sorted; a folder is listed when it
         is sent itself or holds something that is. Links are not followed."""
         found: list[Entry] = []
-        check_access = hasattr(os, "geteuid") and os.geteuid() != 0
         stack: list[tuple[Path, str, frozenset[int]]] = [(root, "", frozenset())]
         while stack:
             folder, rel, inherited = stack.pop()
@@ -401,10 +400,7 @@ class Matcher:
                     stack.append((Path(child.path), path, matched))
                 if out:
                     continue
-                unreadable = (
-                    check_access and child.is_file(follow_symlinks=False) and not os.access(child.path, os.R_OK)
-                )
-                if unreadable:
+                if child.is_file(follow_symlinks=False) and not os.access(child.path, os.R_OK):
                     raise ProjectError(
                         f"nbship cannot read {path} (permission denied), which the build would send. "
                         "Make it readable for your user, or list it in .dockerignore."

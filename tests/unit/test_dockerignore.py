@@ -62,13 +62,18 @@ def test_environment_files_hidden_by_the_project_are_sent_and_kept_out_of_the_im
     lines = ignore_lines(context_patterns(project))
     back = [line for line in lines if line.startswith("!")]
     assert lines[0] == "binder"
-    assert set(back) == {f"!binder/{name}" for name in ("requirements.txt", "extra.txt", "apt.txt", "postBuild", "start")}
+    assert set(back) == {
+        f"!binder/{name}" for name in ("requirements.txt", "extra.txt", "apt.txt", "postBuild", "start")
+    }
     assert lines[len(back) + 1 :] == NBSHIP_EXCLUDES
     sent = {entry.path for entry in context_entries(root, context_patterns(project))}
     assert {"binder/requirements.txt", "binder/extra.txt", "binder/postBuild", "binder/start"} <= sent
     # The image runs postBuild and start; the rest goes from its copy of the project.
     assert plan_of(root).hidden == ("binder/requirements.txt", "binder/extra.txt", "binder/apt.txt")
-    assert "rm -rf /opt/nbship/project/data /opt/nbship/project/.nbship-image /opt/nbship/project/binder/requirements.txt" in render(root)
+    assert (
+        "rm -rf /opt/nbship/project/data /opt/nbship/project/.nbship-image /opt/nbship/project/binder/requirements.txt"
+        in render(root)
+    )
 
 
 def test_the_conda_lock_is_an_environment_file_too(make_project: MakeProject) -> None:

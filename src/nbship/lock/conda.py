@@ -224,7 +224,12 @@ def write_lock(
     path = lock_path(spec)
     header = read_header(path) if path.is_file() else None
     wanted = relock_platforms(platforms, locked_platforms(path))
-    state = lock_state(spec, wanted[0])
+    try:
+        state = lock_state(spec, wanted[0])
+    except LockError:
+        if not update:
+            raise
+        state = "stale"  # --update writes an unreadable lock anew, as its message says
     locked_exclude = header.exclude_newer if header else None
     same_cutoff = exclude_newer is None or exclude_newer == locked_exclude
     if state == "current" and same_cutoff and not update and _has_platforms(path, wanted, spec):

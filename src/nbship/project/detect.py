@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +63,15 @@ def _config_dir(root: Path) -> Path:
             f"{root} has both binder/ and .binder/ folders, so it is unclear which configures the "
             "environment. Keep one of them (Binder refuses this too)."
         )
-    return candidates[0] if candidates else root
+    chosen = candidates[0] if candidates else root
+    if chosen != root and not os.access(chosen, os.R_OK | os.X_OK):
+        raise InputFileError(
+            f"{chosen.name}/",
+            None,
+            "nbship may not read this folder (permission denied)",
+            "Make it readable for your user.",
+        )
+    return chosen
 
 
 def find_notebooks(root: Path) -> tuple[Path, ...]:
