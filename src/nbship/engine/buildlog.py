@@ -31,6 +31,7 @@ _MISSING_PACKAGE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 _NOT_IN_CONTEXT = (
     re.compile(r'failed to compute cache key: "/?([^"]+)" not found'),
     re.compile(r'failed to calculate checksum of ref [^:]*: "/?([^"]+)": not found'),
+    re.compile(r"failed to walk \S*?/buildkit-mount\d+/([^:]+): lstat .*: no such file or directory"),  # its folder
     re.compile(r"COPY failed: file not found in build context or excluded by \.dockerignore: stat (.+): file does not"),
 )
 _TLS_FAILURE = re.compile(r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|invalid peer certificate|UnknownIssuer")

@@ -107,8 +107,9 @@ def ensure_locks(project: Project, *, python: str, channel_auth: Path | None, re
         reporter.info(f"Locking {conda.display} first ({why}).")
         result = conda_lock.write_lock(conda, auth_file=resolve_channel_auth(channel_auth))
         reporter.info(f"Wrote {project.rel(result.path)}: {result.packages.get(DEFAULT_PLATFORM, 0)} packages.")
-    elif pip_lock.pip_lock_state(project, python) == "stale":
+    elif pip_lock.has_pip_inputs(project) and pip_lock.pip_lock_state(project, python) == "stale":
         # A pip project is locked once the user runs `nbship lock`; from then on the lock follows its inputs.
+        # A requirements.lock with nothing to lock it from is the user's own: installed as it is.
         path = pip_lock.pip_lock_path(project)
         reporter.info(f"Locking again: the requirements changed since {project.rel(path)} was written.")
         written = pip_lock.write_pip_lock(project, python=python)
