@@ -244,12 +244,11 @@ def test_init_that_fails_half_way_puts_everything_back(
 # -- unreadable files: as root without the capability to ignore permissions -------------------------
 
 
-def _unprivileged(*args: str) -> subprocess.CompletedProcess[str]:
-    """nbship's CLI as root without CAP_DAC_OVERRIDE: file permissions apply, as for any user."""
+def _unprivileged_python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Python as root without CAP_DAC_OVERRIDE: file permissions apply, as for any user."""
     setpriv = shutil.which("setpriv")
     if setpriv is None or os.geteuid() != 0:
         pytest.skip("needs root and setpriv (util-linux) to drop the permission override")
-    code = "import sys; from nbship.cli import main; sys.exit(main())"
     return subprocess.run(
         [setpriv, "--bounding-set=-dac_override,-dac_read_search", sys.executable, "-c", code, *args],
         capture_output=True,
@@ -257,6 +256,11 @@ def _unprivileged(*args: str) -> subprocess.CompletedProcess[str]:
         check=False,
         timeout=120,
     )
+
+
+def _unprivileged(*args: str) -> subprocess.CompletedProcess[str]:
+    """nbship's CLI, unprivileged as above."""
+    return _unprivileged_python("import sys; from nbship.cli import main; sys.exit(main())", *args)
 
 
 @pytest.mark.parametrize(
@@ -302,11 +306,8 @@ def test_an_unreadable_file_the_build_would_send_is_named(make_project: MakeProj
             "        print(exc.message)",
         ]
     )
-    setpriv = shutil.which("setpriv")
-    if setpriv is None or os.geteuid() != 0:
-        pytest.skip("needs root and setpriv")
-    command = [setpriv, "--bounding-set=-dac_override,-dac_read_search", sys.executable, "-c", code, str(root)]
-    result = subprocess.run([*command, "notes", "data"], capture_output=True, text=True, check=True)
+    result = _unprivileged_python(code, str(root), "notes", "data")
+    assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("nbship cannot read data/private.csv (permission denied), which the build would send")
     assert lines[1].startswith("nbship cannot read the folder notes/ (Permission denied)")

@@ -9,6 +9,8 @@ import os
 import shutil
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -57,16 +59,24 @@ def _get(url: str) -> int:
         return exc.code
 
 
-def test_the_locked_packages_are_served_and_nothing_else(locked: Path) -> None:
+@contextmanager
+def serving(root: Path) -> Iterator[tuple[str, Path]]:
+    """The lock's channel served as for a build: (the URL of the locked greeting package, its file)."""
     with channels.conda_secrets(
-        _spec(locked), lock_display="nbship.lock", auth_file=None, gateway=lambda: "127.0.0.1"
+        _spec(root), lock_display="nbship.lock", auth_file=None, gateway=lambda: "127.0.0.1"
     ) as secrets:
         mapping = json.loads(dict(secrets)["nbship-channel-map"].read_text())
         ((prefix, served),) = mapping.items()
-        package = next((locked / "channel" / "noarch").glob("greeting-2.0-*.tar.bz2"))
-        assert _get(served + package.as_uri()[len(prefix) :]) == 200
-        assert _get(served + "noarch/repodata.json") == 404  # in the channel, but not locked
-        assert _get(served + "../environment.yml") == 404
+        package = next((root / "channel" / "noarch").glob("greeting-2.0-*.tar.bz2"))
+        yield served + package.as_uri()[len(prefix) :], package
+
+
+def test_the_locked_packages_are_served_and_nothing_else(locked: Path) -> None:
+    with serving(locked) as (url, _):
+        assert _get(url) == 200
+        base = url.rsplit("/noarch/", 1)[0]
+        assert _get(base + "/noarch/repodata.json") == 404  # in the channel, but not locked
+        assert _get(base + "/../environment.yml") == 404
 
 
 def test_a_lock_naming_a_file_outside_the_channels_is_refused(locked: Path, tmp_path: Path) -> None:
@@ -96,13 +106,7 @@ def test_a_package_whose_bytes_changed_is_refused(locked: Path) -> None:
 
 
 def test_a_package_swapped_after_the_check_is_not_served(locked: Path) -> None:
-    with channels.conda_secrets(
-        _spec(locked), lock_display="nbship.lock", auth_file=None, gateway=lambda: "127.0.0.1"
-    ) as secrets:
-        mapping = json.loads(dict(secrets)["nbship-channel-map"].read_text())
-        ((prefix, served),) = mapping.items()
-        package = next((locked / "channel" / "noarch").glob("greeting-2.0-*.tar.bz2"))
-        url = served + package.as_uri()[len(prefix) :]
+    with serving(locked) as (url, package):
         assert _get(url) == 200
         shutil.copy(next((locked / "channel" / "noarch").glob("greeting-1.0-*.tar.bz2")), package)
         assert _get(url) == 404
