@@ -137,9 +137,9 @@ def test_fixed_cases_match_docker(docker_daemon: str, tmp_path: Path, lines: lis
 _NAMES = ["a", "b", "ab", "a.txt", "b.csv", ".x", "c.py"]
 _SEGMENTS = ["a", "b", "ab", "*", "?", "a*", "*.txt", "**", "[ab]", "[^a]*", "a?", "*.csv", ".x", "c.py", "*b"]
 
-trees = st.lists(
-    st.lists(st.sampled_from(_NAMES), min_size=1, max_size=4).map("/".join), min_size=1, max_size=12
-).map(lambda paths: sorted(set(paths)))
+trees = st.lists(st.lists(st.sampled_from(_NAMES), min_size=1, max_size=4).map("/".join), min_size=1, max_size=12).map(
+    lambda paths: sorted(set(paths))
+)
 patterns = st.builds(
     lambda bang, slash, segments, tail: ("!" if bang else "") + ("/" if slash else "") + "/".join(segments) + tail,
     st.booleans(),
