@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 import stat as stat_module
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -422,7 +422,6 @@ def _with_parents(root: Path, entries: list[Entry]) -> list[Entry]:
     return sorted([*entries, *extra], key=lambda entry: entry.path)
 
 
-def iter_sources(patterns: Iterable[Pattern]) -> Iterator[str]:
-    """The .dockerignore lines for `patterns`, for Docker to read back as the same list."""
-    for pattern in patterns:
-        yield pattern.source
+def lines(patterns: Iterable[Pattern]) -> tuple[str, ...]:
+    """The .dockerignore lines for `patterns`, which Docker reads back as the same list."""
+    return tuple(pattern.source for pattern in patterns)

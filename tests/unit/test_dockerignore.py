@@ -14,7 +14,6 @@ from nbship.render.dockerignore import (
     NBSHIP_PATTERNS,
     context_entries,
     context_patterns,
-    ignore_lines,
     render_dockerignore,
 )
 
@@ -44,7 +43,7 @@ def test_without_a_project_dockerignore_only_nbship_patterns(make_project: MakeP
 )
 def test_project_patterns_come_first(make_project: MakeProject, text: str, own: list[str]) -> None:
     project = detect(make_project({".dockerignore": text}))
-    assert ignore_lines(context_patterns(project)) == (*own, *NBSHIP_EXCLUDES)
+    assert ignore.lines(context_patterns(project)) == (*own, *NBSHIP_EXCLUDES)
 
 
 def test_environment_files_hidden_by_the_project_are_sent_and_kept_out_of_the_image(make_project: MakeProject) -> None:
@@ -59,7 +58,7 @@ def test_environment_files_hidden_by_the_project_are_sent_and_kept_out_of_the_im
         }
     )
     project = detect(root)
-    lines = ignore_lines(context_patterns(project))
+    lines = ignore.lines(context_patterns(project))
     back = [line for line in lines if line.startswith("!")]
     assert lines[0] == "binder"
     assert set(back) == {
@@ -78,12 +77,12 @@ def test_environment_files_hidden_by_the_project_are_sent_and_kept_out_of_the_im
 
 def test_the_conda_lock_is_an_environment_file_too(make_project: MakeProject) -> None:
     root = make_project({".dockerignore": "*.lock\n", "environment.yml": "dependencies:\n  - pip:\n    - six\n"})
-    assert "!nbship.lock" in ignore_lines(context_patterns(detect(root)))
+    assert "!nbship.lock" in ignore.lines(context_patterns(detect(root)))
 
 
 def test_a_project_dockerfile_gets_docker_rules_as_they_are(make_project: MakeProject) -> None:
     root = make_project({".dockerignore": "binder/\n", "binder/Dockerfile": "FROM x\n", "binder/requirements.txt": ""})
-    assert ignore_lines(context_patterns(detect(root))) == ("binder", *NBSHIP_EXCLUDES)
+    assert ignore.lines(context_patterns(detect(root))) == ("binder", *NBSHIP_EXCLUDES)
 
 
 def test_an_environment_file_nbship_never_sends_is_an_error_naming_pattern_and_file(make_project: MakeProject) -> None:

@@ -126,7 +126,7 @@ def test_a_literal_pattern_matches_exactly_its_path(name: str) -> None:
 def test_written_lines_read_back_as_the_same_patterns(items: list[tuple[bool, str]]) -> None:
     """What nbship writes for BuildKit (Dockerfile.dockerignore) is what it decided on."""
     patterns = tuple(ignore.Pattern.make(ignore.literal(path), exclusion=bang) for bang, path in items)
-    again = ignore.compile_lines(ignore.parse("\n".join(ignore.iter_sources(patterns))))
+    again = ignore.compile_lines(ignore.parse("\n".join(ignore.lines(patterns))))
     assert [(p.text, p.exclusion) for p in again] == [(p.text, p.exclusion) for p in patterns]
 
 

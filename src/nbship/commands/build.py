@@ -16,6 +16,7 @@ from nbship.engine.base import Builder, BuildRequest, ImageInfo
 from nbship.engine.buildlog import NotInContext
 from nbship.errors import BuildError, ProjectError, UsageError
 from nbship.ignore import Matcher, Pattern
+from nbship.ignore import lines as ignore_lines
 from nbship.lock import manage as locks
 from nbship.options import BuildOptions, ImageOptions
 from nbship.project.detect import Project, detect
@@ -24,7 +25,7 @@ from nbship.project.plan import BuildPlan, make_plan, python_of
 from nbship.references import validate_reference
 from nbship.render import support
 from nbship.render.dockerfile import render_dockerfile
-from nbship.render.dockerignore import context_entries, context_patterns, ignore_lines, render_dockerignore
+from nbship.render.dockerignore import context_entries, context_patterns, render_dockerignore
 from nbship.reporter import RecordingReporter, Reporter
 from nbship.values import public_url
 from nbship.writing import NewFile, preflight, write_all

@@ -217,10 +217,13 @@ class DockerEngine:
         # the files (docker-py's own matcher differs from Docker's and can take seconds per name).
         patterns = ignore.compile_lines(ignore.parse("\n".join(request.ignore)))
         entries = ignore.Matcher(patterns).walk(request.context)
+        # The daemon reads the Dockerfile from the context, then drops the files its .dockerignore
+        # names: the one sent here names the Dockerfile, so it stays out of the image.
+        dockerfile = ".nbship.Dockerfile"
         context = docker.utils.build.create_archive(
             str(request.context),
             files=[entry.path for entry in entries],
-            extra_files=[(".nbship.Dockerfile", request.dockerfile)],
+            extra_files=[(".dockerignore", "\n".join([*request.ignore, dockerfile])), (dockerfile, request.dockerfile)],
         )
         current: Step | None = None
         everything: list[str] = []
@@ -230,7 +233,7 @@ class DockerEngine:
                 self.sdk.api.build(
                     fileobj=context,
                     custom_context=True,
-                    dockerfile=".nbship.Dockerfile",
+                    dockerfile=dockerfile,
                     tag=request.tag,
                     labels=dict(request.labels),
                     rm=True,

@@ -121,9 +121,9 @@ def make_plan(project: Project, options: ImageOptions, *, buildkit: bool, suppor
         for fragment in item.fragments(ctx):
             fragments[fragment.stage].append(fragment)
         final_env.update(item.final_env())
-    kept = context_inputs(project)
     if len(fragments["env-base"]) > 1:
         raise UsageError("Two of the project's files each define the whole environment; keep one of them.")
+    kept = context_inputs(project)
     return BuildPlan(
         project_name=project.name,
         base_image=base_image_of(project, options, python),

@@ -77,11 +77,6 @@ def context_patterns(project: Project) -> tuple[ignore.Pattern, ...]:
     return patterns
 
 
-def ignore_lines(patterns: tuple[ignore.Pattern, ...]) -> tuple[str, ...]:
-    """The patterns as .dockerignore lines that Docker reads back as the same list."""
-    return tuple(ignore.iter_sources(patterns))
-
-
 def context_entries(root: Path, patterns: tuple[ignore.Pattern, ...]) -> list[ignore.Entry]:
     """The files and folders of `root` that a build with these patterns sends, sorted."""
     return ignore.Matcher(patterns).walk(root)
@@ -90,6 +85,6 @@ def context_entries(root: Path, patterns: tuple[ignore.Pattern, ...]) -> list[ig
 def render_dockerignore(own: tuple[ignore.Pattern, ...] = ()) -> str:
     lines = ["# Written by nbship. The project's own patterns come first; nbship's always apply after them."]
     if own:
-        lines += ["", "# from the project's .dockerignore", *ignore_lines(own)]
+        lines += ["", "# from the project's .dockerignore", *ignore.lines(own)]
     lines += ["", "# nbship: secrets, version control, caches and virtualenvs never enter an image", *NBSHIP_EXCLUDES]
     return "\n".join(lines) + "\n"
