@@ -28,6 +28,7 @@ REFRESH = f"{BIN_DIR}/nbship-refresh"
 DUMB_INIT = f"{BIN_DIR}/dumb-init"
 SLIM = f"{BUILD_DIR}/nbship-slim"
 CONDA_INSTALLER = f"{BUILD_DIR}/nbship-conda-install"
+CONDA_PIP_DIR = f"{BUILD_DIR}/conda-pip"  # the lock's PyPI packages as hashed requirements (pip.txt, jupyterlab.txt)
 LAB_OVERRIDES = f"{BUILD_DIR}/lab-overrides.json"
 # The work folder's own record of what the image delivered last (written by nbship-refresh).
 RECORD_DIR = ".nbship"
@@ -66,6 +67,8 @@ LABEL_PORT = "io.nbship.port"
 LABEL_BIND = "io.nbship.bind"
 LABEL_MOUNT = "io.nbship.mount"
 LABEL_CHECK = "io.nbship.check"
+LABEL_RUN = "io.nbship.run"  # on `nbship run` containers: the project id (never io.nbship.project-id,
+# which marks the project's one server container)
 OCI_SOURCE = "org.opencontainers.image.source"
 OCI_REVISION = "org.opencontainers.image.revision"
 OCI_CREATED = "org.opencontainers.image.created"

@@ -181,14 +181,14 @@ def test_pythons_nbship_cannot_build_are_refused_offline(
 # -- locks and credentials ---------------------------------------------------------------------
 
 
-def test_a_corrupt_lock_is_named_and_lock_update_writes_it_anew(make_project: MakeProject, no_docker: None) -> None:
+def test_a_corrupt_lock_is_written_anew(make_project: MakeProject, no_docker: None) -> None:
     root = make_project({"environment.yml": "dependencies:\n  - pip:\n    - six\n"})
     assert run("lock", str(root)).exit_code == 0
     lock = root / "nbship.lock"
     header = "".join(line for line in lock.read_text().splitlines(keepends=True) if line.startswith("#"))
-    lock.write_text(header + "version: 6\npackages: [[[\n")
-    assert error_of(run("lock", str(root))).startswith("nbship.lock is not a lock file nbship can read")
-    assert run("lock", str(root), "--update").exit_code == 0
+    lock.write_text(header + "version: 6\npackages: [[[" + "[" * 100_000 + "\n")
+    result = run("lock", str(root))
+    assert result.exit_code == 0, result.stderr
     assert "version:" in lock.read_text()
 
 

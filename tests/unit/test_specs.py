@@ -193,14 +193,18 @@ INVALID_SETTINGS = [
         "nbship.toml",
         'name = "x"\n\nimgae = "y"\n',
         3,
-        ["unknown setting 'imgae'", "The settings nbship knows are: name, image, base-image, python, port."],
+        [
+            "unknown setting 'imgae' (did you mean 'image'?)",
+            "The settings nbship knows are: name, image, base-image, python, strip, installer, user-id, builder, "
+            "engine, port, bind, mount, ready-timeout, memory, cpus, gpus; in a [check] table: notebooks, timeout.",
+        ],
     ),
     (
         "unknown key in pyproject",
         "pyproject.toml",
         '[project]\nname = "d"\n\n[tool.nbship]\nprot = 1\n',
         5,
-        ["unknown setting 'tool.nbship.prot'", "name, image, base-image, python, port"],
+        ["unknown setting 'tool.nbship.prot' (did you mean 'port'?)", "name, image, base-image, python, strip"],
     ),
     ("quoted unknown key", "nbship.toml", '"base_img" = "x"\n', 1, ["unknown setting 'base_img'"]),
     ("python major only", "nbship.toml", 'python = "3"\n', 1, ["setting 'python' is invalid", '"3.11"']),

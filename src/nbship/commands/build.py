@@ -12,7 +12,7 @@ from pathlib import Path
 from nbship import __version__
 from nbship import contract as c
 from nbship.engine import Engine, connect
-from nbship.engine.base import Builder, BuildRequest, ImageInfo
+from nbship.engine.base import Builder, BuildReport, BuildRequest, ImageInfo
 from nbship.engine.buildlog import NotInContext
 from nbship.errors import BuildError, ProjectError, UsageError
 from nbship.ignore import Matcher, Pattern
@@ -39,6 +39,7 @@ class BuildOutcome:
     builder: str
     built: bool  # False: the image was up to date and no build ran
     info: ImageInfo  # the image as the engine has it, so callers need not inspect it again
+    report: BuildReport = dataclasses.field(default_factory=BuildReport)  # each step of the build, cached or run
 
 
 def default_tag(project: Project) -> str:
@@ -166,7 +167,8 @@ def build_project(engine: Engine, project: Project, options: BuildOptions, repor
     for item in project.ignored:
         reporter.warn(item.reason)
     secrets = _secret_files(options)
-    builder = engine.choose_builder(options.builder, needs_secrets=bool(secrets))
+    choice = options.builder or project.settings.builder
+    builder = engine.choose_builder(choice, needs_secrets=bool(secrets))
     text, python = _dockerfile_text(project, options, builder, reporter)
     locks.ensure_locks(project, python=python, channel_auth=options.channel_auth, reporter=reporter)
     ignore = context_patterns(project)
@@ -181,7 +183,7 @@ def build_project(engine: Engine, project: Project, options: BuildOptions, repor
     reporter.info(f"Building {tag} with {builder.description}.")
     with locks.build_secrets(project, channel_auth=options.channel_auth, gateway=engine.build_host) as extra:
         if extra and builder.kind != "buildkit":
-            builder = engine.choose_builder(options.builder, needs_secrets=True)  # says why it cannot
+            builder = engine.choose_builder(choice, needs_secrets=True)  # says why it cannot
         request = BuildRequest(
             context=project.root,
             dockerfile=text,
@@ -193,7 +195,7 @@ def build_project(engine: Engine, project: Project, options: BuildOptions, repor
             no_cache=options.no_cache,
         )
         try:
-            engine.build(request, reporter)
+            report = engine.build(request, reporter)
         except NotInContext as exc:
             raise _not_in_context(project, ignore, exc) from exc
     built = engine.image(tag)
@@ -201,7 +203,7 @@ def build_project(engine: Engine, project: Project, options: BuildOptions, repor
     if existing is not None and existing.id != built.id:
         # The image this tag named before is now dangling; without this every rebuild would leave one.
         engine.remove_untagged_image(existing.id)
-    return BuildOutcome(tag, built.id, built.size, builder.description, True, built)
+    return BuildOutcome(tag, built.id, built.size, builder.description, True, built, report)
 
 
 def _not_in_context(project: Project, ignore: tuple[Pattern, ...], exc: NotInContext) -> BuildError:

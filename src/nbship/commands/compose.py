@@ -12,6 +12,7 @@ from nbship.engine import connect
 from nbship.errors import ProjectError, UsageError
 from nbship.options import BuildOptions, ComposeOptions
 from nbship.project.detect import detect
+from nbship.project.kinds.dockerfile import DockerfileInput
 from nbship.project.text import read_text
 from nbship.references import validate_reference
 from nbship.render import compose as compose_render
@@ -51,13 +52,15 @@ def compose(
         )
     if options.token is not None and len(options.token) < 16:
         raise UsageError("--token is too short to protect the server: use at least 16 characters.")
-    engine = connect()
-    if options.image:
+    if options.image and project.input(DockerfileInput) is None:
+        # nbship's own image of this project: its work folder is the contract's, so no daemon is asked.
+        chosen, workdir = validate_reference(options.image), c.WORKDIR
+    elif options.image:
         chosen = validate_reference(options.image)
-        info = engine.image(chosen)
+        workdir = servers.image_workdir(connect().image(chosen))
     else:
-        outcome = build_project(engine, project, build_options or BuildOptions(), reporter)
-        chosen, info = outcome.image, outcome.info
+        outcome = build_project(connect(), project, build_options or BuildOptions(), reporter)
+        chosen, workdir = outcome.image, servers.image_workdir(outcome.info)
     chosen_port = options.port or project.settings.port or c.CONTAINER_PORT
     if not 0 < chosen_port < 65536:
         raise UsageError(f"--port {chosen_port} is not a port number (1-65535).")
@@ -68,7 +71,7 @@ def compose(
             image=chosen,
             port=chosen_port,
             container_port=c.CONTAINER_PORT,
-            workdir=servers.image_workdir(info),
+            workdir=workdir,
             volume=volume,
             labels=volumes.volume_labels(project.project_id, str(project.root)),
         )

@@ -9,47 +9,77 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nbship import contract as c
+from nbship import envvars
 from nbship.commands.build import build_project
 from nbship.engine import Engine, connect
 from nbship.engine.base import ContainerSpec, ImageInfo, Mount
-from nbship.errors import NotFoundError, RegistryError, RunError, UsageError
-from nbship.options import BuildOptions, UpOptions
+from nbship.errors import NotFoundError, RegistryError, UsageError
+from nbship.options import BuildOptions, Env, MountChoice, UpOptions
 from nbship.project.detect import Project, detect, slugify
 from nbship.references import split_reference, validate_reference
 from nbship.reporter import RecordingReporter, Reporter
+from nbship.resources import Resources
 from nbship.runtime import registry, servers, volumes
 from nbship.runtime.servers import Server, WorkMount
+from nbship.settings import Settings, load_settings
 
 
 @dataclass(frozen=True)
 class Target:
-    """Whose server it is: a project folder, or an image run with no project (`up --image REF`)."""
+    """Whose container it is: a project folder, or an image run with no project (`up --image REF`)."""
 
     project_id: str
     label: str  # the project's folder, or "image REF"
     root: Path | None
-    port: int | None  # from the project's settings
+    settings: Settings  # the project's (its file and NBSHIP_* variables), or NBSHIP_* alone
 
 
-def _project_target(project: Project) -> Target:
-    return Target(project.project_id, str(project.root), project.root, project.settings.port)
+def project_target(project: Project) -> Target:
+    return Target(project.project_id, str(project.root), project.root, project.settings)
 
 
-def _image_target(reference: str, image: ImageInfo | None) -> Target:
+def image_target(reference: str, image: ImageInfo | None) -> Target:
     # Images nbship built carry the project's identity, so each project keeps one volume across tags.
     parts = split_reference(reference)
     repository = f"{parts.domain}/{parts.path}" if parts.domain else parts.path
     project_id = (image.labels.get(c.LABEL_PROJECT_ID) if image else None) or (
         f"{slugify(repository.rsplit('/', 1)[-1])}-{hashlib.sha256(repository.encode()).hexdigest()[:8]}"
     )
-    return Target(project_id, f"image {reference}", None, None)
+    return Target(project_id, f"image {reference}", None, load_settings(None)[0])
 
 
 def _target(engine: Engine, path: Path | None, image: str | None) -> Target:
     if path is not None or image is None:
-        return _project_target(detect(path or Path(".")))
+        return project_target(detect(path or Path(".")))
     reference = validate_reference(image)
-    return _image_target(reference, engine.image(reference))
+    return image_target(reference, engine.image(reference))
+
+
+def image_and_target(
+    engine: Engine,
+    path: Path | None,
+    image: str | None,
+    build_options: BuildOptions | None,
+    reporter: Reporter,
+) -> tuple[str, ImageInfo, Target]:
+    """The image a container runs (`image` as given, pulled when needed; else the project's, built
+    when needed) and whose container it is. A folder and an image: that folder's settings and
+    volume, that image."""
+    project = detect(path or Path(".")) if path is not None or not image else None
+    if image:
+        chosen = validate_reference(image)
+        info = given_image(engine, chosen, reporter)
+    else:
+        assert project is not None
+        outcome = build_project(engine, project, build_options or BuildOptions(), reporter)
+        chosen, info = outcome.image, outcome.info
+    target = project_target(project) if project is not None else image_target(chosen, info)
+    return chosen, info, target
+
+
+def check_mount(mount: MountChoice, volume: str | None) -> None:
+    if volume is not None and mount != "volume":
+        raise UsageError(f"--volume attaches a named volume, so it cannot go with --mount {mount}.")
 
 
 def _check_up_options(options: UpOptions) -> None:
@@ -58,28 +88,34 @@ def _check_up_options(options: UpOptions) -> None:
         raise UsageError(
             "--token is too short to protect the server: use at least 16 characters (nbship's own are 64)."
         )
-    if options.volume is not None and options.mount != "volume":
-        raise UsageError(f"--volume attaches a named volume, so it cannot go with --mount {options.mount}.")
+    if options.mount is not None:
+        check_mount(options.mount, options.volume)
     if options.port is not None and not 0 < options.port < 65536:
         raise UsageError(f"--port {options.port} is not a port number (1-65535).")
+    envvars.check_names(
+        options.env,
+        reserved=envvars.RESERVED | {c.TOKEN_ENV},
+        hint={c.TOKEN_ENV: "Give the server's token with --token."},
+    )
 
 
-def _work_mount(engine: Engine, target: Target, options: UpOptions) -> WorkMount:
-    if options.mount == "none":
+def work_mount(engine: Engine, target: Target, kind: MountChoice, volume: str | None) -> WorkMount:
+    check_mount(kind, volume)
+    if kind == "none":
         return WorkMount("none")
-    if options.mount == "host":
+    if kind == "host":
         if target.root is None:
             raise UsageError("--mount host needs a project folder: give PATH, or use the default --mount volume.")
         return WorkMount("host", str(target.root))
-    if options.volume is not None:
-        volumes.require(engine, options.volume)
-        return WorkMount("volume", options.volume)
+    if volume is not None:
+        volumes.require(engine, volume)
+        return WorkMount("volume", volume)
     name = volumes.volume_name(target.project_id)
     volumes.ensure(engine, name, volumes.volume_labels(target.project_id, target.label))
     return WorkMount("volume", name)
 
 
-def _host_user(mount: WorkMount, reporter: Reporter) -> str | None:
+def host_user(mount: WorkMount, reporter: Reporter) -> str | None:
     """Who the server runs as on a bind-mounted checkout: files it writes there stay the user's."""
     if mount.kind != "host" or not hasattr(os, "getuid"):
         return None
@@ -96,7 +132,7 @@ def _host_user(mount: WorkMount, reporter: Reporter) -> str | None:
     return None
 
 
-def _given_image(engine: Engine, reference: str, reporter: Reporter) -> ImageInfo:
+def given_image(engine: Engine, reference: str, reporter: Reporter) -> ImageInfo:
     """An image named by the user, pulled when this machine does not have it."""
     found = engine.image(reference)
     if found is None:
@@ -122,23 +158,15 @@ def up(
     reporter = reporter or RecordingReporter()
     _check_up_options(options)
     engine = connect()
-    project = detect(path or Path(".")) if path is not None or not options.image else None
-    if options.image:
-        image = validate_reference(options.image)
-        info = _given_image(engine, image, reporter)
-    else:
-        assert project is not None
-        outcome = build_project(engine, project, build_options or BuildOptions(), reporter)
-        image, info = outcome.image, outcome.info
-    target = _project_target(project) if project is not None else _image_target(image, info)
-    port = options.port or target.port or c.CONTAINER_PORT
+    image, info, target = image_and_target(engine, path, options.image, build_options, reporter)
+    settings = target.settings
+    port = options.port or settings.port or c.CONTAINER_PORT
+    bind = options.bind or settings.bind
     if not 0 < port < 65536:
         raise UsageError(f"--port {port} is not a port number (1-65535).")
-    if options.bind != c.LOOPBACK:
-        reporter.warn(
-            f"JupyterLab will be reachable from other machines on {options.bind}:{port}; only the token protects it."
-        )
-    mount = _work_mount(engine, target, options)
+    if bind != c.LOOPBACK:
+        reporter.warn(f"JupyterLab will be reachable from other machines on {bind}:{port}; only the token protects it.")
+    mount = work_mount(engine, target, options.mount or settings.mount, options.volume)
     spec = servers.ServerSpec(
         image=image,
         image_info=info,
@@ -146,10 +174,12 @@ def up(
         project_path=target.label,
         mount=mount,
         port=port,
-        bind=options.bind,
+        bind=bind,
         token=options.token,
-        user=_host_user(mount, reporter),
-        ready_timeout=options.ready_timeout,
+        user=host_user(mount, reporter),
+        ready_timeout=options.ready_timeout or settings.ready_timeout,
+        env=options.env,
+        resources=options.resources.merged(settings.resources),
     )
     reporter.step(f"starting JupyterLab from {image}")
     server = servers.start_server(engine, spec, reporter)
@@ -216,18 +246,27 @@ def shell(
     interactive_tty: bool = True,
     reporter: Reporter | None = None,
     command: tuple[str, ...] = ("/bin/bash",),
+    env: Env = (),
+    resources: Resources | None = None,
 ) -> int:
-    """Runs an interactive shell in the project's running container, else in a new one from its image."""
+    """Runs an interactive shell in the project's running container, else in a new one from its image
+    (on the project's volume when it has one)."""
     reporter = reporter or RecordingReporter()
+    envvars.check_names(env)
     project = detect(path)
     engine = connect()
     container = servers.find_project_container(engine, project.project_id)
     if container is not None and container.status == "running":
         reporter.info(f"Opening a shell in the running container {container.name}.")
-        return engine.exec_interactive(container.name, command, tty=interactive_tty)
+        if resources is not None and resources != Resources():
+            reporter.warn(
+                "The running container keeps the limits it was started with: --memory, --cpus and --gpus "
+                "apply to new containers."
+            )
+        return engine.exec_interactive(container.name, command, tty=interactive_tty, env=dict(env))
     if image:
         chosen = validate_reference(image)
-        info = engine.image(chosen)
+        info = given_image(engine, chosen, reporter)
     else:
         outcome = build_project(engine, project, build_options or BuildOptions(), reporter)
         chosen, info = outcome.image, outcome.info
@@ -239,7 +278,11 @@ def shell(
         reporter.info(f"No running container for this project: a new one from {chosen}, on the volume {volume}.")
     else:
         reporter.info(f"No running container for this project: opening a shell in a new one from {chosen}.")
-    code = engine.run_interactive(ContainerSpec(image=chosen, command=command, mounts=mounts), tty=interactive_tty)
-    if code == 125:
-        raise RunError(f"docker could not start a container from {chosen} (exit code 125); see the message above.")
-    return code
+    spec = ContainerSpec(
+        image=chosen,
+        command=command,
+        mounts=mounts,
+        env=dict(env),
+        resources=(resources or Resources()).merged(project.settings.resources),
+    )
+    return engine.run_interactive(spec, tty=interactive_tty)

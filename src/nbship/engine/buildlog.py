@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from nbship.engine.base import BuildReport, BuildStep
 from nbship.errors import BuildError
 
 LOG_TAIL = 25
@@ -19,6 +20,24 @@ LOG_TAIL = 25
 class Step:
     name: str
     lines: list[str] = field(default_factory=list)
+    cached: bool = False
+
+
+_STAGE_STEP = re.compile(r"^\[(?P<stage>[^\]\s]+) \d+/\d+\] (?P<instruction>.*)$")
+
+
+def report(steps: Iterable[Step]) -> BuildReport:
+    """The Dockerfile's steps, each cached or run; the builder's own steps and FROM left out."""
+    found = []
+    for step in steps:
+        match = _STAGE_STEP.match(step.name)
+        if match is None:  # BuildKit's own work: "[internal] load build context", exporting, ...
+            continue
+        stage, instruction = match.group("stage"), match.group("instruction")
+        if instruction.upper().startswith("FROM "):
+            continue
+        found.append(BuildStep(stage=stage, instruction=instruction, cached=step.cached))
+    return BuildReport(tuple(found))
 
 
 # Errors in a failing step's log that mean "this package does not exist"; group 1 is the name.
@@ -98,6 +117,7 @@ def failure(step: Step | None, everything: list[str]) -> BuildError:
 _BK_STEP = re.compile(r"^#(\d+) \[(.+?)\] (.*)$")
 _BK_LOG = re.compile(r"^#(\d+) \d+\.\d+ (.*)$")
 _BK_ERROR = re.compile(r"^#(\d+) ERROR:? ?(.*)$")
+_BK_CACHED = re.compile(r"^#(\d+) CACHED$")
 
 
 class BuildkitLog:
@@ -118,9 +138,15 @@ class BuildkitLog:
         elif match := _BK_LOG.match(line):
             if match.group(1) in self.steps:
                 self.steps[match.group(1)].lines.append(match.group(2))
+        elif match := _BK_CACHED.match(line):
+            if match.group(1) in self.steps:
+                self.steps[match.group(1)].cached = True
         elif (match := _BK_ERROR.match(line)) and self.failed is None:
             self.failed = match.group(1)
         return None
+
+    def report(self) -> BuildReport:
+        return report(self.steps.values())
 
     def error(self) -> BuildError:
         return failure(self.steps.get(self.failed or ""), self.everything)

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from nbship.engine.base import BuildRequest
+from nbship.engine.base import BuildReport, BuildRequest
 from nbship.engine.buildlog import BuildkitLog
 from nbship.errors import DockerCommandError, DockerUnavailableError, Interrupted
 from nbship.reporter import Reporter
@@ -167,7 +167,7 @@ def buildkit_command(cli: str, request: BuildRequest, folder: Path) -> list[str]
     return command
 
 
-def buildkit_build(cli: str, request: BuildRequest, reporter: Reporter) -> None:
+def buildkit_build(cli: str, request: BuildRequest, reporter: Reporter) -> BuildReport:
     """`docker build` with BuildKit, the Dockerfile and nbship's ignore list outside the context."""
     with tempfile.TemporaryDirectory(prefix="nbship-build-") as tmp:
         command = buildkit_command(cli, request, Path(tmp))
@@ -191,3 +191,4 @@ def buildkit_build(cli: str, request: BuildRequest, reporter: Reporter) -> None:
                     output="\n".join(log.everything),
                 )
             raise log.error()
+        return log.report()

@@ -15,6 +15,7 @@ import functools
 import hashlib
 import http.server
 import json
+import re
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -25,7 +26,8 @@ from urllib.parse import unquote, urlsplit
 
 from nbship import contract as c
 from nbship.errors import LockError, UsageError
-from nbship.lock.conda import channel_url, locked_records
+from nbship.lock import lockfile
+from nbship.lock.conda import channel_url
 from nbship.options import DEFAULT_PLATFORM
 from nbship.project.kinds.environment_yml import CondaInput
 
@@ -72,8 +74,8 @@ def local_packages(spec: CondaInput, lock_display: str) -> dict[str, LocalPackag
     outside those channels, without a hash or with other bytes than it locked is refused."""
     folders = channel_folders(spec)
     found: dict[str, LocalPackage] = {}
-    for record in locked_records(spec.lock_path, DEFAULT_PLATFORM):
-        url = str(record.url)
+    hashes = lockfile.conda_hashes(spec.lock_path, display=lock_display)
+    for url in lockfile.packages(spec.lock_path, DEFAULT_PLATFORM, display=lock_display).conda:
         if not url.startswith("file://"):
             continue
         named = Path(unquote(urlsplit(url).path))
@@ -89,13 +91,13 @@ def local_packages(spec: CondaInput, lock_display: str) -> dict[str, LocalPackag
                 f"The local conda channel no longer has {named}, which {lock_display} names. "
                 "Rebuild the channel, or run `nbship lock --update`."
             )
-        expected = record.sha256
-        if expected is None or hashlib.sha256(resolved.read_bytes()).digest() != bytes(expected):
+        expected = bytes.fromhex(hashes[url]) if re.fullmatch(r"[0-9a-f]{64}", hashes.get(url, "")) else None
+        if expected is None or hashlib.sha256(resolved.read_bytes()).digest() != expected:
             raise LockError(
                 f"{named} is not the package {lock_display} locked (its sha256 differs, or the lock has none): "
                 "the channel changed since the lock was written. Run `nbship lock --update`."
             )
-        found[url] = LocalPackage(resolved, bytes(expected))
+        found[url] = LocalPackage(resolved, expected)
     return found
 
 

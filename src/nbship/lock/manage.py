@@ -30,6 +30,7 @@ class LockOutcome:
     source: str  # the file the lock was made from, as the project names it
     written: bool  # False: the lock was current and left as it was
     packages: dict[str, int]  # platform(s) -> number of locked packages
+    notes: tuple[str, ...] = ()  # how nbship read the environment file, said once it is locked
 
 
 def resolve_channel_auth(explicit: Path | None) -> Path | None:
@@ -64,12 +65,13 @@ def lock_project(project: Project, options: LockOptions, *, python: str) -> list
     if conda is not None:
         result = conda_lock.write_lock(
             conda,
+            python=python,
             platforms=options.platforms,
             exclude_newer=options.exclude_newer,
             update=options.update,
             auth_file=resolve_channel_auth(options.channel_auth),
         )
-        return [LockOutcome(result.path, conda.display, result.solved, result.packages)]
+        return [LockOutcome(result.path, conda.display, result.solved, result.packages, result.notes)]
     if not pip_lock.has_pip_inputs(project):
         raise ProjectError(
             f"{project.root} has nothing to lock. nbship locks conda environments (environment.yml) and "
@@ -100,12 +102,14 @@ def ensure_locks(project: Project, *, python: str, channel_auth: Path | None, re
         return
     conda = project.input(CondaInput)
     if conda is not None:
-        state = conda_lock.lock_state(conda)
+        state = conda_lock.lock_state(conda, python=python)
         if state == "current":
             return
         why = "there is none" if state == "missing" else f"{conda.display} changed since it was written"
         reporter.info(f"Locking {conda.display} first ({why}).")
-        result = conda_lock.write_lock(conda, auth_file=resolve_channel_auth(channel_auth))
+        result = conda_lock.write_lock(conda, python=python, auth_file=resolve_channel_auth(channel_auth))
+        for note in result.notes:
+            reporter.info(note)
         reporter.info(f"Wrote {project.rel(result.path)}: {result.packages.get(DEFAULT_PLATFORM, 0)} packages.")
     elif pip_lock.has_pip_inputs(project) and pip_lock.pip_lock_state(project, python) == "stale":
         # A pip project is locked once the user runs `nbship lock`; from then on the lock follows its inputs.

@@ -112,7 +112,7 @@ def pip_lock_state(project: Project, python: str) -> PipLockState:
     return "current" if header.inputs == digest else "stale"
 
 
-def _uv() -> str:
+def uv_binary() -> str:
     try:
         from uv import find_uv_bin
     except ImportError:  # pragma: no cover - uv is a dependency of nbship
@@ -137,7 +137,7 @@ def write_pip_lock(
     digest = inputs_digest(project, python, wanted, exclude_newer)
     if not update and header is not None and header.inputs == digest:
         return PipLockResult(path, False, _count(read_text(path, project.rel(path))), wanted)
-    command = [_uv(), "pip", "compile", "--quiet", "--no-header", "--generate-hashes", "--python-version", python]
+    command = [uv_binary(), "pip", "compile", "--quiet", "--no-header", "--generate-hashes", "--python-version", python]
     # One platform: resolved exactly for it. Several: one universal resolution, with markers.
     command += ["--python-platform", _UV_PLATFORMS[wanted[0]]] if len(wanted) == 1 else ["--universal"]
     if exclude_newer:

@@ -101,16 +101,19 @@ def hidden_inputs(project: Project) -> tuple[str, ...]:
 def make_plan(project: Project, options: ImageOptions, *, buildkit: bool, support_image: str | None) -> BuildPlan:
     if project.input(DockerfileInput) is not None:
         raise UsageError("The project has its own Dockerfile, which nbship builds as is: there is no plan to make.")
-    if not 0 < options.user_id < 2**31:
+    settings = project.settings
+    uid = options.user_id if options.user_id is not None else settings.user_id
+    installer = options.installer or settings.installer
+    if not 0 < uid < 2**31:
         raise UsageError(
-            f"--user-id {options.user_id} cannot be the notebook user's id: it must be a non-root uid "
+            f"--user-id {uid} cannot be the notebook user's id: it must be a non-root uid "
             "(1 or more), such as 1000 or your own `id -u`."
         )
     python = python_of(project)
     provided = frozenset().union(*(item.provides() for item in project.inputs))
     ctx = PlanContext(
         python=python.version,
-        installer=options.installer,
+        installer=installer,
         buildkit=buildkit,
         inputs=project.inputs,
         rel=project.rel,
@@ -128,14 +131,14 @@ def make_plan(project: Project, options: ImageOptions, *, buildkit: bool, suppor
         project_name=project.name,
         base_image=base_image_of(project, options, python),
         python=python,
-        installer=options.installer,
+        installer=installer,
         buildkit=buildkit,
         user=c.NB_USER,
-        uid=options.user_id,
+        uid=uid,
         jupyterlab=None if provided & JUPYTER_PROVIDERS else jupyterlab_for(python.version),
         has_data=project.data_dir is not None and ignore.Matcher(project.ignore).sends_any(project.root, "data"),
         hidden=tuple(rel for rel in hidden_inputs(project) if not kept[rel]),
-        strip=options.strip if options.strip is not None else project.settings.strip,
+        strip=options.strip if options.strip is not None else settings.strip,
         strip_keep=tuple(sorted(provided & BUILD_TOOLS)),
         fragments={stage: tuple(items) for stage, items in fragments.items()},
         final_env=tuple(sorted(final_env.items())),
