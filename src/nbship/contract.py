@@ -29,7 +29,10 @@ DUMB_INIT = f"{BIN_DIR}/dumb-init"
 SLIM = f"{BUILD_DIR}/nbship-slim"
 CONDA_INSTALLER = f"{BUILD_DIR}/nbship-conda-install"
 CONDA_PIP_DIR = f"{BUILD_DIR}/conda-pip"  # the lock's PyPI packages as hashed requirements (pip.txt, jupyterlab.txt)
+PIPFILE_LOCK_READER = f"{BUILD_DIR}/nbship-pipfile-lock"
 LAB_OVERRIDES = f"{BUILD_DIR}/lab-overrides.json"
+R_INSTALLER = f"{BUILD_DIR}/nbship-r-install"  # install.R and DESCRIPTION dependencies (payload/r_install.R)
+R_LIBRARY = f"{NBSHIP_DIR}/rlib"  # the R packages a project installs, owned by the notebook user
 # The work folder's own record of what the image delivered last (written by nbship-refresh).
 RECORD_DIR = ".nbship"
 RECORD = f"{RECORD_DIR}/delivered.json"
@@ -37,6 +40,10 @@ RECORD = f"{RECORD_DIR}/delivered.json"
 LINKED_DIRS = ("data",)
 # Folders never searched for notebooks, on the host and by nbship check in the image.
 SKIP_DIRS = frozenset({".git", ".ipynb_checkpoints", "__pycache__", ".venv", "venv", "node_modules", ".tox", ".nbship"})
+
+# -- Every container nbship starts or writes a compose file for -------------------------------
+# No process in it gains privileges: a setuid file in a volume runs as whoever calls it.
+NO_NEW_PRIVILEGES = "no-new-privileges:true"
 
 # -- The server ------------------------------------------------------------------------------
 CONTAINER_PORT = 8888
@@ -49,6 +56,15 @@ CONTENT_ENV = "NBSHIP_CONTENT"
 START_ENV = "NBSHIP_START"  # the project's start script, relative to CONTENT_DIR
 CHANNEL_MAP_ENV = "NBSHIP_CHANNEL_MAP"
 RATTLER_AUTH_ENV = "RATTLER_AUTH_FILE"
+# Binder's names, which postBuild scripts, start scripts and notebooks written for Binder use.
+REPO_DIR_ENV = "REPO_DIR"  # the project folder as the image has it (CONTENT_DIR)
+NB_USER_ENV = "NB_USER"
+NB_UID_ENV = "NB_UID"
+NB_PYTHON_PREFIX_ENV = "NB_PYTHON_PREFIX"  # the environment the server and the kernel run from
+KERNEL_PYTHON_PREFIX_ENV = "KERNEL_PYTHON_PREFIX"
+# Where Binder puts user-installed tools on PATH (postBuild installs them there), first.
+LOCAL_BIN_DIRS = (f"{HOME}/.local/bin", f"{CONTENT_DIR}/.local/bin")
+R_LIBS_ENV = "R_LIBS_USER"  # R's own variable: the library R installs into and loads from first
 
 # -- Build secrets (BuildKit --secret ids) ----------------------------------------------------
 SECRET_DIR = "/run/secrets"
@@ -62,6 +78,7 @@ LABEL_VERSION = "io.nbship.version"
 LABEL_FINGERPRINT = "io.nbship.fingerprint"
 LABEL_PROJECT_ID = "io.nbship.project-id"
 LABEL_PROJECT_PATH = "io.nbship.project-path"
+LABEL_IMAGE_REPOSITORY = "io.nbship.image-repository"  # on a volume `up --image` created: for which image
 LABEL_MANAGED = "io.nbship.managed"
 LABEL_PORT = "io.nbship.port"
 LABEL_BIND = "io.nbship.bind"

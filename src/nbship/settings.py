@@ -26,6 +26,10 @@ from nbship.resources import MIN_MEMORY, GpuRequest, Resources, parse_cpus, pars
 from nbship.values import control_character
 
 PYTHON_VERSION_RE = re.compile(r"^3\.\d{1,2}$")
+# A CRAN-like repository's URL: it goes into the image (R's settings) and into shell and R text,
+# so it is held to characters that need no quoting anywhere, and never carries credentials.
+_CREDENTIALS_RE = re.compile(r"^[a-z][a-z0-9+.-]*://[^/]*@", re.IGNORECASE)
+R_REPOSITORY_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~%+/-]*)?$")
 
 
 class StrictModel(BaseModel):
@@ -78,6 +82,9 @@ class Settings(StrictModel):
     memory: int | None = None  # bytes; written like docker's --memory ("4g")
     cpus: float | None = None
     gpus: GpuRequest | None = None  # written like docker's --gpus ("all")
+    # -- R projects
+    # Where R packages come from (install.R, DESCRIPTION); None: a dated CRAN snapshot, else CRAN.
+    r_repository: str | None = Field(default=None, alias="r-repository")
     check: CheckSettings = CheckSettings()
 
     @field_validator("memory", mode="before")
@@ -120,6 +127,22 @@ class Settings(StrictModel):
         if value is not None and not PYTHON_VERSION_RE.match(value):
             raise ValueError('expected a Python minor version such as "3.11"')
         return value
+
+    @field_validator("r_repository")
+    @classmethod
+    def _r_repository_is_a_plain_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if _CREDENTIALS_RE.match(value):
+            raise ValueError(
+                "a repository URL must not carry credentials: they would be kept in the image's R settings"
+            )
+        if not R_REPOSITORY_RE.match(value):
+            raise ValueError(
+                "expected the http(s) URL of a CRAN-like repository, such as "
+                '"https://packagemanager.posit.co/cran/2024-06-03" (no spaces, quotes or query)'
+            )
+        return value.rstrip("/")
 
     @field_validator("name")
     @classmethod

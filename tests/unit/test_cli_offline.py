@@ -109,7 +109,7 @@ def test_dockerfile_prints_the_projects_own_dockerfile(make_project: MakeProject
             ["outside the project folder"],
             id="include outside",
         ),
-        pytest.param({"runtime.txt": "r-4.1\n"}, "runtime.txt, line 1: ", ["nbship does not support"], id="runtime"),
+        pytest.param({"runtime.txt": "julia-1\n"}, "runtime.txt, line 1: ", ["nbship does not support"], id="runtime"),
         pytest.param({"apt.txt": "curl\nCURL\n"}, "apt.txt, line 2: ", ["Debian package"], id="apt"),
         pytest.param(
             {"environment.yml": "channels: [conda-forge]\ndependencies:\n  - numpy >>1\n"},
@@ -224,7 +224,9 @@ def test_init_writes_dockerfile_and_dockerignore(make_project: MakeProject, no_d
         "bin/nbship-refresh",
         "build/nbship-slim",
         "build/nbship-conda-install",
+        "build/nbship-pipfile-lock",
         "build/lab-overrides.json",
+        "build/nbship-r-install",
     }
 
 

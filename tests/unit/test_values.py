@@ -10,6 +10,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nbship import contract as c
 from nbship.engine.base import Builder, BuildRequest, ImageInfo
 from nbship.engine.docker_cli import buildkit_command, dockerfile_with_labels
 from nbship.errors import BuildError, InputFileError, UsageError
@@ -157,8 +158,9 @@ def test_compose_values_stay_values(title: str, workdir: str, path: str, image: 
     document = yaml.safe_load("services:" + body)
     assert set(document) == {"services", "volumes"}
     lab = document["services"]["lab"]
-    assert set(lab) == {"image", "init", "restart", "ports", "environment", "volumes", "healthcheck"}
+    assert set(lab) == {"image", "init", "restart", "ports", "environment", "volumes", "healthcheck", "security_opt"}
     assert "privileged" not in lab and "cap_add" not in lab
+    assert lab["security_opt"] == [c.NO_NEW_PRIVILEGES]
     # Compose reads `$$` as `$`: what it sees is exactly the value.
     assert lab["image"].replace("$$", "$") == image
     assert lab["volumes"][0]["target"].replace("$$", "$") == workdir

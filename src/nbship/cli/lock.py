@@ -56,7 +56,12 @@ def lock(
         for note in outcome.notes:
             console.say(note)
         counts = ", ".join(f"{count} packages for {platform}" for platform, count in outcome.packages.items())
-        if outcome.written:
+        if outcome.written_by != "nbship":
+            console.say(
+                f"{outcome.path} is the lock ({counts} pinned with hashes); nbship installs it as it is, as Binder "
+                f"does (`{outcome.written_by} lock` refreshes it)."
+            )
+        elif outcome.written:
             console.say(f"wrote {outcome.path} from {outcome.source}: {counts}")
         else:
             console.say(

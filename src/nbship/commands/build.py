@@ -21,7 +21,7 @@ from nbship.lock import manage as locks
 from nbship.options import BuildOptions, ImageOptions
 from nbship.project.detect import Project, detect
 from nbship.project.kinds.dockerfile import DockerfileInput
-from nbship.project.plan import BuildPlan, make_plan, python_of
+from nbship.project.plan import BuildPlan, make_plan, notebook_uid, python_of
 from nbship.references import validate_reference
 from nbship.render import support
 from nbship.render.dockerfile import render_dockerfile
@@ -143,6 +143,15 @@ def _dockerfile_text(project: Project, options: BuildOptions, builder: Builder, 
     return render_dockerfile(plan), plan.python.version
 
 
+def own_build_args(project: Project, options: ImageOptions) -> dict[str, str]:
+    """What Binder passes to a project's own Dockerfile, so its `ARG NB_USER` / `ARG NB_UID` lines
+    name the notebook user (nbship's own Dockerfile has them written in)."""
+    if project.input(DockerfileInput) is None:
+        return {}
+    # The same uid nbship's own Dockerfile would have: --user-id, else the settings.
+    return {c.NB_USER_ENV: c.NB_USER, c.NB_UID_ENV: str(notebook_uid(project, options))}
+
+
 def _secret_files(options: BuildOptions) -> tuple[tuple[str, Path], ...]:
     if options.ca_bundle is None:
         return ()
@@ -172,7 +181,10 @@ def build_project(engine: Engine, project: Project, options: BuildOptions, repor
     text, python = _dockerfile_text(project, options, builder, reporter)
     locks.ensure_locks(project, python=python, channel_auth=options.channel_auth, reporter=reporter)
     ignore = context_patterns(project)
-    wanted = fingerprint(project.root, text, ignore)
+    build_args = own_build_args(project, options.image)
+    # Build arguments change the image as much as the Dockerfile does.
+    arg_lines = "".join(f"\n# build-arg {key}={value}" for key, value in sorted(build_args.items()))
+    wanted = fingerprint(project.root, text + arg_lines, ignore)
     existing = engine.image(tag)
     fresh = existing is not None and existing.labels.get(c.LABEL_FINGERPRINT) == wanted
     if existing is not None and fresh and not (options.rebuild or options.no_cache):
@@ -192,6 +204,7 @@ def build_project(engine: Engine, project: Project, options: BuildOptions, repor
             builder=builder,
             labels=_labels(project, wanted),
             secrets=(*secrets, *extra),
+            build_args=build_args,
             no_cache=options.no_cache,
         )
         try:

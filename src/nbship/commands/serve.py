@@ -13,13 +13,13 @@ from nbship import envvars
 from nbship.commands.build import build_project
 from nbship.engine import Engine, connect
 from nbship.engine.base import ContainerSpec, ImageInfo, Mount
-from nbship.errors import NotFoundError, RegistryError, UsageError
+from nbship.errors import NbshipError, NotFoundError, RegistryError, UsageError
 from nbship.options import BuildOptions, Env, MountChoice, UpOptions
 from nbship.project.detect import Project, detect, slugify
 from nbship.references import split_reference, validate_reference
 from nbship.reporter import RecordingReporter, Reporter
 from nbship.resources import Resources
-from nbship.runtime import registry, servers, volumes
+from nbship.runtime import own_image, registry, servers, volumes
 from nbship.runtime.servers import Server, WorkMount
 from nbship.settings import Settings, load_settings
 
@@ -32,6 +32,7 @@ class Target:
     label: str  # the project's folder, or "image REF"
     root: Path | None
     settings: Settings  # the project's (its file and NBSHIP_* variables), or NBSHIP_* alone
+    repository: str = ""  # the image's repository, for `up --image REF` with no project
 
 
 def project_target(project: Project) -> Target:
@@ -45,7 +46,7 @@ def image_target(reference: str, image: ImageInfo | None) -> Target:
     project_id = (image.labels.get(c.LABEL_PROJECT_ID) if image else None) or (
         f"{slugify(repository.rsplit('/', 1)[-1])}-{hashlib.sha256(repository.encode()).hexdigest()[:8]}"
     )
-    return Target(project_id, f"image {reference}", None, load_settings(None)[0])
+    return Target(project_id, f"image {reference}", None, load_settings(None)[0], repository)
 
 
 def _target(engine: Engine, path: Path | None, image: str | None) -> Target:
@@ -100,19 +101,34 @@ def _check_up_options(options: UpOptions) -> None:
 
 
 def work_mount(engine: Engine, target: Target, kind: MountChoice, volume: str | None) -> WorkMount:
+    return prepare_work_mount(engine, target, kind, volume)[0]
+
+
+def prepare_work_mount(engine: Engine, target: Target, kind: MountChoice, volume: str | None) -> tuple[WorkMount, bool]:
+    """The work mount, and whether this start created its volume."""
     check_mount(kind, volume)
     if kind == "none":
-        return WorkMount("none")
+        return WorkMount("none"), False
     if kind == "host":
         if target.root is None:
             raise UsageError("--mount host needs a project folder: give PATH, or use the default --mount volume.")
-        return WorkMount("host", str(target.root))
+        return WorkMount("host", str(target.root)), False
     if volume is not None:
         volumes.require(engine, volume)
-        return WorkMount("volume", volume)
+        return WorkMount("volume", volume), False
     name = volumes.volume_name(target.project_id)
-    volumes.ensure(engine, name, volumes.volume_labels(target.project_id, target.label))
-    return WorkMount("volume", name)
+    _, created = volumes.ensure(engine, name, volumes.volume_labels(target.project_id, target.label, target.repository))
+    return WorkMount("volume", name), created
+
+
+def _remove_if_unused(engine: Engine, mount: WorkMount, reporter: Reporter) -> None:
+    """After a failed start: the volume it made goes when nothing in it is the user's."""
+    try:
+        if not engine.containers_using(mount.source) and volumes.holds_nothing_of_the_users(engine, mount.source):
+            volumes.remove(engine, mount.source)
+            reporter.info(f"Removed the volume {mount.source} that this start made: nothing was kept in it.")
+    except NbshipError as exc:
+        reporter.warn(f"The volume {mount.source} this start made was left in place ({exc}).")
 
 
 def host_user(mount: WorkMount, reporter: Reporter) -> str | None:
@@ -166,7 +182,14 @@ def up(
         raise UsageError(f"--port {port} is not a port number (1-65535).")
     if bind != c.LOOPBACK:
         reporter.warn(f"JupyterLab will be reachable from other machines on {bind}:{port}; only the token protects it.")
-    mount = work_mount(engine, target, options.mount or settings.mount, options.volume)
+    # Before anything is made: an image with no Jupyter to serve says so now.
+    command = own_image.server_command(engine, image, info)
+    if command is not None:
+        reporter.info(
+            f"{image} does not start Jupyter by itself (its command is `{own_image.describe_command(info)}`): "
+            f"serving it with its {command[0]}, as Binder does."
+        )
+    mount, created = prepare_work_mount(engine, target, options.mount or settings.mount, options.volume)
     spec = servers.ServerSpec(
         image=image,
         image_info=info,
@@ -180,9 +203,15 @@ def up(
         ready_timeout=options.ready_timeout or settings.ready_timeout,
         env=options.env,
         resources=options.resources.merged(settings.resources),
+        command=command,
     )
     reporter.step(f"starting JupyterLab from {image}")
-    server = servers.start_server(engine, spec, reporter)
+    try:
+        server = servers.start_server(engine, spec, reporter)
+    except NbshipError:
+        if created:
+            _remove_if_unused(engine, mount, reporter)
+        raise
     reporter.info(mount.describe() + ".")
     return server
 
@@ -216,7 +245,16 @@ def down(
             kept.append(own)
         return DownOutcome(server, (), tuple(kept))
     removed: list[str] = []
-    if engine.volume(own) is not None:
+    found = engine.volume(own)
+    if found is not None and not volumes.created_for(found, target.project_id, target.repository):
+        # Named after the project id the image claims, but made for something else: not this run's.
+        made_for = found.labels.get(c.LABEL_PROJECT_PATH) or "something other than nbship"
+        reporter.warn(
+            f"Kept the volume {own}: it holds the work of {made_for}, not of {target.label}. "
+            f"`nbship volume rm {own}` removes it if that work is no longer needed."
+        )
+        kept.append(own)
+    elif found is not None:
         reporter.info(f"Removing the volume {own}: the work kept in it for {target.label} is deleted.")
         volumes.remove(engine, own)
         removed.append(own)

@@ -31,6 +31,8 @@ class ImageInfo:
     workdir: str
     user: str
     architecture: str = ""
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,8 @@ class ContainerSpec:
     network: bool = True  # False: no network at all (loopback still works)
     workdir: str | None = None  # None: the image's WORKDIR
     resources: Resources = field(default_factory=Resources)  # memory, CPUs and GPUs it may use
+    # No process in the container gains privileges (a setuid file in a volume runs as its caller).
+    no_new_privileges: bool = True
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,7 @@ class BuildRequest:
     builder: Builder
     labels: Mapping[str, str] = field(default_factory=dict)
     secrets: tuple[tuple[str, Path], ...] = ()  # BuildKit secrets (id, file): the CA bundle, channel credentials
+    build_args: Mapping[str, str] = field(default_factory=dict)  # never secrets: they are kept in the image
     no_cache: bool = False
 
 

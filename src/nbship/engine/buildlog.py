@@ -14,6 +14,8 @@ from nbship.engine.base import BuildReport, BuildStep
 from nbship.errors import BuildError
 
 LOG_TAIL = 25
+# A line a step of nbship's Dockerfile prints for the user (the R version an image got, say).
+NOTE_PREFIX = "nbship-note: "
 
 
 @dataclass
@@ -54,6 +56,10 @@ _NOT_IN_CONTEXT = (
     re.compile(r"COPY failed: file not found in build context or excluded by \.dockerignore: stat (.+): file does not"),
 )
 _TLS_FAILURE = re.compile(r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|invalid peer certificate|UnknownIssuer")
+# How bash ("line 3: git: command not found") and dash ("3: git: not found") say a command is missing.
+# uv ("Hash mismatch for `six==1.16.0`") and pip ("THESE PACKAGES DO NOT MATCH THE HASHES ...").
+_HASH_MISMATCH = re.compile(r"[Hh]ash mismatch for `?([A-Za-z0-9._-]+)|DO NOT MATCH THE HASHES")
+_MISSING_COMMAND = re.compile(r": (?:line \d+: )?([A-Za-z0-9_.+-]+): (?:command )?not found$")
 
 
 class NotInContext(BuildError):
@@ -84,15 +90,50 @@ def missing_package(log: Iterable[str]) -> tuple[str, str] | None:
     return None
 
 
+def missing_command(log: Iterable[str]) -> str | None:
+    for line in log:
+        if match := _MISSING_COMMAND.search(line.rstrip()):
+            return match.group(1)
+    return None
+
+
+def _sentence(text: str) -> str:
+    # "the base image ..." starts a sentence; "postBuild failed" or a path keeps its spelling.
+    first = text.split(" ", 1)[0]
+    return f"{text[:1].upper()}{text[1:]}" if first.isalpha() and first.islower() else text
+
+
+def notes(steps: Iterable[Step]) -> list[str]:
+    """What the steps of a finished build said for the user, once each. Only the steps' output is
+    read, never their command lines, which spell the same prefix."""
+    found: list[str] = []
+    for step in steps:
+        for line in step.lines:
+            if NOTE_PREFIX in line:
+                found.append(line.split(NOTE_PREFIX, 1)[1].strip())
+    return list(dict.fromkeys(note for note in found if note))
+
+
 def failure(step: Step | None, everything: list[str]) -> BuildError:
     """The error for a build that stopped at `step` (None: the step is unknown)."""
     lines = step.lines if step and step.lines else everything
     tail = "\n".join(lines[-LOG_TAIL:])
     name = step.name if step else "an unknown step"
-    own = next((line.split("nbship: ", 1)[1] for line in lines if "nbship: " in line), None)
+    # Only a step's own output: the whole log also holds every step's command line, which spells
+    # the messages nbship's checks would print.
+    own = next((line.split("nbship: ", 1)[1] for line in (step.lines if step else []) if "nbship: " in line), None)
     if own:
         # A check nbship's Dockerfile makes itself: its own words are the clearest message.
-        return BuildError(f"{own[:1].upper()}{own[1:]}.", details=tail)
+        message = f"{_sentence(own.rstrip('.'))}."
+        command = missing_command(lines)
+        if command:
+            message += (
+                f" The command '{command}' is not in the image: add the Debian package that has it to apt.txt"
+                " (it is installed before postBuild runs)."
+            )
+        else:
+            message += " Its last output lines are below."
+        return BuildError(message, details=tail)
     missing = not_in_context(everything)
     if missing:
         return NotInContext(missing, name, details=tail)
@@ -101,6 +142,15 @@ def failure(step: Step | None, everything: list[str]) -> BuildError:
             f"Downloads failed certificate verification at step {name}: this network most likely "
             "intercepts HTTPS (a company proxy). Pass your organisation's CA bundle with --ca-bundle FILE; "
             "nbship uses it during the build only and keeps it out of the image.",
+            details=tail,
+        )
+    mismatch = next((m for line in lines if (m := _HASH_MISMATCH.search(line))), None)
+    if mismatch:
+        which = f"'{mismatch.group(1)}'" if mismatch.group(1) else "a package"
+        return BuildError(
+            f"The files downloaded for {which} do not have the hashes the lock records, so the build stopped at "
+            f"{name}: the index serves other files than were locked. Lock again (`nbship lock --update`, or "
+            "`pipenv lock` for a Pipfile.lock) only if you trust the change.",
             details=tail,
         )
     found = missing_package(lines)

@@ -23,6 +23,7 @@ from docker.models.containers import Container
 from docker.models.images import Image
 from docker.models.volumes import Volume
 
+from nbship import contract as c
 from nbship import ignore
 from nbship.engine import docker_cli
 from nbship.engine.base import (
@@ -38,7 +39,7 @@ from nbship.engine.base import (
     Mount,
     VolumeInfo,
 )
-from nbship.engine.buildlog import Step, failure
+from nbship.engine.buildlog import Step, failure, notes
 from nbship.errors import (
     BuildError,
     DockerCommandError,
@@ -81,6 +82,8 @@ def _image_info(image: Image) -> ImageInfo:
         workdir=str(config.get("WorkingDir") or ""),
         user=str(config.get("User") or ""),
         architecture=str(image.attrs.get("Architecture") or ""),
+        entrypoint=tuple(str(word) for word in config.get("Entrypoint") or ()),
+        cmd=tuple(str(word) for word in config.get("Cmd") or ()),
     )
 
 
@@ -324,6 +327,7 @@ class DockerEngine:
                     dockerfile=dockerfile,
                     tag=request.tag,
                     labels=dict(request.labels),
+                    buildargs=dict(request.build_args) or None,
                     rm=True,
                     forcerm=True,
                     nocache=request.no_cache,
@@ -356,6 +360,8 @@ class DockerEngine:
             raise Interrupted("Build interrupted: nothing was tagged, no container was started.") from None
         finally:
             context.close()
+        for note in notes(step for _, step in steps):
+            reporter.warn(note)
         return BuildReport(
             tuple(
                 BuildStep(stage=name, instruction=step.name, cached=step.cached)
@@ -372,9 +378,14 @@ class DockerEngine:
 
     # -- containers ------------------------------------------------------------------------
 
+    # ignore_removed: the SDK inspects each listed container, and one removed in between (by another
+    # command on the same daemon) would otherwise fail the whole listing as "not found".
     def containers(self, *, labels: Mapping[str, str], all: bool = True) -> list[ContainerInfo]:
         filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
-        found = self.call("docker ps --filter label=...", lambda: self.sdk.containers.list(all=all, filters=filters))
+        found = self.call(
+            "docker ps --filter label=...",
+            lambda: self.sdk.containers.list(all=all, filters=filters, ignore_removed=True),
+        )
         return [_container_info(container) for container in found]
 
     def container(self, name: str) -> ContainerInfo | None:
@@ -386,7 +397,8 @@ class DockerEngine:
     def containers_using(self, volume: str) -> list[ContainerInfo]:
         filters = {"volume": volume}
         found = self.call(
-            f"docker ps -a --filter volume={volume}", lambda: self.sdk.containers.list(all=True, filters=filters)
+            f"docker ps -a --filter volume={volume}",
+            lambda: self.sdk.containers.list(all=True, filters=filters, ignore_removed=True),
         )
         return [_container_info(container) for container in found]
 
@@ -400,6 +412,7 @@ class DockerEngine:
             "mounts": [_sdk_mount(mount) for mount in spec.mounts] or None,
             "user": spec.user,
             "network_mode": None if spec.network else "none",
+            "security_opt": [c.NO_NEW_PRIVILEGES] if spec.no_new_privileges else None,
             "working_dir": spec.workdir,
             **_resource_kwargs(spec.resources),
         }

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nbship.engine.base import BuildReport, BuildRequest
-from nbship.engine.buildlog import BuildkitLog
+from nbship.engine.buildlog import BuildkitLog, notes
 from nbship.errors import DockerCommandError, DockerUnavailableError, Interrupted
 from nbship.reporter import Reporter
 from nbship.values import label_instruction
@@ -159,6 +159,9 @@ def buildkit_command(cli: str, request: BuildRequest, folder: Path) -> list[str]
     # applies without writing anything into the user's folder.
     Path(folder, "Dockerfile.dockerignore").write_text("\n".join(request.ignore) + "\n", encoding="utf-8")
     command = [cli, "build", "--progress=plain", "-f", str(dockerfile), "-t", request.tag]
+    # Build arguments are NB_USER and NB_UID for an own Dockerfile: nbship's values, never a secret.
+    for key, value in request.build_args.items():
+        command += ["--build-arg", f"{key}={value}"]
     for secret_id, source in request.secrets:
         command += ["--secret", f"id={secret_id},src={source}"]
     if request.no_cache:
@@ -191,4 +194,6 @@ def buildkit_build(cli: str, request: BuildRequest, reporter: Reporter) -> Build
                     output="\n".join(log.everything),
                 )
             raise log.error()
+        for note in notes(log.steps.values()):
+            reporter.warn(note)
         return log.report()

@@ -20,6 +20,7 @@ from nbship.options import DEFAULT_PLATFORM, LockOptions
 from nbship.project.detect import Project
 from nbship.project.kinds.dockerfile import DockerfileInput
 from nbship.project.kinds.environment_yml import LOCK_NAME, CondaInput
+from nbship.project.kinds.pipfile import PipfileInput
 from nbship.project.text import read_text
 from nbship.reporter import Reporter
 
@@ -31,6 +32,7 @@ class LockOutcome:
     written: bool  # False: the lock was current and left as it was
     packages: dict[str, int]  # platform(s) -> number of locked packages
     notes: tuple[str, ...] = ()  # how nbship read the environment file, said once it is locked
+    written_by: str = "nbship"  # a Pipfile.lock is pipenv's: nbship uses it and never writes it
 
 
 def resolve_channel_auth(explicit: Path | None) -> Path | None:
@@ -72,10 +74,20 @@ def lock_project(project: Project, options: LockOptions, *, python: str) -> list
             auth_file=resolve_channel_auth(options.channel_auth),
         )
         return [LockOutcome(result.path, conda.display, result.solved, result.packages, result.notes)]
+    pipfile = project.input(PipfileInput)
+    if pipfile is not None and pipfile.lock is not None:
+        # As on Binder, a Pipfile.lock is the lock: pipenv writes it, nbship installs it as it is.
+        if options.update or options.exclude_newer:
+            raise UsageError(
+                f"{pipfile.display} is pipenv's lock, which nbship installs as it is and never rewrites: "
+                "run `pipenv lock` to solve it again (or delete it, and `nbship lock` pins the Pipfile)."
+            )
+        counts = {"default+develop": pipfile.data.hashed}
+        return [LockOutcome(pipfile.lock, pipfile.display, False, counts, written_by="pipenv")]
     if not pip_lock.has_pip_inputs(project):
         raise ProjectError(
             f"{project.root} has nothing to lock. nbship locks conda environments (environment.yml) and "
-            "pip requirements (requirements.txt, pyproject.toml or setup.py)."
+            "pip requirements (requirements.txt, a Pipfile, pyproject.toml or setup.py)."
         )
     pip = pip_lock.write_pip_lock(
         project, python=python, platforms=options.platforms, exclude_newer=options.exclude_newer, update=options.update

@@ -77,6 +77,7 @@ class ServerSpec:
     ready_timeout: float = 180.0
     env: Env = ()  # the user's variables (-e, --env-file); the token is set apart
     resources: Resources = field(default_factory=Resources)
+    command: tuple[str, ...] | None = None  # None: the image's own (nbship's images serve JupyterLab)
 
 
 @dataclass(frozen=True)
@@ -278,6 +279,7 @@ def start_server(engine: Engine, spec: ServerSpec, reporter: Reporter) -> Server
         mounts=(spec.mount.engine_mount(image_workdir(spec.image_info)),),
         user=spec.user,
         resources=spec.resources,
+        command=spec.command,
     )
     started: ContainerInfo | None = None
     try:
@@ -314,10 +316,11 @@ def _relay_start_messages(engine: Engine, container: str, reporter: Reporter) ->
         if not line.startswith("nbship: "):
             continue
         text = line.removeprefix("nbship: ")
-        if text.startswith(("kept your version", "the work folder could not")) or "stays deleted" in text:
-            reporter.warn(text)
-        else:
+        # Counts of what the refresh did are news; every other line is something the user should look at.
+        if text.startswith(("refreshed the work folder", "finished filling the work folder")):
             reporter.info(text)
+        else:
+            reporter.warn(text)
 
 
 def follow_logs(engine: Engine, server: Server) -> Iterator[str]:
