@@ -57,6 +57,9 @@ def tree(root: Path) -> dict[str, bytes | None]:
         ("environment.yml", b"dependencies: [\xfe]\n", "environment.yml, line 1: this is not UTF-8 text"),
         ("runtime.txt", b"\x00", "runtime.txt, line 1: it holds NUL bytes"),
         (".dockerignore", b"\xc3\x28\n", ".dockerignore, line 1: this is not UTF-8 text"),
+        ("Pipfile", b"[packages]\n\x00", "Pipfile, line 2: it holds NUL bytes"),
+        ("Pipfile.lock", '{"default": {}}'.encode("utf-16"), "Pipfile.lock: it is saved as UTF-16"),
+        ("DESCRIPTION", b"Package: abc\nVersion: 0.1\x00\n", "DESCRIPTION, line 2: it holds NUL bytes"),
     ],
 )
 def test_files_that_are_not_text(
@@ -84,6 +87,27 @@ def test_a_byte_order_mark_and_crlf_line_ends_are_accepted(make_project: MakePro
     assert "jupyterlab==4.6.6" not in result.stdout  # the BOM did not hide the project's own JupyterLab
 
 
+def test_pipfiles_descriptions_and_r_runtimes_with_a_bom_and_crlf_are_accepted(
+    make_project: MakeProject, no_docker: None
+) -> None:
+    pipfile = make_project(
+        {"Pipfile": b"\xef\xbb\xbf[packages]\r\nsix = '==1.16.0'\r\n[requires]\r\npython_version = '3.10'\r\n"}
+    )
+    result = run("dockerfile", str(pipfile))
+    assert result.exit_code == 0, result.stderr
+    assert "printf '%s\\n' six==1.16.0 >" in result.stdout and "FROM python:3.10-slim AS" in result.stdout
+    r = make_project(
+        {
+            "DESCRIPTION": b"\xef\xbb\xbfPackage: abc\r\nVersion: 0.1.0\r\nImports: dplyr,\r\n  tidyr\r\n",
+            "runtime.txt": b"\xef\xbb\xbfr-4.2-2023-01-01\r\n",
+        }
+    )
+    result = run("dockerfile", str(r))
+    assert result.exit_code == 0, result.stderr
+    assert "deps dplyr tidyr" in result.stdout and "R CMD INSTALL of the package abc" in result.stdout
+    assert "packagemanager.posit.co/cran/2023-01-01" in result.stdout
+
+
 # -- nesting, loops, includes ------------------------------------------------------------------
 
 
@@ -99,6 +123,8 @@ def test_a_byte_order_mark_and_crlf_line_ends_are_accepted(make_project: MakePro
             "pyproject.toml: its lists or tables are nested",
         ),
         ({"environment.yml": "dependencies: " + "[" * 50_000 + "]" * 50_000}, "environment.yml: its lists or tables"),
+        ({"Pipfile": "x = " + "[" * 50_000 + "]" * 50_000}, "Pipfile: its lists or tables are nested too deeply"),
+        ({"Pipfile.lock": "[" * 100_000 + "]" * 100_000}, "Pipfile.lock: its lists or tables are nested too deeply"),
     ],
 )
 def test_deeply_nested_files(make_project: MakeProject, no_docker: None, files: dict[str, str], expected: str) -> None:
@@ -162,6 +188,52 @@ def test_a_project_name_is_quoted_where_docker_would_expand_it(make_project: Mak
 def test_a_pip_line_with_a_line_break_is_refused(make_project: MakeProject, no_docker: None) -> None:
     root = make_project({"environment.yml": 'dependencies:\n  - pip:\n    - "six\\nRUN touch /pwned"\n'})
     assert error_of(run("dockerfile", str(root))).startswith("environment.yml, line 3: a pip requirement 'six\\nRUN")
+
+
+_HASH = "sha256:" + "a" * 64
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        (
+            {"Pipfile": '[[source]]\nurl = "https://pypi.org/simple\\nRUN touch /pwned"\n[packages]\nsix = "*"\n'},
+            "Pipfile, line 2: there is a line break or another control character in the url of a [[source]]",
+        ),
+        (
+            {"Pipfile": '[packages]\nx = {git = "https://h/a/b", ref = "v1\\nRUN touch /pwned"}\n'},
+            "Pipfile, line 2: there is a line break or another control character in the ref of 'x'",
+        ),
+        (
+            {"Pipfile": '[packages]\nx = {git = "https://h/a\\u2028b", editable = true}\n'},
+            "Pipfile, line 2: there is a line break or another control character in the git URL of 'x'",
+        ),
+        (
+            {"Pipfile": '[packages]\nx = {path = "./a\\nRUN touch /pwned"}\n', "a\nRUN touch /pwned/setup.py": ""},
+            "Pipfile, line 2: there is a line break or another control character in the path of 'x'",
+        ),
+        (
+            {"Pipfile": '[packages]\nx = {version = "*", sys_platform = "== \'linux\'\\r"}\n'},
+            "Pipfile, line 2: there is a line break or another control character in sys_platform of 'x'",
+        ),
+        (
+            {
+                "Pipfile.lock": '{"default": {"six": {"version": "==1.16.0\\nRUN touch /pwned", "hashes": ["'
+                + _HASH
+                + '"]}}}'
+            },
+            "Pipfile.lock: there is a line break or another control character in the version of 'six'",
+        ),
+        (
+            {"DESCRIPTION": "Package: abc\nVersion: 0.1\nRemotes: a/b\x1b[31m\n"},
+            "DESCRIPTION, line 3: 'Remotes: a/b\\x1b[31m' holds a control character (\\x1b)",
+        ),
+    ],
+)
+def test_pipfile_and_description_values_with_line_breaks_are_refused(
+    make_project: MakeProject, no_docker: None, files: dict[str, str], expected: str
+) -> None:
+    assert error_of(run("dockerfile", str(make_project(files)))).startswith(expected)
 
 
 @pytest.mark.parametrize(
@@ -269,6 +341,9 @@ def _unprivileged(*args: str) -> subprocess.CompletedProcess[str]:
         ("requirements.txt", "requirements.txt: nbship may not read it (permission denied)"),
         ("binder", "binder/: nbship may not read this folder (permission denied)"),
         ("nbship.toml", "nbship.toml: nbship may not read it (permission denied)"),
+        ("Pipfile", "Pipfile: nbship may not read it (permission denied)"),
+        ("Pipfile.lock", "Pipfile.lock: nbship may not read it (permission denied)"),
+        ("DESCRIPTION", "DESCRIPTION: nbship may not read it (permission denied)"),
     ],
 )
 def test_unreadable_files_and_folders(make_project: MakeProject, unreadable: str, expected: str) -> None:

@@ -149,3 +149,49 @@ def test_rendered_dockerignore_without_project_file() -> None:
     lines = [line for line in text.splitlines() if line and not line.startswith("#")]
     assert lines == list(NBSHIP_EXCLUDES)
     assert "from the project's .dockerignore" not in text
+
+
+@pytest.mark.parametrize(
+    ("files", "pattern", "expected"),
+    [
+        pytest.param(
+            {"binder/Pipfile": "[packages]\nsix = '*'\n", "binder/runtime.txt": "python-3.11\n"},
+            "binder/",
+            {"binder/Pipfile", "binder/runtime.txt"},
+            id="Pipfile",
+        ),
+        pytest.param(
+            {
+                "Pipfile": "[packages]\nsix = '*'\n",
+                "Pipfile.lock": '{"_meta": {}, "default": {"six": {"version": "==1.16.0", "hashes": ["sha256:'
+                + "a" * 64
+                + '"]}}, "develop": {}}',
+            },
+            "Pipfile*",
+            {"Pipfile", "Pipfile.lock"},
+            id="Pipfile.lock",
+        ),
+        pytest.param(
+            {"binder/install.R": "install.packages('x')\n", "binder/runtime.txt": "r-4.2-2023-01-01\n"},
+            "binder",
+            {"binder/install.R", "binder/runtime.txt"},
+            id="R in binder/",
+        ),
+        pytest.param(
+            {"DESCRIPTION": "Package: abc\nVersion: 0.1\nImports: dplyr\n", "install.R": ""},
+            "*",
+            {"DESCRIPTION", "install.R"},
+            id="DESCRIPTION",
+        ),
+    ],
+)
+def test_the_environment_files_of_every_kind_are_sent_whatever_the_ignore_list(
+    make_project: MakeProject, files: dict[str, str], pattern: str, expected: set[str]
+) -> None:
+    root = make_project({".dockerignore": pattern + "\n", "notebook.ipynb": "{}", **files})
+    project = detect(root)
+    sent = {entry.path for entry in context_entries(root, context_patterns(project))}
+    assert expected <= sent
+    assert "notebook.ipynb" not in sent or pattern.startswith(("binder", "Pipfile"))
+    # Sent for the build only: the image's copy of the project leaves them out, as the user asked.
+    assert set(plan_of(root).hidden) == expected

@@ -63,6 +63,19 @@ SEEDS: dict[str, list[str]] = {
     ".dockerignore": ["data\n!data/keep.csv\n*.csv\n", "binder/\n", "[oops\n"],
     "requirements.lock": ["# nbship-inputs: 0\nsix==1.16.0 --hash=sha256:00\n"],
     "nbship.lock": ["version: 6\n"],
+    "Pipfile": [
+        '[[source]]\nurl = "https://pypi.org/simple"\nverify_ssl = false\n[packages]\nsix = "*"\n'
+        'local = {path = ".", editable = true}\n[requires]\npython_version = "3.11"\n',
+        '[packages]\nrequests = {version = ">=2", extras = ["socks"]}\npkg = {git = "https://h/a/b", ref = "v1"}\n',
+    ],
+    "Pipfile.lock": [
+        '{"_meta": {"hash": {"sha256": "00"}, "requires": {"python_version": "3.11"}, "sources": [{"url": '
+        '"https://pypi.org/simple"}]}, "default": {"six": {"version": "==1.16.0", "hashes": ["sha256:'
+        + "a" * 64
+        + '"]}}, "develop": {"w": {"file": "https://h/w-1-py3-none-any.whl"}}}\n',
+    ],
+    "install.R": ["install.packages('dplyr')\n"],
+    "DESCRIPTION": ["Package: abc\nVersion: 0.1.0\nImports: dplyr (>= 1.0),\n  tidyr\nRemotes: a/b\n", "Imports: x\n"],
     "data/keep.csv": ["1,2\n"],
     "analysis.ipynb": ["{}"],
 }
@@ -85,7 +98,8 @@ def contents(draw: st.DrawFn, name: str, channel: Path) -> bytes:
     elif how == "bom-crlf":
         return b"\xef\xbb\xbf" + seed.replace("\n", "\r\n").encode()
     elif how == "deep":
-        seed = "x = " + "[" * 3000 + "]" * 3000 if name.endswith(".toml") else "[" * 3000 + "]" * 3000
+        toml = name.endswith(".toml") or name == "Pipfile"
+        seed = "x = " + "[" * 3000 + "]" * 3000 if toml else "[" * 3000 + "]" * 3000
     elif how == "control":
         seed = seed.replace("\n", draw(st.sampled_from(["\x00", "\x1b[31m", "\u2028", "\r", "\x0b"])), 1)
     return seed.encode("utf-8", errors="surrogatepass")
