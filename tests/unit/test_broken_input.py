@@ -242,6 +242,14 @@ def test_pipfile_and_description_values_with_line_breaks_are_refused(
         ({"runtime.txt": "python-3.99\n"}, "runtime.txt, line 1: 'python-3.99' asks for Python 3.99"),
         ({"runtime.txt": "python-3.1\n"}, "runtime.txt, line 1: 'python-3.1' asks for Python 3.1"),
         ({"nbship.toml": 'python = "3.7"\n'}, 'nbship.toml: python = "3.7" is not a Python nbship can build for'),
+        (
+            {"Pipfile": "[packages]\nsix = '*'\n[requires]\npython_version = '3.99'\n"},
+            "Pipfile, line 4: python_version '3.99' asks for Python 3.99",
+        ),
+        (
+            {"Pipfile.lock": '{"_meta": {"requires": {\n"python_full_version": "3.1.2"}}, "default": {}}'},
+            "Pipfile.lock, line 2: python_full_version '3.1.2' asks for Python 3.1",
+        ),
     ],
 )
 def test_pythons_nbship_cannot_build_are_refused_offline(

@@ -28,6 +28,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
 from nbship.errors import InputFileError
+from nbship.project.python import KNOWN_PYTHONS
 from nbship.project.text import decode, nesting_guard, read_bytes
 from nbship.values import control_character, shown
 
@@ -295,6 +296,13 @@ class _Reader:
                         f"{key} '{raw}' is not a Python version", 'Write it like python_version = "3.11".', key=key
                     )
                 version = match.group(1) if match.group(2) is None else f"{match.group(1)}.{int(match.group(2))}"
+                if version.startswith("3.") and version not in KNOWN_PYTHONS:
+                    # Refused here, offline, rather than by a base image that does not exist.
+                    raise self.fail(
+                        f"{key} '{raw}' asks for Python {version}, which nbship cannot build for",
+                        f"Write one of {', '.join(KNOWN_PYTHONS)}.",
+                        key=key,
+                    )
                 return version, f"{where} {key}"
         return None, None
 
