@@ -117,5 +117,13 @@ def public_url(url: str) -> str:
 
 
 def redact_urls(text: str) -> str:
-    """`text` with the user and password taken out of every URL in it (`https://u:p@h` → `https://h`)."""
-    return _URL_USERINFO_RE.sub(lambda match: match.group("scheme"), text)
+    """`text` with the user and password taken out of every URL in it (`https://u:p@h` → `https://h`).
+    A user with a password already masked (`u:****@`, how nbship shows what it refused) stays:
+    a token given as the user has no `:`."""
+
+    def strip(match: re.Match[str]) -> str:
+        userinfo = match.group("userinfo")
+        masked = userinfo.endswith(":****") and ":" not in userinfo[: -len(":****")]
+        return match.group(0) if masked else match.group("scheme")
+
+    return _URL_USERINFO_RE.sub(strip, text)

@@ -15,6 +15,7 @@ from nbship.errors import InputFileError, ProjectError
 from nbship.project.kinds import KINDS
 from nbship.project.kinds.base import Ignored, Input, Layout
 from nbship.project.kinds.unused import unused_files
+from nbship.project.origin import Origin
 from nbship.project.text import read_text
 from nbship.settings import Settings, load_settings
 from nbship.values import control_character, shown
@@ -27,7 +28,7 @@ class Project:
     root: Path
     name: str
     slug: str  # the name made safe for image and container names
-    project_id: str  # slug + short hash of the absolute path: unique per folder on this host
+    project_id: str  # slug + short hash of the absolute path (or of a fetched source's reference)
     config_dir: Path  # root, or binder/ / .binder/ when present (then root files are ignored)
     settings: Settings
     settings_file: Path | None
@@ -37,6 +38,12 @@ class Project:
     inputs: tuple[Input, ...]  # every detected input kind, in detection order
     ignored: tuple[Ignored, ...] = ()  # files found and not used, with the reason
     ignore: tuple[ignore.Pattern, ...] = ()  # the project's .dockerignore, as Docker reads it
+    origin: Origin | None = None  # set when the project was fetched from a link: root is nbship's copy
+
+    @property
+    def label(self) -> str:
+        """How the project is named to the user and in labels: its folder, or its source reference."""
+        return self.origin.reference if self.origin else str(self.root)
 
     def rel(self, path: Path) -> str:
         """A project path as a posix path relative to the root (how Dockerfiles name it)."""
@@ -52,8 +59,8 @@ def slugify(name: str) -> str:
     return slug or "project"
 
 
-def _project_id(slug: str, root: Path) -> str:
-    digest = hashlib.sha256(str(root).encode()).hexdigest()[:8]
+def _project_id(slug: str, identity: str) -> str:
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:8]
     return f"{slug}-{digest}"
 
 
@@ -109,9 +116,10 @@ def read_dockerignore(path: Path) -> tuple[ignore.Pattern, ...]:
     raise AssertionError("unreachable: one of the lines failed")
 
 
-def _project_name(settings: Settings, root: Path) -> str:
-    """The project's name, which the Dockerfile, labels and compose file carry: one plain line."""
-    name = settings.name or root.name
+def _project_name(settings: Settings, default: str) -> str:
+    """The project's name, which the Dockerfile, labels and compose file carry: one plain line.
+    `default` is the folder's name, or the name a fetched project's link gives it."""
+    name = settings.name or default
     if control_character(name):
         where = "The name setting" if settings.name else "The project folder's name"
         raise ProjectError(
@@ -135,8 +143,9 @@ def detect_inputs(layout: Layout) -> tuple[tuple[Input, ...], tuple[Ignored, ...
     return tuple(inputs), tuple(ignored)
 
 
-def detect(path: Path) -> Project:
-    """Detects the project at `path`. Raises ProjectError for anything the user must fix."""
+def detect(path: Path, *, origin: Origin | None = None) -> Project:
+    """Detects the project at `path`. Raises ProjectError for anything the user must fix. With
+    `origin` (a fetched source), the project's name and id come from the source, not the path."""
     root = path.expanduser().resolve()
     if not root.exists():
         raise ProjectError(
@@ -147,7 +156,7 @@ def detect(path: Path) -> Project:
     settings, settings_file = load_settings(root)
     layout = Layout(root, _config_dir(root), settings)
     inputs, ignored = detect_inputs(layout)
-    name = _project_name(settings, root)
+    name = _project_name(settings, origin.name if origin else root.name)
     slug = slugify(name)
     data_dir = root / "data"
     dockerignore = root / ".dockerignore"
@@ -156,7 +165,7 @@ def detect(path: Path) -> Project:
         root=root,
         name=name,
         slug=slug,
-        project_id=_project_id(slug, root),
+        project_id=_project_id(slug, origin.identity if origin else str(root)),
         config_dir=layout.config_dir,
         settings=settings,
         settings_file=settings_file,
@@ -166,4 +175,5 @@ def detect(path: Path) -> Project:
         inputs=inputs,
         ignored=ignored,
         ignore=read_dockerignore(dockerignore) if has_ignore else (),
+        origin=origin,
     )
