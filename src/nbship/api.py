@@ -26,6 +26,19 @@ from nbship.commands.build import BuildOutcome, build, dockerfile, init
 from nbship.commands.check import check
 from nbship.commands.clean import clean
 from nbship.commands.compose import ComposeOutcome, compose
+from nbship.commands.hub import (
+    HubDownOutcome,
+    HubOutcome,
+    HubStatus,
+    K8sOutcome,
+    UsersImageOutcome,
+    hub_down,
+    hub_image,
+    hub_k8s,
+    hub_logs,
+    hub_status,
+    hub_up,
+)
 from nbship.commands.lock import lock
 from nbship.commands.registry import login, push
 from nbship.commands.run import run
@@ -36,6 +49,7 @@ from nbship.options import (
     BuildOptions,
     CheckOptions,
     ComposeOptions,
+    HubOptions,
     ImageOptions,
     LockOptions,
     RunOptions,
@@ -58,7 +72,12 @@ __all__ = [
     "ComposeOutcome",
     "DownOutcome",
     "GpuRequest",
+    "HubDownOutcome",
+    "HubOptions",
+    "HubOutcome",
+    "HubStatus",
     "ImageOptions",
+    "K8sOutcome",
     "LockOptions",
     "LockOutcome",
     "ProjectPath",
@@ -68,6 +87,7 @@ __all__ = [
     "Server",
     "SourceRef",
     "UpOptions",
+    "UsersImageOutcome",
     "WorkVolume",
     "build",
     "check",
@@ -79,6 +99,12 @@ __all__ = [
     "dockerfile",
     "down",
     "follow",
+    "hub_down",
+    "hub_image",
+    "hub_k8s",
+    "hub_logs",
+    "hub_status",
+    "hub_up",
     "init",
     "lock",
     "login",
