@@ -55,7 +55,7 @@ def test_support_files_land_where_the_contract_says() -> None:
     assert {
         c.ENTRYPOINT,
         c.REFRESH,
-        c.SLIM,
+        *(f"{c.BUILD_DIR}/nbship_build/{name}.py" for name in ("assemble", "layers", "elf", "slim")),
         c.CONDA_INSTALLER,
         c.PIPFILE_LOCK_READER,
         c.LAB_OVERRIDES,

@@ -157,7 +157,7 @@ def _strip(data: bytes) -> bytes | None:
         block = next((b for b in blocks if b.holds(offset)), None)
         return offset if block is None else offset - block.start + block.new_start
 
-    for s, values in zip(sections, raw):
+    for s, values in zip(sections, raw):  # noqa: B905  (the image's Python may be 3.9: no strict=)
         if s.index in doomed:
             values[1], values[4], values[5] = _SHT_NOBITS, table_at, 0
         else:
@@ -204,7 +204,7 @@ def _blocks(
         for block in merged:
             if s.in_file and block.start <= s.offset < block.end < s.offset + s.size:
                 block.end = s.offset + s.size
-    if any(a.end > b.start for a, b in zip(merged, merged[1:])):
+    if any(a.end > b.start for a, b in zip(merged, merged[1:])):  # noqa: B905, RUF007  (3.9: no pairwise)
         return None
     return merged
 
