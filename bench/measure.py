@@ -24,11 +24,23 @@ from typing import Literal, TextIO
 TAG_PREFIX = "nbship-bench"
 COMMAND_TIMEOUT = 1800.0
 
-Side = Literal["baseline", "nbship"]
-SIDES: tuple[Side, ...] = ("baseline", "nbship")
+# The tutorial's Dockerfile ("baseline"), the one uv's Docker guide leads to ("expert"), and nbship.
+Side = Literal["baseline", "expert", "nbship"]
+SIDES: tuple[Side, ...] = ("baseline", "expert", "nbship")
+DOCKERFILE_SIDES: tuple[Side, ...] = ("baseline", "expert")
 
 # The measures of a round (keys of Results.seconds).
 COLD, EDIT, DEPENDENCY, NO_CHANGE, READY = "cold", "edit", "dependency", "no_change", "ready"
+# The pushes of the first round (keys of Results.pushes).
+PUSH_EDIT, PUSH_DEPENDENCY = "push", "push_dependency"
+# Command start-up (keys of Results.cli): the reference, then nbship's commands.
+CLICK_RICH, HELP, STATUS = "import click, rich", "nbship --help", "nbship status"
+
+
+def rotation(index: int) -> tuple[Side, ...]:
+    """The order of the sides in round INDEX: each goes first, second and last in turn."""
+    shift = index % len(SIDES)
+    return SIDES[shift:] + SIDES[:shift]
 
 
 class BenchError(RuntimeError):
@@ -235,8 +247,10 @@ class Results:
     rounds: int
     seconds: dict[str, dict[Side, list[float]]] = field(default_factory=dict)
     size: dict[Side, list[int]] = field(default_factory=dict)
-    push: dict[Side, int] = field(default_factory=dict)
-    push_blobs: dict[Side, int] = field(default_factory=dict)
+    pushes: dict[str, dict[Side, int]] = field(default_factory=dict)  # PUSH_* -> side -> bytes written
+    push_blobs: dict[str, dict[Side, int]] = field(default_factory=dict)
+    cli: dict[str, list[float]] = field(default_factory=dict)  # CLICK_RICH, HELP, STATUS -> seconds
+    lock: list[float] = field(default_factory=list)  # `nbship lock` after each edit of requirements.txt
     ready_run: dict[str, list[float]] = field(default_factory=dict)  # docker run + poll, per image variant
     variant_size: dict[str, int] = field(default_factory=dict)
     slim: dict[str, float] = field(default_factory=dict)
