@@ -84,6 +84,25 @@ def packages_fetched(build_log: str) -> int:
     return len(_PIP_DOWNLOAD.findall(build_log)) + sum(int(n) for n in _UV_PREPARED.findall(build_log))
 
 
+_STEP_TITLE = re.compile(r"^#(\d+) (\[[^\]]+\] .*|exporting to image)$", re.MULTILINE)
+_STEP_DONE = re.compile(r"^#(\d+) DONE ([\d.]+)s$", re.MULTILINE)
+
+
+def build_steps(build_log: str) -> list[tuple[str, float]]:
+    """Each step of a BuildKit plain-progress log that took time, in log order: its title (cut at 90
+    characters) and its seconds. Steps of 0.05 s or less are left out."""
+    titles: dict[str, str] = {}
+    for match in _STEP_TITLE.finditer(build_log):
+        titles.setdefault(match.group(1), " ".join(match.group(2).split()))
+    steps = []
+    for match in _STEP_DONE.finditer(build_log):
+        seconds = float(match.group(2))
+        if seconds > 0.05 and match.group(1) in titles:
+            title = titles[match.group(1)]
+            steps.append((title if len(title) <= 90 else title[:89] + "…", seconds))
+    return steps
+
+
 # --------------------------------------------------------------------------------------------
 # Running commands
 
@@ -251,6 +270,8 @@ class Results:
     push_blobs: dict[str, dict[Side, int]] = field(default_factory=dict)
     cli: dict[str, list[float]] = field(default_factory=dict)  # CLICK_RICH, HELP, STATUS -> seconds
     lock: list[float] = field(default_factory=list)  # `nbship lock` after each edit of requirements.txt
+    steps: dict[Side, list[tuple[str, float]]] = field(default_factory=dict)  # the first cold builds' steps
+    cold_total: dict[Side, float] = field(default_factory=dict)  # ... and the whole command's seconds
     ready_run: dict[str, list[float]] = field(default_factory=dict)  # docker run + poll, per image variant
     variant_size: dict[str, int] = field(default_factory=dict)
     slim: dict[str, float] = field(default_factory=dict)

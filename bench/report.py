@@ -320,6 +320,31 @@ def describe_machine(docker: Docker, nbship: str) -> Machine:
     )
 
 
+def cold_steps(results: Results) -> list[str]:
+    """Where each side's first cold build went, step by step (BuildKit's own timings)."""
+    if not results.steps:
+        return []
+    lines = ["## Where the cold builds go", ""]
+    lines.append(
+        "The first round's cold builds, step by step as BuildKit timed them (steps of more than 0.05 s; steps "
+        "of different stages may overlap). The rest of the command's time is outside BuildKit's steps: the "
+        "client, solving, and for nbship its own start-up and checks."
+    )
+    for side, steps in results.steps.items():
+        total = results.cold_total.get(side)
+        lines += [
+            "",
+            f"**{side}** (whole command {fmt_seconds(total)}; steps add up to "
+            f"{fmt_seconds(sum(s for _, s in steps))}):",
+            "",
+            "| Step | s |",
+            "| --- | --- |",
+        ]
+        lines += [f"| `{title.replace('|', '/')}` | {seconds:.1f} |" for title, seconds in steps]
+    lines.append("")
+    return lines
+
+
 def _verdict(row: Row, met: list[bool | None]) -> str:
     why_met, gap = EXPLAIN[row.metric]
     if all(m is None for m in met):
@@ -393,6 +418,7 @@ def render_report(
         for name, values in results.ready_run.items():
             lines.append(f"| {name} | {fmt_seconds(statistics.median(values))} | {spread(values, fmt_seconds)} |")
         lines.append("")
+    lines += cold_steps(results)
     lines += ["## Every measurement", "", "Seconds in run order (packages downloaded, in brackets, for builds).", ""]
     lines += ["| Measure | Tutorial | uv guide | nbship |", "| --- | --- | --- | --- |"]
     for metric, label in (

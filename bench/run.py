@@ -48,6 +48,7 @@ from measure import (
     Results,
     Shell,
     Side,
+    build_steps,
     packages_fetched,
     rotation,
     slim_totals,
@@ -110,8 +111,10 @@ def one_round(bench: Bench, results: Results, index: int) -> None:
 
         def cold(side: Side = side) -> Completed:
             done = bench.build(side, cold=True)
-            if index == 0 and side == "nbship":
-                results.slim = slim_totals(done.output)
+            if index == 0:
+                results.steps[side], results.cold_total[side] = build_steps(done.output), done.seconds
+                if side == "nbship":
+                    results.slim = slim_totals(done.output)
             return done
 
         timed(COLD, side, cold)

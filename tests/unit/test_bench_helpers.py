@@ -163,3 +163,12 @@ def test_the_report_renders_every_row(report: ModuleType, measure: ModuleType, w
         assert f"**{row.label}**" in text
     assert "`nbship status` | 0.30 s" in text
     assert "AS builder" in text and "pip install numpy jupyterlab" in text
+
+
+def test_build_steps_reads_buildkits_timings(measure: ModuleType) -> None:
+    log = (
+        "#10 [env 2/4] RUN   set -eu;   python3 -m venv /x\n#10 0.5 something\n#10 DONE 5.6s\n"
+        "#12 [env 3/4] COPY requirements.lock /tmp/\n#12 DONE 0.0s\n"
+        "#23 exporting to image\n#23 exporting layers 1.8s done\n#23 DONE 1.8s\n#99 DONE 3.0s\n"
+    )
+    assert measure.build_steps(log) == [("[env 2/4] RUN set -eu; python3 -m venv /x", 5.6), ("exporting to image", 1.8)]
