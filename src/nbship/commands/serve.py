@@ -272,10 +272,6 @@ def logs(*, path: Path | None = None, image: str | None = None, follow: bool = F
         yield from chunk.decode(errors="replace").splitlines()
 
 
-def status() -> list[Server]:
-    return servers.list_servers(connect())
-
-
 def shell(
     *,
     path: Path,
