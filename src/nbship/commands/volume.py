@@ -7,6 +7,7 @@ from pathlib import Path
 from nbship import contract as c
 from nbship.engine import connect
 from nbship.runtime import volumes
+from nbship.runtime.archive import ArchiveOutcome
 from nbship.runtime.volumes import WorkVolume
 
 
@@ -23,9 +24,12 @@ def volume_remove(*, name: str) -> WorkVolume:
     return volumes.remove(connect(), name)
 
 
-def volume_export(*, name: str, dest: Path, force: bool = False) -> int:
+def volume_export(*, name: str, dest: Path, force: bool = False) -> ArchiveOutcome:
+    """A tar file keeps the volume as it is; a folder gets no device node, FIFO or setuid bit."""
     return volumes.export(connect(), name, dest, force=force)
 
 
-def volume_import(*, name: str, source: Path, owner: int = c.DEFAULT_UID) -> int:
-    return volumes.import_(connect(), name, source, {c.LABEL_MANAGED: "true"}, owner=owner)
+def volume_import(*, name: str, source: Path, owner: int = c.DEFAULT_UID, keep_owners: bool = False) -> ArchiveOutcome:
+    """A new volume from a tar file or folder, without device nodes, FIFOs, sockets or setuid bits;
+    owned by `owner` (the notebook user) unless `keep_owners`."""
+    return volumes.import_(connect(), name, source, {c.LABEL_MANAGED: "true"}, owner=owner, keep_owners=keep_owners)
