@@ -189,7 +189,7 @@ def find_nbship() -> str:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Benchmark nbship against the tutorial's hand-written Dockerfile.")
-    parser.add_argument("--quick", action="store_true", help="one round: a smoke run (about 4 minutes)")
+    parser.add_argument("--quick", action="store_true", help="one round: a smoke run (about 5 minutes)")
     parser.add_argument("--rounds", type=int, help=f"rounds (default {DEFAULT_ROUNDS}, 1 with --quick)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="Markdown report (default bench/RESULTS.md)")
     parser.add_argument("--docker", default=DEFAULT_DOCKER, help="docker CLI with BuildKit (default /usr/bin/docker)")
