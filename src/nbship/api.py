@@ -10,6 +10,9 @@ no printing and no exiting: results are returned, problems raised as NbshipError
     print(server.url)
     api.down(path=Path("my-analysis"))
 
+    # Every `path=` also takes a link: a git URL at a ref, a DOI, a record or an archive URL.
+    colleague = api.up(path=api.source("https://host/owner/sst.git@v1.2"))
+
 The commands live in nbship.commands, one module per concern; this module is their front door.
 Each name is imported on first use (PEP 562), so that `nbship --help` or `nbship status` loads only
 what that command needs (not the solvers, the templates or the notebook reader).
@@ -50,6 +53,7 @@ if TYPE_CHECKING:
     from nbship.runtime.registry import PushOutcome
     from nbship.runtime.servers import Server
     from nbship.runtime.volumes import WorkVolume
+    from nbship.sources.refs import ProjectPath, SourceRef, parse_reference, source
 
 # name -> the module that defines it ("module:attribute" where the name differs). Checked against
 # the TYPE_CHECKING imports above by tests/unit/test_contract.py, so the two cannot drift apart.
@@ -96,6 +100,10 @@ _WHERE: dict[str, str] = {
     "PushOutcome": "nbship.runtime.registry",
     "Server": "nbship.runtime.servers",
     "WorkVolume": "nbship.runtime.volumes",
+    "ProjectPath": "nbship.sources.refs",
+    "SourceRef": "nbship.sources.refs",
+    "parse_reference": "nbship.sources.refs",
+    "source": "nbship.sources.refs",
 }
 
 
@@ -126,10 +134,12 @@ __all__ = [
     "ImageOptions",
     "LockOptions",
     "LockOutcome",
+    "ProjectPath",
     "PushOutcome",
     "Resources",
     "RunOptions",
     "Server",
+    "SourceRef",
     "UpOptions",
     "WorkVolume",
     "build",
@@ -146,9 +156,11 @@ __all__ = [
     "lock",
     "login",
     "logs",
+    "parse_reference",
     "push",
     "run",
     "shell",
+    "source",
     "status",
     "up",
     "volume_create",
