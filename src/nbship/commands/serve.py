@@ -324,10 +324,6 @@ def logs(*, path: ProjectPath | None = None, image: str | None = None, follow: b
         yield from chunk.decode(errors="replace").splitlines()
 
 
-def status() -> list[Server]:
-    return servers.list_servers(connect())
-
-
 def shell(
     *,
     path: ProjectPath,

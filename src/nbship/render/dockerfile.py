@@ -100,8 +100,13 @@ def shared_values(plan: p.BuildPlan) -> dict[str, Any]:
         "pip_mounts": _mounts("/root/.cache/pip", buildkit=plan.buildkit),
         **ca_values(buildkit=plan.buildkit),
         "ca_secret": c.CA_SECRET,
-        # Appended to every install step of the env stage: the trim runs in the layer that installed.
-        "strip": f"; \\\n    {c.ENV_PREFIX}/bin/python {c.SLIM} {c.ENV_PREFIX}{keep}" if plan.strip else "",
+        # The install steps no longer trim: the assembly at the end of the env stage leaves out what
+        # stripping removes while it lays the environment out in layers (payload/assemble.py).
+        "strip": "",
+        "assemble": f"cd {c.BUILD_DIR}; {c.ENV_PREFIX}/bin/python -m {c.ASSEMBLE_MODULE} {c.ENV_PREFIX} "
+        f"{c.LAYERS_DIR} --uid {plan.uid} --layers {c.ENV_LAYERS}" + (f" --strip{keep}" if plan.strip else ""),
+        "layers_dir": c.LAYERS_DIR,
+        "env_layers": c.ENV_LAYERS,
         "tools_setup": f"python3 -m venv {c.TOOLS_DIR}; "
         f"{c.TOOLS_DIR}/bin/python -m pip install -q {tools}{p.DUMB_INIT_REQUIREMENT}",
         "lab_settings": f"mkdir -p {lab_settings}; cp {c.LAB_OVERRIDES} {lab_settings}/overrides.json",

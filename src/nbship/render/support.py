@@ -26,7 +26,10 @@ from nbship import contract as c
 _FILES: tuple[tuple[str, str, int], ...] = (
     ("bin/entrypoint", "entrypoint.sh", 0o755),
     ("bin/nbship-refresh", "refresh.py", 0o755),
-    ("build/nbship-slim", "slim.py", 0o755),
+    ("build/nbship_build/assemble.py", "assemble.py", 0o644),
+    ("build/nbship_build/layers.py", "layers.py", 0o644),
+    ("build/nbship_build/elf.py", "elf.py", 0o644),
+    ("build/nbship_build/slim.py", "slim.py", 0o644),
     ("build/nbship-conda-install", "conda_install.py", 0o755),
     ("build/nbship-pipfile-lock", "pipfile_lock.py", 0o755),
     ("build/lab-overrides.json", "lab_overrides.json", 0o644),
