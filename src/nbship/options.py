@@ -14,6 +14,7 @@ from nbship import contract as c
 Installer = Literal["uv", "pip"]
 BuilderChoice = Literal["auto", "buildkit", "classic"]
 MountChoice = Literal["volume", "host", "none"]
+EngineChoice = Literal["auto", "docker", "podman"]  # auto: Docker when it answers, else Podman
 Platform = Literal["linux-64", "linux-aarch64"]
 PLATFORMS: tuple[Platform, ...] = ("linux-64", "linux-aarch64")
 DEFAULT_PLATFORM: Platform = "linux-64"

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from nbship.errors import InputFileError
+from nbship.options import EngineChoice
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -56,6 +57,7 @@ class Settings(StrictModel):
     port: int | None = Field(default=None, ge=1, le=65535, strict=True)  # strict: `port = true` is no port
     check: CheckSettings = CheckSettings()
     strip: bool = Field(default=True, strict=True)  # false: the environment reaches the image untrimmed
+    engine: EngineChoice = "auto"  # the container engine (--engine and NBSHIP_ENGINE come first)
 
     @field_validator("python")
     @classmethod

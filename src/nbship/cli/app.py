@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from nbship import __version__
+from nbship.options import EngineChoice
 
 # name -> (module, attribute, one line of help). The help line is the command's docstring's first
 # line (tests/unit/test_cli_offline.py pins that they agree); it is here so that listing the
@@ -45,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 class CliState:
     debug: bool = False
     verbose: bool = False
+    engine: EngineChoice | None = None  # --engine; None: NBSHIP_ENGINE, the settings, then auto
 
 
 def state() -> CliState:
@@ -97,10 +99,16 @@ class NbshipGroup(click.Group):
 @click.version_option(__version__, prog_name="nbship")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.option("-v", "--verbose", is_flag=True, help="Show the full build log.")
+@click.option(
+    "--engine",
+    type=click.Choice(["auto", "docker", "podman"]),
+    help="Container engine (default: NBSHIP_ENGINE, else `engine` in the settings, else auto: Docker when it "
+    "answers, else Podman).",
+)
 @click.pass_context
-def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
+def main(ctx: click.Context, debug: bool, verbose: bool, engine: str | None) -> None:
     """Build a Jupyter project into a container image and serve it with JupyterLab."""
-    ctx.obj = CliState(debug=debug, verbose=verbose)
+    ctx.obj = CliState(debug=debug, verbose=verbose, engine=engine)  # type: ignore[arg-type]  # click.Choice
 
 
 if __name__ == "__main__":  # pragma: no cover

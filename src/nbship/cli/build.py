@@ -74,9 +74,11 @@ def build(path: Path, then_check: bool, **kwargs: Any) -> None:
 
     options = build_options_from(kwargs)
     with console.progress() as reporter:
-        outcome = api.build(path=path, options=options, reporter=reporter)
+        outcome = api.build(path=path, options=options, reporter=reporter, engine=console.engine())
     console.out(f"{outcome.image}  {console.human_size(outcome.size)}")
     if then_check:
         with console.progress() as reporter:
-            report = api.check(path=path, build_options=options, reporter=reporter, built=outcome)
+            report = api.check(
+                path=path, build_options=options, reporter=reporter, built=outcome, engine=console.engine()
+            )
         print_report(report, as_json=False)

@@ -27,7 +27,14 @@ def push(path: Path | None, to: str, image: str | None, **kwargs: Any) -> None:
     from nbship import api
 
     with console.progress() as reporter:
-        outcome = api.push(to=to, path=path, image=image, build_options=build_options_from(kwargs), reporter=reporter)
+        outcome = api.push(
+            to=to,
+            path=path,
+            image=image,
+            build_options=build_options_from(kwargs),
+            reporter=reporter,
+            engine=console.engine(),
+        )
     console.say(f"Pushed: {outcome.layers_pushed} layer(s) uploaded, {outcome.layers_present} already in the registry.")
     console.out(f"{outcome.reference}@{outcome.digest}" if outcome.digest else outcome.reference)
     console.say(f"Anyone can now run it with: nbship up --image {outcome.reference}")
@@ -45,4 +52,4 @@ def login(registry: str, username: str, password_stdin: bool) -> None:
         password = sys.stdin.read().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, err=True)
-    console.say(api.login(registry_host=registry, username=username, password=password))
+    console.say(api.login(registry_host=registry, username=username, password=password, engine=console.engine()))

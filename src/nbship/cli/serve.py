@@ -60,7 +60,13 @@ def up(
         volume=volume_name,
     )
     with console.progress() as reporter:
-        server = api.up(path=path, options=options, build_options=build_options_from(kwargs), reporter=reporter)
+        server = api.up(
+            path=path,
+            options=options,
+            build_options=build_options_from(kwargs),
+            reporter=reporter,
+            engine=console.engine(),
+        )
     console.say(f"JupyterLab for {server.project_path} is ready ({server.image}):")
     console.out(server.url)
     if open_browser:
@@ -73,11 +79,11 @@ def up(
         return
     console.say("Showing its log; press Ctrl-C to stop the server (the work stays in its volume).")
     try:
-        for line in api.follow(server=server):
+        for line in api.follow(server=server, engine=console.engine()):
             console.stderr.out(line, highlight=False)
     except KeyboardInterrupt:
         console.say("Stopping…")
-        api.down(path=path, image=image)
+        api.down(path=path, image=image, engine=console.engine())
         return
     # The server ended by itself: keep the container so its log can be read.
     console.say(f"The server stopped on its own; `nbship logs {again}` shows why.")
@@ -95,7 +101,7 @@ def down(path: Path | None, image: str | None, volumes: bool) -> None:
     from nbship import api
 
     with console.progress() as reporter:
-        outcome = api.down(path=path, image=image, volumes_too=volumes, reporter=reporter)
+        outcome = api.down(path=path, image=image, volumes_too=volumes, reporter=reporter, engine=console.engine())
     server = outcome.server
     console.say(f"Stopped {server.container_name}." if server else "No nbship server was running for this project.")
     for name in outcome.removed_volumes:
@@ -113,7 +119,7 @@ def logs(path: Path | None, image: str | None, follow: bool) -> None:
     from nbship import api
 
     try:
-        for line in api.logs(path=path, image=image, follow=follow):
+        for line in api.logs(path=path, image=image, follow=follow, engine=console.engine()):
             console.stdout.out(line, highlight=False)
     except KeyboardInterrupt:
         return
@@ -124,7 +130,7 @@ def status() -> None:
     """List the running nbship servers and their URLs."""
     from nbship import api
 
-    servers = api.status()
+    servers = api.status(engine=console.engine())
     if not servers:
         console.say("No nbship server is running.")
         return
@@ -144,6 +150,11 @@ def shell(path: Path, image: str | None, **kwargs: Any) -> None:
     with console.progress() as reporter:
         options = build_options_from(kwargs)
         code = api.shell(
-            path=path, image=image, build_options=options, interactive_tty=sys.stdin.isatty(), reporter=reporter
+            path=path,
+            image=image,
+            build_options=options,
+            interactive_tty=sys.stdin.isatty(),
+            reporter=reporter,
+            engine=console.engine(),
         )
     sys.exit(code)

@@ -15,7 +15,7 @@ from nbship.engine import Engine, connect
 from nbship.engine.base import Builder, BuildRequest, ImageInfo
 from nbship.errors import ProjectError, UsageError
 from nbship.lock import manage as locks
-from nbship.options import BuildOptions, ImageOptions
+from nbship.options import BuildOptions, EngineChoice, ImageOptions
 from nbship.project.detect import Project, detect
 from nbship.project.kinds.dockerfile import DockerfileInput
 from nbship.project.plan import BuildPlan, make_plan, python_of
@@ -198,7 +198,15 @@ def build_project(engine: Engine, project: Project, options: BuildOptions, repor
     return BuildOutcome(tag, built.id, built.size, builder.description, True, built)
 
 
-def build(*, path: Path, options: BuildOptions | None = None, reporter: Reporter | None = None) -> BuildOutcome:
+def build(
+    *,
+    path: Path,
+    options: BuildOptions | None = None,
+    reporter: Reporter | None = None,
+    engine: EngineChoice | None = None,
+) -> BuildOutcome:
     """Builds the project's image when its inputs changed since the last build."""
     project = detect(path)
-    return build_project(connect(), project, options or BuildOptions(), reporter or RecordingReporter())
+    reporter = reporter or RecordingReporter()
+    chosen = connect(engine, setting=project.settings.engine, reporter=reporter)
+    return build_project(chosen, project, options or BuildOptions(), reporter)

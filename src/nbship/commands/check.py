@@ -14,7 +14,7 @@ from nbship.check.results import CheckReport, with_comparisons
 from nbship.commands.build import BuildOutcome, build_project
 from nbship.engine import connect
 from nbship.errors import NotFoundError, ProjectError, UsageError
-from nbship.options import BuildOptions, CheckOptions
+from nbship.options import BuildOptions, CheckOptions, EngineChoice
 from nbship.project.detect import detect
 from nbship.references import validate_reference
 from nbship.reporter import RecordingReporter, Reporter
@@ -29,6 +29,7 @@ def check(
     build_options: BuildOptions | None = None,
     reporter: Reporter | None = None,
     built: BuildOutcome | None = None,
+    engine: EngineChoice | None = None,
 ) -> CheckReport:
     """Builds when needed, then executes the project's notebooks headless in a fresh container of
     its image and reports each one. Failing notebooks are in the report, not raised.
@@ -46,15 +47,15 @@ def check(
         )
     asked = tuple(notebook_option(name) for name in options.notebooks)
     output_dir = prepare_output_dir(options.output_dir) if options.output_dir else None
-    engine = connect()
+    project = None if options.image else detect(path or Path("."))
+    engine_used = connect(engine, setting=project.settings.engine if project else "auto", reporter=reporter)
     project_root: Path | None = None
-    if options.image:
-        image = validate_reference(options.image)
-        if engine.image(image) is None:
+    if project is None:
+        image = validate_reference(options.image or "")
+        if engine_used.image(image) is None:
             raise NotFoundError(f"The image {image} is not on this machine. Build it or pull it first.")
-        source = image_settings(engine, image)
+        source = image_settings(engine_used, image)
     else:
-        project = detect(path or Path("."))
         project_root = project.root
         source = project_settings(project)
         if output_dir is not None and inside(output_dir, project.root):
@@ -62,9 +63,9 @@ def check(
                 f"{output_dir} is inside the project: the executed notebooks there will be part of the next "
                 "build and of the next check. Add that folder to .dockerignore, or use a folder outside."
             )
-        image = (
-            built.image if built else build_project(engine, project, build_options or BuildOptions(), reporter).image
-        )
+        if built is None:
+            built = build_project(engine_used, project, build_options or BuildOptions(), reporter)
+        image = built.image
     compare = options.compare or options.tolerance is not None
     chosen = asked or source.settings.check.notebooks
     timeout = options.timeout or source.settings.check.timeout or DEFAULT_CHECK_TIMEOUT
@@ -78,7 +79,7 @@ def check(
     )
     started = dt.datetime.now(dt.timezone.utc)
     try:
-        outcome = run_check(engine, spec, reporter)
+        outcome = run_check(engine_used, spec, reporter)
     except MissingNotebooks as exc:
         raise missing_error(exc, from_option=bool(options.notebooks), source=source, image=image) from exc
     if not outcome.results:

@@ -10,7 +10,7 @@ from nbship import contract as c
 from nbship.commands.build import build_project
 from nbship.engine import connect
 from nbship.errors import ProjectError, UsageError
-from nbship.options import BuildOptions, ComposeOptions
+from nbship.options import BuildOptions, ComposeOptions, EngineChoice
 from nbship.project.detect import detect
 from nbship.references import validate_reference
 from nbship.render import compose as compose_render
@@ -25,6 +25,7 @@ class ComposeOutcome:
     image: str
     volume: str
     notes: tuple[str, ...]
+    compose_command: str = "docker compose"  # what runs the file with the engine that built the image
 
 
 def compose(
@@ -33,6 +34,7 @@ def compose(
     options: ComposeOptions | None = None,
     build_options: BuildOptions | None = None,
     reporter: Reporter | None = None,
+    engine: EngineChoice | None = None,
 ) -> ComposeOutcome:
     """Writes compose.yaml (and the token into .env, 0600, ignored by git) beside the project."""
     options = options or ComposeOptions()
@@ -50,12 +52,12 @@ def compose(
         )
     if options.token is not None and len(options.token) < 16:
         raise UsageError("--token is too short to protect the server: use at least 16 characters.")
-    engine = connect()
+    engine_used = connect(engine, setting=project.settings.engine, reporter=reporter)
     if options.image:
         chosen = validate_reference(options.image)
-        info = engine.image(chosen)
+        info = engine_used.image(chosen)
     else:
-        outcome = build_project(engine, project, build_options or BuildOptions(), reporter)
+        outcome = build_project(engine_used, project, build_options or BuildOptions(), reporter)
         chosen, info = outcome.image, outcome.info
     chosen_port = options.port or project.settings.port or c.CONTAINER_PORT
     if not 0 < chosen_port < 65536:
@@ -74,7 +76,9 @@ def compose(
     )
     notes = _write_env(project.root, options.token)
     target.write_text(text, encoding="utf-8")
-    return ComposeOutcome(target, project.root / ".env", chosen, volume, tuple(notes))
+    return ComposeOutcome(
+        target, project.root / ".env", chosen, volume, tuple(notes), compose_command=engine_used.compose_command
+    )
 
 
 def _write_env(root: Path, token: str | None) -> list[str]:

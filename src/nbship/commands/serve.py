@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from collections.abc import Iterator
@@ -11,9 +12,9 @@ from pathlib import Path
 from nbship import contract as c
 from nbship.commands.build import build_project
 from nbship.engine import Engine, connect
-from nbship.engine.base import ContainerSpec, ImageInfo, Mount
+from nbship.engine.base import ContainerSpec, HostUser, ImageInfo, Mount
 from nbship.errors import NotFoundError, RegistryError, RunError, UsageError
-from nbship.options import BuildOptions, UpOptions
+from nbship.options import BuildOptions, EngineChoice, UpOptions
 from nbship.project.detect import Project, detect, slugify
 from nbship.references import split_reference, validate_reference
 from nbship.reporter import RecordingReporter, Reporter
@@ -43,6 +44,14 @@ def _image_target(reference: str, image: ImageInfo | None) -> Target:
         f"{slugify(repository.rsplit('/', 1)[-1])}-{hashlib.sha256(repository.encode()).hexdigest()[:8]}"
     )
     return Target(project_id, f"image {reference}", None, None)
+
+
+def _connect_for(
+    engine: EngineChoice | None, path: Path | None, image: str | None, reporter: Reporter | None
+) -> Engine:
+    """The engine of a command about a project's server: its settings decide, unless asked."""
+    setting = detect(path or Path(".")).settings.engine if path is not None or image is None else "auto"
+    return connect(engine, setting=setting, reporter=reporter)
 
 
 def _target(engine: Engine, path: Path | None, image: str | None) -> Target:
@@ -79,16 +88,16 @@ def _work_mount(engine: Engine, target: Target, options: UpOptions) -> WorkMount
     return WorkMount("volume", name)
 
 
-def _host_user(mount: WorkMount, reporter: Reporter) -> str | None:
-    """Who the server runs as on a bind-mounted checkout: files it writes there stay the user's."""
+def _host_user(mount: WorkMount, reporter: Reporter) -> HostUser | None:
+    """Whose files a bind-mounted checkout holds: what the server writes there stays theirs."""
     if mount.kind != "host" or not hasattr(os, "getuid"):
         return None
     if os.getuid() != 0:
-        return f"{os.getuid()}:{os.getgid()}"
+        return HostUser(os.getuid(), os.getgid())
     # Root on the host (sudo, CI): the folder's owner, not root, so no root-owned file appears in it.
     owner = Path(mount.source).stat()
     if owner.st_uid != 0:
-        return f"{owner.st_uid}:{owner.st_gid}"
+        return HostUser(owner.st_uid, owner.st_gid)
     reporter.warn(
         f"{mount.source} belongs to root, and JupyterLab runs as the image's notebook user, so it cannot save "
         "into it. Give the folder to your own user (chown), or use the default --mount volume."
@@ -113,6 +122,7 @@ def up(
     options: UpOptions | None = None,
     build_options: BuildOptions | None = None,
     reporter: Reporter | None = None,
+    engine: EngineChoice | None = None,
 ) -> Server:
     """Builds when needed (or pulls `options.image`), starts JupyterLab and returns once it answers.
 
@@ -121,14 +131,14 @@ def up(
     options = options or UpOptions()
     reporter = reporter or RecordingReporter()
     _check_up_options(options)
-    engine = connect()
     project = detect(path or Path(".")) if path is not None or not options.image else None
+    chosen = connect(engine, setting=project.settings.engine if project else "auto", reporter=reporter)
     if options.image:
         image = validate_reference(options.image)
-        info = _given_image(engine, image, reporter)
+        info = _given_image(chosen, image, reporter)
     else:
         assert project is not None
-        outcome = build_project(engine, project, build_options or BuildOptions(), reporter)
+        outcome = build_project(chosen, project, build_options or BuildOptions(), reporter)
         image, info = outcome.image, outcome.info
     target = _project_target(project) if project is not None else _image_target(image, info)
     port = options.port or target.port or c.CONTAINER_PORT
@@ -138,7 +148,7 @@ def up(
         reporter.warn(
             f"JupyterLab will be reachable from other machines on {options.bind}:{port}; only the token protects it."
         )
-    mount = _work_mount(engine, target, options)
+    mount = _work_mount(chosen, target, options)
     spec = servers.ServerSpec(
         image=image,
         image_info=info,
@@ -152,13 +162,18 @@ def up(
         ready_timeout=options.ready_timeout,
     )
     reporter.step(f"starting JupyterLab from {image}")
-    server = servers.start_server(engine, spec, reporter)
+    server = servers.start_server(chosen, spec, reporter)
     reporter.info(mount.describe() + ".")
-    return server
+    return dataclasses.replace(server, engine=chosen.name)
 
 
-def follow(*, server: Server) -> Iterator[str]:
-    return servers.follow_logs(connect(), server)
+def follow(*, server: Server, engine: EngineChoice | None = None) -> Iterator[str]:
+    """The server's log as it grows, from the engine that runs it (`server.engine`, as `up` set it)."""
+    return servers.follow_logs(connect(engine or _engine_of(server)), server)
+
+
+def _engine_of(server: Server) -> EngineChoice | None:
+    return "podman" if server.engine == "podman" else "docker" if server.engine == "docker" else None
 
 
 @dataclass(frozen=True)
@@ -169,43 +184,51 @@ class DownOutcome:
 
 
 def down(
-    *, path: Path | None = None, image: str | None = None, volumes_too: bool = False, reporter: Reporter | None = None
+    *,
+    path: Path | None = None,
+    image: str | None = None,
+    volumes_too: bool = False,
+    reporter: Reporter | None = None,
+    engine: EngineChoice | None = None,
 ) -> DownOutcome:
     """Stops and removes the project's container. Its volume stays unless `volumes_too`."""
     reporter = reporter or RecordingReporter()
-    engine = connect()
-    target = _target(engine, path, image)
-    server = servers.stop_server(engine, target.project_id)
+    chosen = _connect_for(engine, path, image, reporter)
+    target = _target(chosen, path, image)
+    server = servers.stop_server(chosen, target.project_id)
     own = volumes.volume_name(target.project_id)
     kept: list[str] = []
     mount = server.mount if server is not None else None
     if mount is not None and mount.kind == "volume" and mount.source != own:
         kept.append(mount.source)
     if not volumes_too:
-        if engine.volume(own) is not None:
+        if chosen.volume(own) is not None:
             kept.append(own)
         return DownOutcome(server, (), tuple(kept))
     removed: list[str] = []
-    if engine.volume(own) is not None:
+    if chosen.volume(own) is not None:
         reporter.info(f"Removing the volume {own}: the work kept in it for {target.label} is deleted.")
-        volumes.remove(engine, own)
+        volumes.remove(chosen, own)
         removed.append(own)
     return DownOutcome(server, tuple(removed), tuple(kept))
 
 
-def logs(*, path: Path | None = None, image: str | None = None, follow: bool = False) -> Iterator[str]:
-    engine = connect()
-    target = _target(engine, path, image)
-    container = servers.find_project_container(engine, target.project_id)
+def logs(
+    *, path: Path | None = None, image: str | None = None, follow: bool = False, engine: EngineChoice | None = None
+) -> Iterator[str]:
+    chosen = _connect_for(engine, path, image, None)
+    target = _target(chosen, path, image)
+    container = servers.find_project_container(chosen, target.project_id)
     if container is None:
         how = f"--image {image}" if path is None and image else str(path or ".")
         raise NotFoundError(f"No nbship container for {target.label}: start one with `nbship up {how}`.")
-    for chunk in engine.logs(container.id, follow=follow):
+    for chunk in chosen.logs(container.id, follow=follow):
         yield from chunk.decode(errors="replace").splitlines()
 
 
-def status() -> list[Server]:
-    return servers.list_servers(connect())
+def status(*, engine: EngineChoice | None = None) -> list[Server]:
+    chosen = connect(engine)
+    return [dataclasses.replace(server, engine=chosen.name) for server in servers.list_servers(chosen)]
 
 
 def shell(
@@ -216,30 +239,33 @@ def shell(
     interactive_tty: bool = True,
     reporter: Reporter | None = None,
     command: tuple[str, ...] = ("/bin/bash",),
+    engine: EngineChoice | None = None,
 ) -> int:
     """Runs an interactive shell in the project's running container, else in a new one from its image."""
     reporter = reporter or RecordingReporter()
     project = detect(path)
-    engine = connect()
-    container = servers.find_project_container(engine, project.project_id)
+    chosen = connect(engine, setting=project.settings.engine, reporter=reporter)
+    container = servers.find_project_container(chosen, project.project_id)
     if container is not None and container.status == "running":
         reporter.info(f"Opening a shell in the running container {container.name}.")
-        return engine.exec_interactive(container.name, command, tty=interactive_tty)
+        return chosen.exec_interactive(container.name, command, tty=interactive_tty)
     if image:
-        chosen = validate_reference(image)
-        info = engine.image(chosen)
+        reference = validate_reference(image)
+        info = chosen.image(reference)
     else:
-        outcome = build_project(engine, project, build_options or BuildOptions(), reporter)
-        chosen, info = outcome.image, outcome.info
+        outcome = build_project(chosen, project, build_options or BuildOptions(), reporter)
+        reference, info = outcome.image, outcome.info
     volume = volumes.volume_name(project.project_id)
     mounts: tuple[Mount, ...] = ()
-    if engine.volume(volume) is not None:
+    if chosen.volume(volume) is not None:
         # The project's work, not a fresh copy: what the shell changes is what JupyterLab will see.
         mounts = (WorkMount("volume", volume).engine_mount(servers.image_workdir(info)),)
-        reporter.info(f"No running container for this project: a new one from {chosen}, on the volume {volume}.")
+        reporter.info(f"No running container for this project: a new one from {reference}, on the volume {volume}.")
     else:
-        reporter.info(f"No running container for this project: opening a shell in a new one from {chosen}.")
-    code = engine.run_interactive(ContainerSpec(image=chosen, command=command, mounts=mounts), tty=interactive_tty)
+        reporter.info(f"No running container for this project: opening a shell in a new one from {reference}.")
+    code = chosen.run_interactive(ContainerSpec(image=reference, command=command, mounts=mounts), tty=interactive_tty)
     if code == 125:
-        raise RunError(f"docker could not start a container from {chosen} (exit code 125); see the message above.")
+        raise RunError(
+            f"{chosen.name} could not start a container from {reference} (exit code 125); see the message above."
+        )
     return code

@@ -6,26 +6,27 @@ from pathlib import Path
 
 from nbship import contract as c
 from nbship.engine import connect
+from nbship.options import EngineChoice
 from nbship.runtime import volumes
 from nbship.runtime.volumes import WorkVolume
 
 
-def volume_list() -> list[WorkVolume]:
-    return volumes.list_volumes(connect())
+def volume_list(*, engine: EngineChoice | None = None) -> list[WorkVolume]:
+    return volumes.list_volumes(connect(engine))
 
 
-def volume_create(*, name: str) -> str:
-    volumes.create(connect(), name, {c.LABEL_MANAGED: "true"})
+def volume_create(*, name: str, engine: EngineChoice | None = None) -> str:
+    volumes.create(connect(engine), name, {c.LABEL_MANAGED: "true"})
     return name
 
 
-def volume_remove(*, name: str) -> WorkVolume:
-    return volumes.remove(connect(), name)
+def volume_remove(*, name: str, engine: EngineChoice | None = None) -> WorkVolume:
+    return volumes.remove(connect(engine), name)
 
 
-def volume_export(*, name: str, dest: Path, force: bool = False) -> int:
-    return volumes.export(connect(), name, dest, force=force)
+def volume_export(*, name: str, dest: Path, force: bool = False, engine: EngineChoice | None = None) -> int:
+    return volumes.export(connect(engine), name, dest, force=force)
 
 
-def volume_import(*, name: str, source: Path, owner: int = c.DEFAULT_UID) -> int:
-    return volumes.import_(connect(), name, source, {c.LABEL_MANAGED: "true"}, owner=owner)
+def volume_import(*, name: str, source: Path, owner: int = c.DEFAULT_UID, engine: EngineChoice | None = None) -> int:
+    return volumes.import_(connect(engine), name, source, {c.LABEL_MANAGED: "true"}, owner=owner)

@@ -1,16 +1,71 @@
-"""Container engines behind one seam (base.Engine). `connect()` gives the engine nbship uses; the
-implementation module, and the SDK it needs, is imported only then."""
+"""Container engines behind one seam (base.Engine). `connect()` is the one place an engine is
+chosen; the implementation module, and the SDK it needs, is imported only then.
+
+The choice, first found wins: the caller's (`--engine`, or the API's `engine=`), the NBSHIP_ENGINE
+variable, the `engine` setting of the project, then "auto": Docker when a Docker daemon answers
+(as the docker CLI would address it), else Podman when it is installed, saying so.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+from typing import get_args
+
 from nbship.engine.base import Engine
+from nbship.errors import DockerUnavailableError, UsageError
+from nbship.options import EngineChoice
+from nbship.reporter import Reporter
+
+ENGINE_ENV = "NBSHIP_ENGINE"
+ENGINES: tuple[EngineChoice, ...] = get_args(EngineChoice)
 
 
-def connect() -> Engine:
-    """The engine for this process: Docker, addressed as the docker CLI would address it."""
+def choose(given: EngineChoice | None, *, setting: EngineChoice = "auto") -> tuple[EngineChoice, str]:
+    """The engine asked for and who asked: the caller, else NBSHIP_ENGINE, else the setting."""
+    if given is not None:
+        return given, f"--engine {given}"
+    from_env = os.environ.get(ENGINE_ENV, "").strip().lower()
+    if from_env:
+        if from_env not in ENGINES:
+            raise UsageError(
+                f"{ENGINE_ENV}={os.environ[ENGINE_ENV]!r} names no engine nbship knows: use one of "
+                f"{', '.join(ENGINES)}, or unset it."
+            )
+        return from_env, f"{ENGINE_ENV}={from_env}"
+    return setting, f"the engine setting ({setting})"
+
+
+def connect(
+    given: EngineChoice | None = None, *, setting: EngineChoice = "auto", reporter: Reporter | None = None
+) -> Engine:
+    """The engine for this command. `given`: the caller's choice; `setting`: the project's."""
     from nbship.engine.docker import DockerEngine
 
-    return DockerEngine()
+    choice, chosen_by = choose(given, setting=setting)
+    if choice == "docker":
+        return DockerEngine()
+    from nbship.engine.podman import PodmanEngine
+
+    if choice == "podman":
+        return PodmanEngine(chosen_by=chosen_by)
+    docker = DockerEngine()
+    try:
+        docker.connect()
+    except DockerUnavailableError as exc:
+        if shutil.which("podman") is None:
+            raise DockerUnavailableError(
+                f"No container engine answers here. {exc.message} Podman, the other engine nbship uses, is not "
+                "installed either (no `podman` command on PATH)."
+            ) from exc
+        podman = PodmanEngine(chosen_by="no Docker daemon answered")
+        if reporter is not None:
+            reporter.info(
+                f"Using {podman.description}: no Docker daemon answers at {docker.endpoint.describe()}. "
+                "Choose with --engine or NBSHIP_ENGINE."
+            )
+        return podman
+    return docker
 
 
-__all__ = ["Engine", "connect"]
+__all__ = ["ENGINES", "ENGINE_ENV", "Engine", "choose", "connect"]

@@ -1,10 +1,12 @@
 """The engine seam: what nbship asks of a container engine, in nbship's own types.
 
 Every image, container, volume, build and registry call of nbship goes through an `Engine`.
-Implementations (nbship.engine.docker) turn each failure into an NbshipError: a call the engine
-refused is a DockerCommandError carrying the command, its exit code and output; a missing object
-is NotFoundError; an engine that does not answer is DockerUnavailableError. Nothing above this
-module sees an SDK object or builds an engine command line.
+Implementations (nbship.engine.docker, nbship.engine.podman) turn each failure into an
+NbshipError: a call the engine refused is a DockerCommandError carrying the command, its exit
+code and output; a missing object is NotFoundError; an engine that does not answer is
+DockerUnavailableError. Nothing above this module sees an SDK object or builds an engine command
+line, and nothing above it asks which engine it has: where engines differ (user namespaces,
+volume archives, loopback registries), the implementation does what the caller asked for.
 """
 
 from __future__ import annotations
@@ -61,6 +63,14 @@ class Mount:
 
 
 @dataclass(frozen=True)
+class HostUser:
+    """A user of the machine nbship runs on, by number."""
+
+    uid: int
+    gid: int
+
+
+@dataclass(frozen=True)
 class PortBinding:
     container_port: int
     host_ip: str
@@ -76,7 +86,10 @@ class ContainerSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     ports: tuple[PortBinding, ...] = ()
     mounts: tuple[Mount, ...] = ()
-    user: str | None = None  # uid:gid; None: the image's user
+    # Whose files the bind mounts hold: what the container writes there must belong to this host
+    # user. Each engine decides how (the uid itself, or a user namespace mapped onto it); None: the
+    # image's own user.
+    host_user: HostUser | None = None
     network: bool = True  # False: no network at all (loopback still works)
 
 
@@ -103,7 +116,15 @@ class BuildRequest:
 class Engine(Protocol):
     """What nbship needs from a container engine. One instance talks to one daemon."""
 
-    name: str
+    name: str  # "docker" or "podman"
+
+    @property
+    def description(self) -> str:
+        """The engine as a user knows it, e.g. "Podman 4.3.1 (rootless)"; may ask the engine."""
+
+    @property
+    def compose_command(self) -> str:
+        """The command that runs a compose file with this engine, e.g. "docker compose"."""
 
     # -- images
     def image(self, reference: str) -> ImageInfo | None: ...
@@ -150,8 +171,6 @@ class Engine(Protocol):
 
     def get_archive(self, container: str, path: str) -> bytes: ...
 
-    def archive_stream(self, container: str, path: str) -> Iterator[bytes]: ...
-
     def exec_interactive(self, container: str, command: tuple[str, ...], *, tty: bool) -> int:
         """Runs `command` in a running container attached to the user's terminal; its exit code."""
 
@@ -166,6 +185,14 @@ class Engine(Protocol):
     def create_volume(self, name: str, *, labels: Mapping[str, str]) -> VolumeInfo: ...
 
     def remove_volume(self, name: str) -> None: ...
+
+    def export_volume(self, name: str) -> Iterator[bytes]:
+        """The volume's files as a tar stream: member names relative to its root (the root itself
+        is "." when present), owners and modes as stored."""
+
+    def import_volume(self, name: str, data: IO[bytes]) -> None:
+        """Unpacks a tar in the layout export_volume gives into the existing volume `name`, owners
+        and modes as recorded; its "." member sets the volume root's owner and mode."""
 
     # -- registries
     def push(self, repository: str, tag: str) -> Iterator[dict[str, Any]]:

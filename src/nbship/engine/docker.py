@@ -1,13 +1,19 @@
 """Docker behind the engine seam: the Engine API through the docker SDK, and the docker CLI where
 only it gives what is needed (BuildKit builds, `login`, interactive shells; see docker_cli.py).
 
-The SDK (docker>=7.2) and the CLI both follow DOCKER_HOST and the current `docker context`, so
-both address the same daemon.
+Both address the daemon docker_endpoint.resolve chose once (DOCKER_HOST, or the docker context,
+with its TLS material): the SDK client is built from it and every CLI run is pinned to it.
+Rootless Docker is recognised from the daemon's security options: there the container's root
+is the user who runs the daemon, so that is who writes into a bind-mounted folder.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import io
+import os
+import tarfile
 from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any, TypeVar
 
@@ -19,17 +25,21 @@ from docker.models.containers import Container
 from docker.models.images import Image
 from docker.models.volumes import Volume
 
+from nbship import contract as c
 from nbship.engine import docker_cli
+from nbship.engine.archive import moved
 from nbship.engine.base import (
     Builder,
     BuildRequest,
     ContainerInfo,
     ContainerSpec,
+    HostUser,
     ImageInfo,
     Mount,
     VolumeInfo,
 )
 from nbship.engine.buildlog import Step, failure
+from nbship.engine.docker_endpoint import DockerEndpoint, resolve
 from nbship.errors import (
     BuildError,
     DockerCommandError,
@@ -45,9 +55,17 @@ T = TypeVar("T")
 
 _START_HINT = (
     "Start it and try again: on Linux `sudo systemctl start docker` (or run `sudo dockerd` where "
-    "there is no systemd), on macOS and Windows start Docker Desktop. If it is running, check "
-    "DOCKER_HOST and that your user may use the Docker socket."
+    "there is no systemd; `systemctl --user start docker` for rootless Docker), on macOS and Windows "
+    "start Docker Desktop (or `colima start`). If it is running, check DOCKER_HOST, `docker context ls`, "
+    "and that your user may use the Docker socket; or use Podman with --engine podman."
 )
+# Engine API 1.40 is Docker 19.03, the oldest release with BuildKit's secrets and cache mounts.
+MIN_API = (1, 40)
+# The volume helper: a one-layer image nbship imports itself (an empty /nbship folder), whose
+# containers are created and never started, so no program runs on the volume's files.
+HELPER_IMAGE = ("nbship/volume-helper", "1")
+_HELPER_PARENT = "/nbship"
+_HELPER_NAME = "volume"
 
 
 def _short(exc: BaseException) -> str:
@@ -108,27 +126,84 @@ def _cli_mount(mount: Mount) -> list[str]:
     if mount.kind == "anonymous":
         return ["--mount", f"type=volume,target={mount.target}"]
     kind = "bind" if mount.kind == "bind" else "volume"
-    return ["--mount", f"type={kind},source={mount.source},target={mount.target}"]
+    # --mount is comma-separated values: a field holding a comma or a quote is quoted, as in CSV.
+    fields = [f"type={kind}", f"source={mount.source}", f"target={mount.target}"]
+    return ["--mount", ",".join('"' + f.replace('"', '""') + '"' if {",", '"'} & set(f) else f for f in fields)]
+
+
+def _api_version(text: str) -> tuple[int, int]:
+    major, _, minor = text.partition(".")
+    return (int(major), int(minor)) if major.isdigit() and minor.isdigit() else (0, 0)
 
 
 class DockerEngine:
     """A lazily connected Docker engine whose calls raise nbship errors only."""
 
     name = "docker"
+    compose_command = "docker compose"
 
-    def __init__(self) -> None:
+    def __init__(self, endpoint: DockerEndpoint | None = None) -> None:
+        self._endpoint = endpoint
         self._client: docker.DockerClient | None = None
 
     @property
-    def sdk(self) -> docker.DockerClient:
+    def endpoint(self) -> DockerEndpoint:
+        if self._endpoint is None:
+            self._endpoint = resolve()
+        return self._endpoint
+
+    def connect(self, *, timeout: int = 120) -> docker.DockerClient:
+        """The SDK client, once the daemon answered; DockerUnavailableError naming where nbship looked."""
         if self._client is None:
+            where = self.endpoint.describe()
             try:
-                client = docker.from_env(timeout=120)
+                # A short timeout while asking whether it answers, the long one for the work.
+                client = docker.DockerClient(timeout=min(timeout, 15), **self.endpoint.sdk_kwargs(os.environ))
                 client.ping()
+                version = str(client.api.api_version)
             except docker.errors.DockerException as exc:
-                raise DockerUnavailableError(f"Cannot reach the Docker daemon ({_short(exc)}). {_START_HINT}") from exc
+                raise DockerUnavailableError(
+                    f"Cannot reach the Docker daemon at {where} ({_short(exc)}). {_START_HINT}"
+                ) from exc
+            if _api_version(version) < MIN_API:
+                raise DockerUnavailableError(
+                    f"The Docker daemon at {where} speaks Engine API {version}; nbship needs "
+                    f"{MIN_API[0]}.{MIN_API[1]} or later (Docker 19.03 or later). Upgrade Docker, or use Podman "
+                    "with --engine podman."
+                )
+            client.api.timeout = timeout
             self._client = client
         return self._client
+
+    @property
+    def sdk(self) -> docker.DockerClient:
+        return self.connect()
+
+    @functools.cached_property
+    def _info(self) -> dict[str, Any]:
+        return dict(self.call("docker info", self.sdk.info))
+
+    @property
+    def rootless(self) -> bool:
+        return any("name=rootless" in str(option) for option in self._info.get("SecurityOptions") or [])
+
+    @property
+    def description(self) -> str:
+        version = self._info.get("ServerVersion") or "?"
+        return f"Docker {version}{' (rootless)' if self.rootless else ''} at {self.endpoint.describe()}"
+
+    def _cli_env(self) -> dict[str, str | None]:
+        return self.endpoint.cli_env()
+
+    def _user(self, host_user: HostUser | None) -> str | None:
+        """Who the container runs as so that its files on bind mounts belong to `host_user`."""
+        if host_user is None:
+            return None
+        if self.rootless:
+            # Rootless Docker maps the container's root onto the user running the daemon, and every
+            # other uid onto a sub-uid: only root writes files that user owns.
+            return "0:0"
+        return f"{host_user.uid}:{host_user.gid}"
 
     def call(self, what: str, fn: Callable[[], T]) -> T:
         """Runs one SDK call; `what` reads like a docker command, for the error message."""
@@ -181,7 +256,7 @@ class DockerEngine:
         )
 
     def choose_builder(self, requested: BuilderChoice, *, needs_secrets: bool) -> Builder:
-        cli = docker_cli.find_buildkit_cli() if requested != "classic" else None
+        cli = docker_cli.find_buildkit_cli(docker_cli.frozen(self._cli_env())) if requested != "classic" else None
         if cli is not None:
             return Builder("buildkit", f"BuildKit via {cli.path} ({cli.how})")
         if requested == "buildkit":
@@ -200,9 +275,9 @@ class DockerEngine:
 
     def build(self, request: BuildRequest, reporter: Reporter) -> None:
         if request.builder.kind == "buildkit":
-            cli = docker_cli.find_buildkit_cli()
+            cli = docker_cli.find_buildkit_cli(docker_cli.frozen(self._cli_env()))
             assert cli is not None, "choose_builder found it"
-            docker_cli.buildkit_build(cli.path, request, reporter)
+            docker_cli.buildkit_build(cli.path, request, reporter, env=self._cli_env())
         else:
             if request.secrets:
                 raise UsageError("Build secrets need BuildKit, and this build uses the classic builder.")
@@ -288,7 +363,7 @@ class DockerEngine:
             "environment": dict(spec.env),
             "ports": {f"{p.container_port}/tcp": (p.host_ip, p.host_port) for p in spec.ports} or None,
             "mounts": [_sdk_mount(mount) for mount in spec.mounts] or None,
-            "user": spec.user,
+            "user": self._user(spec.host_user),
             "network_mode": None if spec.network else "none",
         }
 
@@ -345,25 +420,21 @@ class DockerEngine:
 
         return self.call(f"docker cp {container}:{path} -", read)
 
-    def archive_stream(self, container: str, path: str) -> Iterator[bytes]:
-        found = self._container(container)
-        stream, _ = self.call(f"docker cp {container}:{path} -", lambda: found.get_archive(path))
-        return iter(stream)
-
     def exec_interactive(self, container: str, command: tuple[str, ...], *, tty: bool) -> int:
-        return docker_cli.run_attached(["exec", "-it" if tty else "-i", container, *command])
+        return docker_cli.run_attached(["exec", "-it" if tty else "-i", container, *command], env=self._cli_env())
 
     def run_interactive(self, spec: ContainerSpec, *, tty: bool) -> int:
         args = ["run", "--rm", "-it" if tty else "-i"]
         for mount in spec.mounts:
             args += _cli_mount(mount)
-        if spec.user:
-            args += ["--user", spec.user]
+        user = self._user(spec.host_user)
+        if user:
+            args += ["--user", user]
         if not spec.network:
             args += ["--network", "none"]
         for key, value in spec.labels.items():
             args += ["--label", f"{key}={value}"]
-        return docker_cli.run_attached([*args, spec.image, *(spec.command or ())])
+        return docker_cli.run_attached([*args, spec.image, *(spec.command or ())], env=self._cli_env())
 
     # -- volumes ---------------------------------------------------------------------------
 
@@ -386,6 +457,46 @@ class DockerEngine:
         volume = self.call(f"docker volume inspect {name}", lambda: self.sdk.volumes.get(name))
         self.call(f"docker volume rm {name}", volume.remove)
 
+    @contextlib.contextmanager
+    def _volume_helper(self, name: str) -> Iterator[str]:
+        """A created, never started container with the volume at /nbship/volume, for the archive
+        endpoints. Unpacked at /nbship with the volume's root as the top entry, the root keeps the
+        archive's owner and mode; unpacked at the mount point, Docker skips the "." entry."""
+        repository, tag = HELPER_IMAGE
+        if self.image(f"{repository}:{tag}") is None:
+            layer = io.BytesIO()
+            with tarfile.open(fileobj=layer, mode="w") as tar:
+                folder = tarfile.TarInfo(_HELPER_PARENT.strip("/"))
+                folder.type, folder.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(folder)
+            self.import_image(layer.getvalue(), repository=repository, tag=tag)
+        container = self.create(
+            ContainerSpec(
+                image=f"{repository}:{tag}",
+                command=("nbship-volume-helper",),  # never run; an image without a command needs one to be created
+                mounts=(Mount("volume", name, f"{_HELPER_PARENT}/{_HELPER_NAME}"),),
+                labels={c.LABEL_MANAGED: "true"},
+            )
+        )
+        try:
+            yield container.id
+        finally:
+            self.remove_container(container.id)
+
+    def export_volume(self, name: str) -> Iterator[bytes]:
+        with self._volume_helper(name) as helper:
+            found = self._container(helper)
+            path = f"{_HELPER_PARENT}/{_HELPER_NAME}"
+            stream, _ = self.call(f"docker cp {helper}:{path} -", lambda: found.get_archive(path))
+            yield from moved(iter(stream), top=_HELPER_NAME, rename=".")
+
+    def import_volume(self, name: str, data: IO[bytes]) -> None:
+        with self._volume_helper(name) as helper:
+            found = self._container(helper)
+            # A generator: the SDK sends it chunked, as it is read from the caller's archive.
+            stream = moved(iter(lambda: data.read(1 << 20), b""), top="", rename=_HELPER_NAME)
+            self.call(f"docker cp - {helper}:{_HELPER_PARENT}", lambda: found.put_archive(_HELPER_PARENT, stream))
+
     # -- registries ------------------------------------------------------------------------
 
     def push(self, repository: str, tag: str) -> Iterator[dict[str, Any]]:
@@ -403,4 +514,6 @@ class DockerEngine:
 
     def login(self, registry: str, username: str, password: str) -> tuple[int, str]:
         # The CLI, not the SDK's login: only the CLI stores the credentials where pushes find them.
-        return docker_cli.run_with_input(["login", registry, "--username", username, "--password-stdin"], password)
+        return docker_cli.run_with_input(
+            ["login", registry, "--username", username, "--password-stdin"], password, env=self._cli_env()
+        )

@@ -1,10 +1,8 @@
 """The named volumes that keep a project's work: create, list, remove, export and import.
 
-Export and import go through the Engine API's archive endpoints on a container that is created
-and never started, from a one-layer helper image nbship makes itself (no image has to be
-pulled, and the volume's files are never touched by a running program). The helper mounts the
-volume at /nbship/volume and archives are unpacked at /nbship with the volume's root as the top
-entry: that is what lets ownership and mode of the volume's root survive the round trip.
+Export and import hand the engine tar streams whose members are relative to the volume's root
+("." the root itself); each engine moves them in and out its own way (engine.base.Engine
+export_volume / import_volume), owners and modes kept.
 """
 
 from __future__ import annotations
@@ -13,18 +11,15 @@ import contextlib
 import io
 import tarfile
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from nbship import contract as c
-from nbship.engine.base import ContainerSpec, Engine, Mount, VolumeInfo
+from nbship.engine.archive import ChunkReader, copy_members, relative
+from nbship.engine.base import Engine, VolumeInfo
 from nbship.errors import DockerCommandError, NotFoundError, UsageError, VolumeInUseError
 
-HELPER_IMAGE = ("nbship/volume-helper", "1")
-_MOUNT_PARENT = "/nbship"
-_MOUNT_NAME = "volume"
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 
 
@@ -114,95 +109,6 @@ def remove(engine: Engine, name: str) -> WorkVolume:
     return info
 
 
-@contextlib.contextmanager
-def _helper(engine: Engine, name: str) -> Iterator[str]:
-    """A created, never started container with the volume mounted, for the archive endpoints."""
-    repository, tag = HELPER_IMAGE
-    if engine.image(f"{repository}:{tag}") is None:
-        engine.import_image(_helper_layer(), repository=repository, tag=tag)
-    container = engine.create(
-        ContainerSpec(
-            image=f"{repository}:{tag}",
-            command=("nbship-volume-helper",),  # never run; an image without a command needs one to be created
-            mounts=(Mount("volume", name, f"{_MOUNT_PARENT}/{_MOUNT_NAME}"),),
-            labels=MANAGED_LABELS,
-        )
-    )
-    try:
-        yield container.id
-    finally:
-        engine.remove_container(container.id)
-
-
-def _helper_layer() -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        folder = tarfile.TarInfo(_MOUNT_PARENT.strip("/"))
-        folder.type = tarfile.DIRTYPE
-        folder.mode = 0o755
-        tar.addfile(folder)
-    return buffer.getvalue()
-
-
-class _ChunkReader(io.RawIOBase):
-    """A file object over the archive endpoint's chunks, so tarfile can stream them."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._pending = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        while not self._pending:
-            try:
-                self._pending = next(self._chunks)
-            except StopIteration:
-                return 0
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
-        return size
-
-
-def _relative(name: str, top: str) -> str | None:
-    """A member name inside the volume ('.' for its root), or None when it is outside."""
-    parts = [p for p in name.split("/") if p not in {"", "."}]
-    if top:
-        if not parts or parts[0] != top:
-            return None
-        parts = parts[1:]
-    if any(p == ".." for p in parts):
-        return None
-    return "/".join(parts) or "."
-
-
-def _renamed(rel: str, top: str) -> str:
-    if rel == ".":
-        return top
-    return f"{top}/{rel}"
-
-
-def _copy_members(source: tarfile.TarFile, target: tarfile.TarFile, *, top: str, rename: str) -> int:
-    """Copies members from `source` (names under `top`) into `target` (names under `rename`)."""
-    count = 0
-    for member in source:
-        rel = _relative(member.name, top)
-        if rel is None:
-            continue
-        member.name = _renamed(rel, rename)
-        if member.islnk():
-            linked = _relative(member.linkname, top)
-            if linked is None:
-                continue
-            member.linkname = _renamed(linked, rename)
-        data = source.extractfile(member) if member.isfile() else None
-        target.addfile(member, data)
-        count += 1
-    return count
-
-
 def _writer(handle: IO[bytes], *, gzip: bool) -> tarfile.TarFile:
     return tarfile.open(fileobj=handle, mode="w|gz") if gzip else tarfile.open(fileobj=handle, mode="w|")
 
@@ -221,10 +127,10 @@ def export(engine: Engine, name: str, dest: Path, *, force: bool = False) -> int
         dest.parent.mkdir(parents=True, exist_ok=True)
         gzip = dest.name.endswith(("gz", "tgz"))
         partial = dest.with_name(dest.name + ".partial")
-        with _helper(engine, name) as helper, partial.open("wb") as handle:
-            reader = io.BufferedReader(_ChunkReader(engine.archive_stream(helper, f"{_MOUNT_PARENT}/{_MOUNT_NAME}")))
+        with partial.open("wb") as handle:
+            reader = io.BufferedReader(ChunkReader(engine.export_volume(name)))
             with tarfile.open(fileobj=reader, mode="r|") as source, _writer(handle, gzip=gzip) as tar:
-                count = _copy_members(source, tar, top=_MOUNT_NAME, rename=".")
+                count = copy_members(source, tar, top="", rename=".")
         partial.replace(dest)
         return count
     if dest.exists() and any(dest.iterdir()):
@@ -233,18 +139,17 @@ def export(engine: Engine, name: str, dest: Path, *, force: bool = False) -> int
             f"ending in {', '.join(TAR_SUFFIXES)}."
         )
     dest.mkdir(parents=True, exist_ok=True)
-    with _helper(engine, name) as helper:
-        reader = io.BufferedReader(_ChunkReader(engine.archive_stream(helper, f"{_MOUNT_PARENT}/{_MOUNT_NAME}")))
-        with tarfile.open(fileobj=reader, mode="r|") as source:
-            count = 0
-            for member in source:
-                rel = _relative(member.name, _MOUNT_NAME)
-                if rel is None or rel == ".":
-                    continue
-                member.name = rel
-                # "tar": keeps modes (and owners when run as root), refuses paths leaving dest.
-                source.extract(member, dest, numeric_owner=True, filter="tar")
-                count += 1
+    reader = io.BufferedReader(ChunkReader(engine.export_volume(name)))
+    with tarfile.open(fileobj=reader, mode="r|") as source:
+        count = 0
+        for member in source:
+            rel = relative(member.name, "")
+            if rel is None or rel == ".":
+                continue
+            member.name = rel
+            # "tar": keeps modes (and owners when run as root), refuses paths leaving dest.
+            source.extract(member, dest, numeric_owner=True, filter="tar")
+            count += 1
     return count
 
 
@@ -264,8 +169,7 @@ def import_(engine: Engine, name: str, source: Path, labels: dict[str, str], *, 
         spool.seek(0)
         engine.create_volume(name, labels=labels)
         try:
-            with _helper(engine, name) as helper:
-                engine.put_archive(helper, _MOUNT_PARENT, spool)
+            engine.import_volume(name, spool)
         except BaseException:
             with contextlib.suppress(Exception):
                 remove(engine, name)
@@ -279,7 +183,7 @@ def _archive_for_import(source: Path, spool: IO[bytes], *, owner: int) -> int:
             count = 0
             for path in [source, *sorted(source.rglob("*"))]:
                 rel = path.relative_to(source).as_posix()
-                member = tar.gettarinfo(str(path), arcname=_MOUNT_NAME if rel == "." else f"{_MOUNT_NAME}/{rel}")
+                member = tar.gettarinfo(str(path), arcname="." if rel == "." else f"./{rel}")
                 member.uid = member.gid = owner
                 member.uname = member.gname = ""
                 with path.open("rb") if member.isfile() else contextlib.nullcontext() as data:
@@ -288,11 +192,11 @@ def _archive_for_import(source: Path, spool: IO[bytes], *, owner: int) -> int:
             return count
         try:
             with tarfile.open(source, mode="r:*") as archive:
-                has_root = any(_relative(m.name, "") == "." for m in archive.getmembers())
+                has_root = any(relative(m.name, "") == "." for m in archive.getmembers())
                 if not has_root:
-                    root = tarfile.TarInfo(_MOUNT_NAME)
+                    root = tarfile.TarInfo(".")
                     root.type, root.mode, root.uid, root.gid = tarfile.DIRTYPE, 0o755, owner, owner
                     tar.addfile(root)
-                return _copy_members(archive, tar, top="", rename=_MOUNT_NAME)
+                return copy_members(archive, tar, top="", rename=".")
         except tarfile.TarError as exc:
             raise UsageError(f"{source} is not a readable tar archive ({exc}); give a tar file or a folder.") from exc
