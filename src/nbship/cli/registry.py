@@ -52,4 +52,8 @@ def login(registry: str, username: str, password_stdin: bool) -> None:
         password = sys.stdin.read().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, err=True)
-    console.say(api.login(registry_host=registry, username=username, password=password, engine=console.engine()))
+    with console.progress() as reporter:
+        message = api.login(
+            registry_host=registry, username=username, password=password, engine=console.engine(), reporter=reporter
+        )
+    console.say(message)

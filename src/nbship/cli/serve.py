@@ -119,7 +119,13 @@ def logs(path: Path | None, image: str | None, follow: bool) -> None:
     from nbship import api
 
     try:
-        for line in api.logs(path=path, image=image, follow=follow, engine=console.engine()):
+        with console.progress() as reporter:
+            # Up to the first line, so that what nbship says comes before the log, not inside it.
+            lines = api.logs(path=path, image=image, follow=follow, engine=console.engine(), reporter=reporter)
+            first = next(lines, None)
+        if first is not None:
+            console.stdout.out(first, highlight=False)
+        for line in lines:
             console.stdout.out(line, highlight=False)
     except KeyboardInterrupt:
         return
@@ -130,7 +136,8 @@ def status() -> None:
     """List the running nbship servers and their URLs."""
     from nbship import api
 
-    servers = api.status(engine=console.engine())
+    with console.progress() as reporter:
+        servers = api.status(engine=console.engine(), reporter=reporter)
     if not servers:
         console.say("No nbship server is running.")
         return

@@ -20,7 +20,8 @@ def volume_ls() -> None:
     """List nbship's volumes and the project each belongs to."""
     from nbship import api
 
-    found = api.volume_list(engine=console.engine())
+    with console.progress() as reporter:
+        found = api.volume_list(engine=console.engine(), reporter=reporter)
     if not found:
         console.say("nbship has no volumes on this machine.")
         return
@@ -35,7 +36,9 @@ def volume_create(name: str) -> None:
     """Create an empty volume (fill it with `nbship up --volume NAME`)."""
     from nbship import api
 
-    console.say(f"Created the volume {api.volume_create(name=name, engine=console.engine())}.")
+    with console.progress() as reporter:
+        created = api.volume_create(name=name, engine=console.engine(), reporter=reporter)
+    console.say(f"Created the volume {created}.")
 
 
 @volume.command("rm")
@@ -45,7 +48,8 @@ def volume_rm(names: tuple[str, ...]) -> None:
     from nbship import api
 
     for name in names:
-        info = api.volume_remove(name=name, engine=console.engine())
+        with console.progress() as reporter:
+            info = api.volume_remove(name=name, engine=console.engine(), reporter=reporter)
         owner = f" (the work of {info.project_path})" if info.project_path else ""
         console.say(f"Removed the volume {name}{owner}.")
 
@@ -58,7 +62,8 @@ def volume_export(name: str, dest: Path, force: bool) -> None:
     """Copy a volume into DEST: a .tar/.tar.gz file (keeps owners and modes) or a new folder."""
     from nbship import api
 
-    count = api.volume_export(name=name, dest=dest, force=force, engine=console.engine())
+    with console.progress() as reporter:
+        count = api.volume_export(name=name, dest=dest, force=force, engine=console.engine(), reporter=reporter)
     console.say(f"Exported {count} entries of {name} to {dest}.")
 
 
@@ -72,6 +77,7 @@ def volume_import(name: str, source: Path, owner: int) -> None:
     """Create the volume NAME from SOURCE: a tar file made by `volume export`, or a folder."""
     from nbship import api
 
-    count = api.volume_import(name=name, source=source, owner=owner, engine=console.engine())
+    with console.progress() as reporter:
+        count = api.volume_import(name=name, source=source, owner=owner, engine=console.engine(), reporter=reporter)
     console.say(f"Created the volume {name} with {count} entries from {source}.")
     console.say(f"Use it with: nbship up PATH --volume {name}")

@@ -42,7 +42,14 @@ def push(
     return registry.push(chosen, source, target, reporter)
 
 
-def login(*, registry_host: str, username: str, password: str, engine: EngineChoice | None = None) -> str:
+def login(
+    *,
+    registry_host: str,
+    username: str,
+    password: str,
+    engine: EngineChoice | None = None,
+    reporter: Reporter | None = None,
+) -> str:
     if not username:
         raise UsageError("Give the user name with --username.")
-    return registry.login(connect(engine), registry_host, username, password)
+    return registry.login(connect(engine, reporter=reporter), registry_host, username, password)

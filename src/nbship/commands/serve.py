@@ -214,9 +214,14 @@ def down(
 
 
 def logs(
-    *, path: Path | None = None, image: str | None = None, follow: bool = False, engine: EngineChoice | None = None
+    *,
+    path: Path | None = None,
+    image: str | None = None,
+    follow: bool = False,
+    engine: EngineChoice | None = None,
+    reporter: Reporter | None = None,
 ) -> Iterator[str]:
-    chosen = _connect_for(engine, path, image, None)
+    chosen = _connect_for(engine, path, image, reporter)
     target = _target(chosen, path, image)
     container = servers.find_project_container(chosen, target.project_id)
     if container is None:
@@ -226,8 +231,8 @@ def logs(
         yield from chunk.decode(errors="replace").splitlines()
 
 
-def status(*, engine: EngineChoice | None = None) -> list[Server]:
-    chosen = connect(engine)
+def status(*, engine: EngineChoice | None = None, reporter: Reporter | None = None) -> list[Server]:
+    chosen = connect(engine, reporter=reporter)
     return [dataclasses.replace(server, engine=chosen.name) for server in servers.list_servers(chosen)]
 
 

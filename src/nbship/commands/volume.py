@@ -7,26 +7,42 @@ from pathlib import Path
 from nbship import contract as c
 from nbship.engine import connect
 from nbship.options import EngineChoice
+from nbship.reporter import Reporter
 from nbship.runtime import volumes
 from nbship.runtime.volumes import WorkVolume
 
 
-def volume_list(*, engine: EngineChoice | None = None) -> list[WorkVolume]:
-    return volumes.list_volumes(connect(engine))
+def volume_list(*, engine: EngineChoice | None = None, reporter: Reporter | None = None) -> list[WorkVolume]:
+    return volumes.list_volumes(connect(engine, reporter=reporter))
 
 
-def volume_create(*, name: str, engine: EngineChoice | None = None) -> str:
-    volumes.create(connect(engine), name, {c.LABEL_MANAGED: "true"})
+def volume_create(*, name: str, engine: EngineChoice | None = None, reporter: Reporter | None = None) -> str:
+    volumes.create(connect(engine, reporter=reporter), name, {c.LABEL_MANAGED: "true"})
     return name
 
 
-def volume_remove(*, name: str, engine: EngineChoice | None = None) -> WorkVolume:
-    return volumes.remove(connect(engine), name)
+def volume_remove(*, name: str, engine: EngineChoice | None = None, reporter: Reporter | None = None) -> WorkVolume:
+    return volumes.remove(connect(engine, reporter=reporter), name)
 
 
-def volume_export(*, name: str, dest: Path, force: bool = False, engine: EngineChoice | None = None) -> int:
-    return volumes.export(connect(engine), name, dest, force=force)
+def volume_export(
+    *,
+    name: str,
+    dest: Path,
+    force: bool = False,
+    engine: EngineChoice | None = None,
+    reporter: Reporter | None = None,
+) -> int:
+    return volumes.export(connect(engine, reporter=reporter), name, dest, force=force)
 
 
-def volume_import(*, name: str, source: Path, owner: int = c.DEFAULT_UID, engine: EngineChoice | None = None) -> int:
-    return volumes.import_(connect(engine), name, source, {c.LABEL_MANAGED: "true"}, owner=owner)
+def volume_import(
+    *,
+    name: str,
+    source: Path,
+    owner: int = c.DEFAULT_UID,
+    engine: EngineChoice | None = None,
+    reporter: Reporter | None = None,
+) -> int:
+    chosen = connect(engine, reporter=reporter)
+    return volumes.import_(chosen, name, source, {c.LABEL_MANAGED: "true"}, owner=owner)

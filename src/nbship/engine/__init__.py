@@ -3,7 +3,8 @@ chosen; the implementation module, and the SDK it needs, is imported only then.
 
 The choice, first found wins: the caller's (`--engine`, or the API's `engine=`), the NBSHIP_ENGINE
 variable, the `engine` setting of the project, then "auto": Docker when a Docker daemon answers
-(as the docker CLI would address it), else Podman when it is installed, saying so.
+at its default socket, else Podman when it is installed, saying so. A Docker the user pointed
+somewhere (DOCKER_HOST, a docker context) is a choice of Docker: it never falls back.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def connect(
     try:
         docker.connect()
     except DockerUnavailableError as exc:
+        if docker.endpoint.configured:
+            raise
         if shutil.which("podman") is None:
             raise DockerUnavailableError(
                 f"No container engine answers here. {exc.message} Podman, the other engine nbship uses, is not "

@@ -21,6 +21,7 @@ import docker
 import docker.errors
 import docker.types
 import docker.utils
+from docker.constants import DEFAULT_DOCKER_API_VERSION
 from docker.models.containers import Container
 from docker.models.images import Image
 from docker.models.volumes import Volume
@@ -156,24 +157,34 @@ class DockerEngine:
         """The SDK client, once the daemon answered; DockerUnavailableError naming where nbship looked."""
         if self._client is None:
             where = self.endpoint.describe()
+            kwargs = self.endpoint.sdk_kwargs(os.environ)
             try:
-                # A short timeout while asking whether it answers, the long one for the work.
-                client = docker.DockerClient(timeout=min(timeout, 15), **self.endpoint.sdk_kwargs(os.environ))
-                client.ping()
-                version = str(client.api.api_version)
+                # Asked with a short timeout whether it answers, and which API it speaks; the client for
+                # the work then speaks the newest version both sides know.
+                probe = self._client_for(kwargs, version=f"{MIN_API[0]}.{MIN_API[1]}", timeout=min(timeout, 15))
+                server = str(probe.api.version(api_version=False).get("ApiVersion") or "0.0")
             except docker.errors.DockerException as exc:
                 raise DockerUnavailableError(
                     f"Cannot reach the Docker daemon at {where} ({_short(exc)}). {_START_HINT}"
                 ) from exc
-            if _api_version(version) < MIN_API:
+            if _api_version(server) < MIN_API:
                 raise DockerUnavailableError(
-                    f"The Docker daemon at {where} speaks Engine API {version}; nbship needs "
+                    f"The Docker daemon at {where} speaks Engine API {server}; nbship needs "
                     f"{MIN_API[0]}.{MIN_API[1]} or later (Docker 19.03 or later). Upgrade Docker, or use Podman "
                     "with --engine podman."
                 )
-            client.api.timeout = timeout
-            self._client = client
+            newest = min(server, DEFAULT_DOCKER_API_VERSION, key=_api_version)
+            self._client = self._client_for(kwargs, version=newest, timeout=timeout)
         return self._client
+
+    @staticmethod
+    def _client_for(kwargs: dict[str, Any], *, version: str, timeout: int) -> docker.DockerClient:
+        client = docker.DockerClient(version=version, timeout=timeout, **kwargs)
+        if kwargs.get("tls"):
+            # requests verifies with REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE when either is set, not with the
+            # endpoint's own CA (which the docker CLI uses): no environment settings for this session.
+            client.api.trust_env = False
+        return client
 
     @property
     def sdk(self) -> docker.DockerClient:

@@ -48,6 +48,11 @@ class DockerEndpoint:
     def describe(self) -> str:
         return f"{self.host or 'the default socket'} ({self.chosen_by})"
 
+    @property
+    def configured(self) -> bool:
+        """Whether the user pointed Docker somewhere (DOCKER_HOST or a context), not at its default."""
+        return self.chosen_by == "DOCKER_HOST" or self.context != DEFAULT_CONTEXT
+
     def cli_env(self) -> dict[str, str | None]:
         """Environment changes that pin a docker CLI to this endpoint (None: remove the variable)."""
         if self.chosen_by == "DOCKER_HOST":
