@@ -21,6 +21,7 @@ import docker
 import docker.errors
 import docker.types
 import docker.utils
+import requests
 from docker.constants import DEFAULT_DOCKER_API_VERSION
 from docker.models.containers import Container
 from docker.models.images import Image
@@ -163,7 +164,7 @@ class DockerEngine:
                 # the work then speaks the newest version both sides know.
                 probe = self._client_for(kwargs, version=f"{MIN_API[0]}.{MIN_API[1]}", timeout=min(timeout, 15))
                 server = str(probe.api.version(api_version=False).get("ApiVersion") or "0.0")
-            except docker.errors.DockerException as exc:
+            except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
                 raise DockerUnavailableError(
                     f"Cannot reach the Docker daemon at {where} ({_short(exc)}). {_START_HINT}"
                 ) from exc
@@ -229,7 +230,7 @@ class DockerEngine:
                 returncode=exc.status_code,
                 output=str(exc.explanation or exc),
             ) from exc
-        except docker.errors.DockerException as exc:
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             raise DockerUnavailableError(
                 f"Lost the Docker daemon during `{what}` ({_short(exc)}). {_START_HINT}"
             ) from exc
