@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol
 
+from nbship.errors import UsageError
 from nbship.options import BuilderChoice
 from nbship.reporter import Reporter
 
@@ -111,6 +112,16 @@ class BuildRequest:
     labels: Mapping[str, str] = field(default_factory=dict)
     secrets: tuple[tuple[str, Path], ...] = ()  # BuildKit secrets (id, file): the CA bundle, channel credentials
     no_cache: bool = False
+
+
+def unreachable_host(engine: str) -> UsageError:
+    """A rootless engine's builds run in a network namespace of their own: no address of this
+    machine's reaches them, so nbship cannot serve a local conda channel to them."""
+    return UsageError(
+        f"Builds of rootless {engine} cannot reach a server on this machine, which is how nbship hands a local "
+        "conda channel to the build: serve the channel over HTTP(S) and name its URL in environment.yml, or build "
+        "with a root daemon."
+    )
 
 
 class Engine(Protocol):

@@ -39,6 +39,7 @@ from nbship.engine.base import (
     ImageInfo,
     Mount,
     VolumeInfo,
+    unreachable_host,
 )
 from nbship.engine.buildlog import Step, failure
 from nbship.engine.docker_endpoint import DockerEndpoint, resolve
@@ -342,6 +343,8 @@ class DockerEngine:
             context.close()
 
     def build_host(self) -> str:
+        if self.rootless:
+            raise unreachable_host("Docker")
         network = self.call("docker network inspect bridge", lambda: self.sdk.networks.get("bridge"))
         configs = (network.attrs.get("IPAM") or {}).get("Config") or []
         gateway = next((str(config["Gateway"]) for config in configs if config.get("Gateway")), None)

@@ -40,6 +40,7 @@ from nbship.engine.base import (
     ContainerSpec,
     ImageInfo,
     VolumeInfo,
+    unreachable_host,
 )
 from nbship.engine.buildlog import BuildahLog
 from nbship.engine.podman_values import (
@@ -256,10 +257,7 @@ class PodmanEngine:
 
     def build_host(self) -> str:
         if self.rootless:
-            raise UsageError(
-                "Rootless Podman's builds cannot reach a server on this machine's bridge, where nbship serves local "
-                "conda channels: serve the channel over HTTP(S) and name its URL in environment.yml, or build as root."
-            )
+            raise unreachable_host("Podman")
         networks = self._json(["network", "inspect", "podman"], what="podman network inspect podman")
         for network in networks or []:
             for subnet in network.get("subnets") or []:
