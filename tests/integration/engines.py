@@ -311,15 +311,45 @@ def _python_for(user: str) -> str:
         run([system, "-m", "venv", "--without-pip", str(venv)])
     where = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
     site = Path(run([str(venv / "bin" / "python"), "-c", where]).stdout.strip())
-    packages = sysconfig.get_paths()["purelib"]
-    (site / "nbship-tests.pth").write_text(f"import site; site.addsitedir({packages!r})\n")
     for folder in [STATE, venv]:
         folder.chmod(0o755)
-    imports = run(
-        ["runuser", "-u", user, "--", str(venv / "bin" / "python"), "-c", "import nbship, docker"], check=False, cwd="/"
-    )
-    need(imports.returncode == 0, f"the test user cannot import nbship from {packages}: {imports.stderr[-500:]}")
+    packages = Path(sysconfig.get_paths()["purelib"])
+
+    def imports() -> subprocess.CompletedProcess[str]:
+        probe = [str(venv / "bin" / "python"), "-c", "import nbship, docker"]
+        return run(["runuser", "-u", user, "--", *probe], check=False, cwd="/")
+
+    (site / "nbship-tests.pth").write_text(f"import site; site.addsitedir({str(packages)!r})\n")
+    if imports().returncode != 0:
+        # The checkout is where the user may not read (under /root, say): a readable copy of what
+        # the tests' own environment has, this checkout's source included.
+        (site / "nbship-tests.pth").write_text(f"import site; site.addsitedir({str(_readable_copy(packages))!r})\n")
+    result = imports()
+    need(result.returncode == 0, f"the test user cannot import nbship: {result.stderr[-500:]}")
     return str(venv / "bin" / "python")
+
+
+_DEV_ONLY = ("playwright", "mypy", "mypyc", "ruff", "hypothesis", "pip", "setuptools", "_pytest", "pytest")
+
+
+def _readable_copy(packages: Path) -> Path:
+    copy = STATE / f"user-site-{TEST_PREFIX}"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(packages, copy, ignore=shutil.ignore_patterns(*_DEV_ONLY, "*__mypyc*"), symlinks=True)
+    for pth in copy.glob("*.pth"):
+        lines = pth.read_text().splitlines()
+        moved = []
+        for number, line in enumerate(lines):
+            if line and not line.startswith(("import", "#")) and Path(line).is_dir():
+                target = copy / f"_source_{number}_{pth.stem}"
+                shutil.copytree(line, target, symlinks=True)
+                line = str(target)
+            moved.append(line)
+        pth.write_text("\n".join(moved) + "\n")
+    for path in [copy, *copy.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode | (0o555 if path.is_dir() else 0o444))
+    return copy
 
 
 def make_test_user() -> EngineUser:

@@ -174,15 +174,21 @@ def buildkit_build(cli: str, request: BuildRequest, reporter: Reporter, *, env: 
         # BuildKit reads <Dockerfile>.dockerignore instead of the context's own: nbship's list
         # applies without writing anything into the user's folder.
         Path(tmp, "Dockerfile.dockerignore").write_text("\n".join(request.ignore) + "\n", encoding="utf-8")
-        command = [cli, "build", "--progress=plain", "-f", str(dockerfile), "-t", request.tag]
-        for key, value in request.labels.items():
-            command += ["--label", f"{key}={value}"]
-        for secret_id, source in request.secrets:
-            command += ["--secret", f"id={secret_id},src={source}"]
-        if request.no_cache:
-            command.append("--no-cache")
-        command.append(str(request.context))
+        command = [cli, "build", "--progress=plain", "-f", str(dockerfile), *request_args(request)]
         run_build(CliProcess(command, env={**(env or {}), "DOCKER_BUILDKIT": "1"}), BuildkitLog(), reporter)
+
+
+def request_args(request: BuildRequest) -> list[str]:
+    """What `docker build` and `podman build` both take from a request: tag, labels, secrets, the
+    cache choice, and the context last."""
+    args = ["-t", request.tag]
+    for key, value in request.labels.items():
+        args += ["--label", f"{key}={value}"]
+    for secret_id, source in request.secrets:
+        args += ["--secret", f"id={secret_id},src={source}"]
+    if request.no_cache:
+        args.append("--no-cache")
+    return [*args, str(request.context)]
 
 
 def run_build(process: CliProcess, log: BuildLog, reporter: Reporter) -> None:

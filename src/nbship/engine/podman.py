@@ -241,16 +241,8 @@ class PodmanEngine:
             dockerfile.write_text(request.dockerfile, encoding="utf-8")
             ignore = Path(tmp) / "ignore"
             ignore.write_text("\n".join(request.ignore) + "\n", encoding="utf-8")
-            command = [self.program, "build", "--format", "docker", "-f", str(dockerfile)]
-            command += ["--ignorefile", str(ignore), "-t", request.tag]
-            for key, value in request.labels.items():
-                command += ["--label", f"{key}={value}"]
-            for secret_id, source in request.secrets:
-                command += ["--secret", f"id={secret_id},src={source}"]
-            if request.no_cache:
-                command.append("--no-cache")
-            command.append(str(request.context))
-            process = docker_cli.CliProcess(command, env=self._build_env())
+            command = [self.program, "build", "--format", "docker", "-f", str(dockerfile), "--ignorefile", str(ignore)]
+            process = docker_cli.CliProcess([*command, *docker_cli.request_args(request)], env=self._build_env())
             docker_cli.run_build(process, BuildahLog(), reporter)
         if self.image(request.tag) is None:
             raise BuildError(f"The build finished but the image {request.tag} is not there. Build again with --debug.")
