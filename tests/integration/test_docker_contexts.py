@@ -49,10 +49,12 @@ def _docker_cli(config: Path, *args: str) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def _everything_lands_on(daemon: Dockerd, project: Path, registry: str, tmp_path: Path, *, rebuild: bool) -> None:
+def _everything_lands_on(
+    daemon: Dockerd, project: Path, registry: str, tmp_path: Path, *, rebuild: bool, chosen_by: str
+) -> None:
     built = run_cli("build", str(project), "-t", TAG, *(["--rebuild"] if rebuild else []))
     assert built.exit_code == 0, built.output + built.stderr
-    assert "BuildKit" in built.stderr
+    assert "BuildKit via /usr/bin/docker" in built.stderr and f"at {daemon.socket} ({chosen_by})" in built.stderr
     assert daemon.has_image(TAG)
     assert not _default_has("images", "-q", TAG), "the build landed on the default daemon"
 
@@ -98,12 +100,14 @@ def test_a_context_in_use_and_docker_host_both_reach_the_second_daemon(
         monkeypatch.delenv("DOCKER_HOST", raising=False)
         monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
         monkeypatch.setenv("DOCKER_CONFIG", str(config))
-        _everything_lands_on(daemon, project, registry.host, tmp_path / "context", rebuild=False)
+        _everything_lands_on(
+            daemon, project, registry.host, tmp_path / "context", rebuild=False, chosen_by="docker context second"
+        )
 
         monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-contexts"))
         monkeypatch.setenv("DOCKER_HOST", daemon.socket)
         (tmp_path / "host").mkdir()
-        _everything_lands_on(daemon, project, registry.host, tmp_path / "host", rebuild=True)
+        _everything_lands_on(daemon, project, registry.host, tmp_path / "host", rebuild=True, chosen_by="DOCKER_HOST")
 
 
 def test_docker_context_with_tls_material(

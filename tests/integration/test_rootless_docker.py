@@ -62,7 +62,7 @@ def _write(base: str, token: str, name: str) -> None:
 
 def test_build_on_the_rootless_daemon(rootless: Rootless) -> None:
     built = rootless.nbship("build", str(rootless.path), "-t", TAG)
-    assert "BuildKit" in built.stderr
+    assert "BuildKit" in built.stderr and "(rootless) at " + rootless.host in built.stderr
     assert (
         subprocess.run(
             ["/usr/bin/docker", "-H", rootless.host, "image", "inspect", TAG], capture_output=True, check=False

@@ -270,8 +270,10 @@ class DockerEngine:
 
     def choose_builder(self, requested: BuilderChoice, *, needs_secrets: bool) -> Builder:
         cli = docker_cli.find_buildkit_cli(docker_cli.frozen(self._cli_env())) if requested != "classic" else None
+        # Which daemon, when it is not the obvious one: a context, DOCKER_HOST, a rootless daemon.
+        where = f" on {self.description}" if self.endpoint.configured or self.rootless else ""
         if cli is not None:
-            return Builder("buildkit", f"BuildKit via {cli.path} ({cli.how})")
+            return Builder("buildkit", f"BuildKit via {cli.path} ({cli.how}){where}")
         if requested == "buildkit":
             raise UsageError(
                 "BuildKit was asked for (--builder buildkit) but no docker command here can use it: "
@@ -284,7 +286,7 @@ class DockerEngine:
                 "classic builder is available here. Install the docker buildx plugin and try again."
             )
         why = "as asked" if requested == "classic" else "no docker command with BuildKit was found; no download cache"
-        return Builder("classic", f"the classic builder ({why})")
+        return Builder("classic", f"the classic builder ({why}){where}")
 
     def build(self, request: BuildRequest, reporter: Reporter) -> None:
         if request.builder.kind == "buildkit":
