@@ -447,6 +447,10 @@ def remove_podman_leftovers(user: EngineUser) -> None:
     ours = [ref for ref in images if ref.split("/", 1)[-1].startswith(f"{TEST_PREFIX}/") or f"/{TEST_PREFIX}/" in ref]
     if ours:
         user.run("podman", "rmi", "-f", *ours, check=False)
+    # Rootless Podman keeps a pause process holding its user namespace; it started with the tests.
+    pause = user.runtime_dir / "libpod" / "tmp" / "pause.pid"
+    with contextlib.suppress(OSError, ValueError):
+        os.kill(int(pause.read_text().strip()), signal.SIGTERM)
 
 
 def remove_docker_leftovers(host: str) -> None:
