@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian machine (as root) for nbship's test suite:
 #   - Docker Engine from Debian (docker.io), started by hand when no daemon answers
-#   - docker-compose v1, a local registry, headless Chromium, debootstrap
+#   - docker-compose v1, a local registry, headless Chromium, debootstrap, a C compiler
 #   - Podman 4 and podman-compose, and what rootless engines need (uidmap, slirp4netns,
 #     rootlesskit, fuse-overlayfs): the engine tests run rootless Docker and rootless Podman
 #     as a user they create
@@ -24,6 +24,8 @@ command -v debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)
 command -v docker-compose >/dev/null 2>&1 || need_pkgs+=(docker-compose)
 command -v docker-registry >/dev/null 2>&1 || need_pkgs+=(docker-registry)
 command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
+# The tests' conda-forge-like channel compiles a package with a binary prefix placeholder.
+command -v cc >/dev/null 2>&1 || need_pkgs+=(gcc libc6-dev)
 command -v podman >/dev/null 2>&1 || need_pkgs+=(podman containernetworking-plugins catatonit)
 command -v podman-compose >/dev/null 2>&1 || need_pkgs+=(podman-compose)
 command -v newuidmap >/dev/null 2>&1 || need_pkgs+=(uidmap)
@@ -55,16 +57,7 @@ fi
 
 # The first docker client on PATH may lack BuildKit; /usr/bin/docker (20.10) has it built in.
 DOCKER=/usr/bin/docker
-if ! "$DOCKER" info >/dev/null 2>&1; then
-  log "starting dockerd"
-  # Its own session: a Ctrl-C in the terminal that ran this (scripts/demo.sh) never reaches it.
-  setsid nohup dockerd >"$NBSHIP_STATE_DIR/dockerd.log" 2>&1 < /dev/null &
-  for _ in $(seq 1 120); do
-    "$DOCKER" info >/dev/null 2>&1 && break
-    sleep 0.5
-  done
-  "$DOCKER" info >/dev/null 2>&1 || { log "dockerd did not start; see $NBSHIP_STATE_DIR/dockerd.log"; tail -n 30 "$NBSHIP_STATE_DIR/dockerd.log" >&2; exit 1; }
-fi
+DOCKER=$DOCKER NBSHIP_STATE_DIR=$NBSHIP_STATE_DIR bash "$(dirname "$0")/start-dockerd.sh"
 
 build_standin() {
   local tag=$1 suite=$2 kind=$3

@@ -12,7 +12,9 @@ if [[ ! -x .venv/bin/python ]]; then
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[test]'
+# The test dependencies (an extra), and the linter and type checker (a dependency group: tools for
+# working on nbship, which its users never install).
+.venv/bin/python -m pip install -q -e '.[test]' --group lint
 
 echo "== ruff" >&2
 .venv/bin/ruff check

@@ -201,15 +201,22 @@ def make_ca(folder: Path, ip: str) -> TestCA:
     return TestCA(folder / "ca.pem", folder / "server.pem", folder / "server.key")
 
 
+class _QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client that refuses the certificate is what some tests want; it is no server error
+
+
 @contextmanager
 def serve(folder: Path, host: str, credentials: str | None = None, tls: TestCA | None = None) -> Iterator[str]:
     """Serves `folder` over HTTP (HTTPS with `tls`) on host:<free port>; yields the base URL."""
     handler = type("Handler", (_QuietHandler,), {"credentials": credentials})
-    server = http.server.ThreadingHTTPServer((host, 0), functools.partial(handler, directory=str(folder)))
+    server = _QuietServer((host, 0), functools.partial(handler, directory=str(folder)))
     if tls is not None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(tls.cert, tls.key)
-        server.socket = context.wrap_socket(server.socket, server_side=True)
+        # The handshake happens in each request's own thread: done at accept, one client that
+        # stalls in it (an aborted download) would hold up every other one.
+        server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

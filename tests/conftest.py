@@ -169,3 +169,45 @@ def http_status(url: str) -> int:
         return requests.get(url, timeout=10).status_code
     except requests.ConnectionError:
         return 0
+
+
+@dataclass(frozen=True)
+class BuiltWithLog:
+    path: Path
+    image: str
+    log: str  # what the build said (its warnings), for tests of what nbship reports
+
+
+def _build_logged(name: str, projects_dir: Path, *, plain: tuple[str, ...] = ()) -> BuiltWithLog:
+    """`plain`: files made non-executable first, whatever mode the checkout gave them."""
+    path = copy_project(name, projects_dir)
+    for rel in plain:
+        (path / rel).chmod(0o644)
+    tag = f"{TEST_PREFIX}/{name}:latest"
+    result = run_cli("build", str(path), "-t", tag)
+    assert result.exit_code == 0, f"build of {name} failed:\n{result.output}\n{result.stderr}"
+    return BuiltWithLog(path, tag, result.stderr)
+
+
+@pytest.fixture(scope="session")
+def pipfile_lock_built(docker_daemon: str, projects_dir: Path) -> BuiltWithLog:
+    """binder/Pipfile.lock as pipenv wrote it (a path entry for the project), beside a requirements.txt."""
+    return _build_logged("pipfile-lock", projects_dir)
+
+
+@pytest.fixture(scope="session")
+def pipfile_only_built(docker_daemon: str, projects_dir: Path) -> BuiltWithLog:
+    """A Pipfile without a lock, beside a requirements.txt and a pyproject.toml that it does not name."""
+    return _build_logged("pipfile-only", projects_dir)
+
+
+@pytest.fixture(scope="session")
+def binder_scripts_built(docker_daemon: str, projects_dir: Path) -> BuiltWithLog:
+    """binder/start and binder/postBuild without the executable bit, with CRLF line endings."""
+    return _build_logged("binder-scripts", projects_dir, plain=("binder/start", "binder/postBuild"))
+
+
+@pytest.fixture(scope="session")
+def own_binder_built(docker_daemon: str, projects_dir: Path) -> BuiltWithLog:
+    """A minimal Binder Dockerfile: ARG NB_USER / NB_UID without defaults, no command of its own."""
+    return _build_logged("own-dockerfile-binder", projects_dir)

@@ -21,13 +21,25 @@ from nbship.check.report import to_junit as check_report_junit
 from nbship.check.results import CheckReport
 from nbship.commands.build import BuildOutcome, build, dockerfile, init
 from nbship.commands.check import check
+from nbship.commands.clean import clean
 from nbship.commands.compose import ComposeOutcome, compose
 from nbship.commands.lock import lock
 from nbship.commands.registry import login, push
+from nbship.commands.run import run
 from nbship.commands.serve import DownOutcome, down, follow, logs, shell, status, up
 from nbship.commands.volume import volume_create, volume_export, volume_import, volume_list, volume_remove
 from nbship.lock.manage import LockOutcome
-from nbship.options import BuildOptions, CheckOptions, ComposeOptions, ImageOptions, LockOptions, UpOptions
+from nbship.options import (
+    BuildOptions,
+    CheckOptions,
+    ComposeOptions,
+    ImageOptions,
+    LockOptions,
+    RunOptions,
+    UpOptions,
+)
+from nbship.resources import GpuRequest, Resources
+from nbship.runtime.cleanup import CleanOutcome
 from nbship.runtime.registry import PushOutcome
 from nbship.runtime.servers import Server
 from nbship.runtime.volumes import WorkVolume
@@ -37,13 +49,17 @@ __all__ = [
     "BuildOutcome",
     "CheckOptions",
     "CheckReport",
+    "CleanOutcome",
     "ComposeOptions",
     "ComposeOutcome",
     "DownOutcome",
+    "GpuRequest",
     "ImageOptions",
     "LockOptions",
     "LockOutcome",
     "PushOutcome",
+    "Resources",
+    "RunOptions",
     "Server",
     "UpOptions",
     "WorkVolume",
@@ -52,6 +68,7 @@ __all__ = [
     "check_report_json",
     "check_report_junit",
     "check_report_lines",
+    "clean",
     "compose",
     "dockerfile",
     "down",
@@ -61,6 +78,7 @@ __all__ = [
     "login",
     "logs",
     "push",
+    "run",
     "shell",
     "status",
     "up",

@@ -28,7 +28,11 @@ REFRESH = f"{BIN_DIR}/nbship-refresh"
 DUMB_INIT = f"{BIN_DIR}/dumb-init"
 SLIM = f"{BUILD_DIR}/nbship-slim"
 CONDA_INSTALLER = f"{BUILD_DIR}/nbship-conda-install"
+CONDA_PIP_DIR = f"{BUILD_DIR}/conda-pip"  # the lock's PyPI packages as hashed requirements (pip.txt, jupyterlab.txt)
+PIPFILE_LOCK_READER = f"{BUILD_DIR}/nbship-pipfile-lock"
 LAB_OVERRIDES = f"{BUILD_DIR}/lab-overrides.json"
+R_INSTALLER = f"{BUILD_DIR}/nbship-r-install"  # install.R and DESCRIPTION dependencies (payload/r_install.R)
+R_LIBRARY = f"{NBSHIP_DIR}/rlib"  # the R packages a project installs, owned by the notebook user
 # The work folder's own record of what the image delivered last (written by nbship-refresh).
 RECORD_DIR = ".nbship"
 RECORD = f"{RECORD_DIR}/delivered.json"
@@ -48,6 +52,15 @@ CONTENT_ENV = "NBSHIP_CONTENT"
 START_ENV = "NBSHIP_START"  # the project's start script, relative to CONTENT_DIR
 CHANNEL_MAP_ENV = "NBSHIP_CHANNEL_MAP"
 RATTLER_AUTH_ENV = "RATTLER_AUTH_FILE"
+# Binder's names, which postBuild scripts, start scripts and notebooks written for Binder use.
+REPO_DIR_ENV = "REPO_DIR"  # the project folder as the image has it (CONTENT_DIR)
+NB_USER_ENV = "NB_USER"
+NB_UID_ENV = "NB_UID"
+NB_PYTHON_PREFIX_ENV = "NB_PYTHON_PREFIX"  # the environment the server and the kernel run from
+KERNEL_PYTHON_PREFIX_ENV = "KERNEL_PYTHON_PREFIX"
+# Where Binder puts user-installed tools on PATH (postBuild installs them there), first.
+LOCAL_BIN_DIRS = (f"{HOME}/.local/bin", f"{CONTENT_DIR}/.local/bin")
+R_LIBS_ENV = "R_LIBS_USER"  # R's own variable: the library R installs into and loads from first
 
 # -- Build secrets (BuildKit --secret ids) ----------------------------------------------------
 SECRET_DIR = "/run/secrets"
@@ -66,6 +79,8 @@ LABEL_PORT = "io.nbship.port"
 LABEL_BIND = "io.nbship.bind"
 LABEL_MOUNT = "io.nbship.mount"
 LABEL_CHECK = "io.nbship.check"
+LABEL_RUN = "io.nbship.run"  # on `nbship run` containers: the project id (never io.nbship.project-id,
+# which marks the project's one server container)
 OCI_SOURCE = "org.opencontainers.image.source"
 OCI_REVISION = "org.opencontainers.image.revision"
 OCI_CREATED = "org.opencontainers.image.created"
@@ -75,6 +90,9 @@ OCI_TITLE = "org.opencontainers.image.title"
 # The stage the Dockerfile copies them from, and the folder `nbship init` writes them into.
 SUPPORT_STAGE = "nbship"
 SUPPORT_REPOSITORY = "nbship/support"
+# The one-layer image (an empty /nbship) whose never-started containers reach volumes for export and
+# import on Docker.
+HELPER_REPOSITORY = "nbship/volume-helper"
 SUPPORT_FOLDER = ".nbship-image"
 
 # -- nbship check -----------------------------------------------------------------------------

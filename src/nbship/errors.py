@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     IN_USE = 9  # a volume (or other resource) that something still uses
     REGISTRY = 10  # the registry refused or could not be reached
     CHECK_FAILED = 11  # nbship check: a notebook failed, timed out or gave other outputs
+    NETWORK = 12  # a package index or conda channel could not be reached (the input itself may be fine)
     INTERRUPTED = 130
 
 
@@ -101,4 +102,10 @@ class Interrupted(NbshipError):
 
 
 class LockError(ProjectError):
-    """An environment that cannot be locked: unsolvable specs, unreachable channels, a broken lock."""
+    """An environment that cannot be locked: unsolvable specs, unknown channels, a broken lock."""
+
+
+class NetworkError(NbshipError):
+    """A channel or package index that could not be reached: try again, or fix the network."""
+
+    exit_code = ExitCode.NETWORK

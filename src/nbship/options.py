@@ -1,6 +1,8 @@
 """The options of nbship's commands, as frozen values: the CLI fills them, the API takes them.
 
-Each is decided once, at the command line (or by a Python caller), and passed down unchanged.
+Each is decided once, at the command line (or by a Python caller), and passed down unchanged. An
+option left at None was not given: its value comes from the settings (settings.load_settings
+layers NBSHIP_<OPTION> variables over nbship.toml over nbship's defaults).
 """
 
 from __future__ import annotations
@@ -9,12 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from nbship import contract as c
+from nbship.resources import Resources
 
 Installer = Literal["uv", "pip"]
 BuilderChoice = Literal["auto", "buildkit", "classic"]
 MountChoice = Literal["volume", "host", "none"]
 EngineChoice = Literal["auto", "docker", "podman"]  # auto: Docker when it answers, else Podman
+Env = tuple[tuple[str, str], ...]  # environment variables for a container, in order (nbship.envvars)
 Platform = Literal["linux-64", "linux-aarch64"]
 PLATFORMS: tuple[Platform, ...] = ("linux-64", "linux-aarch64")
 DEFAULT_PLATFORM: Platform = "linux-64"
@@ -25,8 +28,8 @@ class ImageOptions:
     """What changes the Dockerfile (so `nbship dockerfile` and `nbship init` take only these)."""
 
     base_image: str | None = None  # None: the `base-image` setting, else python:X.Y-slim
-    user_id: int = c.DEFAULT_UID
-    installer: Installer = "uv"
+    user_id: int | None = None  # None: the `user-id` setting (default 1000)
+    installer: Installer | None = None  # None: the `installer` setting (default uv)
     strip: bool | None = None  # None: the `strip` setting (default on); False keeps everything
 
 
@@ -36,7 +39,7 @@ class BuildOptions:
 
     image: ImageOptions = field(default_factory=ImageOptions)
     tag: str | None = None
-    builder: BuilderChoice = "auto"
+    builder: BuilderChoice | None = None  # None: the `builder` setting (default auto)
     ca_bundle: Path | None = None  # trusted during the build only (a BuildKit secret)
     channel_auth: Path | None = None  # conda channel credentials (rattler's JSON format), a build secret only
     no_cache: bool = False
@@ -56,10 +59,26 @@ class UpOptions:
     image: str | None = None  # run this image as given instead of building the project
     port: int | None = None
     token: str | None = None
-    bind: str = c.LOOPBACK
-    mount: MountChoice = "volume"
+    bind: str | None = None  # None: the `bind` setting (default 127.0.0.1)
+    mount: MountChoice | None = None  # None: the `mount` setting (default volume)
     volume: str | None = None  # an existing named volume to use instead of the project's own
-    ready_timeout: float = 180.0
+    ready_timeout: float | None = None  # None: the `ready-timeout` setting (default 180 s)
+    env: Env = ()
+    resources: Resources = field(default_factory=Resources)  # each limit not given: the settings'
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """`nbship run`: a command in a new container of the image, in the work folder."""
+
+    command: tuple[str, ...] = ()
+    image: str | None = None  # run in this image as given instead of building the project
+    mount: MountChoice | None = None  # None: the `mount` setting (default volume)
+    volume: str | None = None
+    env: Env = ()
+    resources: Resources = field(default_factory=Resources)
+    stdin: bool = False  # attach nbship's standard input (-i; on by itself on a terminal)
+    tty: bool = False  # a terminal for the command (when nbship's own input and output are one)
 
 
 @dataclass(frozen=True)
@@ -71,6 +90,9 @@ class CheckOptions:
     compare: bool = False
     tolerance: float | None = None  # numbers in compared text may differ by this much (implies compare)
     output_dir: Path | None = None  # keep the executed notebooks here
+    html_dir: Path | None = None  # write a report to open in a browser here (index.html)
+    env: Env = ()
+    resources: Resources = field(default_factory=Resources)
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,28 @@
-"""nbship's optional settings: `nbship.toml` at the project root, or `[tool.nbship]` in pyproject.toml."""
+"""nbship's settings: `nbship.toml` at the project root, or `[tool.nbship]` in pyproject.toml, and
+`NBSHIP_<OPTION>` environment variables.
+
+Where an option's value comes from, first match wins: the command line (or the caller of the Python
+API: an option that is not None), then the environment variable, then the settings file, then
+nbship's default. `load_settings` is the one place that layers the last three into one `Settings`;
+each command then takes a value given on its command line over the setting.
+"""
 
 from __future__ import annotations
 
+import difflib
+import os
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from nbship.errors import InputFileError
-from nbship.options import EngineChoice
+from nbship import contract as c
+from nbship.errors import InputFileError, UsageError
+from nbship.options import BuilderChoice, EngineChoice, Installer, MountChoice
+from nbship.resources import MIN_MEMORY, GpuRequest, Resources, parse_cpus, parse_gpus, parse_memory
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -18,6 +30,10 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 PYTHON_VERSION_RE = re.compile(r"^3\.\d{1,2}$")
+# A CRAN-like repository's URL: it goes into the image (R's settings) and into shell and R text,
+# so it is held to characters that need no quoting anywhere, and never carries credentials.
+_CREDENTIALS_RE = re.compile(r"^[a-z][a-z0-9+.-]*://[^/]*@", re.IGNORECASE)
+R_REPOSITORY_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~%+/-]*)?$")
 
 
 class StrictModel(BaseModel):
@@ -50,14 +66,64 @@ class CheckSettings(StrictModel):
 
 
 class Settings(StrictModel):
+    # -- the project
     name: str | None = None
     image: str | None = None
     base_image: str | None = Field(default=None, alias="base-image")
     python: str | None = None
-    port: int | None = Field(default=None, ge=1, le=65535, strict=True)  # strict: `port = true` is no port
-    check: CheckSettings = CheckSettings()
+    # -- how images are built
     strip: bool = Field(default=True, strict=True)  # false: the environment reaches the image untrimmed
-    engine: EngineChoice = "auto"  # the container engine (--engine and NBSHIP_ENGINE come first)
+    installer: Installer = "uv"
+    user_id: int = Field(default=c.DEFAULT_UID, ge=1, lt=2**31, strict=True, alias="user-id")
+    builder: BuilderChoice = "auto"
+    # The container engine (--engine comes first): auto is Docker when it answers, else Podman.
+    engine: EngineChoice = "auto"
+    # -- how containers run
+    port: int | None = Field(default=None, ge=1, le=65535, strict=True)  # strict: `port = true` is no port
+    bind: str = c.LOOPBACK
+    mount: MountChoice = "volume"
+    ready_timeout: float = Field(default=180.0, gt=0, alias="ready-timeout")  # seconds until JupyterLab answers
+    memory: int | None = None  # bytes; written like docker's --memory ("4g")
+    cpus: float | None = None
+    gpus: GpuRequest | None = None  # written like docker's --gpus ("all")
+    # -- R projects
+    # Where R packages come from (install.R, DESCRIPTION); None: a dated CRAN snapshot, else CRAN.
+    r_repository: str | None = Field(default=None, alias="r-repository")
+    check: CheckSettings = CheckSettings()
+
+    @field_validator("memory", mode="before")
+    @classmethod
+    def _memory(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return _as_value_error(parse_memory, value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < MIN_MEMORY:
+            raise ValueError('expected an amount such as "4g" or "512m" (a number alone counts bytes, 6m at least)')
+        return value
+
+    @field_validator("cpus", mode="before")
+    @classmethod
+    def _cpus(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError("expected a number of CPUs such as 2 or 0.5")
+        return _as_value_error(parse_cpus, value)
+
+    @field_validator("gpus", mode="before")
+    @classmethod
+    def _gpus(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValueError('expected a string as for docker run --gpus, e.g. "all"')
+        return _as_value_error(parse_gpus, value)
+
+    @field_validator("bind")
+    @classmethod
+    def _bind_is_an_address(cls, value: str) -> str:
+        if not re.fullmatch(r"[0-9a-fA-F.:]+", value):
+            raise ValueError("expected an IP address such as 127.0.0.1 or 0.0.0.0")
+        return value
+
+    @property
+    def resources(self) -> Resources:
+        return Resources(memory=self.memory, cpus=self.cpus, gpus=self.gpus)
 
     @field_validator("python")
     @classmethod
@@ -66,12 +132,36 @@ class Settings(StrictModel):
             raise ValueError('expected a Python minor version such as "3.11"')
         return value
 
+    @field_validator("r_repository")
+    @classmethod
+    def _r_repository_is_a_plain_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if _CREDENTIALS_RE.match(value):
+            raise ValueError(
+                "a repository URL must not carry credentials: they would be kept in the image's R settings"
+            )
+        if not R_REPOSITORY_RE.match(value):
+            raise ValueError(
+                "expected the http(s) URL of a CRAN-like repository, such as "
+                '"https://packagemanager.posit.co/cran/2024-06-03" (no spaces, quotes or query)'
+            )
+        return value.rstrip("/")
+
     @field_validator("name")
     @classmethod
     def _name_not_blank(cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
             raise ValueError("must not be empty")
         return value
+
+
+def _as_value_error(parse: Any, value: Any) -> Any:
+    """The shared parsers' UsageError as pydantic's ValueError, so the file and line get named."""
+    try:
+        return parse(value, what="the value")
+    except UsageError as exc:
+        raise ValueError(exc.message.removeprefix("the value ")) from None
 
 
 _HEADER_RE = re.compile(r"^\s*\[+\s*([^\]]+?)\s*\]+")
@@ -115,12 +205,13 @@ def _validate(data: Any, path: Path, text: str, section: str) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"]) or "?"
-        known = "name, image, base-image, python, port. In a [check] table: notebooks, timeout"
-        if len(first["loc"]) > 1 and first["loc"][0] == "check":
-            known = "in [check]: notebooks, timeout"
+        in_check = len(first["loc"]) > 1 and first["loc"][0] == "check"
         if first["type"] == "extra_forbidden":
-            problem = f"unknown setting '{prefix}{key}'"
-            fix = f"The settings nbship knows are: {known}."
+            candidates = CHECK_KEYS if in_check else TOP_KEYS
+            close = difflib.get_close_matches(str(first["loc"][-1]), candidates, n=1, cutoff=0.6)
+            guess = f" (did you mean '{close[0]}'?)" if close else ""
+            problem = f"unknown setting '{prefix}{key}'{guess}"
+            fix = f"The settings nbship knows are: {known_settings()}."
         else:
             problem = f"setting '{prefix}{key}' is invalid: {first['msg']}"
             fix = "Correct the value and run nbship again."
@@ -131,17 +222,123 @@ def _validate(data: Any, path: Path, text: str, section: str) -> Settings:
         raise InputFileError(path.name, line, problem, fix) from exc
 
 
-def load_settings(root: Path) -> tuple[Settings, Path | None]:
-    """Settings of the project at `root`, and the file they came from (None: defaults)."""
+def _keys(model: type[BaseModel]) -> tuple[str, ...]:
+    return tuple(info.alias or name for name, info in model.model_fields.items())
+
+
+TOP_KEYS = _keys(Settings)
+CHECK_KEYS = _keys(CheckSettings)
+
+# The settings a user sets for every project (NBSHIP_<KEY>, '-' as '_'); the project's own identity
+# (name, image, python, [check] notebooks) is the project's, so it has none.
+ENV_PREFIX = "NBSHIP_"
+ENV_SETTINGS: tuple[tuple[str, ...], ...] = (
+    ("base-image",),
+    ("strip",),
+    ("installer",),
+    ("user-id",),
+    ("builder",),
+    ("engine",),
+    ("port",),
+    ("bind",),
+    ("mount",),
+    ("ready-timeout",),
+    ("memory",),
+    ("cpus",),
+    ("gpus",),
+    ("check", "timeout"),
+)
+
+
+def known_settings() -> str:
+    return ", ".join(key for key in TOP_KEYS if key != "check") + "; in a [check] table: " + ", ".join(CHECK_KEYS)
+
+
+def env_name(key: tuple[str, ...]) -> str:
+    return ENV_PREFIX + "_".join(key).upper().replace("-", "_")
+
+
+ENV_NAMES = {env_name(key): key for key in ENV_SETTINGS}
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+_PARSED = {"memory", "cpus", "gpus"}  # written as docker writes them; their validators read the text
+
+
+def _env_value(name: str, key: tuple[str, ...], text: str) -> Any:
+    """A variable's text as the type its setting holds (TOML has types, the environment has none)."""
+    model: type[BaseModel] = CheckSettings if key[0] == "check" else Settings
+    field = next(info for attr, info in model.model_fields.items() if (info.alias or attr) == key[-1])
+    kind = field.annotation
+    value = text.strip()
+    if key[-1] in _PARSED:
+        return value
+    if kind is bool:
+        if value.lower() in _TRUE | _FALSE:
+            return value.lower() in _TRUE
+        raise UsageError(f"{name}={text!r} is not a yes or no: give true or false (or 1 or 0).")
+    if kind in (int, int | None):
+        try:
+            return int(value)
+        except ValueError:
+            raise UsageError(f"{name}={text!r} is not a whole number.") from None
+    return value
+
+
+def environment_layer(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The settings NBSHIP_<OPTION> variables give, as settings-file data (tables nested)."""
+    data: dict[str, Any] = {}
+    for name, key in ENV_NAMES.items():
+        if name not in environ or not environ[name].strip():
+            continue
+        target = data
+        for part in key[:-1]:
+            target = target.setdefault(part, {})
+        target[key[-1]] = _env_value(name, key, environ[name])
+    try:
+        Settings.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = env_name(tuple(str(part) for part in first["loc"] if isinstance(part, str)))
+        raise UsageError(
+            f"The environment variable {name}={environ.get(name, '')!r} is invalid: {first['msg']}. "
+            "Correct it or unset it (it applies to every project)."
+        ) from exc
+    return data
+
+
+def _layered(file_data: Mapping[str, Any], env_data: Mapping[str, Any]) -> dict[str, Any]:
+    merged = {**file_data, **{key: value for key, value in env_data.items() if key != "check"}}
+    if "check" in env_data:
+        own = file_data.get("check")
+        merged["check"] = {**(own if isinstance(own, dict) else {}), **env_data["check"]}
+    return merged
+
+
+def _file_data(root: Path) -> tuple[dict[str, Any], Path, str, str] | None:
+    """The settings file's data, the file, its text and the section the settings are in."""
     own = root / "nbship.toml"
     if own.is_file():
         data, text = _parse_toml(own)
-        return _validate(data, own, text, ""), own
+        return data, own, text, ""
     pyproject = root / "pyproject.toml"
     if pyproject.is_file():
         data, text = _parse_toml(pyproject)
         tool = data.get("tool")
         section = tool.get("nbship") if isinstance(tool, dict) else None
         if section is not None:
-            return _validate(section, pyproject, text, "tool.nbship"), pyproject
-    return Settings(), None
+            return section, pyproject, text, "tool.nbship"
+    return None
+
+
+def load_settings(root: Path | None, environ: Mapping[str, str] | None = None) -> tuple[Settings, Path | None]:
+    """The settings in effect for the project at `root` (None: no project folder), and the file they
+    came from (None: none). NBSHIP_<OPTION> variables of `environ` (default: this process's
+    environment) take precedence over the file; both over the defaults."""
+    env_data = environment_layer(os.environ if environ is None else environ)
+    found = _file_data(root) if root is not None else None
+    if found is None:
+        return Settings.model_validate(env_data), None
+    data, path, text, section = found
+    settings = _validate(data, path, text, section)  # the file's own errors name its lines
+    if env_data:
+        settings = Settings.model_validate(_layered(data, env_data))
+    return settings, path

@@ -30,3 +30,9 @@ def layers(image: str) -> list[str]:
 def project_containers(project_id_prefix: str) -> list[str]:
     out = docker("ps", "-a", "--filter", "label=io.nbship.managed=true", "--format", "{{.Names}}").stdout
     return [name for name in out.split() if name.startswith(f"nbship-{project_id_prefix}")]
+
+
+def bridge_gateway() -> str:
+    """The host as build and run containers reach it (127.0.0.1 would be the container itself)."""
+    out = docker("network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Gateway}}", check=False)
+    return out.stdout.strip() or "172.17.0.1"

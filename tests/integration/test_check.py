@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -289,3 +290,68 @@ def test_missing_image(docker_daemon: str, tmp_path: Path, monkeypatch: pytest.M
     result = run_cli("check", "--image", f"{TEST_PREFIX}/no-such-image:1")
     assert result.exit_code == ExitCode.NOT_FOUND
     assert "is not on this machine" in result.stderr
+
+
+def test_environment_variables_reach_the_notebooks(suite: BuiltProject, tmp_path: Path) -> None:
+    assert check(suite, "-n", "env.ipynb").exit_code == ExitCode.CHECK_FAILED
+    assert check(suite, "-n", "env.ipynb", "-e", "CHECK_ENV_PROBE=yes").exit_code == 0
+    env_file = tmp_path / "check.env"
+    env_file.write_text("CHECK_ENV_PROBE=yes\n")
+    assert check(suite, "-n", "env.ipynb", "--env-file", str(env_file)).exit_code == 0
+
+
+def test_a_folder_and_an_image_take_the_folders_settings(suite: BuiltProject, tmp_path: Path) -> None:
+    project = copy_project("check-suite", tmp_path)
+    (project / "nbship.toml").write_text('[check]\nnotebooks = ["ok/passing.ipynb", "other-kernel.ipynb"]\n')
+    result = run_cli("check", str(project), "--image", suite.image, "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [nb["path"] for nb in report["notebooks"]] == ["ok/passing.ipynb", "other-kernel.ipynb"]
+    assert report["image"] == suite.image
+    assert "Building" not in result.stderr  # that image, as it is
+
+
+@pytest.mark.e2e
+def test_html_report_in_a_browser(suite: BuiltProject, tmp_path: Path) -> None:
+    """SVG with made-up ids compares equal, the tagged cell is not compared, the changed PNG shows
+    both pictures side by side, and a failing notebook shows its traceback."""
+    folder = tmp_path / "report"
+    result = check(suite, "-n", "pictures.ipynb", "-n", "failing.ipynb", "--compare", "--html", str(folder))
+    assert result.exit_code == ExitCode.CHECK_FAILED, result.stderr
+    assert lines_of(result, "pictures.ipynb")[0].endswith("outputs differ in 1 of 2 compared cells")
+    assert f"the report to open in a browser: {folder / 'index.html'}" in result.stderr
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+    from browser import CHROMIUM_ARGS, find_chromium
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=find_chromium(), headless=True, args=list(CHROMIUM_ARGS))
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto((folder / "index.html").as_uri())
+            sections = page.locator("section.notebook")
+            assert [sections.nth(i).get_attribute("data-path") for i in range(sections.count())] == [
+                "pictures.ipynb",
+                "failing.ipynb",
+            ]
+            pictures = page.locator('section[data-path="pictures.ipynb"]')
+            assert pictures.get_attribute("data-status") == "differs"
+            rows = pictures.locator("tr.difference")
+            assert rows.count() == 1 and rows.first.locator("td").first.inner_text().startswith("2")
+            committed, fresh = rows.first.locator("figure.committed img"), rows.first.locator("figure.fresh img")
+            for image in (committed, fresh):
+                assert image.evaluate("img => img.complete && img.naturalWidth") == 40
+            left, right = committed.bounding_box(), fresh.bounding_box()
+            assert left is not None and right is not None
+            assert abs(left["y"] - right["y"]) < 1 and left["x"] + left["width"] <= right["x"]
+            failing = page.locator('section[data-path="failing.ipynb"]')
+            assert failing.get_attribute("data-status") == "failed"
+            traceback = failing.locator("pre.traceback").inner_text()
+            assert "ZeroDivisionError" in failing.inner_text() and "----> 2     return a / b" in traceback
+            page.screenshot(path=str(tmp_path / "report.png"))
+            assert errors == []
+        finally:
+            browser.close()

@@ -14,19 +14,13 @@ import pytest
 import requests
 from conda_channel import PLACEHOLDER, TEST_PACKAGES, Package, make_ca, serve, write_channel
 from conftest import TEST_PREFIX, BuiltProject, free_port, run_cli, wait_until
-from docker_helpers import docker, run_in
+from docker_helpers import bridge_gateway, docker, run_in
 
 from nbship.errors import ExitCode
 
 pytestmark = pytest.mark.docker
 
 NOTEBOOK = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n'
-
-
-def bridge_gateway() -> str:
-    """The host as build and run containers reach it (127.0.0.1 would be the container itself)."""
-    out = docker("network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Gateway}}", check=False)
-    return out.stdout.strip() or "172.17.0.1"
 
 
 @pytest.fixture(scope="session")

@@ -252,3 +252,22 @@ def test_auto_uses_podman_when_no_docker_daemon_answers(built: Built) -> None:
     no_docker = built.user.nbship("--engine", "docker", "status")
     assert no_docker.returncode == ExitCode.DOCKER_UNAVAILABLE
     assert "Cannot reach the Docker daemon at" in no_docker.stderr and "Traceback" not in no_docker.stderr
+
+
+def test_run_resources_and_clean(built: Built) -> None:
+    user = built.user
+    script = "import os, sys; print(os.environ['GREETING'], os.getcwd()); sys.exit(4)"
+    project = ["--engine", "podman", "run", str(built.path), "-t", built.image]
+    ran = user.nbship(*project, "-e", "GREETING=hi", "--", "python3", "-c", script)
+    assert ran.returncode == 4, ran.stdout + ran.stderr
+    assert ran.stdout.split() == ["hi", "/home/jovyan/work"]
+    # This machine has cgroup v1, where rootless Podman ignores limits: nbship refuses instead.
+    limited = user.nbship(*project, "--memory", "512m", "--", "true")
+    assert limited.returncode == ExitCode.RUN_FAILED and "cgroup v1" in limited.stderr, limited.stderr
+    gpus = user.nbship(*project, "--gpus", "all", "--", "true")
+    assert gpus.returncode == ExitCode.RUN_FAILED and "nvidia-ctk cdi generate" in gpus.stderr, gpus.stderr
+    leftovers = ok(user.run("podman", "ps", "-a", "--format", "{{.Names}}")).stdout.split()
+    assert not [name for name in leftovers if name.startswith("nbship-run-")]
+    cleaned = ok(user.nbship("--engine", "podman", "clean", str(built.path)))
+    assert built.image in cleaned.stdout + cleaned.stderr
+    assert user.run("podman", "image", "exists", built.image, check=False).returncode != 0

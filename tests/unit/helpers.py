@@ -7,12 +7,23 @@ from pathlib import Path
 from typing import Any
 
 from nbship.commands.build import plan_for
+from nbship.errors import NbshipError
 from nbship.options import ImageOptions
 from nbship.project.detect import detect
 from nbship.project.plan import BuildPlan
 from nbship.render.dockerfile import render_dockerfile
 
 MakeProject = Callable[..., Path]
+
+
+def message_of(action: Callable[[], object]) -> str | None:
+    """The message of the NbshipError `action` raised, or None when it raised none (any other
+    exception goes on: that is what property tests look for)."""
+    try:
+        action()
+    except NbshipError as exc:
+        return exc.message
+    return None
 
 
 def write_files(root: Path, files: Mapping[str, str | bytes]) -> Path:

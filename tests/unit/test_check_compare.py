@@ -272,3 +272,73 @@ def test_decode_png_reads_pixels_and_rejects_other_data() -> None:
     assert picture.pixels[4:8] == bytes((40, 0, 90, 255))
     assert decode_png(b"GIF89a...") is None
     assert decode_png(b"\x89PNG\r\n\x1a\n" + b"\0\0\0\x0dIHDR" + b"broken") is None
+
+
+# -- SVG, the skip tag, and images stored the same --------------------------------------------
+
+
+def svg(clip: str, fill: str = "#3366cc") -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="4" height="2">'
+        f'<defs><clipPath id="{clip}"><rect width="4" height="2"/></clipPath><path id="m{clip}" d="M0 0"/></defs>'
+        f'<rect clip-path="url(#{clip})" fill="{fill}"/><use xlink:href="#m{clip}"/><use href="#m{clip}"/></svg>'
+    )
+
+
+def test_svg_with_other_made_up_ids_is_the_same() -> None:
+    committed = notebook([display({"image/svg+xml": svg("p1a2b3c4d5")})])
+    fresh = notebook([display({"image/svg+xml": svg("p9f8e7d6c5")})])
+    assert compare_notebooks(committed, fresh).same
+
+
+def test_svg_of_another_picture_differs_and_keeps_both_pictures() -> None:
+    committed = notebook([display({"image/svg+xml": svg("p1")})])
+    fresh = notebook([display({"image/svg+xml": svg("p2", fill="#cc3333")})])
+    (difference,) = compare_notebooks(committed, fresh).differences
+    assert difference.what == "image/svg+xml"
+    assert difference.committed_picture is not None and difference.fresh_picture is not None
+    assert base64.b64decode(difference.fresh_picture.data).decode().count("#cc3333") == 1
+
+
+def test_svg_ids_that_refer_to_each_other_stay_told_apart() -> None:
+    swapped = svg("a").replace('clip-path="url(#a)"', 'clip-path="url(#ma)"')
+    committed = notebook([display({"image/svg+xml": svg("a")})])
+    assert not compare_notebooks(committed, notebook([display({"image/svg+xml": swapped})])).same
+
+
+def test_a_cell_tagged_skip_compare_is_run_but_not_compared() -> None:
+    committed = notebook([stdout("0.123\n")], [stdout("same\n")])
+    committed["cells"][0]["metadata"]["tags"] = ["nbship-skip-compare"]
+    comparison = compare_notebooks(committed, notebook([stdout("0.987\n")], [stdout("same\n")]))
+    assert comparison.same and comparison.cells_compared == 1
+
+
+def test_images_stored_the_same_are_not_decoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nbship.check import compare
+
+    decoded: list[bytes] = []
+    real = compare.decode_png
+    monkeypatch.setattr(compare, "decode_png", lambda data: decoded.append(data) or real(data))
+    picture = png(7, 5, 0, 1)
+    assert compare_notebooks(
+        notebook([display({"image/png": picture})]), notebook([display({"image/png": picture})])
+    ).same
+    assert decoded == []
+    # The same text split over lines, as nbformat may store it, is still the same image.
+    wrapped = [picture[i : i + 60] + "\n" for i in range(0, len(picture), 60)]
+    assert compare_notebooks(
+        notebook([display({"image/png": picture})]), notebook([display({"image/png": wrapped})])
+    ).same
+    assert decoded == []
+    assert compare_notebooks(
+        notebook([display({"image/png": png(7, 5, 0, 1)})]), notebook([display({"image/png": png(7, 5, 1, 9)})])
+    ).same
+    assert len(decoded) == 2  # other bytes, same pixels: decoded to find out
+
+
+def test_a_png_that_differs_carries_both_pictures() -> None:
+    committed = notebook([display({"image/png": png(7, 5, 0, 1)})])
+    fresh = notebook([display({"image/png": png(7, 5, 0, 1, shift=3)})])
+    (difference,) = compare_notebooks(committed, fresh).differences
+    assert (difference.committed, difference.fresh) == ("image 7x5", "image 7x5, other pixels")
+    assert difference.committed_picture is not None and difference.committed_picture.mime == "image/png"

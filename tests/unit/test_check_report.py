@@ -295,3 +295,59 @@ def test_untar_keeps_plain_files_only() -> None:
         tar.addfile(link)
     assert untar(buffer.getvalue()) == {"results.json": b"{}", "executed/a b.ipynb": b"nb"}
     assert set(untar(buffer.getvalue(), strip=0)) == {"out/results.json", "out/executed/a b.ipynb"}
+
+
+# -- The HTML report ---------------------------------------------------------------------------
+
+
+def test_html_report_escapes_what_notebooks_print_and_runs_nothing() -> None:
+    from nbship.check.compare import CellDifference, Comparison, Picture
+    from nbship.check.html import render_html
+    from nbship.check.results import CellError, CheckReport, NotebookResult
+
+    hostile = "<script>alert(1)</script>"
+    report = CheckReport(
+        image="img:1",
+        network=False,
+        timeout=60,
+        duration=1.0,
+        started="2026-01-01T00:00:00Z",
+        compared=True,
+        notebooks=(
+            NotebookResult(
+                path="a&b.ipynb",
+                status="failed",
+                duration=0.5,
+                cell=2,
+                execution_count=1,
+                error=CellError(
+                    "ValueError", hostile, ("Cell In[1], line 1", f"----> 1 raise ValueError('{hostile}')")
+                ),
+            ),
+            NotebookResult(
+                path="p.ipynb",
+                status="differs",
+                duration=0.5,
+                comparison=Comparison(
+                    1,
+                    (
+                        CellDifference(
+                            1,
+                            1,
+                            "image/png",
+                            "image 1x1",
+                            "image 1x1, other pixels",
+                            Picture("image/png", "AAAA"),
+                            Picture("image/png", 'BB"onerror="x'),
+                        ),
+                    ),
+                ),
+            ),
+        ),
+    )
+    page = render_html(report)
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "default-src 'none'" in page
+    assert 'onerror="x' not in page
+    assert "a&amp;b.ipynb" in page
+    assert page.count("data:image/png;base64,") == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -108,7 +109,7 @@ def test_dockerfile_prints_the_projects_own_dockerfile(make_project: MakeProject
             ["outside the project folder"],
             id="include outside",
         ),
-        pytest.param({"runtime.txt": "r-4.1\n"}, "runtime.txt, line 1: ", ["nbship does not support"], id="runtime"),
+        pytest.param({"runtime.txt": "julia-1\n"}, "runtime.txt, line 1: ", ["nbship does not support"], id="runtime"),
         pytest.param({"apt.txt": "curl\nCURL\n"}, "apt.txt, line 2: ", ["Debian package"], id="apt"),
         pytest.param(
             {"environment.yml": "channels: [conda-forge]\ndependencies:\n  - numpy >>1\n"},
@@ -223,7 +224,9 @@ def test_init_writes_dockerfile_and_dockerignore(make_project: MakeProject, no_d
         "bin/nbship-refresh",
         "build/nbship-slim",
         "build/nbship-conda-install",
+        "build/nbship-pipfile-lock",
         "build/lab-overrides.json",
+        "build/nbship-r-install",
     }
 
 
@@ -334,7 +337,6 @@ def test_build_with_a_broken_project_fails_before_docker(make_project: MakeProje
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["check", ".", "--image", "x:1"], "Give either a project folder or --image"),
         (["check", "--timeout", "0"], "--timeout 0: give the seconds a cell may run"),
         (["check", "--tolerance", "2"], "--tolerance 2.0: give a relative tolerance"),
         (["check", "-n", "../other/a.ipynb"], "--notebook ../other/a.ipynb: give a notebook's path relative"),
@@ -380,3 +382,139 @@ def test_init_for_the_classic_builder(make_project: MakeProject, no_docker: None
     root = make_project({"requirements.txt": "numpy\n"})
     assert run("init", str(root), "--builder", "classic").exit_code == 0
     assert "--mount" not in (root / "Dockerfile").read_text()
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings through the command line: command line > NBSHIP_<OPTION> > settings file > default
+# ---------------------------------------------------------------------------------------------
+
+
+def _installer(result: Result) -> str:
+    assert result.exit_code == 0, result.output
+    return "uv" if "uv pip install" in result.stdout else "pip"
+
+
+def test_precedence_of_an_option(make_project: MakeProject, monkeypatch: pytest.MonkeyPatch, no_docker: None) -> None:
+    root = make_project({"requirements.txt": "numpy\n"})
+    assert _installer(run("dockerfile", str(root))) == "uv"  # the default
+    (root / "nbship.toml").write_text('installer = "pip"\nuser-id = 2000\n')
+    assert _installer(run("dockerfile", str(root))) == "pip"  # the file
+    monkeypatch.setenv("NBSHIP_INSTALLER", "uv")
+    assert _installer(run("dockerfile", str(root))) == "uv"  # the variable over the file
+    assert _installer(run("dockerfile", str(root), "--installer", "pip")) == "pip"  # the command line over both
+    # A setting without a variable keeps the file's value.
+    assert "USER 2000" in run("dockerfile", str(root)).stdout
+    monkeypatch.setenv("NBSHIP_USER_ID", "3000")
+    assert "USER 3000" in run("dockerfile", str(root)).stdout
+    assert "USER 4000" in run("dockerfile", str(root), "--user-id", "4000").stdout
+
+
+def test_a_bad_variable_is_one_message(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch, no_docker: None
+) -> None:
+    monkeypatch.setenv("NBSHIP_INSTALLER", "conda")
+    result = run("dockerfile", str(make_project()))
+    assert result.exit_code == ExitCode.USAGE
+    assert error_text(result).startswith("The environment variable NBSHIP_INSTALLER='conda' is invalid")
+
+
+# ---------------------------------------------------------------------------------------------
+# --json: results and errors as JSON; -v and --debug after the command too
+# ---------------------------------------------------------------------------------------------
+
+
+def _json_error(result: Result) -> dict[str, object]:
+    assert "Traceback" not in result.output
+    document = json.loads(result.stdout)
+    error = document["error"]
+    assert isinstance(error, dict)
+    assert error["exit_code"] == result.exit_code != 0
+    assert result.stderr.startswith("error ")
+    return error
+
+
+def test_a_project_error_under_json_names_the_file_and_line(make_project: MakeProject, no_docker: None) -> None:
+    root = make_project({"requirements.txt": "numpy\nnumpy=1.2\n"})
+    error = _json_error(run("lock", str(root), "--json"))
+    assert (error["file"], error["line"], error["kind"]) == ("requirements.txt", 2, "InputFileError")
+    assert str(error["message"]).startswith("requirements.txt, line 2: ")
+
+
+def test_a_settings_error_under_json(make_project: MakeProject, no_docker: None) -> None:
+    root = make_project({"nbship.toml": 'name = "x"\ninstaler = "pip"\n'})
+    error = _json_error(run("build", str(root), "--json"))
+    assert (error["file"], error["line"]) == ("nbship.toml", 2)
+    assert "did you mean 'installer'" in str(error["message"])
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["status", "--json", "--bogus"], "No such option '--bogus'"),
+        (["volume", "ls", "--json", "--bogus"], "No such option '--bogus'"),
+        (["up", "--json", "."], "--json prints the running server and returns, so it goes with --detach"),
+        (["build", "--json", "--installer", "conda"], "'conda' is not one of"),
+    ],
+)
+def test_usage_errors_under_json(args: list[str], fragment: str, no_docker: None) -> None:
+    error = _json_error(run(*args))
+    assert error["exit_code"] == ExitCode.USAGE
+    assert fragment in str(error["message"])
+
+
+def test_without_json_errors_stay_text(no_docker: None) -> None:
+    result = run("status", "--bogus")
+    assert result.exit_code == 2 and not result.stdout.strip().startswith("{")
+
+
+def test_verbose_and_debug_after_the_command(make_project: MakeProject, no_docker: None) -> None:
+    root = make_project({"requirements.txt": "numpy=1\n"})
+    assert run("dockerfile", str(make_project(name="ok")), "-v").exit_code == 0
+    result = run("dockerfile", str(root), "--debug")
+    assert result.exit_code == ExitCode.PROJECT
+    assert "Traceback" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# nbship run, clean, and the docker-run options (refused before any engine work)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("no_docker")
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["run", "."], "Give the command after --"),
+        (["run", ".", "--"], "Give the command after --"),
+        (["run", ".", "--memory", "lots", "--", "true"], "--memory 'lots' is not an amount of memory"),
+        (["run", ".", "--cpus", "0", "--", "true"], "--cpus '0' is not a number of CPUs"),
+        (["run", ".", "--gpus", "colour=red", "--", "true"], "unknown key 'colour'"),
+        (["run", ".", "-e", "A B=1", "--", "true"], "-e 'A B=1': the name 'A B' has white space"),
+        (["run", ".", "--env-file", "/nonexistent.env", "--", "true"], "--env-file /nonexistent.env: there is no such"),
+        (["run", ".", "-e", "NBSHIP_WORKDIR=/x", "--", "true"], "NBSHIP_WORKDIR is set by nbship itself"),
+        (["run", ".", "--mount", "host", "--volume", "v", "--", "true"], "--volume attaches a named volume"),
+        (["up", ".", "-e", "JUPYTER_TOKEN=x", "--detach"], "Give the server's token with --token"),
+        (["check", ".", "-e", "NBSHIP_START=x"], "NBSHIP_START is set by nbship itself"),
+        (["clean", ".", "--all"], "Give either PATH or --all"),
+    ],
+)
+def test_run_and_friends_refuse_bad_input(args: list[str], fragment: str) -> None:
+    result = run(*args)
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert fragment in error_text(result)
+
+
+def test_the_command_after_the_separator_is_taken_as_it_is() -> None:
+    from nbship.cli.run import run as run_command
+
+    ctx = run_command.make_context("run", ["proj", "-e", "A=1", "--", "python", "-e", "--json", "x.py"])
+    assert ctx.params["path"] == Path("proj")
+    assert ctx.params["env"] == ("A=1",)
+    assert ctx.meta["nbship.run.command"] == ("python", "-e", "--json", "x.py")
+
+
+def test_help_lists_run_and_clean() -> None:
+    result = run("--help")
+    assert "run " in result.stdout and "clean " in result.stdout
+    assert "-e, --env NAME=VALUE" in run("run", "--help").stdout
+    assert "-p, --port" in run("up", "--help").stdout

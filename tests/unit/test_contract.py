@@ -52,7 +52,15 @@ def test_the_check_runner_and_the_conda_installer_agree_with_the_contract() -> N
 
 def test_support_files_land_where_the_contract_says() -> None:
     placed = {f"{c.NBSHIP_DIR}/{item.path}" for item in support.support_files()}
-    assert {c.ENTRYPOINT, c.REFRESH, c.SLIM, c.CONDA_INSTALLER, c.LAB_OVERRIDES} == placed
+    assert {
+        c.ENTRYPOINT,
+        c.REFRESH,
+        c.SLIM,
+        c.CONDA_INSTALLER,
+        c.PIPFILE_LOCK_READER,
+        c.LAB_OVERRIDES,
+        c.R_INSTALLER,
+    } == placed
     assert all(path.startswith((c.BIN_DIR + "/", c.BUILD_DIR + "/")) for path in placed)
     # Every payload file is shipped: into each build, or (the check runner) into its container.
     shipped = {name for _, name, _ in support._FILES} | {"check_runner.py", "__init__.py"}

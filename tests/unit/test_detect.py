@@ -31,7 +31,7 @@ def requirements(project: Project) -> RequirementsInput:
 def runtime_python(project: Project) -> str | None:
     item = project.input(RuntimeInput)
     assert item is not None
-    return item.python
+    return item.runtime.python
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,7 +119,9 @@ def test_folders_with_file_names_are_not_files(make_project: MakeProject) -> Non
 # Root files that would fail or change the project if they were read.
 ROOT_DECOYS = {
     "requirements.txt": "numpy=1.0\n",
-    "runtime.txt": "r-4.1\n",
+    "runtime.txt": "julia-1.9\n",
+    "install.R": "stop('not this one')\n",
+    "DESCRIPTION": "not a description\n",
     "apt.txt": "NOT VALID\n",
     "environment.yml": "dependencies: [python]\n",
     "postBuild": "exit 1\n",
@@ -203,7 +205,7 @@ def test_binder_as_a_file_is_not_a_config_folder(make_project: MakeProject) -> N
     [
         pytest.param({"requirements.txt": "numpy\nnumpy=1.2\n"}, "requirements.txt, line 2: ", id="requirements"),
         pytest.param({"binder/requirements.txt": "numpy=1.2\n"}, "binder/requirements.txt, line 1: ", id="binder req"),
-        pytest.param({"runtime.txt": "r-4.1\n"}, "runtime.txt, line 1: ", id="runtime"),
+        pytest.param({"runtime.txt": "julia-1.9\n"}, "runtime.txt, line 1: ", id="runtime"),
         pytest.param({".binder/runtime.txt": "\n# c\nbad\n"}, ".binder/runtime.txt, line 3: ", id="dot-binder runtime"),
         pytest.param({"apt.txt": "curl\nBad\n"}, "apt.txt, line 2: ", id="apt"),
         pytest.param({"binder/apt.txt": "Bad\n"}, "binder/apt.txt, line 1: ", id="binder apt"),

@@ -215,7 +215,8 @@ def test_plan_fields(make_project: MakeProject) -> None:
     assert [f.values.get("inputs") for f in plan.stage("env")] == [
         ("binder/requirements.txt", "binder/base.txt", "binder/pins.txt")
     ]
-    assert [f.values["packages"] for f in plan.stage("system")] == [("curl", "ffmpeg")]
+    # apt.txt, then the tools postBuild gets that apt.txt does not list already
+    assert [f.values["packages"] for f in plan.stage("system")] == [("curl", "ffmpeg"), ("wget", "unzip")]
     assert [f.values["script"] for f in plan.stage("final")] == ["binder/postBuild"]
     assert plan.final_env == (("NBSHIP_START", "binder/start"),)
     assert plan.has_data is True

@@ -12,15 +12,19 @@ from nbship.engine.base import ContainerSpec, HostUser, Mount
 from nbship.engine.podman_values import (
     container_info,
     docker_hub_name,
+    familiar_name,
     image_info,
     loopback_registry,
     mount_arg,
     push_events,
+    resource_args,
+    unique_sizes,
     user_args,
     version_tuple,
     volume_info,
 )
-from nbship.errors import UsageError
+from nbship.errors import RunError, UsageError
+from nbship.resources import GpuRequest, Resources
 
 # Trimmed from `podman container inspect`, `podman image inspect` and `podman volume inspect` (4.3.1).
 CONTAINER = {
@@ -67,8 +71,25 @@ def test_inspect_output_in_nbships_types() -> None:
     assert container_info({**CONTAINER, "State": {"Status": "configured"}}).status == "created"
     image = image_info(IMAGE)
     assert (image.id, image.size, image.workdir, image.user, image.labels) == (IMAGE["Id"], 199005934, "", "", {})
-    assert image.env == {"LANG": "C.UTF-8"} and image.tags == ("docker.io/library/python:3.11-slim",)
+    assert image.env == {"LANG": "C.UTF-8"} and image.tags == ("python:3.11-slim",)
     assert volume_info(VOLUME).labels == {"io.nbship.managed": "true"}
+    assert image_info({**IMAGE, "RepoTags": ["localhost/nbship/support:1"]}).tags == ("nbship/support:1",)
+    assert image_info(IMAGE).cmd == ("/bin/bash",) and image_info(IMAGE).entrypoint == ()
+    limited = container_info({**CONTAINER, "HostConfig": {"Memory": 100000000, "NanoCpus": 1500000000, "Devices": []}})
+    assert (limited.resources.memory, limited.resources.cpus, limited.resources.gpus) == (100000000, 1.5, None)
+
+
+@pytest.mark.parametrize(
+    ("name", "familiar"),
+    [
+        ("localhost/t12/tiny:latest", "t12/tiny:latest"),
+        ("docker.io/library/python:3.11-slim", "python:3.11-slim"),
+        ("docker.io/alice/sst:1", "alice/sst:1"),
+        ("127.0.0.1:5000/team/sst:1", "127.0.0.1:5000/team/sst:1"),
+    ],
+)
+def test_names_as_docker_shows_them(name: str, familiar: str) -> None:
+    assert familiar_name(name) == familiar
 
 
 def _spec(uid: int = 1001, gid: int = 1001) -> ContainerSpec:
@@ -154,3 +175,42 @@ def test_versions() -> None:
     assert version_tuple("4.3.1") == (4, 3)
     assert version_tuple("5.0.0-dev") == (5, 0)
     assert version_tuple("garbage") == (0, 0)
+
+
+def test_resource_limits() -> None:
+    assert resource_args(Resources(memory=512 * 1024**2, cpus=1.5), rootless=False, cgroups="v1") == [
+        "--memory", "536870912", "--cpus", "1.5",
+    ]  # fmt: skip
+    assert resource_args(Resources(memory=512 * 1024**2), rootless=True, cgroups="v2") == ["--memory", "536870912"]
+    with pytest.raises(RunError, match="cgroup v1"):
+        resource_args(Resources(cpus=2), rootless=True, cgroups="v1")
+    assert resource_args(Resources(gpus=GpuRequest(count=-1)), rootless=True, cgroups="v1") == [
+        "--device", "nvidia.com/gpu=all",
+    ]  # fmt: skip
+    assert resource_args(Resources(gpus=GpuRequest(count=2)), rootless=False, cgroups="v2") == [
+        "--device", "nvidia.com/gpu=0", "--device", "nvidia.com/gpu=1",
+    ]  # fmt: skip
+    assert resource_args(Resources(gpus=GpuRequest(device_ids=("GPU-3a",))), rootless=False, cgroups="v2") == [
+        "--device", "nvidia.com/gpu=GPU-3a",
+    ]  # fmt: skip
+
+
+# `podman system df --verbose` (4.3.1), its images table.
+DF_TABLE = """\
+Images space usage:
+
+REPOSITORY                TAG         IMAGE ID      CREATED     SIZE        SHARED SIZE  UNIQUE SIZE  CONTAINERS
+docker.io/library/python  3.11-slim   d34f4e7def56  3 hours     199MB       199MB        0B           0
+<none>                    <none>      9200cfc169ba  8 minutes   43.81kB     42.05kB      1.763kB      0
+<none>                    <none>      347c60808e4c  7 minutes   458.2MB     199.1MB      259.1MB      1
+
+Containers space usage:
+
+CONTAINER ID  IMAGE         COMMAND     LOCAL VOLUMES  SIZE        CREATED     STATUS      NAMES
+"""
+
+
+def test_unique_sizes_from_the_table() -> None:
+    ids = ["d34f4e7def56" + "0" * 52, "9200cfc169ba" + "1" * 52, "347c60808e4c" + "2" * 52]
+    assert unique_sizes(DF_TABLE, ids) == {ids[0]: 0, ids[1]: 1763, ids[2]: 259_100_000}
+    assert unique_sizes("", ids) == {}

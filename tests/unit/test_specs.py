@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
 
 from nbship.errors import ExitCode, InputFileError
 from nbship.project.kinds.apt import parse_apt
-from nbship.project.kinds.runtime import parse_runtime
+from nbship.project.kinds.runtime import RRuntime, Runtime, parse_runtime
 from nbship.settings import Settings, load_settings
 
 from .helpers import MakeProject
@@ -40,16 +41,34 @@ def _file(tmp_path: Path, name: str, text: str) -> Path:
     ],
 )
 def test_runtime_valid(tmp_path: Path, text: str, version: str | None) -> None:
-    assert parse_runtime(_file(tmp_path, "runtime.txt", text), "runtime.txt") == version
+    assert parse_runtime(_file(tmp_path, "runtime.txt", text), "runtime.txt") == Runtime(python=version)
+
+
+@pytest.mark.parametrize(
+    ("text", "version", "snapshot"),
+    [
+        pytest.param("r-4.2-2023-01-01\n", "4.2", dt.date(2023, 1, 1), id="version and snapshot date"),
+        pytest.param("r-4.3\n", "4.3", None, id="version only"),
+        pytest.param("r-4.2.3-2023-06-15\n", "4.2.3", dt.date(2023, 6, 15), id="full version"),
+        pytest.param("r-2019-04-10\n", None, dt.date(2019, 4, 10), id="Binder's older date-only form"),
+        pytest.param("R-4.3\r\n", "4.3", None, id="capital R, crlf"),
+        pytest.param("# for the paper\nr-4.1-2022-01-01  # pinned\n", "4.1", dt.date(2022, 1, 1), id="comments"),
+    ],
+)
+def test_runtime_r(tmp_path: Path, text: str, version: str | None, snapshot: dt.date | None) -> None:
+    runtime = parse_runtime(_file(tmp_path, "runtime.txt", text), "runtime.txt")
+    assert runtime == Runtime(r=RRuntime(version, snapshot))
 
 
 @pytest.mark.parametrize(
     ("text", "line", "fragment"),
     [
-        pytest.param("r-4.1\n", 1, "asks for R, which nbship does not support", id="r"),
-        pytest.param("r-4.1-2022-01-01\n", 1, "asks for R, which nbship does not support", id="r with snapshot date"),
-        pytest.param("R-4.3\n", 1, "asks for R, which nbship does not support", id="capital R"),
         pytest.param("julia-1.7\n", 1, "asks for Julia", id="julia"),
+        pytest.param("r-4\n", 1, "'r-4' is not a runtime", id="r major only"),
+        pytest.param("r-4.2-2023\n", 1, "'r-4.2-2023' is not a runtime", id="r partial date"),
+        pytest.param("r-4.2-2023-1-1\n", 1, "is not a runtime", id="r date without leading zeros"),
+        pytest.param("r-latest\n", 1, "'r-latest' is not a runtime", id="r word"),
+        pytest.param("\nr-4.2-2023-02-30\n", 2, "'2023-02-30' in 'r-4.2-2023-02-30' is not a date", id="no such day"),
         pytest.param("garbage\n", 1, "'garbage' is not a runtime nbship understands", id="garbage"),
         pytest.param("# comment\n\npython3.11\n", 3, "'python3.11' is not a runtime", id="missing dash, line 3"),
         pytest.param("python-2.7\n", 1, "'python-2.7' is not a runtime", id="python 2"),
@@ -66,7 +85,7 @@ def test_runtime_invalid(tmp_path: Path, text: str, line: int, fragment: str) ->
     assert (error.path, error.line) == ("binder/runtime.txt", line)
     assert error.message.startswith(f"binder/runtime.txt, line {line}: ")
     assert fragment in error.message
-    assert "Write 'python-3.11'" in error.message
+    assert "Write 'python-3.11'" in error.message or "YYYY-MM-DD" in error.message
     assert error.exit_code == ExitCode.PROJECT
 
 
@@ -176,6 +195,25 @@ def test_nbship_toml_wins_over_pyproject(make_project: MakeProject) -> None:
     assert source == root / "nbship.toml"
 
 
+@pytest.mark.parametrize(
+    ("url", "kept"),
+    [
+        ("https://packagemanager.posit.co/cran/2024-06-03", "https://packagemanager.posit.co/cran/2024-06-03"),
+        (
+            "https://packagemanager.posit.co/cran/__linux__/bookworm/latest/",
+            "https://packagemanager.posit.co/cran/__linux__/bookworm/latest",
+        ),
+        ("http://172.17.0.1:8080", "http://172.17.0.1:8080"),
+        (
+            "https://example.org/all/2022-06-03+Y3JhbiwyOjQ1MjYyMTU7RkM5ODcwN0M",
+            "https://example.org/all/2022-06-03+Y3JhbiwyOjQ1MjYyMTU7RkM5ODcwN0M",
+        ),
+    ],
+)
+def test_valid_r_repositories(make_project: MakeProject, url: str, kept: str) -> None:
+    assert load_settings(make_project({"nbship.toml": f'r-repository = "{url}"\n'}))[0].r_repository == kept
+
+
 @pytest.mark.parametrize("port", [1, 8888, 65535])
 def test_valid_ports(make_project: MakeProject, port: int) -> None:
     assert load_settings(make_project({"nbship.toml": f"port = {port}\n"}))[0].port == port
@@ -193,14 +231,19 @@ INVALID_SETTINGS = [
         "nbship.toml",
         'name = "x"\n\nimgae = "y"\n',
         3,
-        ["unknown setting 'imgae'", "The settings nbship knows are: name, image, base-image, python, port."],
+        [
+            "unknown setting 'imgae' (did you mean 'image'?)",
+            "The settings nbship knows are: name, image, base-image, python, strip, installer, user-id, builder, "
+            "engine, port, bind, mount, ready-timeout, memory, cpus, gpus, r-repository; "
+            "in a [check] table: notebooks, timeout.",
+        ],
     ),
     (
         "unknown key in pyproject",
         "pyproject.toml",
         '[project]\nname = "d"\n\n[tool.nbship]\nprot = 1\n',
         5,
-        ["unknown setting 'tool.nbship.prot'", "name, image, base-image, python, port"],
+        ["unknown setting 'tool.nbship.prot' (did you mean 'port'?)", "name, image, base-image, python, strip"],
     ),
     ("quoted unknown key", "nbship.toml", '"base_img" = "x"\n', 1, ["unknown setting 'base_img'"]),
     ("python major only", "nbship.toml", 'python = "3"\n', 1, ["setting 'python' is invalid", '"3.11"']),
@@ -222,6 +265,24 @@ INVALID_SETTINGS = [
         6,
         ["setting 'tool.nbship.name' is invalid"],
     ),
+    (
+        "r-repository with credentials",
+        "nbship.toml",
+        'name = "x"\nr-repository = "https://me:secret@cran.example.org"\n',
+        2,
+        ["setting 'r-repository' is invalid", "must not carry credentials"],
+    ),
+    ("r-repository not http", "nbship.toml", 'r-repository = "ftp://cran.example.org"\n', 1, ["CRAN-like"]),
+    (
+        "r-repository with a quote",
+        "nbship.toml",
+        'r-repository = "https://x.org/\\"); system(\\"id"\n',
+        1,
+        ["CRAN-like"],
+    ),
+    ("r-repository with a space", "nbship.toml", 'r-repository = "https://x.org/a b"\n', 1, ["no spaces"]),
+    ("r-repository with a query", "nbship.toml", 'r-repository = "https://x.org/?a=1"\n', 1, ["CRAN-like"]),
+    ("r-repository not a string", "nbship.toml", "r-repository = 1\n", 1, ["setting 'r-repository' is invalid"]),
     ("unknown table", "nbship.toml", 'name = "x"\n\n[extra]\ny = 1\n', 3, ["unknown setting 'extra'"]),
 ]
 

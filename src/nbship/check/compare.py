@@ -2,10 +2,12 @@
 
 What counts is what a reader of the notebook sees: printed text (stdout), results and displays
 (each MIME type of a bundle), and errors. Not compared: execution counts, output metadata,
-stderr (warnings and progress bars, not results), widget state. Before text is compared, memory
-addresses, timestamps, UUIDs and %time/%timeit figures are masked; PNG images are compared by
-their pixels, other images by their decoded bytes. With a tolerance, numbers in text may differ
-by that much (relative, or absolute near zero).
+stderr (warnings and progress bars, not results), widget state, and cells tagged
+`nbship-skip-compare`. Before text is compared, memory addresses, timestamps, UUIDs and
+%time/%timeit figures are masked; SVG pictures are compared with the ids plotting libraries make
+up per run renumbered in order of appearance; PNG images are compared by their pixels, other
+images by their decoded bytes, and an image stored byte for byte the same is never decoded. With a
+tolerance, numbers in text may differ by that much (relative, or absolute near zero).
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ import binascii
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from nbship.check.png import decode_png
 
 # Bundles whose content names objects of one session (widget models, plot ids): never equal twice.
 IGNORED_MIME_PREFIXES = ("application/vnd.jupyter.widget",)
+SKIP_TAG = "nbship-skip-compare"  # a cell tag: run the cell, never compare its outputs
 _TEXT_IMAGE = "image/svg+xml"
 _BINARY_IMAGES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp")
 
@@ -36,9 +39,18 @@ _MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^Wall time: .*$", re.M), "Wall time: <masked>"),
     (re.compile(r"^.* per loop \(mean ± std\. dev\. of .*$", re.M), "<timeit result>"),
 )
-# SVG from plotting libraries carries ids made up per run.
-_SVG_IDS = re.compile(r'(\bid="|href="#|url\(#)[^")]*')
+# SVG from plotting libraries carries ids made up per run (matplotlib salts them at random): each is
+# defined by id="..." and used by href="#..." (xlink:href too) or url(#...).
+_SVG_IDS = re.compile(r'(\bid="|href="#|url\(#)([^")]*)')
 _NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+
+
+@dataclass(frozen=True)
+class Picture:
+    """An image output as the notebook stores it: its MIME type and base64 text."""
+
+    mime: str
+    data: str
 
 
 @dataclass(frozen=True)
@@ -48,6 +60,9 @@ class CellDifference:
     what: str  # "stdout", "error", a MIME type, or "outputs" (their number or kinds)
     committed: str  # short excerpts where they first differ
     fresh: str
+    # For a picture that differs: both, to be shown side by side (the HTML report).
+    committed_picture: Picture | None = None
+    fresh_picture: Picture | None = None
 
 
 @dataclass(frozen=True)
@@ -71,19 +86,37 @@ def normalize_text(text: str) -> str:
     return "\n".join(lines).strip("\n")
 
 
-Item = tuple[str, str | bytes]
+def normalize_svg(text: str) -> str:
+    """SVG with its ids renumbered in order of first appearance, so two drawings of one picture
+    compare equal whatever ids they were given, and references still tell which is which."""
+    names: dict[str, str] = {}
+
+    def renumber(match: re.Match[str]) -> str:
+        name = names.setdefault(match.group(2), f"id{len(names) + 1}")
+        return match.group(1) + name
+
+    return _SVG_IDS.sub(renumber, text)
 
 
-def _image(mime: str, value: Any) -> str | bytes:
+Item = tuple[str, str | Picture]
+
+
+def _decoded(picture: Picture) -> bytes | str:
+    """What an image shows: PNG pixels (with the size), else the decoded bytes."""
     try:
-        data = base64.b64decode(_text(value), validate=False)
+        data = base64.b64decode(picture.data, validate=False)
     except (binascii.Error, ValueError):
-        return _text(value)
-    if mime == "image/png":
-        picture = decode_png(data)
-        if picture is not None:
-            return f"{picture.width}x{picture.height}".encode() + b"\0" + picture.pixels
+        return picture.data
+    if picture.mime == "image/png":
+        decoded = decode_png(data)
+        if decoded is not None:
+            return f"{decoded.width}x{decoded.height}".encode() + b"\0" + decoded.pixels
     return data
+
+
+def _same_picture(old: Picture, new: Picture) -> bool:
+    # The stored text first: an image saved byte for byte the same needs no decoding.
+    return old.data == new.data or _decoded(old) == _decoded(new)
 
 
 def comparable_outputs(outputs: Iterable[Mapping[str, Any]]) -> list[Item]:
@@ -107,7 +140,9 @@ def comparable_outputs(outputs: Iterable[Mapping[str, Any]]) -> list[Item]:
                     continue
                 value = data[mime]
                 if mime in _BINARY_IMAGES:
-                    items.append((mime, _image(mime, value)))
+                    items.append((mime, Picture(mime, "".join(_text(value).split()))))
+                elif mime == _TEXT_IMAGE and isinstance(value, str | list):
+                    items.append((mime, normalize_svg(_text(value))))
                 elif isinstance(value, str | list):
                     items.append((mime, _text(value)))
                 else:  # JSON bundles are stored as objects
@@ -115,6 +150,10 @@ def comparable_outputs(outputs: Iterable[Mapping[str, Any]]) -> list[Item]:
         elif kind == "error":
             items.append(("error", f"{output.get('ename', '')}: {output.get('evalue', '')}"))
     return [(kind, normalize_text(value) if isinstance(value, str) else value) for kind, value in items]
+
+
+def _svg_picture(text: str) -> Picture:
+    return Picture(_TEXT_IMAGE, base64.b64encode(text.encode()).decode())
 
 
 def _numbers_close(a: str, b: str, tolerance: float) -> bool:
@@ -148,11 +187,11 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _describe(value: str | bytes) -> str:
-    if isinstance(value, str):
-        return _clip(value.split("\n", 1)[0], 80)
-    size = value.split(b"\0", 1)[0].decode(errors="replace") if b"\0" in value[:20] else ""
-    return f"image {size}".strip() if size else f"{len(value)} bytes"
+def _describe(picture: Picture) -> str:
+    decoded = _decoded(picture)
+    if isinstance(decoded, bytes) and b"\0" in decoded[:20]:
+        return "image " + decoded.split(b"\0", 1)[0].decode(errors="replace")
+    return f"{len(decoded)} bytes"
 
 
 def _compare_cell(
@@ -161,14 +200,30 @@ def _compare_cell(
     for (old_kind, old_value), (new_kind, new_value) in zip(old, new, strict=False):
         if old_kind != new_kind:
             return CellDifference(cell, count, "outputs", old_kind, new_kind)
-        if isinstance(old_value, str) and isinstance(new_value, str):
+        if isinstance(old_value, Picture) and isinstance(new_value, Picture):
+            if not _same_picture(old_value, new_value):
+                before, after = _describe(old_value), _describe(new_value)
+                return CellDifference(
+                    cell,
+                    count,
+                    old_kind,
+                    before,
+                    after + (", other pixels" if after == before else ""),
+                    committed_picture=old_value,
+                    fresh_picture=new_value,
+                )
+        elif isinstance(old_value, str) and isinstance(new_value, str):
             if not texts_equal(old_value, new_value, tolerance):
-                return CellDifference(cell, count, old_kind, *_excerpts(old_value, new_value))
+                difference = CellDifference(cell, count, old_kind, *_excerpts(old_value, new_value))
+                if old_kind == _TEXT_IMAGE:  # shown side by side too
+                    difference = replace(
+                        difference,
+                        committed_picture=_svg_picture(old_value),
+                        fresh_picture=_svg_picture(new_value),
+                    )
+                return difference
         elif old_value != new_value:
-            what = "picture" if old_kind in _BINARY_IMAGES else "content"
-            return CellDifference(
-                cell, count, old_kind, f"{what}: {_describe(old_value)}", f"{what}: {_describe(new_value)}"
-            )
+            return CellDifference(cell, count, old_kind, "content", "content")
     if len(old) != len(new):
         return CellDifference(
             cell,
@@ -190,6 +245,8 @@ def compare_notebooks(
     old_cells, new_cells = list(committed.get("cells", [])), list(fresh.get("cells", []))
     for index, old_cell in enumerate(old_cells):
         if old_cell.get("cell_type") != "code" or not old_cell.get("outputs"):
+            continue
+        if SKIP_TAG in ((old_cell.get("metadata") or {}).get("tags") or ()):
             continue
         old_items = comparable_outputs(old_cell["outputs"])
         if not old_items:  # only stderr or widgets: nothing this comparison looks at

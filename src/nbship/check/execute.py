@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -18,8 +18,10 @@ from nbship import contract as c
 from nbship.check.results import NotebookResult, parse_results
 from nbship.engine.base import ContainerSpec, Engine
 from nbship.errors import Interrupted, NbshipError, NotFoundError, RunError
+from nbship.options import Env
 from nbship.render.support import payload_file
 from nbship.reporter import Reporter
+from nbship.resources import Resources
 
 EVENT_PREFIX = c.CHECK_EVENT_PREFIX  # the runner's (payload/check_runner.py)
 _IN_DIR = "/tmp/nbship-check"  # noqa: S108 - inside the throwaway container, not on the host
@@ -38,6 +40,8 @@ class RunSpec:
     skip_dirs: tuple[str, ...]
     keep_originals: bool  # also bring back the notebooks as the image has them (for comparisons)
     startup_timeout: int = 120
+    env: Env = ()  # the user's variables for the notebooks (-e, --env-file)
+    resources: Resources = field(default_factory=Resources)
 
 
 @dataclass(frozen=True)
@@ -182,6 +186,8 @@ def _start(engine: Engine, spec: RunSpec) -> str:
             labels={c.LABEL_CHECK: "true"},
             # No network unless asked: an analysis that silently downloads is not reproducible.
             network=spec.network,
+            env=dict(spec.env),
+            resources=spec.resources,
         )
     ).id
     try:

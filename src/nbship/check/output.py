@@ -9,16 +9,16 @@ from nbship.errors import UsageError
 MARKER = "nbship-check.json"  # the JSON report; also marks a folder as one nbship wrote
 
 
-def prepare_output_dir(folder: Path) -> Path:
+def prepare_output_dir(folder: Path, *, what: str = "--output") -> Path:
     """The folder, resolved, once it is known to be safe to write into: new, empty, or an earlier
     check's output (whose files nbship may replace)."""
     target = folder.expanduser().resolve()
     if target.exists() and not target.is_dir():
-        raise UsageError(f"--output {folder} is a file. Give a folder for the executed notebooks (it may be new).")
+        raise UsageError(f"{what} {folder} is a file. Give a folder for what nbship check writes (it may be new).")
     if target.is_dir() and any(target.iterdir()) and not (target / MARKER).is_file():
         raise UsageError(
-            f"--output {folder} already holds files that nbship did not write, and nbship does not overwrite "
-            "your files. Give a new or empty folder (an earlier check's output folder can be reused)."
+            f"{what} {folder} already holds files that nbship did not write, and nbship does not overwrite "
+            "your files. Give a new or empty folder (an earlier check's folder can be reused)."
         )
     return target
 

@@ -84,6 +84,7 @@ class CheckReport:
     started: str = ""  # ISO 8601, UTC
     compared: bool = False
     output_dir: Path | None = None
+    html_dir: Path | None = None
 
     @property
     def ok(self) -> bool:

@@ -36,6 +36,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "push": ("nbship.cli.registry", "push", "Push the project's image (built when needed) to a registry."),
     "login": ("nbship.cli.registry", "login", "Log in to REGISTRY; the credentials are kept for pushes and pulls."),
+    "run": ("nbship.cli.run", "run", "Run a command in a new container of PATH's image, in its work folder."),
+    "clean": (
+        "nbship.cli.clean",
+        "clean",
+        "Remove what nbship made for PATH: stopped containers, images, build cache.",
+    ),
     "lock": ("nbship.cli.lock", "lock", "Lock PATH's environment: exact packages with hashes."),
     "dockerfile": ("nbship.cli.build", "dockerfile", "Print the Dockerfile nbship builds for PATH (no Docker needed)."),
     "init": ("nbship.cli.build", "init", "Write nbship's Dockerfile and support files into PATH, to own them."),
@@ -46,13 +52,85 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 class CliState:
     debug: bool = False
     verbose: bool = False
+    json: bool = False  # --json: results and errors as JSON on stdout
     engine: EngineChoice | None = None  # --engine; None: NBSHIP_ENGINE, the settings, then auto
+
+
+# Kept in ctx.meta, which every context of one invocation shares: `-v` before or after the command
+# name, or `--json` on the command, is seen wherever the state is read.
+_META = "nbship.state"
 
 
 def state() -> CliState:
     ctx = click.get_current_context(silent=True)
-    found = ctx.find_object(CliState) if ctx is not None else None
-    return found or CliState()
+    found = ctx.meta.get(_META) if ctx is not None else None
+    return found if isinstance(found, CliState) else CliState()
+
+
+def _set(ctx: click.Context, **changes: bool | str) -> None:
+    current = ctx.meta.get(_META)
+    base = current if isinstance(current, CliState) else CliState()
+    ctx.meta[_META] = CliState(**{**base.__dict__, **changes})
+
+
+def _flag_callback(name: str) -> Any:
+    def callback(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        if value:
+            _set(ctx, **{name: True})
+
+    return callback
+
+
+def _json_mode(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value:
+        _set(ctx, json=True)
+    return value
+
+
+def json_option(fn: Any) -> Any:
+    """`--json`: the command's result as JSON on stdout (field names in the README), and its errors
+    as a JSON object too."""
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        is_eager=True,
+        callback=_json_mode,
+        help="Print the result as JSON on stdout (errors too); messages stay on stderr.",
+    )(fn)
+
+
+def _shared_options() -> list[click.Option]:
+    """-v and --debug on every command too, so `nbship build -v` works as `nbship -v build` does."""
+    return [
+        click.Option(
+            ["-v", "--verbose"],
+            is_flag=True,
+            expose_value=False,
+            callback=_flag_callback("verbose"),
+            help="Show the full build log.",
+        ),
+        click.Option(
+            ["--debug"],
+            is_flag=True,
+            expose_value=False,
+            callback=_flag_callback("debug"),
+            help="Show tracebacks for errors.",
+        ),
+    ]
+
+
+def _add_shared_options(command: click.Command) -> None:
+    names = {name for param in command.params for name in getattr(param, "opts", [])}
+    if "--verbose" not in names:
+        command.params.extend(_shared_options())
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _add_shared_options(sub)
+
+
+def _before_separator(args: list[str]) -> list[str]:
+    return args[: args.index("--")] if "--" in args else args
 
 
 class NbshipGroup(click.Group):
@@ -65,7 +143,14 @@ class NbshipGroup(click.Group):
             return None
         command = getattr(importlib.import_module(entry[0]), entry[1])
         assert isinstance(command, click.Command)
+        _add_shared_options(command)
         return command
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Known before the command's own options are parsed, so that a usage error is JSON too.
+        if "--json" in _before_separator(args):
+            _set(ctx, json=True)
+        return super().parse_args(ctx, args)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
@@ -79,19 +164,26 @@ class NbshipGroup(click.Group):
         except NbshipError as exc:
             from nbship.cli.console import report_error
 
-            report_error(exc, debug=state().debug)
+            report_error(exc, debug=state().debug, as_json=state().json)
             ctx.exit(int(exc.exit_code))
         except KeyboardInterrupt:
             from nbship.cli.console import report_error
 
-            report_error(Interrupted("Interrupted."), debug=False)
+            report_error(Interrupted("Interrupted."), debug=False, as_json=state().json)
             ctx.exit(int(ExitCode.INTERRUPTED))
-        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+        except click.ClickException as exc:
+            if not state().json:
+                raise
+            from nbship.cli.console import report_usage_error
+
+            report_usage_error(exc)
+            ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as exc:
             from nbship.cli.console import report_bug
 
-            report_bug(exc, debug=state().debug)
+            report_bug(exc, debug=state().debug, as_json=state().json)
             ctx.exit(int(ExitCode.FAILURE))
 
 
@@ -108,7 +200,9 @@ class NbshipGroup(click.Group):
 @click.pass_context
 def main(ctx: click.Context, debug: bool, verbose: bool, engine: str | None) -> None:
     """Build a Jupyter project into a container image and serve it with JupyterLab."""
-    ctx.obj = CliState(debug=debug, verbose=verbose, engine=engine)  # type: ignore[arg-type]  # click.Choice
+    _set(ctx, **{name: True for name, on in (("debug", debug), ("verbose", verbose)) if on})
+    if engine is not None:
+        _set(ctx, engine=engine)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from nbship.cli import console
+from nbship.cli.app import json_option
 from nbship.cli.options import (
     build_options,
     build_options_from,
@@ -66,19 +67,24 @@ def init(path: Path, force: bool, builder: str, channel_auth: Path | None, **kwa
 @click.command()
 @project_arg
 @click.option("--check", "then_check", is_flag=True, help="Then run `nbship check` on the image.")
+@json_option
 @build_options
-def build(path: Path, then_check: bool, **kwargs: Any) -> None:
+def build(path: Path, then_check: bool, as_json: bool, **kwargs: Any) -> None:
     """Build the image for PATH (only when its inputs changed)."""
     from nbship import api
+    from nbship.cli import jsonout
     from nbship.cli.check import print_report
 
     options = build_options_from(kwargs)
     with console.progress() as reporter:
         outcome = api.build(path=path, options=options, reporter=reporter, engine=console.engine())
-    console.out(f"{outcome.image}  {console.human_size(outcome.size)}")
+    if not as_json:
+        console.out(f"{outcome.image}  {console.human_size(outcome.size)}")
+    elif not then_check:
+        console.emit_json(jsonout.build(outcome))
     if then_check:
         with console.progress() as reporter:
             report = api.check(
                 path=path, build_options=options, reporter=reporter, built=outcome, engine=console.engine()
             )
-        print_report(report, as_json=False)
+        print_report(report, as_json=as_json, wrap=jsonout.build(outcome) if as_json else None)

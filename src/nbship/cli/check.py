@@ -9,7 +9,15 @@ import click
 from rich.text import Text
 
 from nbship.cli import console
-from nbship.cli.options import build_options, build_options_from, optional_path_arg
+from nbship.cli.app import json_option
+from nbship.cli.options import (
+    build_options,
+    build_options_from,
+    container_options,
+    env_from,
+    optional_path_arg,
+    resources_from,
+)
 
 if TYPE_CHECKING:
     from nbship.api import CheckReport
@@ -17,8 +25,9 @@ if TYPE_CHECKING:
 _STATUS_STYLE = {"passed": "green", "failed": "bold red", "timed out": "bold red", "differs": "bold yellow"}
 
 
-def print_report(report: CheckReport, *, as_json: bool) -> None:
-    """The report: text lines on stdout (on stderr when stdout carries --json), then the exit."""
+def print_report(report: CheckReport, *, as_json: bool, wrap: dict[str, Any] | None = None) -> None:
+    """The report: text lines on stdout (on stderr when stdout carries --json), then the exit.
+    `wrap`: a JSON document the report goes into, as its "check" (build --check --json)."""
     from nbship import api
     from nbship.errors import CheckFailed
 
@@ -29,7 +38,11 @@ def print_report(report: CheckReport, *, as_json: bool) -> None:
             target.print(Text(line), highlight=False)
         else:
             console.styled(_STATUS_STYLE[status], status, line[len(status) :], console=target)
-    if as_json:
+    if as_json and wrap is not None:
+        import json
+
+        console.emit_json({**wrap, "check": json.loads(api.check_report_json(report))})
+    elif as_json:
         console.stdout.out(api.check_report_json(report), highlight=False)
     if not report.ok:
         bad = [result for result in report.notebooks if not result.ok]
@@ -40,7 +53,10 @@ def print_report(report: CheckReport, *, as_json: bool) -> None:
 
 @click.command()
 @optional_path_arg
-@click.option("--image", help="Check this image as it is (its own notebooks and settings) instead of PATH's.")
+@click.option(
+    "--image",
+    help="Check this image as it is, with its own notebooks and settings (with PATH: PATH's settings).",
+)
 @click.option(
     "-n",
     "--notebook",
@@ -58,8 +74,15 @@ def print_report(report: CheckReport, *, as_json: bool) -> None:
     type=click.Path(path_type=Path, file_okay=False),
     help="Keep the executed notebooks in this folder (new, empty, or an earlier check's).",
 )
+@click.option(
+    "--html",
+    "html",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Write a report to open in a browser into this folder (index.html; new, empty, or an earlier one).",
+)
 @click.option("--junit", type=click.Path(path_type=Path, dir_okay=False), help="Write a JUnit XML report here.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout (text goes to stderr).")
+@json_option
+@container_options
 @build_options
 def check(
     path: Path | None,
@@ -70,6 +93,7 @@ def check(
     compare: bool,
     tolerance: float | None,
     output: Path | None,
+    html: Path | None,
     junit: Path | None,
     as_json: bool,
     **kwargs: Any,
@@ -88,6 +112,9 @@ def check(
         compare=compare,
         tolerance=tolerance,
         output_dir=output,
+        html_dir=html,
+        env=env_from(kwargs),
+        resources=resources_from(kwargs),
     )
     with console.progress() as reporter:
         report = api.check(
@@ -106,4 +133,6 @@ def check(
         console.say(f"wrote {junit}")
     if report.output_dir is not None:
         console.say(f"executed notebooks are in {report.output_dir}")
+    if report.html_dir is not None:
+        console.say(f"the report to open in a browser: {report.html_dir / 'index.html'}")
     print_report(report, as_json=as_json)

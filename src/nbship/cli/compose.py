@@ -15,7 +15,7 @@ from nbship.cli.options import build_options, build_options_from, project_arg
 @click.command()
 @project_arg
 @click.option("--image", help="The image the compose file runs (default: the project's, built when needed).")
-@click.option("--port", type=int, help=f"Host port (default {c.CONTAINER_PORT}, or `port` in the settings).")
+@click.option("-p", "--port", type=int, help=f"Host port (default {c.CONTAINER_PORT}, or `port` in the settings).")
 @click.option("--token", help="Token written into .env (default: the one already there, else 32 random bytes).")
 @click.option("--force", is_flag=True, help="Replace a compose.yaml that nbship did not write.")
 @build_options

@@ -4,17 +4,20 @@ rich markup, so a message holding `[bold]` or `:x:` reads as it was written."""
 
 from __future__ import annotations
 
+import json
 import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+import click
 from rich.console import Console
 from rich.markup import escape
 from rich.status import Status
 from rich.text import Text
 
-from nbship.errors import NbshipError
+from nbship.errors import CheckFailed, NbshipError
 from nbship.options import EngineChoice
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
@@ -99,23 +102,69 @@ def _shorten(text: str, width: int = 110) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def report_error(exc: NbshipError, *, debug: bool) -> None:
+def emit_json(document: Any) -> None:
+    """A result for scripts: one JSON document on stdout, printed as it is."""
+    stdout.out(json.dumps(document, indent=2, default=str), highlight=False)
+
+
+def error_json(
+    message: str,
+    *,
+    exit_code: int,
+    kind: str,
+    file: str | None = None,
+    line: int | None = None,
+    details: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "error": {
+            "message": message,
+            "exit_code": exit_code,
+            "kind": kind,
+            "file": file,
+            "line": line,
+            "details": details,
+        }
+    }
+
+
+def report_error(exc: NbshipError, *, debug: bool, as_json: bool = False) -> None:
     if debug:
         traceback.print_exception(exc)
     styled("bold red", "error", f" {exc.message}")
     if exc.details:
         stderr.print(Text(exc.details, style="dim"), highlight=False)
+    # A failed check has printed its report, which says so (`"ok": false`): one document on stdout.
+    if as_json and not isinstance(exc, CheckFailed):
+        emit_json(
+            error_json(
+                exc.message,
+                exit_code=int(exc.exit_code),
+                kind=type(exc).__name__,
+                file=getattr(exc, "path", None),
+                line=getattr(exc, "line", None),
+                details=exc.details,
+            )
+        )
 
 
-def report_bug(exc: Exception, *, debug: bool) -> None:
+def report_usage_error(exc: click.ClickException) -> None:
+    """A command-line mistake under --json: click's own message, and the same as JSON."""
+    message = exc.format_message()
+    styled("bold red", "error", f" {message}")
+    emit_json(error_json(message, exit_code=exc.exit_code, kind="UsageError"))
+
+
+def report_bug(exc: Exception, *, debug: bool, as_json: bool = False) -> None:
     if debug:
         traceback.print_exc()
-    styled(
-        "bold red",
-        "error",
-        f" nbship failed unexpectedly ({type(exc).__name__}: {exc}). "
-        "This is a bug in nbship: run the command again with --debug and report what it shows.",
+    message = (
+        f"nbship failed unexpectedly ({type(exc).__name__}: {exc}). "
+        "This is a bug in nbship: run the command again with --debug and report what it shows."
     )
+    styled("bold red", "error", f" {message}")
+    if as_json:
+        emit_json(error_json(message, exit_code=1, kind="Bug"))
 
 
 def human_size(size: int) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from nbship.cli import console
+from nbship.cli.app import json_option
 from nbship.cli.options import channel_auth_option, project_arg
 
 
@@ -26,8 +27,14 @@ from nbship.cli.options import channel_auth_option, project_arg
     help="Ignore packages published after DATE, to reproduce a past solve (kept until --update).",
 )
 @channel_auth_option
+@json_option
 def lock(
-    path: Path, platforms: tuple[str, ...], update: bool, exclude_newer: str | None, channel_auth: Path | None
+    path: Path,
+    platforms: tuple[str, ...],
+    update: bool,
+    exclude_newer: str | None,
+    channel_auth: Path | None,
+    as_json: bool,
 ) -> None:
     """Lock PATH's environment: exact packages with hashes.
 
@@ -40,9 +47,21 @@ def lock(
         update=update,
         channel_auth=channel_auth,
     )
-    for outcome in api.lock(path=path, options=options):
+    outcomes = api.lock(path=path, options=options)
+    if as_json:
+        from nbship.cli import jsonout
+
+        console.emit_json(jsonout.locks(outcomes))
+    for outcome in outcomes:
+        for note in outcome.notes:
+            console.say(note)
         counts = ", ".join(f"{count} packages for {platform}" for platform, count in outcome.packages.items())
-        if outcome.written:
+        if outcome.written_by != "nbship":
+            console.say(
+                f"{outcome.path} is the lock ({counts} pinned with hashes); nbship installs it as it is, as Binder "
+                f"does (`{outcome.written_by} lock` refreshes it)."
+            )
+        elif outcome.written:
             console.say(f"wrote {outcome.path} from {outcome.source}: {counts}")
         else:
             console.say(

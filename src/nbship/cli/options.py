@@ -1,11 +1,15 @@
 """The options several commands share, as click decorators, and the option values they make.
 
 `image_options` are what changes the Dockerfile (`dockerfile` and `init` take only these);
-`build_options` are those plus how a build runs, for every command that builds when needed.
+`build_options` are those plus how a build runs, for every command that builds when needed;
+`container_options` are what every container nbship starts for the user takes (environment
+variables and resource limits, as `docker run` spells them). An option that is not given is None:
+then NBSHIP_<OPTION>, the settings file, or nbship's default decide (nbship.settings).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,7 +17,8 @@ from typing import Any, TypeVar
 import click
 
 from nbship import contract as c
-from nbship.options import BuildOptions, ImageOptions
+from nbship.options import BuildOptions, Env, ImageOptions
+from nbship.resources import Resources, parse_cpus, parse_gpus, parse_memory
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -22,13 +27,13 @@ optional_path_arg = click.argument("path", type=click.Path(path_type=Path), requ
 
 _IMAGE = [
     click.option("--base-image", help="Base image (default: python:X.Y-slim for the project's Python)."),
-    click.option("--user-id", type=int, default=c.DEFAULT_UID, show_default=True, help="Uid of the notebook user."),
+    click.option(
+        "--user-id", type=int, help=f"Uid of the notebook user (default {c.DEFAULT_UID}, or `user-id` in the settings)."
+    ),
     click.option(
         "--installer",
         type=click.Choice(["uv", "pip"]),
-        default="uv",
-        show_default=True,
-        help="Installs packages with uv (faster) or pip.",
+        help="Installs packages with uv (faster; the default) or pip.",
     ),
     click.option(
         "--strip/--no-strip",
@@ -47,9 +52,7 @@ _BUILD = [
     click.option(
         "--builder",
         type=click.Choice(["auto", "buildkit", "classic"]),
-        default="auto",
-        show_default=True,
-        help="BuildKit when available, else the classic builder.",
+        help="auto (the default): BuildKit when available, else the classic builder.",
     ),
     click.option(
         "--ca-bundle",
@@ -59,6 +62,28 @@ _BUILD = [
     _CHANNEL_AUTH,
     click.option("--no-cache", is_flag=True, help="Build every layer anew."),
     click.option("--rebuild", is_flag=True, help="Build even when nothing changed since the last build."),
+]
+
+
+_CONTAINER = [
+    click.option(
+        "-e",
+        "--env",
+        "env",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="Set a variable in the container (NAME alone: your own NAME); repeatable.",
+    ),
+    click.option(
+        "--env-file",
+        "env_files",
+        multiple=True,
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Read NAME=VALUE lines from this file, as docker run does; repeatable, -e wins.",
+    ),
+    click.option("--memory", metavar="SIZE", help="Memory the container may use, e.g. 4g (setting `memory`)."),
+    click.option("--cpus", metavar="N", help="CPUs the container may use, e.g. 1.5 (setting `cpus`)."),
+    click.option("--gpus", metavar="GPUS", help="GPUs for the container, as docker run takes them: all, 2, device=0."),
 ]
 
 
@@ -78,6 +103,42 @@ def channel_auth_option(fn: F) -> F:
 
 def build_options(fn: F) -> F:
     return _apply(fn, [*_IMAGE, *_BUILD])
+
+
+_WORK_FOLDER = [
+    click.option(
+        "--mount",
+        type=click.Choice(["volume", "host", "none"]),
+        help="The work folder: the project's named volume (the default, or `mount` in the settings), the "
+        "project folder itself (host), or a throwaway one (none).",
+    ),
+    click.option("--volume", "volume_name", help="Use this existing named volume for the work folder."),
+]
+
+
+def work_folder_options(fn: F) -> F:
+    return _apply(fn, _WORK_FOLDER)
+
+
+def container_options(fn: F) -> F:
+    return _apply(fn, _CONTAINER)
+
+
+def env_from(kwargs: dict[str, Any]) -> Env:
+    """Takes -e and --env-file out of a command's keyword arguments: files first, then -e."""
+    from nbship import envvars
+
+    return envvars.collect(kwargs.pop("env"), kwargs.pop("env_files"), environ=os.environ)
+
+
+def resources_from(kwargs: dict[str, Any]) -> Resources:
+    """Takes --memory, --cpus and --gpus out of a command's keyword arguments."""
+    memory, cpus, gpus = kwargs.pop("memory"), kwargs.pop("cpus"), kwargs.pop("gpus")
+    return Resources(
+        memory=parse_memory(memory) if memory is not None else None,
+        cpus=parse_cpus(cpus) if cpus is not None else None,
+        gpus=parse_gpus(gpus) if gpus is not None else None,
+    )
 
 
 def image_options_from(kwargs: dict[str, Any]) -> ImageOptions:

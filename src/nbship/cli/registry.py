@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from nbship.cli import console
+from nbship.cli.app import json_option
 from nbship.cli.options import build_options, build_options_from, optional_path_arg
 
 
@@ -21,10 +22,12 @@ from nbship.cli.options import build_options, build_options_from, optional_path_
     help="Where to push: [REGISTRY/]NAMESPACE/NAME:TAG, e.g. alice/sst:1.0 or ghcr.io/alice/sst:1.0.",
 )
 @click.option("--image", help="Push this local image as given instead of the project's.")
+@json_option
 @build_options
-def push(path: Path | None, to: str, image: str | None, **kwargs: Any) -> None:
+def push(path: Path | None, to: str, image: str | None, as_json: bool, **kwargs: Any) -> None:
     """Push the project's image (built when needed) to a registry."""
     from nbship import api
+    from nbship.cli import jsonout
 
     with console.progress() as reporter:
         outcome = api.push(
@@ -36,7 +39,10 @@ def push(path: Path | None, to: str, image: str | None, **kwargs: Any) -> None:
             engine=console.engine(),
         )
     console.say(f"Pushed: {outcome.layers_pushed} layer(s) uploaded, {outcome.layers_present} already in the registry.")
-    console.out(f"{outcome.reference}@{outcome.digest}" if outcome.digest else outcome.reference)
+    if as_json:
+        console.emit_json(jsonout.push(outcome))
+    else:
+        console.out(f"{outcome.reference}@{outcome.digest}" if outcome.digest else outcome.reference)
     console.say(f"Anyone can now run it with: nbship up --image {outcome.reference}")
 
 

@@ -10,47 +10,54 @@ import click
 
 from nbship import contract as c
 from nbship.cli import console
-from nbship.cli.options import build_options, build_options_from, optional_path_arg, project_arg
+from nbship.cli.app import json_option
+from nbship.cli.options import (
+    build_options,
+    build_options_from,
+    container_options,
+    env_from,
+    optional_path_arg,
+    project_arg,
+    resources_from,
+    work_folder_options,
+)
 
 
 @click.command()
 @optional_path_arg
 @click.option("--image", help="Serve this image as given (pulled when needed); without PATH, from any folder.")
-@click.option("--port", type=int, help=f"Host port (default {c.CONTAINER_PORT}, or `port` in the settings).")
+@click.option("-p", "--port", type=int, help=f"Host port (default {c.CONTAINER_PORT}, or `port` in the settings).")
 @click.option("--token", help="Token for JupyterLab (default: 32 random bytes).")
 @click.option(
     "--bind",
-    default=c.LOOPBACK,
-    show_default=True,
-    help="Host address to publish on; 0.0.0.0 opens it to the network.",
+    help=f"Host address to publish on (default {c.LOOPBACK}, or `bind` in the settings); 0.0.0.0 opens it "
+    "to the network.",
 )
-@click.option(
-    "--mount",
-    type=click.Choice(["volume", "host", "none"]),
-    default="volume",
-    show_default=True,
-    help="Keep the work in the project's named volume, in the project folder itself (host), or nowhere (none).",
-)
-@click.option("--volume", "volume_name", help="Use this existing named volume for the work folder.")
+@work_folder_options
 @click.option("-d", "--detach", is_flag=True, help="Return once the server answers; leave it running.")
 @click.option("--open", "open_browser", is_flag=True, help="Open JupyterLab in a web browser.")
+@json_option
+@container_options
 @build_options
 def up(
     path: Path | None,
     image: str | None,
     port: int | None,
     token: str | None,
-    bind: str,
-    mount: str,
+    bind: str | None,
+    mount: str | None,
     volume_name: str | None,
     detach: bool,
     open_browser: bool,
+    as_json: bool,
     **kwargs: Any,
 ) -> None:
     """Build if needed and serve PATH with JupyterLab; the work is kept in a volume."""
     from nbship import api
-    from nbship.errors import ExitCode
+    from nbship.errors import ExitCode, UsageError
 
+    if as_json and not detach:
+        raise UsageError("--json prints the running server and returns, so it goes with --detach (-d).")
     options = api.UpOptions(
         image=image,
         port=port,
@@ -58,6 +65,8 @@ def up(
         bind=bind,
         mount=mount,  # type: ignore[arg-type]  # click.Choice checked it
         volume=volume_name,
+        env=env_from(kwargs),
+        resources=resources_from(kwargs),
     )
     with console.progress() as reporter:
         server = api.up(
@@ -68,7 +77,12 @@ def up(
             engine=console.engine(),
         )
     console.say(f"JupyterLab for {server.project_path} is ready ({server.image}):")
-    console.out(server.url)
+    if as_json:
+        from nbship.cli import jsonout
+
+        console.emit_json(jsonout.server(server))
+    else:
+        console.out(server.url)
     if open_browser:
         import webbrowser
 
@@ -132,12 +146,18 @@ def logs(path: Path | None, image: str | None, follow: bool) -> None:
 
 
 @click.command()
-def status() -> None:
+@json_option
+def status(as_json: bool) -> None:
     """List the running nbship servers and their URLs."""
     from nbship import api
 
     with console.progress() as reporter:
         servers = api.status(engine=console.engine(), reporter=reporter)
+    if as_json:
+        from nbship.cli import jsonout
+
+        console.emit_json(jsonout.servers(servers))
+        return
     if not servers:
         console.say("No nbship server is running.")
         return
@@ -149,11 +169,13 @@ def status() -> None:
 @click.command()
 @project_arg
 @click.option("--image", help="Open the shell in this image instead of the project's.")
+@container_options
 @build_options
 def shell(path: Path, image: str | None, **kwargs: Any) -> None:
     """Open bash in PATH's running container, or in a new one from its image."""
     from nbship import api
 
+    env, resources = env_from(kwargs), resources_from(kwargs)
     with console.progress() as reporter:
         options = build_options_from(kwargs)
         code = api.shell(
@@ -162,6 +184,8 @@ def shell(path: Path, image: str | None, **kwargs: Any) -> None:
             build_options=options,
             interactive_tty=sys.stdin.isatty(),
             reporter=reporter,
+            env=env,
+            resources=resources,
             engine=console.engine(),
         )
     sys.exit(code)

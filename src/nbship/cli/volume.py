@@ -8,6 +8,7 @@ import click
 
 from nbship import contract as c
 from nbship.cli import console
+from nbship.cli.app import json_option
 
 
 @click.group()
@@ -16,12 +17,17 @@ def volume() -> None:
 
 
 @volume.command("ls")
-def volume_ls() -> None:
+@json_option
+def volume_ls(as_json: bool) -> None:
     """List nbship's volumes and the project each belongs to."""
     from nbship import api
+    from nbship.cli import jsonout
 
     with console.progress() as reporter:
         found = api.volume_list(engine=console.engine(), reporter=reporter)
+    if as_json:
+        console.emit_json(jsonout.volumes(found))
+        return
     if not found:
         console.say("nbship has no volumes on this machine.")
         return

@@ -12,7 +12,7 @@ from pathlib import Path
 from nbship import __version__
 from nbship import contract as c
 from nbship.engine import Engine, connect
-from nbship.engine.base import Builder, BuildRequest, ImageInfo
+from nbship.engine.base import Builder, BuildReport, BuildRequest, ImageInfo
 from nbship.errors import ProjectError, UsageError
 from nbship.lock import manage as locks
 from nbship.options import BuildOptions, EngineChoice, ImageOptions
@@ -34,6 +34,7 @@ class BuildOutcome:
     builder: str
     built: bool  # False: the image was up to date and no build ran
     info: ImageInfo  # the image as the engine has it, so callers need not inspect it again
+    report: BuildReport = dataclasses.field(default_factory=BuildReport)  # each step of the build, cached or run
 
 
 def default_tag(project: Project) -> str:
@@ -139,6 +140,14 @@ def _dockerfile_text(project: Project, options: BuildOptions, builder: Builder, 
     return render_dockerfile(plan), plan.python.version
 
 
+def own_build_args(project: Project, options: ImageOptions) -> dict[str, str]:
+    """What Binder passes to a project's own Dockerfile, so its `ARG NB_USER` / `ARG NB_UID` lines
+    name the notebook user (nbship's own Dockerfile has them written in)."""
+    if project.input(DockerfileInput) is None:
+        return {}
+    return {c.NB_USER_ENV: c.NB_USER, c.NB_UID_ENV: str(options.user_id)}
+
+
 def _secret_files(options: BuildOptions) -> tuple[tuple[str, Path], ...]:
     if options.ca_bundle is None:
         return ()
@@ -163,11 +172,15 @@ def build_project(engine: Engine, project: Project, options: BuildOptions, repor
     for item in project.ignored:
         reporter.warn(item.reason)
     secrets = _secret_files(options)
-    builder = engine.choose_builder(options.builder, needs_secrets=bool(secrets))
+    choice = options.builder or project.settings.builder
+    builder = engine.choose_builder(choice, needs_secrets=bool(secrets))
     text, python = _dockerfile_text(project, options, builder, reporter)
     locks.ensure_locks(project, python=python, channel_auth=options.channel_auth, reporter=reporter)
     ignore = ignore_patterns(project.dockerignore)
-    wanted = fingerprint(project.root, text, ignore)
+    build_args = own_build_args(project, options.image)
+    # Build arguments change the image as much as the Dockerfile does.
+    arg_lines = "".join(f"\n# build-arg {key}={value}" for key, value in sorted(build_args.items()))
+    wanted = fingerprint(project.root, text + arg_lines, ignore)
     existing = engine.image(tag)
     fresh = existing is not None and existing.labels.get(c.LABEL_FINGERPRINT) == wanted
     if existing is not None and fresh and not (options.rebuild or options.no_cache):
@@ -178,7 +191,7 @@ def build_project(engine: Engine, project: Project, options: BuildOptions, repor
     reporter.info(f"Building {tag} with {builder.description}.")
     with locks.build_secrets(project, channel_auth=options.channel_auth, gateway=engine.build_host) as extra:
         if extra and builder.kind != "buildkit":
-            builder = engine.choose_builder(options.builder, needs_secrets=True)  # says why it cannot
+            builder = engine.choose_builder(choice, needs_secrets=True)  # says why it cannot
         request = BuildRequest(
             context=project.root,
             dockerfile=text,
@@ -187,15 +200,16 @@ def build_project(engine: Engine, project: Project, options: BuildOptions, repor
             builder=builder,
             labels=_labels(project, wanted),
             secrets=(*secrets, *extra),
+            build_args=build_args,
             no_cache=options.no_cache,
         )
-        engine.build(request, reporter)
+        report = engine.build(request, reporter)
     built = engine.image(tag)
     assert built is not None, "engine.build checks that the tag exists"
     if existing is not None and existing.id != built.id:
         # The image this tag named before is now dangling; without this every rebuild would leave one.
         engine.remove_untagged_image(existing.id)
-    return BuildOutcome(tag, built.id, built.size, builder.description, True, built)
+    return BuildOutcome(tag, built.id, built.size, builder.description, True, built, report)
 
 
 def build(

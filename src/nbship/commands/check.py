@@ -6,7 +6,9 @@ import datetime as dt
 from pathlib import Path
 
 from nbship import contract as c
+from nbship import envvars
 from nbship.check.execute import MissingNotebooks, RunSpec, run_check
+from nbship.check.html import write_html
 from nbship.check.inputs import image_settings, missing_error, notebook_option, project_settings
 from nbship.check.output import inside, prepare_output_dir, write_output
 from nbship.check.report import to_json
@@ -40,29 +42,31 @@ def check(
         raise UsageError(f"--timeout {options.timeout}: give the seconds a cell may run, 1 or more.")
     if options.tolerance is not None and not (0 <= options.tolerance < 1):
         raise UsageError(f"--tolerance {options.tolerance}: give a relative tolerance such as 1e-6 (0 up to 1).")
-    if options.image and path is not None:
-        raise UsageError(
-            "Give either a project folder or --image: with --image, nbship checks the image as it is, "
-            "with the notebooks and settings it carries."
-        )
+    envvars.check_names(options.env)
     asked = tuple(notebook_option(name) for name in options.notebooks)
     output_dir = prepare_output_dir(options.output_dir) if options.output_dir else None
-    project = None if options.image else detect(path or Path("."))
-    engine_used = connect(engine, setting=project.settings.engine if project else "auto", reporter=reporter)
+    html_dir = prepare_output_dir(options.html_dir, what="--html") if options.html_dir else None
     project_root: Path | None = None
-    if project is None:
-        image = validate_reference(options.image or "")
-        if engine_used.image(image) is None:
-            raise NotFoundError(f"The image {image} is not on this machine. Build it or pull it first.")
-        source = image_settings(engine_used, image)
-    else:
+    project = detect(path or Path(".")) if path is not None or not options.image else None
+    engine_used = connect(engine, setting=project.settings.engine if project else "auto", reporter=reporter)
+    if project is not None:
+        # A folder (and maybe an image): the folder's settings; its image unless one is given.
         project_root = project.root
         source = project_settings(project)
-        if output_dir is not None and inside(output_dir, project.root):
-            reporter.warn(
-                f"{output_dir} is inside the project: the executed notebooks there will be part of the next "
-                "build and of the next check. Add that folder to .dockerignore, or use a folder outside."
-            )
+        for folder in (output_dir, html_dir):
+            if folder is not None and inside(folder, project.root):
+                reporter.warn(
+                    f"{folder} is inside the project: what nbship writes there will be part of the next "
+                    "build and of the next check. Add that folder to .dockerignore, or use a folder outside."
+                )
+    if options.image:
+        image = validate_reference(options.image)
+        if engine_used.image(image) is None:
+            raise NotFoundError(f"The image {image} is not on this machine. Build it or pull it first.")
+        if project is None:
+            source = image_settings(engine_used, image)
+    else:
+        assert project is not None
         if built is None:
             built = build_project(engine_used, project, build_options or BuildOptions(), reporter)
         image = built.image
@@ -76,6 +80,8 @@ def check(
         network=options.network,
         skip_dirs=tuple(c.SKIP_DIRS),
         keep_originals=compare,
+        env=options.env,
+        resources=options.resources.merged(source.settings.resources),
     )
     started = dt.datetime.now(dt.timezone.utc)
     try:
@@ -101,7 +107,10 @@ def check(
         started=started.strftime("%Y-%m-%dT%H:%M:%SZ"),
         compared=compare,
         output_dir=output_dir,
+        html_dir=html_dir,
     )
     if output_dir is not None:
         write_output(output_dir, outcome.executed, to_json(report))
+    if html_dir is not None:
+        write_html(html_dir, report, to_json(report))
     return report

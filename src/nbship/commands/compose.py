@@ -8,10 +8,11 @@ from pathlib import Path
 
 from nbship import contract as c
 from nbship.commands.build import build_project
-from nbship.engine import connect
+from nbship.engine import compose_command, connect
 from nbship.errors import ProjectError, UsageError
 from nbship.options import BuildOptions, ComposeOptions, EngineChoice
 from nbship.project.detect import detect
+from nbship.project.kinds.dockerfile import DockerfileInput
 from nbship.references import validate_reference
 from nbship.render import compose as compose_render
 from nbship.reporter import RecordingReporter, Reporter
@@ -25,7 +26,7 @@ class ComposeOutcome:
     image: str
     volume: str
     notes: tuple[str, ...]
-    compose_command: str = "docker compose"  # what runs the file with the engine that built the image
+    compose_command: str = "docker compose"  # what runs the file with the engine that has the image
 
 
 def compose(
@@ -52,13 +53,20 @@ def compose(
         )
     if options.token is not None and len(options.token) < 16:
         raise UsageError("--token is too short to protect the server: use at least 16 characters.")
-    engine_used = connect(engine, setting=project.settings.engine, reporter=reporter)
-    if options.image:
-        chosen = validate_reference(options.image)
-        info = engine_used.image(chosen)
+    setting = project.settings.engine
+    if options.image and project.input(DockerfileInput) is None:
+        # nbship's own image of this project: its work folder is the contract's, so no daemon is asked.
+        chosen, workdir = validate_reference(options.image), c.WORKDIR
+        runner = compose_command(engine, setting=setting)
     else:
-        outcome = build_project(engine_used, project, build_options or BuildOptions(), reporter)
-        chosen, info = outcome.image, outcome.info
+        engine_used = connect(engine, setting=setting, reporter=reporter)
+        runner = engine_used.compose_command
+        if options.image:
+            chosen = validate_reference(options.image)
+            workdir = servers.image_workdir(engine_used.image(chosen))
+        else:
+            outcome = build_project(engine_used, project, build_options or BuildOptions(), reporter)
+            chosen, workdir = outcome.image, servers.image_workdir(outcome.info)
     chosen_port = options.port or project.settings.port or c.CONTAINER_PORT
     if not 0 < chosen_port < 65536:
         raise UsageError(f"--port {chosen_port} is not a port number (1-65535).")
@@ -69,16 +77,14 @@ def compose(
             image=chosen,
             port=chosen_port,
             container_port=c.CONTAINER_PORT,
-            workdir=servers.image_workdir(info),
+            workdir=workdir,
             volume=volume,
             labels=volumes.volume_labels(project.project_id, str(project.root)),
         )
     )
     notes = _write_env(project.root, options.token)
     target.write_text(text, encoding="utf-8")
-    return ComposeOutcome(
-        target, project.root / ".env", chosen, volume, tuple(notes), compose_command=engine_used.compose_command
-    )
+    return ComposeOutcome(target, project.root / ".env", chosen, volume, tuple(notes), compose_command=runner)
 
 
 def _write_env(root: Path, token: str | None) -> list[str]:

@@ -10,55 +10,84 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nbship import contract as c
+from nbship import envvars
 from nbship.commands.build import build_project
 from nbship.engine import Engine, connect
 from nbship.engine.base import ContainerSpec, HostUser, ImageInfo, Mount
-from nbship.errors import NotFoundError, RegistryError, RunError, UsageError
-from nbship.options import BuildOptions, EngineChoice, UpOptions
+from nbship.errors import NbshipError, NotFoundError, RegistryError, UsageError
+from nbship.options import BuildOptions, EngineChoice, Env, MountChoice, UpOptions
 from nbship.project.detect import Project, detect, slugify
 from nbship.references import split_reference, validate_reference
 from nbship.reporter import RecordingReporter, Reporter
-from nbship.runtime import registry, servers, volumes
+from nbship.resources import Resources
+from nbship.runtime import own_image, registry, servers, volumes
 from nbship.runtime.servers import Server, WorkMount
+from nbship.settings import Settings, load_settings
 
 
 @dataclass(frozen=True)
 class Target:
-    """Whose server it is: a project folder, or an image run with no project (`up --image REF`)."""
+    """Whose container it is: a project folder, or an image run with no project (`up --image REF`)."""
 
     project_id: str
     label: str  # the project's folder, or "image REF"
     root: Path | None
-    port: int | None  # from the project's settings
+    settings: Settings  # the project's (its file and NBSHIP_* variables), or NBSHIP_* alone
 
 
-def _project_target(project: Project) -> Target:
-    return Target(project.project_id, str(project.root), project.root, project.settings.port)
+def project_target(project: Project) -> Target:
+    return Target(project.project_id, str(project.root), project.root, project.settings)
 
 
-def _image_target(reference: str, image: ImageInfo | None) -> Target:
+def image_target(reference: str, image: ImageInfo | None) -> Target:
     # Images nbship built carry the project's identity, so each project keeps one volume across tags.
     parts = split_reference(reference)
     repository = f"{parts.domain}/{parts.path}" if parts.domain else parts.path
     project_id = (image.labels.get(c.LABEL_PROJECT_ID) if image else None) or (
         f"{slugify(repository.rsplit('/', 1)[-1])}-{hashlib.sha256(repository.encode()).hexdigest()[:8]}"
     )
-    return Target(project_id, f"image {reference}", None, None)
+    return Target(project_id, f"image {reference}", None, load_settings(None)[0])
 
 
-def _connect_for(
-    engine: EngineChoice | None, path: Path | None, image: str | None, reporter: Reporter | None
-) -> Engine:
-    """The engine of a command about a project's server: its settings decide, unless asked."""
+def connect_for(engine: EngineChoice | None, path: Path | None, image: str | None, reporter: Reporter | None) -> Engine:
+    """The engine of a command about a project's container: the project's setting decides unless
+    the caller chose (an image alone has no project, so no setting)."""
     setting = detect(path or Path(".")).settings.engine if path is not None or image is None else "auto"
     return connect(engine, setting=setting, reporter=reporter)
 
 
 def _target(engine: Engine, path: Path | None, image: str | None) -> Target:
     if path is not None or image is None:
-        return _project_target(detect(path or Path(".")))
+        return project_target(detect(path or Path(".")))
     reference = validate_reference(image)
-    return _image_target(reference, engine.image(reference))
+    return image_target(reference, engine.image(reference))
+
+
+def image_and_target(
+    engine: Engine,
+    path: Path | None,
+    image: str | None,
+    build_options: BuildOptions | None,
+    reporter: Reporter,
+) -> tuple[str, ImageInfo, Target]:
+    """The image a container runs (`image` as given, pulled when needed; else the project's, built
+    when needed) and whose container it is. A folder and an image: that folder's settings and
+    volume, that image."""
+    project = detect(path or Path(".")) if path is not None or not image else None
+    if image:
+        chosen = validate_reference(image)
+        info = given_image(engine, chosen, reporter)
+    else:
+        assert project is not None
+        outcome = build_project(engine, project, build_options or BuildOptions(), reporter)
+        chosen, info = outcome.image, outcome.info
+    target = project_target(project) if project is not None else image_target(chosen, info)
+    return chosen, info, target
+
+
+def check_mount(mount: MountChoice, volume: str | None) -> None:
+    if volume is not None and mount != "volume":
+        raise UsageError(f"--volume attaches a named volume, so it cannot go with --mount {mount}.")
 
 
 def _check_up_options(options: UpOptions) -> None:
@@ -67,29 +96,50 @@ def _check_up_options(options: UpOptions) -> None:
         raise UsageError(
             "--token is too short to protect the server: use at least 16 characters (nbship's own are 64)."
         )
-    if options.volume is not None and options.mount != "volume":
-        raise UsageError(f"--volume attaches a named volume, so it cannot go with --mount {options.mount}.")
+    if options.mount is not None:
+        check_mount(options.mount, options.volume)
     if options.port is not None and not 0 < options.port < 65536:
         raise UsageError(f"--port {options.port} is not a port number (1-65535).")
+    envvars.check_names(
+        options.env,
+        reserved=envvars.RESERVED | {c.TOKEN_ENV},
+        hint={c.TOKEN_ENV: "Give the server's token with --token."},
+    )
 
 
-def _work_mount(engine: Engine, target: Target, options: UpOptions) -> WorkMount:
-    if options.mount == "none":
-        return WorkMount("none")
-    if options.mount == "host":
+def work_mount(engine: Engine, target: Target, kind: MountChoice, volume: str | None) -> WorkMount:
+    return prepare_work_mount(engine, target, kind, volume)[0]
+
+
+def prepare_work_mount(engine: Engine, target: Target, kind: MountChoice, volume: str | None) -> tuple[WorkMount, bool]:
+    """The work mount, and whether this start created its volume."""
+    check_mount(kind, volume)
+    if kind == "none":
+        return WorkMount("none"), False
+    if kind == "host":
         if target.root is None:
             raise UsageError("--mount host needs a project folder: give PATH, or use the default --mount volume.")
-        return WorkMount("host", str(target.root))
-    if options.volume is not None:
-        volumes.require(engine, options.volume)
-        return WorkMount("volume", options.volume)
+        return WorkMount("host", str(target.root)), False
+    if volume is not None:
+        volumes.require(engine, volume)
+        return WorkMount("volume", volume), False
     name = volumes.volume_name(target.project_id)
-    volumes.ensure(engine, name, volumes.volume_labels(target.project_id, target.label))
-    return WorkMount("volume", name)
+    _, created = volumes.ensure(engine, name, volumes.volume_labels(target.project_id, target.label))
+    return WorkMount("volume", name), created
 
 
-def _host_user(mount: WorkMount, reporter: Reporter) -> HostUser | None:
-    """Whose files a bind-mounted checkout holds: what the server writes there stays theirs."""
+def _remove_if_unused(engine: Engine, mount: WorkMount, reporter: Reporter) -> None:
+    """After a failed start: the volume it made goes when nothing in it is the user's."""
+    try:
+        if not engine.containers_using(mount.source) and volumes.holds_nothing_of_the_users(engine, mount.source):
+            volumes.remove(engine, mount.source)
+            reporter.info(f"Removed the volume {mount.source} that this start made: nothing was kept in it.")
+    except NbshipError as exc:
+        reporter.warn(f"The volume {mount.source} this start made was left in place ({exc}).")
+
+
+def host_user(mount: WorkMount, reporter: Reporter) -> HostUser | None:
+    """Whose files a bind-mounted checkout holds: what the container writes there stays theirs."""
     if mount.kind != "host" or not hasattr(os, "getuid"):
         return None
     if os.getuid() != 0:
@@ -105,7 +155,7 @@ def _host_user(mount: WorkMount, reporter: Reporter) -> HostUser | None:
     return None
 
 
-def _given_image(engine: Engine, reference: str, reporter: Reporter) -> ImageInfo:
+def given_image(engine: Engine, reference: str, reporter: Reporter) -> ImageInfo:
     """An image named by the user, pulled when this machine does not have it."""
     found = engine.image(reference)
     if found is None:
@@ -131,24 +181,23 @@ def up(
     options = options or UpOptions()
     reporter = reporter or RecordingReporter()
     _check_up_options(options)
-    project = detect(path or Path(".")) if path is not None or not options.image else None
-    chosen = connect(engine, setting=project.settings.engine if project else "auto", reporter=reporter)
-    if options.image:
-        image = validate_reference(options.image)
-        info = _given_image(chosen, image, reporter)
-    else:
-        assert project is not None
-        outcome = build_project(chosen, project, build_options or BuildOptions(), reporter)
-        image, info = outcome.image, outcome.info
-    target = _project_target(project) if project is not None else _image_target(image, info)
-    port = options.port or target.port or c.CONTAINER_PORT
+    chosen = connect_for(engine, path, options.image, reporter)
+    image, info, target = image_and_target(chosen, path, options.image, build_options, reporter)
+    settings = target.settings
+    port = options.port or settings.port or c.CONTAINER_PORT
+    bind = options.bind or settings.bind
     if not 0 < port < 65536:
         raise UsageError(f"--port {port} is not a port number (1-65535).")
-    if options.bind != c.LOOPBACK:
-        reporter.warn(
-            f"JupyterLab will be reachable from other machines on {options.bind}:{port}; only the token protects it."
+    if bind != c.LOOPBACK:
+        reporter.warn(f"JupyterLab will be reachable from other machines on {bind}:{port}; only the token protects it.")
+    # Before anything is made: an image with no Jupyter to serve says so now.
+    command = own_image.server_command(chosen, image, info)
+    if command is not None:
+        reporter.info(
+            f"{image} does not start Jupyter by itself (its command is `{own_image.describe_command(info)}`): "
+            f"serving it with its {command[0]}, as Binder does."
         )
-    mount = _work_mount(chosen, target, options)
+    mount, created = prepare_work_mount(chosen, target, options.mount or settings.mount, options.volume)
     spec = servers.ServerSpec(
         image=image,
         image_info=info,
@@ -156,13 +205,21 @@ def up(
         project_path=target.label,
         mount=mount,
         port=port,
-        bind=options.bind,
+        bind=bind,
         token=options.token,
-        user=_host_user(mount, reporter),
-        ready_timeout=options.ready_timeout,
+        user=host_user(mount, reporter),
+        ready_timeout=options.ready_timeout or settings.ready_timeout,
+        env=options.env,
+        resources=options.resources.merged(settings.resources),
+        command=command,
     )
     reporter.step(f"starting JupyterLab from {image}")
-    server = servers.start_server(chosen, spec, reporter)
+    try:
+        server = servers.start_server(chosen, spec, reporter)
+    except NbshipError:
+        if created:
+            _remove_if_unused(chosen, mount, reporter)
+        raise
     reporter.info(mount.describe() + ".")
     return dataclasses.replace(server, engine=chosen.name)
 
@@ -193,7 +250,7 @@ def down(
 ) -> DownOutcome:
     """Stops and removes the project's container. Its volume stays unless `volumes_too`."""
     reporter = reporter or RecordingReporter()
-    chosen = _connect_for(engine, path, image, reporter)
+    chosen = connect_for(engine, path, image, reporter)
     target = _target(chosen, path, image)
     server = servers.stop_server(chosen, target.project_id)
     own = volumes.volume_name(target.project_id)
@@ -221,7 +278,7 @@ def logs(
     engine: EngineChoice | None = None,
     reporter: Reporter | None = None,
 ) -> Iterator[str]:
-    chosen = _connect_for(engine, path, image, reporter)
+    chosen = connect_for(engine, path, image, reporter)
     target = _target(chosen, path, image)
     container = servers.find_project_container(chosen, target.project_id)
     if container is None:
@@ -244,19 +301,28 @@ def shell(
     interactive_tty: bool = True,
     reporter: Reporter | None = None,
     command: tuple[str, ...] = ("/bin/bash",),
+    env: Env = (),
+    resources: Resources | None = None,
     engine: EngineChoice | None = None,
 ) -> int:
-    """Runs an interactive shell in the project's running container, else in a new one from its image."""
+    """Runs an interactive shell in the project's running container, else in a new one from its image
+    (on the project's volume when it has one)."""
     reporter = reporter or RecordingReporter()
+    envvars.check_names(env)
     project = detect(path)
     chosen = connect(engine, setting=project.settings.engine, reporter=reporter)
     container = servers.find_project_container(chosen, project.project_id)
     if container is not None and container.status == "running":
         reporter.info(f"Opening a shell in the running container {container.name}.")
-        return chosen.exec_interactive(container.name, command, tty=interactive_tty)
+        if resources is not None and resources != Resources():
+            reporter.warn(
+                "The running container keeps the limits it was started with: --memory, --cpus and --gpus "
+                "apply to new containers."
+            )
+        return chosen.exec_interactive(container.name, command, tty=interactive_tty, env=dict(env))
     if image:
         reference = validate_reference(image)
-        info = chosen.image(reference)
+        info = given_image(chosen, reference, reporter)
     else:
         outcome = build_project(chosen, project, build_options or BuildOptions(), reporter)
         reference, info = outcome.image, outcome.info
@@ -268,9 +334,11 @@ def shell(
         reporter.info(f"No running container for this project: a new one from {reference}, on the volume {volume}.")
     else:
         reporter.info(f"No running container for this project: opening a shell in a new one from {reference}.")
-    code = chosen.run_interactive(ContainerSpec(image=reference, command=command, mounts=mounts), tty=interactive_tty)
-    if code == 125:
-        raise RunError(
-            f"{chosen.name} could not start a container from {reference} (exit code 125); see the message above."
-        )
-    return code
+    spec = ContainerSpec(
+        image=reference,
+        command=command,
+        mounts=mounts,
+        env=dict(env),
+        resources=(resources or Resources()).merged(project.settings.resources),
+    )
+    return chosen.run_interactive(spec, tty=interactive_tty)

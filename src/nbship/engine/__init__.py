@@ -9,9 +9,10 @@ somewhere (DOCKER_HOST, a docker context) is a choice of Docker: it never falls 
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
-from typing import get_args
+from typing import Any, cast, get_args
 
 from nbship.engine.base import Engine
 from nbship.errors import DockerUnavailableError, UsageError
@@ -40,35 +41,67 @@ def choose(given: EngineChoice | None, *, setting: EngineChoice = "auto") -> tup
 def connect(
     given: EngineChoice | None = None, *, setting: EngineChoice = "auto", reporter: Reporter | None = None
 ) -> Engine:
-    """The engine for this command. `given`: the caller's choice; `setting`: the project's."""
+    """The engine for this command. `given`: the caller's choice; `setting`: the project's. Nothing
+    is asked of an engine until the command's first call, so a command refuses bad input first."""
     from nbship.engine.docker import DockerEngine
 
     choice, chosen_by = choose(given, setting=setting)
     if choice == "docker":
         return DockerEngine()
+    if choice == "podman":
+        from nbship.engine.podman import PodmanEngine
+
+        return PodmanEngine(chosen_by=chosen_by)
+    return cast(Engine, _Auto(reporter))
+
+
+class _Auto:
+    """Docker when its default endpoint answers, else Podman: decided at the first call."""
+
+    def __init__(self, reporter: Reporter | None) -> None:
+        self._reporter = reporter
+
+    @functools.cached_property
+    def _engine(self) -> Engine:
+        from nbship.engine.docker import DockerEngine
+        from nbship.engine.podman import PodmanEngine
+
+        docker = DockerEngine()
+        try:
+            docker.connect()
+        except DockerUnavailableError as exc:
+            if docker.endpoint.configured:
+                raise
+            if shutil.which("podman") is None:
+                raise DockerUnavailableError(
+                    f"No container engine answers here. {exc.message} Podman, the other engine nbship uses, is not "
+                    "installed either (no `podman` command on PATH)."
+                ) from exc
+            podman = PodmanEngine(chosen_by="no Docker daemon answered")
+            if self._reporter is not None:
+                self._reporter.info(
+                    f"Using {podman.description}: no Docker daemon answers at {docker.endpoint.describe()}. "
+                    "Choose with --engine or NBSHIP_ENGINE."
+                )
+            return podman
+        return docker
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+
+def compose_command(given: EngineChoice | None = None, *, setting: EngineChoice = "auto") -> str:
+    """What runs a compose file with the engine these choices name, asking no daemon (auto: Docker's)."""
+    from nbship.engine.docker import DockerEngine
     from nbship.engine.podman import PodmanEngine
 
-    if choice == "podman":
-        return PodmanEngine(chosen_by=chosen_by)
-    docker = DockerEngine()
+    choice, chosen_by = choose(given, setting=setting)
+    if choice != "podman":
+        return DockerEngine.compose_command
     try:
-        docker.connect()
-    except DockerUnavailableError as exc:
-        if docker.endpoint.configured:
-            raise
-        if shutil.which("podman") is None:
-            raise DockerUnavailableError(
-                f"No container engine answers here. {exc.message} Podman, the other engine nbship uses, is not "
-                "installed either (no `podman` command on PATH)."
-            ) from exc
-        podman = PodmanEngine(chosen_by="no Docker daemon answered")
-        if reporter is not None:
-            reporter.info(
-                f"Using {podman.description}: no Docker daemon answers at {docker.endpoint.describe()}. "
-                "Choose with --engine or NBSHIP_ENGINE."
-            )
-        return podman
-    return docker
+        return PodmanEngine(chosen_by=chosen_by).compose_command
+    except DockerUnavailableError:
+        return "podman-compose"  # the one to install where Podman is older than 4.7 or missing
 
 
-__all__ = ["ENGINES", "ENGINE_ENV", "Engine", "choose", "connect"]
+__all__ = ["ENGINES", "ENGINE_ENV", "Engine", "choose", "compose_command", "connect"]

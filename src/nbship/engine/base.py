@@ -19,6 +19,7 @@ from typing import IO, Any, Literal, Protocol
 from nbship.errors import UsageError
 from nbship.options import BuilderChoice
 from nbship.reporter import Reporter
+from nbship.resources import Resources
 
 MountKind = Literal["volume", "bind", "anonymous"]
 
@@ -33,6 +34,8 @@ class ImageInfo:
     workdir: str
     user: str
     architecture: str = ""
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class ContainerInfo:
     status: str  # created, running, exited, ...
     env: Mapping[str, str]
     exit_code: int | None = None
+    resources: Resources = field(default_factory=Resources)  # the limits it was started with
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,23 @@ class VolumeInfo:
     name: str
     labels: Mapping[str, str]
     created: str
+
+
+@dataclass(frozen=True)
+class CacheRecord:
+    """One entry of the engine's build cache."""
+
+    id: str
+    description: str  # what made it, e.g. "mount / from exec /bin/sh -c ..." for a RUN step
+    size: int
+    in_use: bool
+
+
+@dataclass(frozen=True)
+class DiskUsage:
+    layers_size: int  # all image layers together
+    unique_sizes: Mapping[str, int]  # image id -> bytes no other image shares
+    build_cache: tuple[CacheRecord, ...]
 
 
 @dataclass(frozen=True)
@@ -92,6 +113,8 @@ class ContainerSpec:
     # image's own user.
     host_user: HostUser | None = None
     network: bool = True  # False: no network at all (loopback still works)
+    workdir: str | None = None  # None: the image's WORKDIR
+    resources: Resources = field(default_factory=Resources)  # memory, CPUs and GPUs it may use
 
 
 @dataclass(frozen=True)
@@ -103,6 +126,24 @@ class Builder:
 
 
 @dataclass(frozen=True)
+class BuildStep:
+    stage: str  # the Dockerfile stage ("" when the builder does not say)
+    instruction: str  # e.g. "COPY . /opt/..." as the builder shows it
+    cached: bool  # False: it ran in this build
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build did, step by step (the builder's own steps and FROM lines left out)."""
+
+    steps: tuple[BuildStep, ...] = ()
+
+    @property
+    def rebuilt(self) -> tuple[BuildStep, ...]:
+        return tuple(step for step in self.steps if not step.cached)
+
+
+@dataclass(frozen=True)
 class BuildRequest:
     context: Path
     dockerfile: str  # the Dockerfile's text
@@ -111,6 +152,7 @@ class BuildRequest:
     builder: Builder
     labels: Mapping[str, str] = field(default_factory=dict)
     secrets: tuple[tuple[str, Path], ...] = ()  # BuildKit secrets (id, file): the CA bundle, channel credentials
+    build_args: Mapping[str, str] = field(default_factory=dict)  # never secrets: they are kept in the image
     no_cache: bool = False
 
 
@@ -145,12 +187,23 @@ class Engine(Protocol):
 
     def tag_image(self, source: str, repository: str, tag: str) -> None: ...
 
+    def images(self, *, labels: Mapping[str, str] | None = None) -> list[ImageInfo]:
+        """Tagged and untagged images, those carrying every label given (None: all)."""
+
+    def remove_image(self, reference: str) -> None:
+        """Untags `reference` (a tag), or removes the image (an id); never forced."""
+
+    def disk_usage(self) -> DiskUsage: ...
+
+    def prune_build_cache(self, record_ids: tuple[str, ...]) -> int:
+        """Removes these build cache records (those in use stay); the bytes freed."""
+
     def import_image(self, tar_bytes: bytes, *, repository: str, tag: str) -> None:
         """A one-layer image from a tar of files (no pull, no build)."""
 
     def choose_builder(self, requested: BuilderChoice, *, needs_secrets: bool) -> Builder: ...
 
-    def build(self, request: BuildRequest, reporter: Reporter) -> None:
+    def build(self, request: BuildRequest, reporter: Reporter) -> BuildReport:
         """Builds and tags `request.tag`; raises BuildError with the failing step's log."""
 
     def build_host(self) -> str:
@@ -182,11 +235,14 @@ class Engine(Protocol):
 
     def get_archive(self, container: str, path: str) -> bytes: ...
 
-    def exec_interactive(self, container: str, command: tuple[str, ...], *, tty: bool) -> int:
+    def exec_interactive(
+        self, container: str, command: tuple[str, ...], *, tty: bool, env: Mapping[str, str] | None = None
+    ) -> int:
         """Runs `command` in a running container attached to the user's terminal; its exit code."""
 
-    def run_interactive(self, spec: ContainerSpec, *, tty: bool) -> int:
-        """Runs a new container attached to the user's terminal, removed afterwards; its exit code."""
+    def run_interactive(self, spec: ContainerSpec, *, tty: bool, stdin: bool = True) -> int:
+        """Runs a new container attached to the user's terminal (its output, and its input when
+        `stdin`), removed afterwards in every case, Ctrl-C included; the command's exit code."""
 
     # -- volumes
     def volume(self, name: str) -> VolumeInfo | None: ...

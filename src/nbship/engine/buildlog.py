@@ -12,15 +12,36 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from nbship.engine.base import BuildReport, BuildStep
 from nbship.errors import BuildError
 
 LOG_TAIL = 25
+# A line a step of nbship's Dockerfile prints for the user (the R version an image got, say).
+NOTE_PREFIX = "nbship-note: "
 
 
 @dataclass
 class Step:
     name: str
     lines: list[str] = field(default_factory=list)
+    cached: bool = False
+
+
+_STAGE_STEP = re.compile(r"^\[(?P<stage>[^\]\s]+) \d+/\d+\] (?P<instruction>.*)$")
+
+
+def report(steps: Iterable[Step]) -> BuildReport:
+    """The Dockerfile's steps, each cached or run; the builder's own steps and FROM left out."""
+    found = []
+    for step in steps:
+        match = _STAGE_STEP.match(step.name)
+        if match is None:  # BuildKit's own work: "[internal] load build context", exporting, ...
+            continue
+        stage, instruction = match.group("stage"), match.group("instruction")
+        if instruction.upper().startswith("FROM "):
+            continue
+        found.append(BuildStep(stage=stage, instruction=instruction, cached=step.cached))
+    return BuildReport(tuple(found))
 
 
 # Errors in a failing step's log that mean "this package does not exist"; group 1 is the name.
@@ -30,6 +51,10 @@ _MISSING_PACKAGE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"E: Unable to locate package ([a-z0-9.+-]+)"), "the Debian package lists"),
 )
 _TLS_FAILURE = re.compile(r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|invalid peer certificate|UnknownIssuer")
+# How bash ("line 3: git: command not found") and dash ("3: git: not found") say a command is missing.
+# uv ("Hash mismatch for `six==1.16.0`") and pip ("THESE PACKAGES DO NOT MATCH THE HASHES ...").
+_HASH_MISMATCH = re.compile(r"[Hh]ash mismatch for `?([A-Za-z0-9._-]+)|DO NOT MATCH THE HASHES")
+_MISSING_COMMAND = re.compile(r": (?:line \d+: )?([A-Za-z0-9_.+-]+): (?:command )?not found$")
 
 
 def missing_package(log: Iterable[str]) -> tuple[str, str] | None:
@@ -40,20 +65,64 @@ def missing_package(log: Iterable[str]) -> tuple[str, str] | None:
     return None
 
 
+def missing_command(log: Iterable[str]) -> str | None:
+    for line in log:
+        if match := _MISSING_COMMAND.search(line.rstrip()):
+            return match.group(1)
+    return None
+
+
+def _sentence(text: str) -> str:
+    # "the base image ..." starts a sentence; "postBuild failed" or a path keeps its spelling.
+    first = text.split(" ", 1)[0]
+    return f"{text[:1].upper()}{text[1:]}" if first.isalpha() and first.islower() else text
+
+
+def notes(steps: Iterable[Step]) -> list[str]:
+    """What the steps of a finished build said for the user, once each. Only the steps' output is
+    read, never their command lines, which spell the same prefix."""
+    found: list[str] = []
+    for step in steps:
+        for line in step.lines:
+            if NOTE_PREFIX in line:
+                found.append(line.split(NOTE_PREFIX, 1)[1].strip())
+    return list(dict.fromkeys(note for note in found if note))
+
+
 def failure(step: Step | None, everything: list[str]) -> BuildError:
     """The error for a build that stopped at `step` (None: the step is unknown)."""
     lines = step.lines if step and step.lines else everything
     tail = "\n".join(lines[-LOG_TAIL:])
     name = step.name if step else "an unknown step"
-    own = next((line.split("nbship: ", 1)[1] for line in lines if "nbship: " in line), None)
+    # Only a step's own output: the whole log also holds every step's command line, which spells
+    # the messages nbship's checks would print.
+    own = next((line.split("nbship: ", 1)[1] for line in (step.lines if step else []) if "nbship: " in line), None)
     if own:
         # A check nbship's Dockerfile makes itself: its own words are the clearest message.
-        return BuildError(f"{own[:1].upper()}{own[1:]}.", details=tail)
+        message = f"{_sentence(own.rstrip('.'))}."
+        command = missing_command(lines)
+        if command:
+            message += (
+                f" The command '{command}' is not in the image: add the Debian package that has it to apt.txt"
+                " (it is installed before postBuild runs)."
+            )
+        else:
+            message += " Its last output lines are below."
+        return BuildError(message, details=tail)
     if any(_TLS_FAILURE.search(line) for line in lines):
         return BuildError(
             f"Downloads failed certificate verification at step {name}: this network most likely "
             "intercepts HTTPS (a company proxy). Pass your organisation's CA bundle with --ca-bundle FILE; "
             "nbship uses it during the build only and keeps it out of the image.",
+            details=tail,
+        )
+    mismatch = next((m for line in lines if (m := _HASH_MISMATCH.search(line))), None)
+    if mismatch:
+        which = f"'{mismatch.group(1)}'" if mismatch.group(1) else "a package"
+        return BuildError(
+            f"The files downloaded for {which} do not have the hashes the lock records, so the build stopped at "
+            f"{name}: the index serves other files than were locked. Lock again (`nbship lock --update`, or "
+            "`pipenv lock` for a Pipfile.lock) only if you trust the change.",
             details=tail,
         )
     found = missing_package(lines)
@@ -70,6 +139,7 @@ def failure(step: Step | None, everything: list[str]) -> BuildError:
 _BK_STEP = re.compile(r"^#(\d+) \[(.+?)\] (.*)$")
 _BK_LOG = re.compile(r"^#(\d+) \d+\.\d+ (.*)$")
 _BK_ERROR = re.compile(r"^#(\d+) ERROR:? ?(.*)$")
+_BK_CACHED = re.compile(r"^#(\d+) CACHED$")
 
 
 class BuildkitLog:
@@ -90,9 +160,15 @@ class BuildkitLog:
         elif match := _BK_LOG.match(line):
             if match.group(1) in self.steps:
                 self.steps[match.group(1)].lines.append(match.group(2))
+        elif match := _BK_CACHED.match(line):
+            if match.group(1) in self.steps:
+                self.steps[match.group(1)].cached = True
         elif (match := _BK_ERROR.match(line)) and self.failed is None:
             self.failed = match.group(1)
         return None
+
+    def report(self) -> BuildReport:
+        return report(self.steps.values())
 
     def error(self) -> BuildError:
         return failure(self.steps.get(self.failed or ""), self.everything)
@@ -109,6 +185,8 @@ class BuildLog(Protocol):
 
     def feed(self, line: str) -> Step | None: ...
 
+    def report(self) -> BuildReport: ...
+
     def error(self) -> BuildError: ...
 
 
@@ -121,28 +199,40 @@ _BUILDAH_NOISE = re.compile(
 
 
 class BuildahLog:
-    """Follows `podman build` output: steps, the lines each one printed, and the step that failed
-    (Buildah names no step in its error line, so the failed one is the last that started)."""
+    """Follows `podman build` output: steps named as BuildKit names them ("[env 2/4] RUN ..."), the
+    lines each printed, whether Buildah took it from its cache, and the step that failed (Buildah
+    names no step in its error line: the failed one is the last that started)."""
 
     def __init__(self) -> None:
         self.steps: dict[str, Step] = {}
         self.failed: str | None = None
         self.everything: list[str] = []
         self._current: str | None = None
+        self._stage = ""
 
     def feed(self, line: str) -> Step | None:
         self.everything.append(line)
         if match := _BUILDAH_STEP.match(line):
-            stage = f"{match.group(1)}/{match.group(2)} " if match.group(1) else ""
-            key = f"{match.group(1) or 1}:{match.group(3)}"
+            number, instruction = match.group(1), match.group(5)
+            if instruction.upper().startswith("FROM "):
+                words = instruction.split()
+                named = len(words) > 3 and words[2].upper() == "AS"
+                self._stage = words[3] if named else (number or "")
+            stage = f"{self._stage} " if self._stage else ""
+            key = f"{number or 1}:{match.group(3)}"
             self._current = key
-            self.steps[key] = Step(f"[{stage}{match.group(3)}/{match.group(4)}] {match.group(5)}")
+            self.steps[key] = Step(f"[{stage}{match.group(3)}/{match.group(4)}] {instruction}")
             return self.steps[key]
         if line.startswith("Error: ") and self.failed is None:
             self.failed = self._current or ""
+        elif line.startswith("--> Using cache") and self._current is not None:
+            self.steps[self._current].cached = True
         elif self._current is not None and line.strip() and not _BUILDAH_NOISE.match(line):
             self.steps[self._current].lines.append(line)
         return None
+
+    def report(self) -> BuildReport:
+        return report(self.steps.values())
 
     def error(self) -> BuildError:
         return failure(self.steps.get(self.failed or ""), self.everything)

@@ -14,7 +14,9 @@ import functools
 import io
 import os
 import tarfile
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import docker
@@ -32,16 +34,20 @@ from nbship.engine import docker_cli
 from nbship.engine.archive import moved
 from nbship.engine.base import (
     Builder,
+    BuildReport,
     BuildRequest,
+    BuildStep,
+    CacheRecord,
     ContainerInfo,
     ContainerSpec,
+    DiskUsage,
     HostUser,
     ImageInfo,
     Mount,
     VolumeInfo,
     unreachable_host,
 )
-from nbship.engine.buildlog import Step, failure
+from nbship.engine.buildlog import Step, failure, notes
 from nbship.engine.docker_endpoint import DockerEndpoint, resolve
 from nbship.errors import (
     BuildError,
@@ -49,10 +55,12 @@ from nbship.errors import (
     DockerUnavailableError,
     Interrupted,
     NotFoundError,
+    RunError,
     UsageError,
 )
 from nbship.options import BuilderChoice
 from nbship.reporter import Reporter
+from nbship.resources import GpuRequest, Resources
 
 T = TypeVar("T")
 
@@ -66,7 +74,7 @@ _START_HINT = (
 MIN_API = (1, 40)
 # The volume helper: a one-layer image nbship imports itself (an empty /nbship folder), whose
 # containers are created and never started, so no program runs on the volume's files.
-HELPER_IMAGE = ("nbship/volume-helper", "1")
+HELPER_IMAGE = (c.HELPER_REPOSITORY, "1")
 _HELPER_PARENT = "/nbship"
 _HELPER_NAME = "volume"
 
@@ -91,6 +99,8 @@ def _image_info(image: Image) -> ImageInfo:
         workdir=str(config.get("WorkingDir") or ""),
         user=str(config.get("User") or ""),
         architecture=str(image.attrs.get("Architecture") or ""),
+        entrypoint=tuple(str(word) for word in config.get("Entrypoint") or ()),
+        cmd=tuple(str(word) for word in config.get("Cmd") or ()),
     )
 
 
@@ -98,6 +108,13 @@ def _container_info(container: Container) -> ContainerInfo:
     attrs = container.attrs
     config = attrs.get("Config") or {}
     code = (attrs.get("State") or {}).get("ExitCode")
+    host = attrs.get("HostConfig") or {}
+    requests = host.get("DeviceRequests") or []
+    resources = Resources(
+        memory=int(host["Memory"]) if host.get("Memory") else None,
+        cpus=int(host["NanoCpus"]) / 1e9 if host.get("NanoCpus") else None,
+        gpus=GpuRequest(count=int(requests[0].get("Count") or 0), text="(set)") if requests else None,
+    )
     return ContainerInfo(
         id=str(container.id),
         name=str(container.name),
@@ -107,6 +124,7 @@ def _container_info(container: Container) -> ContainerInfo:
         status=str(container.status),
         env=_env(config.get("Env")),
         exit_code=int(code) if code is not None else None,
+        resources=resources,
     )
 
 
@@ -125,13 +143,40 @@ def _sdk_mount(mount: Mount) -> docker.types.Mount:
     return docker.types.Mount(mount.target, mount.source or None, type="volume")
 
 
-def _cli_mount(mount: Mount) -> list[str]:
-    if mount.kind == "anonymous":
-        return ["--mount", f"type=volume,target={mount.target}"]
-    kind = "bind" if mount.kind == "bind" else "volume"
-    # --mount is comma-separated values: a field holding a comma or a quote is quoted, as in CSV.
-    fields = [f"type={kind}", f"source={mount.source}", f"target={mount.target}"]
-    return ["--mount", ",".join('"' + f.replace('"', '""') + '"' if {",", '"'} & set(f) else f for f in fields)]
+def _device_request(gpus: GpuRequest) -> docker.types.DeviceRequest:
+    return docker.types.DeviceRequest(
+        driver=gpus.driver,
+        count=gpus.count,
+        device_ids=list(gpus.device_ids) or None,
+        capabilities=[list(gpus.capabilities)],
+    )
+
+
+def _resource_kwargs(resources: Resources) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    if resources.memory is not None:
+        kwargs["mem_limit"] = resources.memory
+    if resources.cpus is not None:
+        kwargs["nano_cpus"] = round(resources.cpus * 1e9)
+    if resources.gpus is not None:
+        kwargs["device_requests"] = [_device_request(resources.gpus)]
+    return kwargs
+
+
+_NO_GPU_DRIVER = "could not select device driver"
+
+
+def _gpu_error(answer: str) -> RunError:
+    """Docker's answer to --gpus on an engine without GPU support, as a message that says so."""
+    return RunError(
+        f"This Docker engine has no GPU support, so --gpus (or the `gpus` setting) cannot be met ({answer}). "
+        "GPUs reach containers through the NVIDIA Container Toolkit on the machine that runs the engine: "
+        "install it there and restart Docker, or run without --gpus."
+    )
+
+
+def _refused_gpus(exc: DockerCommandError) -> bool:
+    return _NO_GPU_DRIVER in f"{exc.message} {exc.output}"
 
 
 def _api_version(text: str) -> tuple[int, int]:
@@ -262,6 +307,45 @@ class DockerEngine:
         image = self.call(f"docker image inspect {source}", lambda: self.sdk.images.get(source))
         self.call(f"docker tag {source} {repository}:{tag}", lambda: image.tag(repository, tag))
 
+    def images(self, *, labels: Mapping[str, str] | None = None) -> list[ImageInfo]:
+        filters = {"label": [f"{key}={value}" for key, value in labels.items()]} if labels else None
+        found = self.call("docker images --filter label=...", lambda: self.sdk.images.list(all=False, filters=filters))
+        return [_image_info(image) for image in found]
+
+    def remove_image(self, reference: str) -> None:
+        self.call(f"docker rmi {reference}", lambda: self.sdk.api.remove_image(reference, force=False, noprune=False))
+
+    def disk_usage(self) -> DiskUsage:
+        usage = self.call("docker system df", self.sdk.api.df)
+        return DiskUsage(
+            layers_size=int(usage.get("LayersSize") or 0),
+            unique_sizes={
+                str(image["Id"]): max(0, int(image.get("Size") or 0) - max(0, int(image.get("SharedSize") or 0)))
+                for image in usage.get("Images") or []
+            },
+            build_cache=tuple(
+                CacheRecord(
+                    id=str(record["ID"]),
+                    description=str(record.get("Description") or ""),
+                    size=int(record.get("Size") or 0),
+                    in_use=bool(record.get("InUse")),
+                )
+                for record in usage.get("BuildCache") or []
+            ),
+        )
+
+    def prune_build_cache(self, record_ids: tuple[str, ...]) -> int:
+        if not record_ids:
+            return 0
+        # The daemon takes one value per filter, matched as a regular expression: one alternation
+        # names every record (ids are letters and digits only, so nothing in them needs escaping).
+        wanted = '"^(' + "|".join(record_ids) + ')$"'
+        result = self.call(
+            "docker builder prune --filter id=...",
+            lambda: self.sdk.api.prune_builds(filters={"id": wanted}, all=True),
+        )
+        return int((result or {}).get("SpaceReclaimed") or 0)
+
     def import_image(self, tar_bytes: bytes, *, repository: str, tag: str) -> None:
         self.call(
             f"docker import - {repository}:{tag}",
@@ -288,19 +372,20 @@ class DockerEngine:
         why = "as asked" if requested == "classic" else "no docker command with BuildKit was found; no download cache"
         return Builder("classic", f"the classic builder ({why}){where}")
 
-    def build(self, request: BuildRequest, reporter: Reporter) -> None:
+    def build(self, request: BuildRequest, reporter: Reporter) -> BuildReport:
         if request.builder.kind == "buildkit":
             cli = docker_cli.find_buildkit_cli(docker_cli.frozen(self._cli_env()))
             assert cli is not None, "choose_builder found it"
-            docker_cli.buildkit_build(cli.path, request, reporter, env=self._cli_env())
+            done = docker_cli.buildkit_build(cli.path, request, reporter, env=self._cli_env())
         else:
             if request.secrets:
                 raise UsageError("Build secrets need BuildKit, and this build uses the classic builder.")
-            self._classic_build(request, reporter)
+            done = self._classic_build(request, reporter)
         if self.image(request.tag) is None:
             raise BuildError(f"The build finished but the image {request.tag} is not there. Build again with --debug.")
+        return done
 
-    def _classic_build(self, request: BuildRequest, reporter: Reporter) -> None:
+    def _classic_build(self, request: BuildRequest, reporter: Reporter) -> BuildReport:
         context = docker.utils.tar(
             str(request.context),
             exclude=list(request.ignore),  # a copy: docker-py appends to the list it is given
@@ -308,6 +393,8 @@ class DockerEngine:
         )
         current: Step | None = None
         everything: list[str] = []
+        steps: list[tuple[str, Step]] = []  # (stage, step): the classic log numbers steps, not stages
+        stage = ""
 
         def stream() -> Iterator[dict[str, Any]]:
             return iter(
@@ -317,6 +404,7 @@ class DockerEngine:
                     dockerfile=".nbship.Dockerfile",
                     tag=request.tag,
                     labels=dict(request.labels),
+                    buildargs=dict(request.build_args) or None,
                     rm=True,
                     forcerm=True,
                     nocache=request.no_cache,
@@ -336,13 +424,28 @@ class DockerEngine:
                     reporter.log(line)
                     if line.startswith("Step "):
                         current = Step(line.split(" : ", 1)[-1] if " : " in line else line)
+                        words = current.name.split()
+                        if words[:1] and words[0].upper() == "FROM":
+                            stage = words[3] if len(words) > 3 and words[2].upper() == "AS" else str(len(steps))
+                        steps.append((stage, current))
                         reporter.step(line)
+                    elif current is not None and line.strip() == "---> Using cache":
+                        current.cached = True
                     elif current is not None and line.strip():
                         current.lines.append(line)
         except KeyboardInterrupt:
             raise Interrupted("Build interrupted: nothing was tagged, no container was started.") from None
         finally:
             context.close()
+        for note in notes(step for _, step in steps):
+            reporter.warn(note)
+        return BuildReport(
+            tuple(
+                BuildStep(stage=name, instruction=step.name, cached=step.cached)
+                for name, step in steps
+                if not step.name.upper().startswith("FROM ")
+            )
+        )
 
     def build_host(self) -> str:
         if self.rootless:
@@ -382,13 +485,22 @@ class DockerEngine:
             "mounts": [_sdk_mount(mount) for mount in spec.mounts] or None,
             "user": self._user(spec.host_user),
             "network_mode": None if spec.network else "none",
+            "working_dir": spec.workdir,
+            **_resource_kwargs(spec.resources),
         }
 
     def run(self, spec: ContainerSpec) -> ContainerInfo:
         kwargs = self._create_kwargs(spec)
-        container = self.call(
-            f"docker run -d {spec.image}", lambda: self.sdk.containers.run(spec.image, detach=True, **kwargs)
-        )
+        try:
+            container = self.call(
+                f"docker run -d {spec.image}", lambda: self.sdk.containers.run(spec.image, detach=True, **kwargs)
+            )
+        except DockerCommandError as exc:
+            if not _refused_gpus(exc):
+                raise
+            if spec.name:
+                self.remove_container(spec.name)  # created, then refused at its start
+            raise _gpu_error(exc.message) from exc
         return _container_info(container)
 
     def create(self, spec: ContainerSpec) -> ContainerInfo:
@@ -397,7 +509,12 @@ class DockerEngine:
         return _container_info(container)
 
     def start(self, container: str) -> None:
-        self.call(f"docker start {container}", self._container(container).start)
+        try:
+            self.call(f"docker start {container}", self._container(container).start)
+        except DockerCommandError as exc:
+            if _refused_gpus(exc):
+                raise _gpu_error(exc.message) from exc
+            raise
 
     def wait(self, container: str) -> int:
         result = self.call(f"docker wait {container}", self._container(container).wait)
@@ -437,21 +554,34 @@ class DockerEngine:
 
         return self.call(f"docker cp {container}:{path} -", read)
 
-    def exec_interactive(self, container: str, command: tuple[str, ...], *, tty: bool) -> int:
-        return docker_cli.run_attached(["exec", "-it" if tty else "-i", container, *command], env=self._cli_env())
+    def exec_interactive(
+        self, container: str, command: tuple[str, ...], *, tty: bool, env: Mapping[str, str] | None = None
+    ) -> int:
+        with _env_file(env or {}) as env_args:
+            return docker_cli.run_attached(
+                ["exec", "-it" if tty else "-i", *env_args, container, *command], env=self._cli_env()
+            )
 
-    def run_interactive(self, spec: ContainerSpec, *, tty: bool) -> int:
-        args = ["run", "--rm", "-it" if tty else "-i"]
-        for mount in spec.mounts:
-            args += _cli_mount(mount)
-        user = self._user(spec.host_user)
-        if user:
-            args += ["--user", user]
-        if not spec.network:
-            args += ["--network", "none"]
-        for key, value in spec.labels.items():
-            args += ["--label", f"{key}={value}"]
-        return docker_cli.run_attached([*args, spec.image, *(spec.command or ())], env=self._cli_env())
+    def run_interactive(self, spec: ContainerSpec, *, tty: bool, stdin: bool = True) -> int:
+        # Created through the API (so the environment never appears on a command line), then
+        # started by the CLI, which attaches the terminal and passes Ctrl-C on to the container.
+        kwargs = {**self._create_kwargs(spec), "tty": tty, "stdin_open": stdin}
+        created = self.call(f"docker create {spec.image}", lambda: self.sdk.containers.create(spec.image, **kwargs))
+        try:
+            try:
+                code = docker_cli.run_attached(
+                    ["start", "--attach", *(["--interactive"] if stdin else []), created.id], env=self._cli_env()
+                )
+            except KeyboardInterrupt:
+                raise Interrupted("Interrupted: the container was stopped and removed.") from None
+            ended = self.container(created.id)
+            if ended is not None and ended.status == "created":  # never started: the CLI said why
+                if spec.resources.gpus is not None:
+                    raise _gpu_error(f"docker start exited with {code}; its message is above")
+                raise RunError(f"A container of {spec.image} could not start; Docker's message is above.")
+            return ended.exit_code if ended is not None and ended.exit_code is not None else code
+        finally:
+            self.remove_container(created.id, stop_timeout=3)
 
     # -- volumes ---------------------------------------------------------------------------
 
@@ -534,3 +664,24 @@ class DockerEngine:
         return docker_cli.run_with_input(
             ["login", registry, "--username", username, "--password-stdin"], password, env=self._cli_env()
         )
+
+
+@contextlib.contextmanager
+def _env_file(env: Mapping[str, str]) -> Iterator[list[str]]:
+    """`--env-file` arguments for the CLI: the values in a file only this user can read, never on a
+    command line (which every user of the machine can see)."""
+    if not env:
+        yield []
+        return
+    for name, value in env.items():
+        if "\n" in value or "\r" in value:
+            raise UsageError(
+                f"The value of {name} spans lines, which `docker exec` cannot take: run the command in a new "
+                "container instead (stop the server first, or use `nbship run`)."
+            )
+    with tempfile.TemporaryDirectory(prefix="nbship-env-") as folder:
+        path = Path(folder) / "env"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.writelines(f"{name}={value}\n" for name, value in env.items())
+        yield ["--env-file", str(path)]

@@ -18,8 +18,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from nbship.engine.base import BuildRequest
-from nbship.engine.buildlog import BuildkitLog, BuildLog
+from nbship.engine.base import BuildReport, BuildRequest
+from nbship.engine.buildlog import BuildkitLog, BuildLog, notes
 from nbship.errors import DockerCommandError, DockerUnavailableError, Interrupted
 from nbship.reporter import Reporter
 
@@ -166,7 +166,7 @@ class CliProcess:
                 self._proc.wait()
 
 
-def buildkit_build(cli: str, request: BuildRequest, reporter: Reporter, *, env: Env | None = None) -> None:
+def buildkit_build(cli: str, request: BuildRequest, reporter: Reporter, *, env: Env | None = None) -> BuildReport:
     """`docker build` with BuildKit, the Dockerfile and nbship's ignore list outside the context."""
     with tempfile.TemporaryDirectory(prefix="nbship-build-") as tmp:
         dockerfile = Path(tmp) / "Dockerfile"
@@ -175,15 +175,17 @@ def buildkit_build(cli: str, request: BuildRequest, reporter: Reporter, *, env: 
         # applies without writing anything into the user's folder.
         Path(tmp, "Dockerfile.dockerignore").write_text("\n".join(request.ignore) + "\n", encoding="utf-8")
         command = [cli, "build", "--progress=plain", "-f", str(dockerfile), *request_args(request)]
-        run_build(CliProcess(command, env={**(env or {}), "DOCKER_BUILDKIT": "1"}), BuildkitLog(), reporter)
+        return run_build(CliProcess(command, env={**(env or {}), "DOCKER_BUILDKIT": "1"}), BuildkitLog(), reporter)
 
 
 def request_args(request: BuildRequest) -> list[str]:
-    """What `docker build` and `podman build` both take from a request: tag, labels, secrets, the
-    cache choice, and the context last."""
+    """What `docker build` and `podman build` both take from a request: tag, labels, build args,
+    secrets, the cache choice, and the context last."""
     args = ["-t", request.tag]
     for key, value in request.labels.items():
         args += ["--label", f"{key}={value}"]
+    for key, value in request.build_args.items():
+        args += ["--build-arg", f"{key}={value}"]
     for secret_id, source in request.secrets:
         args += ["--secret", f"id={secret_id},src={source}"]
     if request.no_cache:
@@ -191,9 +193,10 @@ def request_args(request: BuildRequest) -> list[str]:
     return [*args, str(request.context)]
 
 
-def run_build(process: CliProcess, log: BuildLog, reporter: Reporter) -> None:
+def run_build(process: CliProcess, log: BuildLog, reporter: Reporter) -> BuildReport:
     """Follows a build command to its end: each line to the reporter, each step it starts, and its
-    failure as the failing step's BuildError (Ctrl-C stops the build and tags nothing)."""
+    failure as the failing step's BuildError (Ctrl-C stops the build and tags nothing); what each
+    step did, and the notes the steps printed for the user."""
     try:
         for line in process.lines():
             reporter.log(line)
@@ -213,3 +216,6 @@ def run_build(process: CliProcess, log: BuildLog, reporter: Reporter) -> None:
                 output="\n".join(log.everything),
             )
         raise log.error()
+    for note in notes(log.steps.values()):
+        reporter.warn(note)
+    return log.report()

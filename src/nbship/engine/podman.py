@@ -22,9 +22,11 @@ Where Podman differs from Docker, it is handled here, not by callers:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -35,21 +37,27 @@ from typing import IO, Any
 from nbship.engine import docker_cli
 from nbship.engine.base import (
     Builder,
+    BuildReport,
     BuildRequest,
     ContainerInfo,
     ContainerSpec,
+    DiskUsage,
     ImageInfo,
     VolumeInfo,
     unreachable_host,
 )
 from nbship.engine.buildlog import BuildahLog
 from nbship.engine.podman_values import (
+    GPU_DEVICE,
     container_info,
     docker_hub_name,
+    gpu_error,
     image_info,
     loopback_registry,
     mount_arg,
     push_events,
+    resource_args,
+    unique_sizes,
     user_args,
     version_tuple,
     volume_info,
@@ -58,7 +66,9 @@ from nbship.errors import (
     BuildError,
     DockerCommandError,
     DockerUnavailableError,
+    Interrupted,
     NotFoundError,
+    RunError,
     UsageError,
     VolumeInUseError,
 )
@@ -129,8 +139,10 @@ class PodmanEngine:
         lowered = text.lower()
         if any(marker in lowered for marker in _NOT_FOUND):
             return NotFoundError(f"{what}: not found ({text[:300]}).")
-        if "being used" in lowered or "in use by" in lowered:
+        if what.startswith("podman volume rm") and "being used" in lowered:
             return VolumeInUseError(f"Podman refused `{what}`: {text[:300]}")
+        if f"unresolvable cdi devices {GPU_DEVICE}" in lowered:
+            return gpu_error(text[:300])
         return DockerCommandError(
             f"Podman refused `{what}`: {text[:300]}", command=what, returncode=code, output=stderr
         )
@@ -202,6 +214,46 @@ class PodmanEngine:
             return False  # in use, or already gone
         return True
 
+    def images(self, *, labels: Mapping[str, str] | None = None) -> list[ImageInfo]:
+        args = ["images", "--quiet", "--no-trunc"]
+        for key, value in (labels or {}).items():
+            args += ["--filter", f"label={key}={value}"]
+        ids = list(dict.fromkeys(self.run_podman(args, what="podman images --filter label=...").decode().split()))
+        if not ids:
+            return []
+        return [image_info(entry) for entry in self._json(["image", "inspect", *ids], what="podman image inspect")]
+
+    def remove_image(self, reference: str) -> None:
+        self.run_podman(["rmi", reference], what=f"podman rmi {reference}")
+
+    def disk_usage(self) -> DiskUsage:
+        # Buildah keeps no build cache apart from images: its step images go with the image they
+        # made (`podman rmi` removes untagged parents), so there are no cache records to list.
+        table = self.run_podman(["system", "df", "--verbose"], what="podman system df -v").decode()
+        full_ids = self.run_podman(["images", "--all", "--quiet", "--no-trunc"]).decode().split()
+        return DiskUsage(layers_size=self._storage_size(), unique_sizes=unique_sizes(table, full_ids), build_cache=())
+
+    def _storage_size(self) -> int:
+        """Bytes of image layers on disk (a rootless store holds sub-uid files: measured inside its namespace)."""
+        root = Path(str((self.facts.get("store") or {}).get("graphRoot") or ""))
+        driver = str((self.facts.get("store") or {}).get("graphDriverName") or "overlay")
+        if not (root / driver).is_dir():
+            return 0
+        command = ["du", "--summarize", "--bytes", str(root / driver)]
+        try:
+            out = (
+                self.run_podman(["unshare", *command], what="du")
+                if self.rootless
+                else subprocess.run(command, capture_output=True, check=False, timeout=300).stdout
+            )
+        except DockerCommandError:
+            return 0
+        first = out.decode().split()
+        return int(first[0]) if first and first[0].isdigit() else 0
+
+    def prune_build_cache(self, record_ids: tuple[str, ...]) -> int:
+        return 0  # no records: see disk_usage
+
     def tag_image(self, source: str, repository: str, tag: str) -> None:
         self.run_podman(["tag", source, f"{repository}:{tag}"], what=f"podman tag {source} {repository}:{tag}")
 
@@ -229,7 +281,7 @@ class PodmanEngine:
         own.mkdir(parents=True, exist_ok=True, mode=0o700)
         return {"TMPDIR": str(own)}
 
-    def build(self, request: BuildRequest, reporter: Reporter) -> None:
+    def build(self, request: BuildRequest, reporter: Reporter) -> BuildReport:
         if self.facts.get("store", {}).get("graphDriverName") == "vfs":
             reporter.warn(
                 "Podman stores images with the vfs driver here, which copies every layer in full: builds are slow "
@@ -243,9 +295,10 @@ class PodmanEngine:
             ignore.write_text("\n".join(request.ignore) + "\n", encoding="utf-8")
             command = [self.program, "build", "--format", "docker", "-f", str(dockerfile), "--ignorefile", str(ignore)]
             process = docker_cli.CliProcess([*command, *docker_cli.request_args(request)], env=self._build_env())
-            docker_cli.run_build(process, BuildahLog(), reporter)
+            done = docker_cli.run_build(process, BuildahLog(), reporter)
         if self.image(request.tag) is None:
             raise BuildError(f"The build finished but the image {request.tag} is not there. Build again with --debug.")
+        return done
 
     def build_host(self) -> str:
         if self.rootless:
@@ -305,6 +358,10 @@ class PodmanEngine:
             args += user_args(spec, image.user if image else "", rootless=self.rootless, version=self.version)
         if not spec.network:
             args += ["--network", "none"]
+        if spec.workdir:
+            args += ["--workdir", spec.workdir]
+        cgroups = str((self.facts.get("host") or {}).get("cgroupVersion") or "")
+        args += resource_args(spec.resources, rootless=self.rootless, cgroups=cgroups)
         return args, env
 
     def run(self, spec: ContainerSpec) -> ContainerInfo:
@@ -395,16 +452,32 @@ class PodmanEngine:
                 raise NotFoundError(f"podman cp {container}:{path}: not found.") from exc
             raise
 
-    def exec_interactive(self, container: str, command: tuple[str, ...], *, tty: bool) -> int:
-        return docker_cli.run_attached(["exec", "-it" if tty else "-i", container, *command], program=self.program)
-
-    def run_interactive(self, spec: ContainerSpec, *, tty: bool) -> int:
-        args, env = self._spec_args(spec)
+    def exec_interactive(
+        self, container: str, command: tuple[str, ...], *, tty: bool, env: Mapping[str, str] | None = None
+    ) -> int:
+        names = [arg for name in (env or {}) for arg in ("--env", name)]  # values by environment, as for run
         return docker_cli.run_attached(
-            ["run", "--rm", "-it" if tty else "-i", *args, spec.image, *(spec.command or ())],
-            env=env,
-            program=self.program,
+            ["exec", "-it" if tty else "-i", *names, container, *command], env=dict(env or {}), program=self.program
         )
+
+    def run_interactive(self, spec: ContainerSpec, *, tty: bool, stdin: bool = True) -> int:
+        name = spec.name or f"nbship-shell-{secrets.token_hex(4)}"  # known, so that it is removed in every case
+        args, env = self._spec_args(dataclasses.replace(spec, name=name))
+        flags = [*(["--interactive"] if stdin else []), *(["--tty"] if tty else [])]
+        try:
+            try:
+                code = docker_cli.run_attached(
+                    ["run", "--rm", *flags, *args, spec.image, *(spec.command or ())], env=env, program=self.program
+                )
+            except KeyboardInterrupt:
+                raise Interrupted("Interrupted: the container was stopped and removed.") from None
+            if code == 125:  # Podman's own failure (the container never ran); its message is above
+                if spec.resources.gpus is not None:
+                    raise gpu_error(f"podman run exited with {code}; its message is above")
+                raise RunError(f"A container of {spec.image} could not start; Podman's message is above.")
+            return code
+        finally:
+            self.remove_container(name, stop_timeout=3)
 
     # -- volumes -----------------------------------------------------------------------------
 

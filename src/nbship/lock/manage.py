@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nbship import contract as c
-from nbship.errors import ProjectError
+from nbship.errors import ProjectError, UsageError
 from nbship.lock import channels as conda_channels
 from nbship.lock import conda as conda_lock
 from nbship.lock import pip as pip_lock
@@ -19,6 +19,7 @@ from nbship.options import DEFAULT_PLATFORM, LockOptions
 from nbship.project.detect import Project
 from nbship.project.kinds.dockerfile import DockerfileInput
 from nbship.project.kinds.environment_yml import LOCK_NAME, CondaInput
+from nbship.project.kinds.pipfile import PipfileInput
 from nbship.reporter import Reporter
 
 
@@ -28,6 +29,8 @@ class LockOutcome:
     source: str  # the file the lock was made from, as the project names it
     written: bool  # False: the lock was current and left as it was
     packages: dict[str, int]  # platform(s) -> number of locked packages
+    notes: tuple[str, ...] = ()  # how nbship read the environment file, said once it is locked
+    written_by: str = "nbship"  # a Pipfile.lock is pipenv's: nbship uses it and never writes it
 
 
 def resolve_channel_auth(explicit: Path | None) -> Path | None:
@@ -43,16 +46,27 @@ def lock_project(project: Project, options: LockOptions, *, python: str) -> list
     if conda is not None:
         result = conda_lock.write_lock(
             conda,
+            python=python,
             platforms=options.platforms,
             exclude_newer=options.exclude_newer,
             update=options.update,
             auth_file=resolve_channel_auth(options.channel_auth),
         )
-        return [LockOutcome(result.path, conda.display, result.solved, result.packages)]
+        return [LockOutcome(result.path, conda.display, result.solved, result.packages, result.notes)]
+    pipfile = project.input(PipfileInput)
+    if pipfile is not None and pipfile.lock is not None:
+        # As on Binder, a Pipfile.lock is the lock: pipenv writes it, nbship installs it as it is.
+        if options.update or options.exclude_newer:
+            raise UsageError(
+                f"{pipfile.display} is pipenv's lock, which nbship installs as it is and never rewrites: "
+                "run `pipenv lock` to solve it again (or delete it, and `nbship lock` pins the Pipfile)."
+            )
+        counts = {"default+develop": pipfile.data.hashed}
+        return [LockOutcome(pipfile.lock, pipfile.display, False, counts, written_by="pipenv")]
     if not pip_lock.has_pip_inputs(project):
         raise ProjectError(
             f"{project.root} has nothing to lock. nbship locks conda environments (environment.yml) and "
-            "pip requirements (requirements.txt, pyproject.toml or setup.py)."
+            "pip requirements (requirements.txt, a Pipfile, pyproject.toml or setup.py)."
         )
     pip = pip_lock.write_pip_lock(
         project, python=python, platforms=options.platforms, exclude_newer=options.exclude_newer, update=options.update
@@ -79,12 +93,14 @@ def ensure_locks(project: Project, *, python: str, channel_auth: Path | None, re
         return
     conda = project.input(CondaInput)
     if conda is not None:
-        state = conda_lock.lock_state(conda)
+        state = conda_lock.lock_state(conda, python=python)
         if state == "current":
             return
         why = "there is none" if state == "missing" else f"{conda.display} changed since it was written"
         reporter.info(f"Locking {conda.display} first ({why}).")
-        result = conda_lock.write_lock(conda, auth_file=resolve_channel_auth(channel_auth))
+        result = conda_lock.write_lock(conda, python=python, auth_file=resolve_channel_auth(channel_auth))
+        for note in result.notes:
+            reporter.info(note)
         reporter.info(f"Wrote {project.rel(result.path)}: {result.packages.get(DEFAULT_PLATFORM, 0)} packages.")
     elif pip_lock.pip_lock_state(project, python) == "stale":
         # A pip project is locked once the user runs `nbship lock`; from then on the lock follows its inputs.

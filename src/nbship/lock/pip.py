@@ -23,6 +23,7 @@ from nbship.options import DEFAULT_PLATFORM, Platform
 from nbship.project.detect import Project
 from nbship.project.kinds.package import PackageInput
 from nbship.project.kinds.pip_lock import LOCK_NAME, lock_path
+from nbship.project.kinds.pipfile import PipfileInput
 from nbship.project.kinds.requirements import RequirementsInput
 from nbship.project.plan import JUPYTER_PROVIDERS, jupyterlab_for
 
@@ -44,19 +45,44 @@ def pip_lock_path(project: Project) -> Path:
     return lock_path(project.config_dir)
 
 
+def _pipfile(project: Project) -> PipfileInput | None:
+    """A Pipfile that nbship locks: without a Pipfile.lock, which is the lock when there is one."""
+    found = project.input(PipfileInput)
+    return found if found is not None and found.lock is None else None
+
+
 def has_pip_inputs(project: Project) -> bool:
-    return project.input(RequirementsInput) is not None or project.input(PackageInput) is not None
+    return any(project.input(kind) is not None for kind in (RequirementsInput, PackageInput)) or bool(_pipfile(project))
 
 
 def lock_sources(project: Project) -> list[Path]:
-    """The files a pip lock is made from, as the user names them: requirements.txt first."""
+    """The files a pip lock is made from, as the user names them: the Pipfile or requirements.txt first."""
+    pipfile = _pipfile(project)
     requirements = project.input(RequirementsInput)
     package = project.input(PackageInput)
-    return [item.path for item in (requirements, package) if item is not None]
+    first = [pipfile.files[0]] if pipfile is not None else []
+    return first + [item.path for item in (requirements, package) if item is not None]
+
+
+# What a path entry of a Pipfile is built from: its dependencies are locked, so they count too.
+_PACKAGE_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
+
+
+def _pipfile_inputs(project: Project) -> tuple[list[Path], list[str]]:
+    """The files a Pipfile's lock depends on, and the requirement lines uv compiles from it."""
+    pipfile = _pipfile(project)
+    if pipfile is None:
+        return [], []
+    files = [pipfile.files[0]]
+    for local in pipfile.local:
+        folder = project.root / local.path
+        files.extend(folder / name for name in _PACKAGE_FILES if (folder / name).is_file())
+    lines = [*pipfile.data.lines, *(" ".join(local.args()) for local in pipfile.local)]
+    return files, lines
 
 
 def _inputs(project: Project) -> list[Path]:
-    files: list[Path] = []
+    files: list[Path] = _pipfile_inputs(project)[0]
     requirements = project.input(RequirementsInput)
     if requirements is not None:
         if requirements.needs_source:
@@ -75,9 +101,10 @@ def _inputs(project: Project) -> list[Path]:
 def _jupyterlab(project: Project, python: str) -> str | None:
     requirements = project.input(RequirementsInput)
     package = project.input(PackageInput)
+    pipfile = _pipfile(project)
     names = requirements.names if requirements else frozenset()
     package_names = package.dependency_names if package else frozenset()
-    if (names | package_names) & JUPYTER_PROVIDERS:
+    if (names | package_names | (pipfile.provides() if pipfile else frozenset())) & JUPYTER_PROVIDERS:
         return None
     return jupyterlab_for(python)
 
@@ -110,7 +137,7 @@ def pip_lock_state(project: Project, python: str) -> PipLockState:
     return "current" if header.inputs == digest else "stale"
 
 
-def _uv() -> str:
+def uv_binary() -> str:
     try:
         from uv import find_uv_bin
     except ImportError:  # pragma: no cover - uv is a dependency of nbship
@@ -135,17 +162,20 @@ def write_pip_lock(
     digest = inputs_digest(project, python, wanted, exclude_newer)
     if not update and header is not None and header.inputs == digest:
         return PipLockResult(path, False, _count(path.read_text(encoding="utf-8")), wanted)
-    command = [_uv(), "pip", "compile", "--quiet", "--no-header", "--generate-hashes", "--python-version", python]
+    command = [uv_binary(), "pip", "compile", "--quiet", "--no-header", "--generate-hashes", "--python-version", python]
     # One platform: resolved exactly for it. Several: one universal resolution, with markers.
     command += ["--python-platform", _UV_PLATFORMS[wanted[0]]] if len(wanted) == 1 else ["--universal"]
     if exclude_newer:
         command += ["--exclude-newer", exclude_newer]
     if update:
         command.append("--upgrade")
-    command += [project.rel(file) for file in _inputs(project)]
+    pipfile_files, pipfile_lines = _pipfile_inputs(project)
+    command += [project.rel(file) for file in _inputs(project) if file not in pipfile_files]
     lab = _jupyterlab(project, python)
-    if lab:
-        command.append("-")  # JupyterLab's pin, read from stdin: resolved with the rest, no temp path in the output
+    # A Pipfile's specs and JupyterLab's pin are read from stdin: resolved with the rest, no temp path in the output.
+    stdin = "".join(f"{line}\n" for line in (*pipfile_lines, *([lab] if lab else [])))
+    if stdin:
+        command.append("-")
     env = {**os.environ, "UV_NO_PROGRESS": "1"}
     with tempfile.TemporaryDirectory(prefix="nbship-piplock-") as tmp:
         output = Path(tmp) / LOCK_NAME
@@ -154,9 +184,9 @@ def write_pip_lock(
             output.write_bytes(path.read_bytes())
         command += ["--output-file", str(output)]
         result = subprocess.run(
-            command, cwd=project.root, input=lab, capture_output=True, text=True, env=env, check=False, timeout=600
+            command, cwd=project.root, input=stdin, capture_output=True, text=True, env=env, check=False, timeout=600
         )
-        body = output.read_text(encoding="utf-8") if result.returncode == 0 else ""
+        body = _without_local(output.read_text(encoding="utf-8")) if result.returncode == 0 else ""
     if result.returncode != 0:
         message = " ".join(result.stderr.split())
         message = message.removeprefix("error: ")
@@ -168,6 +198,19 @@ def write_pip_lock(
     title = "Written by nbship: `nbship lock` refreshes it, `nbship build` installs it with --require-hashes."
     path.write_text("\n".join(written.lines(title)) + "\n" + body, encoding="utf-8")
     return PipLockResult(path, True, _count(body), wanted)
+
+
+def _without_local(body: str) -> str:
+    """uv's output without the project's own paths (`-e .`): they have no hash, and are installed
+    from the project's sources after the lock, with --no-deps."""
+    kept: list[str] = []
+    skipping = False
+    for line in body.splitlines(keepends=True):
+        if not line[:1].isspace():
+            skipping = line.startswith(("-e ", ".", "/", "file:"))
+        if not skipping:
+            kept.append(line)
+    return "".join(kept)
 
 
 def _count(text: str) -> int:

@@ -2,13 +2,15 @@
 that has py-rattler and nothing of nbship (/opt/nbship/build/nbship-conda-install, one of
 nbship's support files), so it imports only the standard library and rattler.
 
-    python nbship-conda-install LOCK PREFIX CACHE_DIR
+    python nbship-conda-install LOCK PREFIX CACHE_DIR PIP_DIR
 
 No solve happens here: the lock names every package by URL and hash. TARGETARCH (set by BuildKit)
 picks the lock's platform. When the secret file named by NBSHIP_CHANNEL_MAP exists, it maps channel
 URLs as locked to where the build reaches them (a host folder nbship serves for the build).
 After the install, files no notebook needs are deleted; what that saved is printed and kept in
-conda-meta/nbship-strip.json.
+conda-meta/nbship-strip.json. The lock's PyPI packages (the pip: section, and nbship's JupyterLab
+for channels without one) are written into PIP_DIR as hashed requirements, for the next stage's
+installer: pip.txt and jupyterlab.txt.
 """
 
 from __future__ import annotations
@@ -69,10 +71,11 @@ def strip(prefix: Path) -> tuple[int, int]:
 
 
 def _records(lock_path: Path, platform: str) -> list[rattler.RepoDataRecord]:
-    environment = rattler.LockFile.from_path(lock_path).default_environment()
-    records = environment.conda_repodata_records().get(platform) if environment else None
-    if records is None:
+    lock = rattler.LockFile.from_path(lock_path)
+    environment = lock.default_environment()
+    if environment is None or platform not in {p.name for p in lock.platforms()}:
         sys.exit(f"nbship: {lock_path.name} has no packages for {platform}; run `nbship lock --platform {platform}`")
+    records = environment.conda_repodata_records().get(platform) or []
     mapping_file = os.environ.get("NBSHIP_CHANNEL_MAP", "")
     if mapping_file and Path(mapping_file).is_file() and Path(mapping_file).stat().st_size:
         mapping: dict[str, str] = json.loads(Path(mapping_file).read_text())
@@ -81,6 +84,18 @@ def _records(lock_path: Path, platform: str) -> list[rattler.RepoDataRecord]:
                 if record.url.startswith(locked):
                     record.url = reachable + record.url[len(locked) :]
     return records
+
+
+def pip_requirements(lock_path: Path, platform: str, environment: str) -> str:
+    """The environment's PyPI packages as `name @ URL --hash=sha256:...` lines (pip and uv read them)."""
+    found = rattler.LockFile.from_path(lock_path).environment(environment)
+    if found is None:
+        return ""
+    lines = []
+    for package in found.pypi_packages().get(platform, []):
+        url, _, sha256 = str(package.location).partition("#sha256=")
+        lines.append(f"{package.name} @ {url} --hash=sha256:{sha256}\n")
+    return "".join(lines)
 
 
 def _leave(code: int) -> None:
@@ -102,7 +117,7 @@ def _fail(exc: Exception) -> None:
 
 
 def main(argv: list[str]) -> None:
-    lock_path, prefix, cache = Path(argv[0]), Path(argv[1]), Path(argv[2])
+    lock_path, prefix, cache, pip_dir = Path(argv[0]), Path(argv[1]), Path(argv[2]), Path(argv[3])
     arch = os.environ.get("TARGETARCH") or {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, "")
     platform = _PLATFORMS.get(arch)
     if platform is None:
@@ -128,7 +143,11 @@ def main(argv: list[str]) -> None:
     # Kept in the image, so the gain can be read later: docker run IMAGE cat .../nbship-strip.json
     report = {"platform": platform, "packages": len(records), "bytes_before": before}
     report.update(bytes_removed=removed, files_removed=files)
+    (prefix / "conda-meta").mkdir(exist_ok=True)
     (prefix / "conda-meta" / "nbship-strip.json").write_text(json.dumps(report, sort_keys=True) + "\n")
+    pip_dir.mkdir(parents=True, exist_ok=True)
+    for environment, name in (("default", "pip.txt"), ("nbship-jupyterlab", "jupyterlab.txt")):
+        (pip_dir / name).write_text(pip_requirements(lock_path, platform, environment))
     print(
         f"nbship-conda: installed {len(records)} packages for {platform} into {prefix}; stripped {files} files "
         f"({removed / 1e6:.1f} MB of {before / 1e6:.1f} MB)",

@@ -12,6 +12,7 @@ from nbship import contract as c
 from nbship.errors import ProjectError
 from nbship.project.kinds import KINDS
 from nbship.project.kinds.base import Ignored, Input, Layout
+from nbship.project.kinds.unused import unused_files
 from nbship.settings import Settings, load_settings
 
 InputT = TypeVar("InputT", bound=Input)
@@ -80,10 +81,12 @@ def detect_inputs(layout: Layout) -> tuple[tuple[Input, ...], tuple[Ignored, ...
     ignored: list[Ignored] = []
     for kind in KINDS:
         result = kind.detect(layout, tuple(inputs))
-        if isinstance(result, Ignored):
-            ignored.append(result)
-        elif result is not None:
-            inputs.append(result)
+        for item in result if isinstance(result, tuple) else (result,):
+            if isinstance(item, Ignored):
+                ignored.append(item)
+            elif item is not None:
+                inputs.append(item)
+    ignored.extend(unused_files(layout, tuple(inputs)))
     return tuple(inputs), tuple(ignored)
 
 

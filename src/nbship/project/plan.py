@@ -46,6 +46,7 @@ class BuildPlan:
     strip: bool  # trim the environment (payload/slim.py) before it reaches the image
     strip_keep: tuple[str, ...]  # build tools the project names, which stripping leaves in
     fragments: Mapping[Stage, tuple[Fragment, ...]]  # each input kind's part, stage by stage
+    needs_source: bool  # a fragment copies from the `source` stage (the project without notebooks or data)
     final_env: tuple[tuple[str, str], ...]  # environment variables the inputs give the final image
     labels: tuple[tuple[str, str], ...]
     support_image: str | None  # nbship's support files from this image; None: from the project's folder
@@ -77,16 +78,19 @@ def base_image_of(project: Project, options: ImageOptions, python: PythonChoice)
 def make_plan(project: Project, options: ImageOptions, *, buildkit: bool, support_image: str | None) -> BuildPlan:
     if project.input(DockerfileInput) is not None:
         raise UsageError("The project has its own Dockerfile, which nbship builds as is: there is no plan to make.")
-    if not 0 < options.user_id < 2**31:
+    settings = project.settings
+    uid = options.user_id if options.user_id is not None else settings.user_id
+    installer = options.installer or settings.installer
+    if not 0 < uid < 2**31:
         raise UsageError(
-            f"--user-id {options.user_id} cannot be the notebook user's id: it must be a non-root uid "
+            f"--user-id {uid} cannot be the notebook user's id: it must be a non-root uid "
             "(1 or more), such as 1000 or your own `id -u`."
         )
     python = python_of(project)
     provided = frozenset().union(*(item.provides() for item in project.inputs))
     ctx = PlanContext(
         python=python.version,
-        installer=options.installer,
+        installer=installer,
         buildkit=buildkit,
         inputs=project.inputs,
         rel=project.rel,
@@ -103,15 +107,16 @@ def make_plan(project: Project, options: ImageOptions, *, buildkit: bool, suppor
         project_name=project.name,
         base_image=base_image_of(project, options, python),
         python=python,
-        installer=options.installer,
+        installer=installer,
         buildkit=buildkit,
         user=c.NB_USER,
-        uid=options.user_id,
+        uid=uid,
         jupyterlab=None if provided & JUPYTER_PROVIDERS else jupyterlab_for(python.version),
         has_data=project.data_dir is not None,
-        strip=options.strip if options.strip is not None else project.settings.strip,
+        strip=options.strip if options.strip is not None else settings.strip,
         strip_keep=tuple(sorted(provided & BUILD_TOOLS)),
         fragments={stage: tuple(items) for stage, items in fragments.items()},
+        needs_source=bool(fragments["project"]) or any(f.uses_source for items in fragments.values() for f in items),
         final_env=tuple(sorted(final_env.items())),
         labels=((c.OCI_TITLE, project.name), (c.LABEL_VERSION, __version__)),
         support_image=support_image,

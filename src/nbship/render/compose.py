@@ -6,9 +6,10 @@ a path holds ends up as one quoted scalar, not as YAML structure.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -21,6 +22,8 @@ TOKEN_VAR = c.TOKEN_ENV
 
 @dataclass(frozen=True)
 class ComposeSpec:
+    """What nbship knows about the project's compose file (the facts it is made from)."""
+
     title: str
     image: str
     port: int
@@ -28,6 +31,86 @@ class ComposeSpec:
     workdir: str
     volume: str
     labels: Mapping[str, str] = field(default_factory=dict)
+
+
+# -- The Compose Specification's parts nbship writes, as typed values --------------------------
+
+
+@dataclass(frozen=True)
+class Healthcheck:
+    test: tuple[str, ...]
+    interval: str
+    timeout: str
+    start_period: str
+    retries: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class VolumeMount:
+    """A service's `volumes:` entry in the long syntax (never "a:b" strings, which split on ':')."""
+
+    type: Literal["volume"] = "volume"
+    source: str
+    target: str
+
+
+@dataclass(frozen=True, kw_only=True)  # fields in the order the file shows them
+class Service:
+    image: str
+    init: bool = True
+    restart: Literal["no", "always", "on-failure", "unless-stopped"] = "unless-stopped"
+    ports: tuple[str, ...]
+    environment: Mapping[str, str]
+    volumes: tuple[VolumeMount, ...]
+    healthcheck: Healthcheck
+
+
+@dataclass(frozen=True, kw_only=True)
+class NamedVolume:
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ComposeFile:
+    services: Mapping[str, Service]
+    volumes: Mapping[str, NamedVolume]
+
+    def document(self) -> dict[str, Any]:
+        """The file as plain data for the YAML serializer, keys in the models' field order."""
+        document: dict[str, Any] = _plain(self)
+        return document
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {item.name: _plain(getattr(value, item.name)) for item in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def compose_model(spec: ComposeSpec) -> ComposeFile:
+    probe = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{spec.container_port}/api', timeout=4)"
+    lab = Service(
+        image=spec.image,
+        ports=(f"{c.LOOPBACK}:{spec.port}:{spec.container_port}",),
+        environment={TOKEN_VAR: "${" + TOKEN_VAR + ":?set " + TOKEN_VAR + " in the .env file beside compose.yaml}"},
+        volumes=(VolumeMount(source="work", target=spec.workdir),),
+        # python3 by name: it also works for --image images that are not nbship's.
+        healthcheck=Healthcheck(
+            test=("CMD", "python3", "-c", probe), interval="30s", timeout="5s", start_period="30s", retries=3
+        ),
+    )
+    # An explicit name, not `external`: Compose creates it when it is missing, and `nbship up`
+    # uses the same volume, so the work is the same either way.
+    return ComposeFile(services={"lab": lab}, volumes={"work": NamedVolume(name=spec.volume, labels=dict(spec.labels))})
+
+
+def compose_document(spec: ComposeSpec) -> dict[str, Any]:
+    return compose_model(spec).document()
 
 
 def _header(spec: ComposeSpec) -> str:
@@ -42,34 +125,6 @@ def _header(spec: ComposeSpec) -> str:
             "# nbship rewrites this file when asked (`nbship compose --force` after you edit it).",
         ]
     )
-
-
-def compose_document(spec: ComposeSpec) -> dict[str, Any]:
-    probe = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{spec.container_port}/api', timeout=4)"
-    return {
-        "services": {
-            "lab": {
-                "image": spec.image,
-                "init": True,
-                "restart": "unless-stopped",
-                "ports": [f"{c.LOOPBACK}:{spec.port}:{spec.container_port}"],
-                "environment": {
-                    TOKEN_VAR: "${" + TOKEN_VAR + ":?set " + TOKEN_VAR + " in the .env file beside compose.yaml}"
-                },
-                "volumes": [{"type": "volume", "source": "work", "target": spec.workdir}],
-                "healthcheck": {
-                    "test": ["CMD", "python3", "-c", probe],
-                    "interval": "30s",
-                    "timeout": "5s",
-                    "start_period": "30s",
-                    "retries": 3,
-                },
-            }
-        },
-        # An explicit name, not `external`: Compose creates it when it is missing, and `nbship up`
-        # uses the same volume, so the work is the same either way.
-        "volumes": {"work": {"name": spec.volume, "labels": dict(spec.labels)}},
-    }
 
 
 def render_compose(spec: ComposeSpec) -> str:

@@ -111,6 +111,15 @@ def shared_values(plan: p.BuildPlan) -> dict[str, Any]:
         "workdir_env": c.WORKDIR_ENV,
         "home": c.HOME,
         "port": c.CONTAINER_PORT,
+        # The first folder wins: tools a postBuild put in ~/.local/bin come before the environment's.
+        "path_dirs": (*c.LOCAL_BIN_DIRS, f"{c.ENV_PREFIX}/bin"),
+        "binder_env": (
+            (c.REPO_DIR_ENV, c.CONTENT_DIR),
+            (c.NB_USER_ENV, plan.user),
+            (c.NB_UID_ENV, str(plan.uid)),
+            (c.NB_PYTHON_PREFIX_ENV, c.ENV_PREFIX),
+            (c.KERNEL_PYTHON_PREFIX_ENV, c.ENV_PREFIX),
+        ),
     }
 
 
@@ -123,7 +132,7 @@ def render_dockerfile(plan: p.BuildPlan) -> str:
     shared = shared_values(plan)
     rendered = {
         stage: [_render_fragment(env, fragment, shared) for fragment in plan.stage(stage)]
-        for stage in ("stages", "system", "env", "project", "final")
+        for stage in ("stages", "system", "env", "project", "content", "image", "final")
     }
     env_base = [_render_fragment(env, fragment, shared) for fragment in plan.stage("env-base")]
     text = env.get_template("Dockerfile.j2").render({**shared, **rendered, "env_base": env_base[0] if env_base else ""})

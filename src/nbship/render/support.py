@@ -28,7 +28,9 @@ _FILES: tuple[tuple[str, str, int], ...] = (
     ("bin/nbship-refresh", "refresh.py", 0o755),
     ("build/nbship-slim", "slim.py", 0o755),
     ("build/nbship-conda-install", "conda_install.py", 0o755),
+    ("build/nbship-pipfile-lock", "pipfile_lock.py", 0o755),
     ("build/lab-overrides.json", "lab_overrides.json", 0o644),
+    ("build/nbship-r-install", "r_install.R", 0o755),
 )
 # A fixed time for the files' mtimes: the same files give the same layers on every machine.
 _MTIME = 1_000_000_000
@@ -38,8 +40,8 @@ README = """\
 `nbship init` wrote this folder beside the Dockerfile it wrote. The Dockerfile copies these files
 into the image: the start-up script (`bin/entrypoint`), the work-folder refresh that brings a
 volume up to date with a newer image (`bin/nbship-refresh`), and build-time helpers that trim the
-environment and install a conda lock (`build/`). Keep the folder with the Dockerfile in version
-control. `nbship init --force` writes both anew (for a newer nbship, say).
+environment and install a conda lock or R packages (`build/`). Keep the folder with the Dockerfile
+in version control. `nbship init --force` writes both anew (for a newer nbship, say).
 """
 
 

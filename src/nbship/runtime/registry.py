@@ -26,6 +26,7 @@ class PushOutcome:
     digest: str
     layers_pushed: int
     layers_present: int
+    source: str = ""  # the local image that was pushed
 
 
 def registry_of(reference: str) -> str:
@@ -138,6 +139,7 @@ def push(engine: Engine, source: str, target: str, reporter: Reporter) -> PushOu
         digest=digest,
         layers_pushed=states.count("Pushed"),
         layers_present=states.count("Layer already exists"),
+        source=source,
     )
 
 

@@ -11,13 +11,15 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from nbship import contract as c
 from nbship.engine.base import ContainerInfo, ContainerSpec, Engine, HostUser, ImageInfo, Mount, PortBinding
 from nbship.errors import Interrupted, NbshipError, PortInUseError, RunError
+from nbship.options import Env
 from nbship.reporter import Reporter
+from nbship.resources import Resources
 
 WorkMountKind = Literal["volume", "host", "none"]
 
@@ -72,6 +74,9 @@ class ServerSpec:
     token: str | None = None
     user: HostUser | None = None  # whose files the bind mount holds; None: the image's notebook user
     ready_timeout: float = 180.0
+    env: Env = ()  # the user's variables (-e, --env-file); the token is set apart
+    resources: Resources = field(default_factory=Resources)
+    command: tuple[str, ...] | None = None  # None: the image's own (nbship's images serve JupyterLab)
 
 
 @dataclass(frozen=True)
@@ -212,7 +217,14 @@ def _same_server(found: ContainerInfo, server: Server, spec: ServerSpec) -> bool
         return False
     if spec.token is not None and spec.token != server.token:
         return False
-    if server.mount != spec.mount:
+    if server.mount != spec.mount or any(found.env.get(name) != value for name, value in spec.env):
+        return False
+    limits = found.resources
+    if (limits.memory, limits.cpus, limits.gpus is None) != (
+        spec.resources.memory,
+        spec.resources.cpus,
+        spec.resources.gpus is None,
+    ):
         return False
     return found.image_id == spec.image_info.id and _answers(server.port, server.token)
 
@@ -249,10 +261,12 @@ def start_server(engine: Engine, spec: ServerSpec, reporter: Reporter) -> Server
         name=name,
         labels=labels,
         # The token is given by environment, never --allow-root: the image runs as its notebook user.
-        env={c.TOKEN_ENV: token},
+        env={**dict(spec.env), c.TOKEN_ENV: token},
         ports=(PortBinding(c.CONTAINER_PORT, spec.bind, spec.port),),
         mounts=(spec.mount.engine_mount(image_workdir(spec.image_info)),),
         host_user=spec.user,
+        resources=spec.resources,
+        command=spec.command,
     )
     started: ContainerInfo | None = None
     try:

@@ -8,7 +8,9 @@ export_volume / import_volume), owners and modes kept.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
+import json
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -200,3 +202,37 @@ def _archive_for_import(source: Path, spool: IO[bytes], *, owner: int) -> int:
                 return copy_members(archive, tar, top="", rename=".")
         except tarfile.TarError as exc:
             raise UsageError(f"{source} is not a readable tar archive ({exc}); give a tar file or a folder.") from exc
+
+
+def holds_nothing_of_the_users(engine: Engine, name: str) -> bool:
+    """Whether the volume is empty, or holds only what an image delivered into it, unchanged (as
+    its record says): then nothing in it is the user's, and a failed start may remove it."""
+    hashes: dict[str, str] = {}
+    record: dict[str, str] | None = None
+    reader = io.BufferedReader(ChunkReader(engine.export_volume(name)))
+    with tarfile.open(fileobj=reader, mode="r|") as source:
+        for member in source:
+            rel = relative(member.name, "")
+            if rel is None or rel == "." or member.isdir():
+                continue
+            if member.issym() and rel in c.LINKED_DIRS:
+                continue  # the link to the image's data/
+            if not member.isfile():
+                return False
+            handle = source.extractfile(member)
+            data = handle.read() if handle is not None else b""
+            if rel == c.RECORD:
+                record = _record_files(data)
+            elif not rel.startswith(f"{c.RECORD_DIR}/"):
+                hashes[rel] = hashlib.sha256(data).hexdigest()
+    if not hashes:
+        return True
+    return record is not None and all(record.get(rel) == digest for rel, digest in hashes.items())
+
+
+def _record_files(data: bytes) -> dict[str, str] | None:
+    try:
+        files = json.loads(data).get("files")
+    except (ValueError, AttributeError):
+        return None
+    return {str(k): str(v) for k, v in files.items()} if isinstance(files, dict) else None

@@ -9,21 +9,26 @@ from nbship.project.kinds import (
     environment_yml,
     package,
     pip_lock,
+    pipfile,
     postbuild,
+    r,
     requirements,
     runtime,
     start,
 )
 from nbship.project.kinds.base import Kind
 
-# Earlier kinds are seen by later ones (environment.yml makes requirements.txt unused).
+# Earlier kinds are seen by later ones (environment.yml makes a Pipfile unused, a Pipfile requirements.txt;
+# the R kind reads runtime.txt's R part), in the order of Binder's build packs.
 KINDS: tuple[Kind, ...] = (
     dockerfile,
     environment_yml,
+    pipfile,
     requirements,
     pip_lock,
     package,
     runtime,
+    r,
     apt,
     postbuild,
     start,

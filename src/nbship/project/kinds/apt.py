@@ -34,8 +34,9 @@ def parse_apt(path: Path, display: str) -> tuple[str, ...]:
 
 name = "apt"
 
-# BuildKit keeps apt's downloads and lists in cache mounts; the classic builder cleans up instead.
-_FRAGMENT = """
+# One apt-get install of `packages` (the R kind uses it too). BuildKit keeps apt's downloads and
+# lists in cache mounts; the classic builder cleans up instead.
+INSTALL_STEP = """
 {%- if buildkit %}
 RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \\
     --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \\
@@ -61,7 +62,12 @@ class AptInput(OneFile):
     def fragments(self, ctx: PlanContext) -> tuple[Fragment, ...]:
         if not self.packages:
             return ()
-        return (Fragment("system", _FRAGMENT, {"packages": self.packages}),)
+        return (install_fragment(self.packages),)
+
+
+def install_fragment(packages: tuple[str, ...]) -> Fragment:
+    """Debian packages installed in the system stage (apt.txt's, and the tools postBuild gets)."""
+    return Fragment("system", INSTALL_STEP, {"packages": packages})
 
 
 def detect(layout: Layout, found: tuple[Input, ...]) -> AptInput | None:

@@ -22,9 +22,11 @@ from nbship.settings import Settings
 #   env-base  replaces the environment's first step (a conda prefix instead of a new virtualenv)
 #   env       the env stage, one install step each (requirements, locks, a conda pip: section)
 #   project   installs that need the project's sources (the project as a package, `-e .`)
+#   content   the image's copy of the project, as root, before it reaches the image (script modes)
+#   image     the final image, as root, before its data and content (what a stage of its own built)
 #   final     the final image, as the notebook user, after the content (postBuild)
-Stage = Literal["stages", "system", "env-base", "env", "project", "final"]
-STAGES: tuple[Stage, ...] = ("stages", "system", "env-base", "env", "project", "final")
+Stage = Literal["stages", "system", "env-base", "env", "project", "content", "image", "final"]
+STAGES: tuple[Stage, ...] = ("stages", "system", "env-base", "env", "project", "content", "image", "final")
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,9 @@ class Fragment:
     stage: Stage
     template: str
     values: Mapping[str, Any] = field(default_factory=dict)
+    # It copies from the `source` stage (the project without notebooks and data), which the
+    # skeleton then renders before every stage of the `stages` slot.
+    uses_source: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,5 +145,6 @@ class Kind(Protocol):
 
     name: str
 
-    def detect(self, layout: Layout, found: tuple[Input, ...]) -> Input | Ignored | None:
-        """`found`: what the kinds before this one detected (environment.yml makes requirements.txt unused)."""
+    def detect(self, layout: Layout, found: tuple[Input, ...]) -> Input | Ignored | tuple[Input | Ignored, ...] | None:
+        """`found`: what the kinds before this one detected (environment.yml makes requirements.txt unused).
+        A tuple: an input and what it leaves unused (a Pipfile.lock, and the newer Pipfile it ignores)."""

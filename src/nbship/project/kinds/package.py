@@ -12,7 +12,8 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
 from nbship.errors import InputFileError
-from nbship.project.kinds.base import Fragment, Input, InputBase, Layout, PlanContext, PythonHint
+from nbship.project.kinds.base import Fragment, Ignored, Input, InputBase, Layout, PlanContext, PythonHint
+from nbship.project.kinds.pipfile import PipfileInput
 from nbship.project.python import DEFAULT_PYTHON, KNOWN_PYTHONS, for_specifier
 
 if sys.version_info >= (3, 11):
@@ -111,5 +112,18 @@ def parse_package(folder: Path, display_root: Path) -> PackageInput | None:
     return None
 
 
-def detect(layout: Layout, found: tuple[Input, ...]) -> PackageInput | None:
-    return parse_package(layout.config_dir, layout.root)
+def detect(layout: Layout, found: tuple[Input, ...]) -> PackageInput | Ignored | None:
+    package = parse_package(layout.config_dir, layout.root)
+    pipfile = next((item for item in found if isinstance(item, PipfileInput)), None)
+    if package is None or pipfile is None:
+        return package
+    # As on Binder: with a Pipfile, the project is a package to install only if the Pipfile says so
+    # (then the Pipfile's entry installs it).
+    if any(local.path == layout.display(package.path.parent) for local in pipfile.local):
+        return None
+    return Ignored(
+        package.path,
+        f"{package.display} is not installed: with {layout.display(pipfile.files[0])}, the project is installed "
+        'only when the Pipfile lists it as a path (as on Binder): add `project = {path = ".", editable = true}` '
+        "to its [packages].",
+    )

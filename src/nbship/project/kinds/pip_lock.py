@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from nbship.project.kinds.base import Fragment, Ignored, Input, Layout, OneFile, PlanContext
+from nbship.project.kinds.pipfile import PipfileInput
 from nbship.project.kinds.requirements import RequirementsInput
 
 name = "pip-lock"
@@ -39,6 +40,12 @@ def detect(layout: Layout, found: tuple[Input, ...]) -> PipLockInput | Ignored |
     path = layout.find(LOCK_NAME)
     if path is None or any(item.kind == "conda" for item in found):
         return None
+    pipfile_lock = next((item for item in found if isinstance(item, PipfileInput) and item.lock is not None), None)
+    if pipfile_lock is not None:
+        return Ignored(
+            path,
+            f"{layout.display(path)} is not used: {pipfile_lock.display} is the lock (as on Binder, it wins).",
+        )
     local = next((item for item in found if isinstance(item, RequirementsInput) and item.needs_source), None)
     if local is not None:
         return Ignored(

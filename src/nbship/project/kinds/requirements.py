@@ -233,16 +233,24 @@ def parse_requirements(path: Path, project_root: Path) -> RequirementsInput:
     )
 
 
+# The kinds that describe the whole environment, so requirements.txt beside them is unused (as on
+# Binder), and where its packages belong instead.
+_WINNERS = (
+    ("pipfile", "(as on Binder, a Pipfile wins over requirements.txt). Add its packages to the Pipfile."),
+    ("conda", "(as on Binder). Put pip packages in its 'pip:' section."),
+)
+
+
 def detect(layout: Layout, found: tuple[Input, ...]) -> RequirementsInput | Ignored | None:
     path = layout.find("requirements.txt")
     if path is None:
         return None
-    conda = next((item for item in found if item.kind == "conda"), None)
-    if conda is not None:
-        # As on Binder: environment.yml describes the whole environment; its pip: section is the place.
-        return Ignored(
-            path,
-            f"{layout.display(path)} is not used: {layout.display(conda.files[0])} describes the environment "
-            "(as on Binder). Put pip packages in its 'pip:' section.",
-        )
+    for kind, instead in _WINNERS:
+        winner = next((item for item in found if item.kind == kind), None)
+        if winner is not None:
+            return Ignored(
+                path,
+                f"{layout.display(path)} is not used: {layout.display(winner.files[0])} describes the environment "
+                + instead,
+            )
     return parse_requirements(path, layout.root)

@@ -9,7 +9,8 @@ from typing import ClassVar
 
 from nbship import contract as c
 from nbship.errors import InputFileError
-from nbship.project.kinds.base import Input, Layout, OneFile
+from nbship.project.kinds.base import Fragment, Input, Layout, OneFile, PlanContext
+from nbship.project.kinds.script import ScriptText, read_script
 
 name = "start"
 
@@ -19,6 +20,10 @@ _START_EXEC_RE = re.compile(r'exec\s+"\$(@|\{@\})"')
 @dataclass(frozen=True)
 class StartInput(OneFile):
     kind: ClassVar[str] = name
+    script: ScriptText
+
+    def fragments(self, ctx: PlanContext) -> tuple[Fragment, ...]:
+        return (self.script.content_fragment(self.display),)
 
     def final_env(self) -> Mapping[str, str]:
         # The entrypoint runs it from the image's copy of the project (payload/entrypoint.sh).
@@ -30,12 +35,12 @@ def detect(layout: Layout, found: tuple[Input, ...]) -> StartInput | None:
     if path is None:
         return None
     display = layout.display(path)
-    text = path.read_text(encoding="utf-8", errors="replace")
-    if not _START_EXEC_RE.search(text):
+    script = read_script(path)
+    if not _START_EXEC_RE.search(script.text):
         raise InputFileError(
             display,
             None,
             "the start script does not run the command it is given, so the server would never start",
             'End it with the line: exec "$@"',
         )
-    return StartInput(path, display)
+    return StartInput(path, display, script)

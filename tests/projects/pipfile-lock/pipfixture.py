@@ -1,0 +1,1 @@
+MESSAGE = "installed because the Pipfile names the project as a path"

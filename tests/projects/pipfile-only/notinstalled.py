@@ -1,0 +1,1 @@
+print("this package is not installed: the Pipfile does not name it")

@@ -1,0 +1,1 @@
+answer <- function() nbshipstats::double_core()
