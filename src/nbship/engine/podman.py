@@ -464,18 +464,19 @@ class PodmanEngine:
         name = spec.name or f"nbship-shell-{secrets.token_hex(4)}"  # known, so that it is removed in every case
         args, env = self._spec_args(dataclasses.replace(spec, name=name))
         flags = [*(["--interactive"] if stdin else []), *(["--tty"] if tty else [])]
+        # No healthcheck for a one-off command: without systemd Podman only prints errors about it.
+        command = ["run", *flags, "--no-healthcheck", *args, spec.image, *(spec.command or ())]
         try:
             try:
-                code = docker_cli.run_attached(
-                    ["run", "--rm", *flags, *args, spec.image, *(spec.command or ())], env=env, program=self.program
-                )
+                code = docker_cli.run_attached(command, env=env, program=self.program)
             except KeyboardInterrupt:
                 raise Interrupted("Interrupted: the container was stopped and removed.") from None
-            if code == 125:  # Podman's own failure (the container never ran); its message is above
+            ended = self.container(name)
+            if ended is None or ended.status == "created":  # it never ran: Podman said why, above
                 if spec.resources.gpus is not None:
                     raise gpu_error(f"podman run exited with {code}; its message is above")
                 raise RunError(f"A container of {spec.image} could not start; Podman's message is above.")
-            return code
+            return ended.exit_code if ended.exit_code is not None else code
         finally:
             self.remove_container(name, stop_timeout=3)
 
