@@ -41,6 +41,10 @@ LINKED_DIRS = ("data",)
 # Folders never searched for notebooks, on the host and by nbship check in the image.
 SKIP_DIRS = frozenset({".git", ".ipynb_checkpoints", "__pycache__", ".venv", "venv", "node_modules", ".tox", ".nbship"})
 
+# -- Every container nbship starts or writes a compose file for -------------------------------
+# No process in it gains privileges: a setuid file in a volume runs as whoever calls it.
+NO_NEW_PRIVILEGES = "no-new-privileges:true"
+
 # -- The server ------------------------------------------------------------------------------
 CONTAINER_PORT = 8888
 LOOPBACK = "127.0.0.1"
@@ -74,6 +78,7 @@ LABEL_VERSION = "io.nbship.version"
 LABEL_FINGERPRINT = "io.nbship.fingerprint"
 LABEL_PROJECT_ID = "io.nbship.project-id"
 LABEL_PROJECT_PATH = "io.nbship.project-path"
+LABEL_IMAGE_REPOSITORY = "io.nbship.image-repository"  # on a volume `up --image` created: for which image
 LABEL_MANAGED = "io.nbship.managed"
 LABEL_PORT = "io.nbship.port"
 LABEL_BIND = "io.nbship.bind"

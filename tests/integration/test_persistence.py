@@ -201,13 +201,15 @@ def test_export_import_round_trip(tiny: Path, tmp_path: Path) -> None:
         "-c",
         "mkdir -p deep/er && echo x > deep/er/f && chmod 640 deep/er/f && ln -s results.txt link",
     )
-    docker("exec", "-u", "0", container, "sh", "-c", "echo root > owned-by-root && chmod 600 owned-by-root")
     down(tiny)
+    # As root, from a container of its own: nbship's has no-new-privileges, so `exec -u 0` gets no capabilities.
+    root = "echo root > /w/owned-by-root && chmod 600 /w/owned-by-root"
+    docker("run", "--rm", "-u", "0", "-v", f"{volume_of(tiny)}:/w", "--entrypoint", "sh", TINY_TAG, "-c", root)
     first = tmp_path / "work.tar.gz"
     assert run_cli("volume", "export", volume_of(tiny), str(first)).exit_code == 0
     copy = f"nbship-test-import-{time.time_ns()}"
     try:
-        assert run_cli("volume", "import", copy, str(first)).exit_code == 0
+        assert run_cli("volume", "import", copy, str(first), "--keep-owners").exit_code == 0
         again = tmp_path / "again.tar"
         assert run_cli("volume", "export", copy, str(again)).exit_code == 0
         before, after = _members(first), _members(again)
@@ -235,6 +237,13 @@ def test_export_import_round_trip(tiny: Path, tmp_path: Path) -> None:
         )
         assert out.stdout.split() == ["1000", "644"]
         assert run_cli("volume", "rm", from_folder).exit_code == 0
+        # Without --keep-owners, every file of a tar belongs to the notebook user.
+        assert run_cli("volume", "import", from_folder, str(first)).exit_code == 0
+        owners = docker(
+            "run", "--rm", "-v", f"{from_folder}:/w", "--entrypoint", "stat", TINY_TAG, "-c", "%u", "/w/owned-by-root"
+        )
+        assert owners.stdout.split() == ["1000"]
+        assert run_cli("volume", "rm", from_folder).exit_code == 0
     finally:
         run_cli("volume", "rm", copy)
     missing = run_cli("volume", "export", "nbship-no-such-volume", str(tmp_path / "x.tar"))
@@ -247,7 +256,7 @@ def test_shell_without_a_server_opens_the_projects_work(tiny: Path) -> None:
     down(tiny)
     result = subprocess.run(
         [nbship_exe(), "shell", str(tiny), "-t", TINY_TAG],
-        input="cat results.txt; echo more >> results.txt\nexit\n",
+        input="cat results.txt; echo more >> results.txt; grep NoNewPrivs /proc/self/status\nexit\n",
         capture_output=True,
         text=True,
         timeout=120,
@@ -255,5 +264,6 @@ def test_shell_without_a_server_opens_the_projects_work(tiny: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "from the lab" in result.stdout and f"on the volume {volume_of(tiny)}" in result.stderr
+    assert result.stdout.split()[-2:] == ["NoNewPrivs:", "1"]  # no process in it can gain privileges
     lab, _ = up(tiny, "-t", TINY_TAG)
     assert lab.get("results.txt") == "from the lab\nmore\n"

@@ -7,6 +7,7 @@ volume export/import, check, login and push to a registry with a password, and c
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import shutil
 import subprocess
@@ -124,8 +125,11 @@ def test_up_with_a_volume_refresh_logs_status_shell_and_down(built: Built) -> No
     status = ok(user.nbship("--engine", "podman", "status")).stdout
     assert str(path) in status and f"127.0.0.1:{port}" in status
     assert "ServerApp" in ok(user.nbship("--engine", "podman", "logs", str(path))).stdout
-    shell = user.nbship("--engine", "podman", "shell", str(path), input="cat mine.txt; echo; id -u; exit 3\n")
-    assert shell.returncode == 3 and shell.stdout.split()[:2] == ["kept", "1000"], shell.stdout + shell.stderr
+    probe = "cat mine.txt; echo; id -u; grep NoNewPrivs /proc/1/status; exit 3\n"
+    shell = user.nbship("--engine", "podman", "shell", str(path), input=probe)
+    assert shell.returncode == 3, shell.stdout + shell.stderr
+    # The server's process (pid 1 of the container) can gain no privileges, as on Docker.
+    assert shell.stdout.split()[:4] == ["kept", "1000", "NoNewPrivs:", "1"], shell.stdout + shell.stderr
     ok(user.nbship("--engine", "podman", "down", str(path)))
     assert str(path) not in ok(user.nbship("--engine", "podman", "status")).stdout
 
@@ -141,8 +145,10 @@ def test_up_with_a_volume_refresh_logs_status_shell_and_down(built: Built) -> No
     assert requests.get(f"{base}/api/contents/mine.txt", headers=headers, timeout=30).status_code == 200
     # No container running: shell starts a new one on the project's volume.
     ok(user.nbship("--engine", "podman", "down", str(path)))
-    shell = user.nbship("--engine", "podman", "shell", str(path), "-t", built.image, input="cat mine.txt\n")
-    assert shell.returncode == 0 and "kept" in shell.stdout, shell.stdout + shell.stderr
+    probe = "cat mine.txt; grep NoNewPrivs /proc/self/status\n"
+    shell = user.nbship("--engine", "podman", "shell", str(path), "-t", built.image, input=probe)
+    assert shell.returncode == 0, shell.stdout + shell.stderr
+    assert shell.stdout.split()[-3:] == ["kept", "NoNewPrivs:", "1"], shell.stdout
 
 
 def test_mount_host_leaves_the_users_own_files(built: Built) -> None:
@@ -192,8 +198,36 @@ def test_volume_export_import_and_check(built: Built) -> None:
             assert "mine.txt" in tar.getnames()  # written in the lab in an earlier test, carried over
     finally:
         ok(user.nbship("--engine", "podman", "volume", "rm", copy))
+    _import_is_screened_and_exports_into_a_folder(user)
     check = ok(user.nbship("--engine", "podman", "check", str(built.path), "-t", built.image))
     assert "1 passed" in check.stdout
+
+
+def _import_is_screened_and_exports_into_a_folder(user: EngineUser) -> None:
+    folder = user.folder("podman-odd")
+    odd = folder / "odd.tar"
+    with tarfile.open(odd, "w") as tar:
+        program = tarfile.TarInfo("run-me")
+        program.mode, program.size, program.uid = 0o4755, 10, 0
+        tar.addfile(program, io.BytesIO(b"#!/bin/sh\n"))
+        pipe = tarfile.TarInfo("pipe")
+        pipe.type = tarfile.FIFOTYPE
+        tar.addfile(pipe)
+    user.give(folder)
+    name = f"{TEST_PREFIX}-podman-odd"
+    imported = ok(user.nbship("--engine", "podman", "volume", "import", name, str(odd)))
+    try:
+        said = imported.stdout + imported.stderr
+        assert "FIFO: 1 (pipe)" in said and "setuid/setgid bit from 1 file(s): run-me" in said, said
+        inside = ok(user.run("podman", "volume", "export", name)).stdout  # text: the tar's headers are ASCII
+        assert "pipe" not in inside
+        out = folder / "out"
+        ok(user.nbship("--engine", "podman", "volume", "export", name, str(out)))
+        info = (out / "run-me").stat()
+        assert info.st_mode & 0o7777 == 0o755 and info.st_uid == user.uid, oct(info.st_mode)
+        assert sorted(p.name for p in out.iterdir()) == ["run-me"]
+    finally:
+        ok(user.nbship("--engine", "podman", "volume", "rm", name))
 
 
 def test_login_push_and_up_from_the_registry(built: Built, tmp_path: Path) -> None:
@@ -231,6 +265,10 @@ def test_compose_file_runs_with_podman_compose(built: Built) -> None:
     try:
         url = f"http://127.0.0.1:{port}/api/status?token={token}"
         assert wait_until(lambda: _status(url) == 200, timeout=90)
+        started = ok(user.run("podman", "ps", "-q", "--filter", "label=io.podman.compose.project")).stdout.split()
+        assert len(started) == 1
+        security = ok(user.run("podman", "inspect", "--format", "{{.HostConfig.SecurityOpt}}", started[0])).stdout
+        assert "no-new-privileges" in security  # the compose file's security_opt reached Podman
     finally:
         ok(user.run("podman-compose", "-f", "compose.yaml", "down", cwd=built.path))
 

@@ -69,7 +69,8 @@ def test_the_model_is_what_the_file_holds() -> None:
     document = yaml.safe_load(render_compose(SPEC))
     assert document == compose_model(SPEC).document()
     lab = document["services"]["lab"]
-    assert list(lab) == ["image", "init", "restart", "ports", "environment", "volumes", "healthcheck"]
+    assert list(lab) == ["image", "init", "security_opt", "restart", "ports", "environment", "volumes", "healthcheck"]
+    assert lab["security_opt"] == ["no-new-privileges:true"]
     assert lab["volumes"] == [{"type": "volume", "source": "work", "target": "/home/jovyan/work"}]
     assert document["volumes"]["work"]["labels"] == {"io.nbship.project-path": "/home/alice/my: project"}
 

@@ -65,25 +65,43 @@ def volume_rm(names: tuple[str, ...]) -> None:
 @click.argument("dest", type=click.Path(path_type=Path))
 @click.option("--force", is_flag=True, help="Replace DEST when it is an existing tar file.")
 def volume_export(name: str, dest: Path, force: bool) -> None:
-    """Copy a volume into DEST: a .tar/.tar.gz file (keeps owners and modes) or a new folder."""
+    """Copy a volume into DEST: a .tar/.tar.gz file (keeps owners and modes) or a new folder
+    (no device nodes, FIFOs or setuid bits; hard links become copies)."""
     from nbship import api
 
     with console.progress() as reporter:
-        count = api.volume_export(name=name, dest=dest, force=force, engine=console.engine(), reporter=reporter)
-    console.say(f"Exported {count} entries of {name} to {dest}.")
+        outcome = api.volume_export(name=name, dest=dest, force=force, engine=console.engine(), reporter=reporter)
+    console.say(f"Exported {outcome.entries} entries of {name} to {dest}.")
+    for note in outcome.notes():
+        console.styled("bold yellow", "warning", f" {note}")
 
 
 @volume.command("import")
 @click.argument("name")
 @click.argument("source", type=click.Path(path_type=Path))
-@click.option(
-    "--owner", type=int, default=c.DEFAULT_UID, show_default=True, help="Uid owning files imported from a folder."
-)
-def volume_import(name: str, source: Path, owner: int) -> None:
-    """Create the volume NAME from SOURCE: a tar file made by `volume export`, or a folder."""
-    from nbship import api
+@click.option("--owner", type=int, help=f"Uid (and gid) owning the imported files [default: {c.DEFAULT_UID}].")
+@click.option("--keep-owners", is_flag=True, help="Keep the owners recorded in the archive (or the folder).")
+def volume_import(name: str, source: Path, owner: int | None, keep_owners: bool) -> None:
+    """Create the volume NAME from SOURCE: a tar file made by `volume export`, or a folder.
 
+    Device nodes, FIFOs and sockets are left out and setuid/setgid bits removed (each is listed)."""
+    from nbship import api
+    from nbship.errors import UsageError
+
+    if owner is not None and keep_owners:
+        raise UsageError("--owner and --keep-owners contradict each other: give one of them.")
+    if owner is not None and not 0 <= owner < 2**32:
+        raise UsageError(f"--owner {owner} is not a uid (0 to 4294967295).")
     with console.progress() as reporter:
-        count = api.volume_import(name=name, source=source, owner=owner, engine=console.engine(), reporter=reporter)
-    console.say(f"Created the volume {name} with {count} entries from {source}.")
+        outcome = api.volume_import(
+            name=name,
+            source=source,
+            owner=c.DEFAULT_UID if owner is None else owner,
+            keep_owners=keep_owners,
+            engine=console.engine(),
+            reporter=reporter,
+        )
+    console.say(f"Created the volume {name} with {outcome.entries} entries from {source}.")
+    for note in outcome.notes():
+        console.styled("bold yellow", "warning", f" {note}")
     console.say(f"Use it with: nbship up PATH --volume {name}")

@@ -33,6 +33,7 @@ class Target:
     label: str  # the project's folder, or "image REF"
     root: Path | None
     settings: Settings  # the project's (its file and NBSHIP_* variables), or NBSHIP_* alone
+    repository: str = ""  # the image's repository, for `up --image REF` with no project
 
 
 def project_target(project: Project) -> Target:
@@ -46,7 +47,7 @@ def image_target(reference: str, image: ImageInfo | None) -> Target:
     project_id = (image.labels.get(c.LABEL_PROJECT_ID) if image else None) or (
         f"{slugify(repository.rsplit('/', 1)[-1])}-{hashlib.sha256(repository.encode()).hexdigest()[:8]}"
     )
-    return Target(project_id, f"image {reference}", None, load_settings(None)[0])
+    return Target(project_id, f"image {reference}", None, load_settings(None)[0], repository)
 
 
 def connect_for(engine: EngineChoice | None, path: Path | None, image: str | None, reporter: Reporter | None) -> Engine:
@@ -124,7 +125,7 @@ def prepare_work_mount(engine: Engine, target: Target, kind: MountChoice, volume
         volumes.require(engine, volume)
         return WorkMount("volume", volume), False
     name = volumes.volume_name(target.project_id)
-    _, created = volumes.ensure(engine, name, volumes.volume_labels(target.project_id, target.label))
+    _, created = volumes.ensure(engine, name, volumes.volume_labels(target.project_id, target.label, target.repository))
     return WorkMount("volume", name), created
 
 
@@ -263,7 +264,16 @@ def down(
             kept.append(own)
         return DownOutcome(server, (), tuple(kept))
     removed: list[str] = []
-    if chosen.volume(own) is not None:
+    found = chosen.volume(own)
+    if found is not None and not volumes.created_for(found, target.project_id, target.repository):
+        # Named after the project id the image claims, but made for something else: not this run's.
+        made_for = found.labels.get(c.LABEL_PROJECT_PATH) or "something other than nbship"
+        reporter.warn(
+            f"Kept the volume {own}: it holds the work of {made_for}, not of {target.label}. "
+            f"`nbship volume rm {own}` removes it if that work is no longer needed."
+        )
+        kept.append(own)
+    elif found is not None:
         reporter.info(f"Removing the volume {own}: the work kept in it for {target.label} is deleted.")
         volumes.remove(chosen, own)
         removed.append(own)

@@ -9,6 +9,7 @@ from nbship.engine import connect
 from nbship.options import EngineChoice
 from nbship.reporter import Reporter
 from nbship.runtime import volumes
+from nbship.runtime.archive import ArchiveOutcome
 from nbship.runtime.volumes import WorkVolume
 
 
@@ -32,7 +33,8 @@ def volume_export(
     force: bool = False,
     engine: EngineChoice | None = None,
     reporter: Reporter | None = None,
-) -> int:
+) -> ArchiveOutcome:
+    """A tar file keeps the volume as it is; a folder gets no device node, FIFO or setuid bit."""
     return volumes.export(connect(engine, reporter=reporter), name, dest, force=force)
 
 
@@ -41,8 +43,11 @@ def volume_import(
     name: str,
     source: Path,
     owner: int = c.DEFAULT_UID,
+    keep_owners: bool = False,
     engine: EngineChoice | None = None,
     reporter: Reporter | None = None,
-) -> int:
+) -> ArchiveOutcome:
+    """A new volume from a tar file or folder, without device nodes, FIFOs, sockets or setuid bits;
+    owned by `owner` (the notebook user) unless `keep_owners`."""
     chosen = connect(engine, reporter=reporter)
-    return volumes.import_(chosen, name, source, {c.LABEL_MANAGED: "true"}, owner=owner)
+    return volumes.import_(chosen, name, source, {c.LABEL_MANAGED: "true"}, owner=owner, keep_owners=keep_owners)

@@ -115,6 +115,8 @@ class ContainerSpec:
     network: bool = True  # False: no network at all (loopback still works)
     workdir: str | None = None  # None: the image's WORKDIR
     resources: Resources = field(default_factory=Resources)  # memory, CPUs and GPUs it may use
+    # No process in the container gains privileges (a setuid file in a volume runs as its caller).
+    no_new_privileges: bool = True
 
 
 @dataclass(frozen=True)

@@ -457,9 +457,14 @@ class DockerEngine:
 
     # -- containers ------------------------------------------------------------------------
 
+    # ignore_removed: the SDK inspects each listed container, and one removed in between (by another
+    # command on the same daemon) would otherwise fail the whole listing as "not found".
     def containers(self, *, labels: Mapping[str, str], all: bool = True) -> list[ContainerInfo]:
         filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
-        found = self.call("docker ps --filter label=...", lambda: self.sdk.containers.list(all=all, filters=filters))
+        found = self.call(
+            "docker ps --filter label=...",
+            lambda: self.sdk.containers.list(all=all, filters=filters, ignore_removed=True),
+        )
         return [_container_info(container) for container in found]
 
     def container(self, name: str) -> ContainerInfo | None:
@@ -471,7 +476,8 @@ class DockerEngine:
     def containers_using(self, volume: str) -> list[ContainerInfo]:
         filters = {"volume": volume}
         found = self.call(
-            f"docker ps -a --filter volume={volume}", lambda: self.sdk.containers.list(all=True, filters=filters)
+            f"docker ps -a --filter volume={volume}",
+            lambda: self.sdk.containers.list(all=True, filters=filters, ignore_removed=True),
         )
         return [_container_info(container) for container in found]
 
@@ -485,6 +491,7 @@ class DockerEngine:
             "mounts": [_sdk_mount(mount) for mount in spec.mounts] or None,
             "user": self._user(spec.host_user),
             "network_mode": None if spec.network else "none",
+            "security_opt": [c.NO_NEW_PRIVILEGES] if spec.no_new_privileges else None,
             "working_dir": spec.workdir,
             **_resource_kwargs(spec.resources),
         }

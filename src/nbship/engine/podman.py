@@ -34,6 +34,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from nbship import contract as c
 from nbship.engine import docker_cli
 from nbship.engine.base import (
     Builder,
@@ -360,6 +361,8 @@ class PodmanEngine:
             args += ["--network", "none"]
         if spec.workdir:
             args += ["--workdir", spec.workdir]
+        if spec.no_new_privileges:
+            args += ["--security-opt", c.NO_NEW_PRIVILEGES]
         cgroups = str((self.facts.get("host") or {}).get("cgroupVersion") or "")
         args += resource_args(spec.resources, rootless=self.rootless, cgroups=cgroups)
         return args, env

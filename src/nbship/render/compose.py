@@ -58,6 +58,7 @@ class VolumeMount:
 class Service:
     image: str
     init: bool = True
+    security_opt: tuple[str, ...] = (c.NO_NEW_PRIVILEGES,)  # as every container nbship starts
     restart: Literal["no", "always", "on-failure", "unless-stopped"] = "unless-stopped"
     ports: tuple[str, ...]
     environment: Mapping[str, str]

@@ -303,10 +303,11 @@ def _relay_start_messages(engine: Engine, container: str, reporter: Reporter) ->
         if not line.startswith("nbship: "):
             continue
         text = line.removeprefix("nbship: ")
-        if text.startswith(("kept your version", "the work folder could not")) or "stays deleted" in text:
-            reporter.warn(text)
-        else:
+        # Counts of what the refresh did are news; every other line is something the user should look at.
+        if text.startswith(("refreshed the work folder", "finished filling the work folder")):
             reporter.info(text)
+        else:
+            reporter.warn(text)
 
 
 def follow_logs(engine: Engine, server: Server) -> Iterator[str]:

@@ -11,18 +11,23 @@ import contextlib
 import hashlib
 import io
 import json
+import os
 import tarfile
 import tempfile
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from nbship import contract as c
-from nbship.engine.archive import ChunkReader, copy_members, relative
+from nbship.engine.archive import ChunkReader
 from nbship.engine.base import Engine, VolumeInfo
 from nbship.errors import DockerCommandError, NotFoundError, UsageError, VolumeInUseError
+from nbship.runtime.archive import ArchiveOutcome, Screen, copy_members, relative, renamed, write_folder
 
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
+_ROOT = "."  # the volume's root in the tar layout engines take and give
 
 
 @dataclass(frozen=True)
@@ -37,8 +42,22 @@ def volume_name(project_id: str) -> str:
     return f"nbship-{project_id}"
 
 
-def volume_labels(project_id: str, project_path: str) -> dict[str, str]:
-    return {c.LABEL_MANAGED: "true", c.LABEL_PROJECT_ID: project_id, c.LABEL_PROJECT_PATH: project_path}
+def volume_labels(project_id: str, project_path: str, image_repository: str = "") -> dict[str, str]:
+    labels = {c.LABEL_MANAGED: "true", c.LABEL_PROJECT_ID: project_id, c.LABEL_PROJECT_PATH: project_path}
+    if image_repository:
+        labels[c.LABEL_IMAGE_REPOSITORY] = image_repository
+    return labels
+
+
+def created_for(volume: VolumeInfo, project_id: str, image_repository: str = "") -> bool:
+    """Whether nbship created this volume for the project (or, given a repository, for `up --image` of it).
+
+    An image's project-id label is only a claim: any image can carry another project's id, so
+    the id alone never makes a volume this image's to remove."""
+    labels = volume.labels
+    if labels.get(c.LABEL_MANAGED) != "true" or labels.get(c.LABEL_PROJECT_ID) != project_id:
+        return False
+    return not image_repository or labels.get(c.LABEL_IMAGE_REPOSITORY) == image_repository
 
 
 MANAGED_LABELS = {c.LABEL_MANAGED: "true"}
@@ -119,8 +138,8 @@ def is_tar_path(path: Path) -> bool:
     return path.name.endswith(TAR_SUFFIXES)
 
 
-def export(engine: Engine, name: str, dest: Path, *, force: bool = False) -> int:
-    """Writes the volume to a tar file (by its suffix) or a new folder; returns the number of entries."""
+def export(engine: Engine, name: str, dest: Path, *, force: bool = False) -> ArchiveOutcome:
+    """Writes the volume to a tar file (by its suffix), as it is, or into a new folder, screened."""
     require(engine, name)
     dest = dest.expanduser()
     if is_tar_path(dest):
@@ -129,34 +148,37 @@ def export(engine: Engine, name: str, dest: Path, *, force: bool = False) -> int
         dest.parent.mkdir(parents=True, exist_ok=True)
         gzip = dest.name.endswith(("gz", "tgz"))
         partial = dest.with_name(dest.name + ".partial")
-        with partial.open("wb") as handle:
-            reader = io.BufferedReader(ChunkReader(engine.export_volume(name)))
-            with tarfile.open(fileobj=reader, mode="r|") as source, _writer(handle, gzip=gzip) as tar:
-                count = copy_members(source, tar, top="", rename=".")
+        with partial.open("wb") as handle, _volume_tar(engine, name) as source, _writer(handle, gzip=gzip) as tar:
+            count = copy_members(source, tar, top="", rename=_ROOT)
         partial.replace(dest)
-        return count
-    if dest.exists() and any(dest.iterdir()):
+        return ArchiveOutcome(count)
+    if dest.is_symlink() or (dest.exists() and (not dest.is_dir() or any(dest.iterdir()))):
         raise UsageError(
-            f"{dest} is a folder that is not empty; export into a new or empty folder, or to a file "
+            f"{dest} is not a new or empty folder; export into a new or empty folder, or to a file "
             f"ending in {', '.join(TAR_SUFFIXES)}."
         )
     dest.mkdir(parents=True, exist_ok=True)
+    with _volume_tar(engine, name) as source:
+        try:
+            return write_folder(source, dest, top="")
+        except OSError as exc:
+            raise UsageError(
+                f"Could not write the volume's files into {dest} ({exc.strerror or exc}); what was written so far "
+                "is there. Export into a folder on a disk with room and where you may write, or to a tar file."
+            ) from exc
+
+
+@contextlib.contextmanager
+def _volume_tar(engine: Engine, name: str) -> Iterator[tarfile.TarFile]:
     reader = io.BufferedReader(ChunkReader(engine.export_volume(name)))
     with tarfile.open(fileobj=reader, mode="r|") as source:
-        count = 0
-        for member in source:
-            rel = relative(member.name, "")
-            if rel is None or rel == ".":
-                continue
-            member.name = rel
-            # "tar": keeps modes (and owners when run as root), refuses paths leaving dest.
-            source.extract(member, dest, numeric_owner=True, filter="tar")
-            count += 1
-    return count
+        yield source
 
 
-def import_(engine: Engine, name: str, source: Path, labels: dict[str, str], *, owner: int) -> int:
-    """Creates the volume from a tar file (owners as recorded) or a folder (owned by `owner`)."""
+def import_(
+    engine: Engine, name: str, source: Path, labels: dict[str, str], *, owner: int, keep_owners: bool = False
+) -> ArchiveOutcome:
+    """Creates the volume from a tar file or a folder, screened; files owned by `owner` unless `keep_owners`."""
     _check_name(name)
     source = source.expanduser()
     if not source.exists():
@@ -166,8 +188,13 @@ def import_(engine: Engine, name: str, source: Path, labels: dict[str, str], *, 
             f"A volume named {name} already exists, and import never writes into one: choose another name, "
             f"or remove it first with `nbship volume rm {name}`."
         )
+    screen = Screen(top="", owner=None if keep_owners else owner)
     with tempfile.TemporaryFile() as spool:
-        count = _archive_for_import(source, spool, owner=owner)
+        with tarfile.open(fileobj=spool, mode="w") as tar:
+            if source.is_dir():
+                _add_folder(source, tar, screen)
+            else:
+                _add_archive(source, tar, screen, owner=owner)
         spool.seek(0)
         engine.create_volume(name, labels=labels)
         try:
@@ -176,32 +203,56 @@ def import_(engine: Engine, name: str, source: Path, labels: dict[str, str], *, 
             with contextlib.suppress(Exception):
                 remove(engine, name)
             raise
-    return count
+    return screen.outcome()
 
 
-def _archive_for_import(source: Path, spool: IO[bytes], *, owner: int) -> int:
-    with tarfile.open(fileobj=spool, mode="w") as tar:
-        if source.is_dir():
-            count = 0
-            for path in [source, *sorted(source.rglob("*"))]:
-                rel = path.relative_to(source).as_posix()
-                member = tar.gettarinfo(str(path), arcname="." if rel == "." else f"./{rel}")
-                member.uid = member.gid = owner
-                member.uname = member.gname = ""
-                with path.open("rb") if member.isfile() else contextlib.nullcontext() as data:
-                    tar.addfile(member, data)
-                count += 1
-            return count
-        try:
-            with tarfile.open(source, mode="r:*") as archive:
-                has_root = any(relative(m.name, "") == "." for m in archive.getmembers())
-                if not has_root:
-                    root = tarfile.TarInfo(".")
-                    root.type, root.mode, root.uid, root.gid = tarfile.DIRTYPE, 0o755, owner, owner
-                    tar.addfile(root)
-                return copy_members(archive, tar, top="", rename=".")
-        except tarfile.TarError as exc:
-            raise UsageError(f"{source} is not a readable tar archive ({exc}); give a tar file or a folder.") from exc
+def _add_folder(source: Path, tar: tarfile.TarFile, screen: Screen) -> None:
+    """The folder's entries, links not followed (a link to a folder outside stays a link)."""
+    _add_path(source, source, tar, screen)
+    for folder, dirs, names in os.walk(source):
+        dirs.sort()
+        for entry in [*dirs, *sorted(names)]:
+            _add_path(Path(folder, entry), source, tar, screen)
+
+
+def _add_path(path: Path, source: Path, tar: tarfile.TarFile, screen: Screen) -> None:
+    rel = path.relative_to(source).as_posix()
+    arcname = renamed(rel, _ROOT)
+    try:
+        member = tar.gettarinfo(str(path), arcname=arcname)
+        if member is None:
+            screen.leave(rel, "socket")
+            return
+        if screen.admit(member) is not None:
+            with path.open("rb") if member.isreg() else contextlib.nullcontext() as data:
+                tar.addfile(member, data)
+    except OSError as exc:
+        raise UsageError(
+            f"Cannot read {path} ({exc.strerror or exc}), so the volume was not created. Make it readable, or "
+            "import a copy of the folder without it."
+        ) from exc
+
+
+def _add_archive(source: Path, tar: tarfile.TarFile, screen: Screen, *, owner: int) -> None:
+    # The volume's root first, owned by the notebook user; the archive's own root entry, if any, follows.
+    root = tarfile.TarInfo(_ROOT)
+    root.type, root.mode, root.uid, root.gid = tarfile.DIRTYPE, 0o755, owner, owner
+    tar.addfile(root)
+    try:
+        with tarfile.open(source, mode="r|*") as archive:
+            for member in archive:
+                rel = screen.admit(member)
+                if rel is None:
+                    continue
+                linked = relative(member.linkname, "") if member.islnk() else None
+                member.name = renamed(rel, _ROOT)
+                if linked is not None:
+                    member.linkname = renamed(linked, _ROOT)
+                tar.addfile(member, archive.extractfile(member) if member.isreg() else None)
+    except (tarfile.TarError, EOFError, zlib.error) as exc:
+        raise UsageError(f"{source} is not a readable tar archive ({exc}); give a tar file or a folder.") from exc
+    except OSError as exc:
+        raise UsageError(f"Cannot read {source} ({exc.strerror or exc}); give a readable tar file or folder.") from exc
 
 
 def holds_nothing_of_the_users(engine: Engine, name: str) -> bool:
@@ -209,8 +260,7 @@ def holds_nothing_of_the_users(engine: Engine, name: str) -> bool:
     its record says): then nothing in it is the user's, and a failed start may remove it."""
     hashes: dict[str, str] = {}
     record: dict[str, str] | None = None
-    reader = io.BufferedReader(ChunkReader(engine.export_volume(name)))
-    with tarfile.open(fileobj=reader, mode="r|") as source:
+    with _volume_tar(engine, name) as source:
         for member in source:
             rel = relative(member.name, "")
             if rel is None or rel == "." or member.isdir():
