@@ -145,7 +145,7 @@ def test_up_with_a_volume_refresh_logs_status_shell_and_down(built: Built) -> No
     assert requests.get(f"{base}/api/contents/mine.txt", headers=headers, timeout=30).status_code == 200
     # No container running: shell starts a new one on the project's volume.
     ok(user.nbship("--engine", "podman", "down", str(path)))
-    probe = "cat mine.txt; grep NoNewPrivs /proc/self/status\n"
+    probe = "cat mine.txt; echo; grep NoNewPrivs /proc/self/status\n"
     shell = user.nbship("--engine", "podman", "shell", str(path), "-t", built.image, input=probe)
     assert shell.returncode == 0, shell.stdout + shell.stderr
     assert shell.stdout.split()[-3:] == ["kept", "NoNewPrivs:", "1"], shell.stdout

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from nbship.cli import main
 from nbship.engine import choose, connect
 from nbship.engine.buildlog import BuildahLog
-from nbship.engine.docker import DockerEngine
+from nbship.engine.docker import DockerEngine, api_refusal
 from nbship.engine.podman import PodmanEngine
+from nbship.engine.podman_values import version_refusal
 from nbship.errors import BuildError, DockerUnavailableError, ExitCode, InputFileError, UsageError
 from nbship.settings import load_settings
 
@@ -103,6 +104,24 @@ def test_a_docker_the_user_pointed_to_never_falls_back(
     assert info.value.message.startswith(
         f"Cannot reach the Docker daemon at unix://{tmp_path}/elsewhere.sock (DOCKER_HOST)"
     )
+
+
+def test_an_engine_too_old_is_one_paragraph_naming_what_was_found() -> None:
+    podman = version_refusal("3.4.4", "/usr/bin/podman", " (chosen by --engine podman)")
+    assert podman is not None and "\n" not in podman
+    assert podman.startswith("Podman 3.4.4 (chosen by --engine podman) is too old: nbship needs Podman 4.0 or later")
+    assert "(found /usr/bin/podman)" in podman and "apt install podman" in podman
+    assert version_refusal("4.0.0", "podman") is None and version_refusal("5.2.1-dev", "podman") is None
+    docker = api_refusal("1.39", "unix:///var/run/docker.sock")
+    assert docker is not None and "\n" not in docker
+    assert "daemon at unix:///var/run/docker.sock speaks Engine API 1.39; nbship needs 1.40" in docker
+    assert api_refusal("1.41", "x") is None and api_refusal("2.0", "x") is None
+
+
+@given(st.text(max_size=20))
+def test_any_reported_version_is_accepted_or_refused_in_words(version: str) -> None:
+    for refusal in (version_refusal(version, "podman"), api_refusal(version, "here")):
+        assert refusal is None or version in refusal
 
 
 def test_engine_option_is_checked() -> None:

@@ -184,6 +184,16 @@ def _api_version(text: str) -> tuple[int, int]:
     return (int(major), int(minor)) if major.isdigit() and minor.isdigit() else (0, 0)
 
 
+def api_refusal(server: str, where: str) -> str | None:
+    """The one-paragraph refusal of a daemon whose Engine API is older than nbship needs; None when new enough."""
+    if _api_version(server) >= MIN_API:
+        return None
+    return (
+        f"The Docker daemon at {where} speaks Engine API {server}; nbship needs {MIN_API[0]}.{MIN_API[1]} or "
+        "later (Docker 19.03 or later). Upgrade Docker, or use Podman with --engine podman."
+    )
+
+
 class DockerEngine:
     """A lazily connected Docker engine whose calls raise nbship errors only."""
 
@@ -214,12 +224,9 @@ class DockerEngine:
                 raise DockerUnavailableError(
                     f"Cannot reach the Docker daemon at {where} ({_short(exc)}). {_START_HINT}"
                 ) from exc
-            if _api_version(server) < MIN_API:
-                raise DockerUnavailableError(
-                    f"The Docker daemon at {where} speaks Engine API {server}; nbship needs "
-                    f"{MIN_API[0]}.{MIN_API[1]} or later (Docker 19.03 or later). Upgrade Docker, or use Podman "
-                    "with --engine podman."
-                )
+            refusal = api_refusal(server, where)
+            if refusal is not None:
+                raise DockerUnavailableError(refusal)
             newest = min(server, DEFAULT_DOCKER_API_VERSION, key=_api_version)
             self._client = self._client_for(kwargs, version=newest, timeout=timeout)
         return self._client

@@ -50,6 +50,7 @@ from nbship.engine.base import (
 from nbship.engine.buildlog import BuildahLog
 from nbship.engine.podman_values import (
     GPU_DEVICE,
+    INSTALL_HINT,
     container_info,
     docker_hub_name,
     gpu_error,
@@ -60,6 +61,7 @@ from nbship.engine.podman_values import (
     resource_args,
     unique_sizes,
     user_args,
+    version_refusal,
     version_tuple,
     volume_info,
 )
@@ -76,12 +78,7 @@ from nbship.errors import (
 from nbship.options import BuilderChoice
 from nbship.reporter import Reporter
 
-MIN_VERSION = (4, 0)
 _NOT_FOUND = ("no such container", "no such image", "no such volume", "image not known", "no such object")
-_INSTALL_HINT = (
-    "Install Podman 4 or later (Debian/Ubuntu: `sudo apt install podman`, Fedora/RHEL: `sudo dnf install "
-    "podman`), or use Docker with --engine docker."
-)
 
 
 class PodmanEngine:
@@ -102,7 +99,7 @@ class PodmanEngine:
             if found is None:
                 why = f" ({self._chosen_by})" if self._chosen_by else ""
                 raise DockerUnavailableError(
-                    f"Podman was chosen{why}, but there is no `podman` command on PATH. {_INSTALL_HINT}"
+                    f"Podman was chosen{why}, but there is no `podman` command on PATH. {INSTALL_HINT}"
                 )
             self._program = found
         return self._program
@@ -128,7 +125,7 @@ class PodmanEngine:
                 f"`{shown}` did not finish within {timeout:.0f} s.", command=shown, returncode=None, output=""
             ) from exc
         except OSError as exc:
-            raise DockerUnavailableError(f"Could not run {command[0]}: {exc}. {_INSTALL_HINT}") from exc
+            raise DockerUnavailableError(f"Could not run {command[0]}: {exc}. {INSTALL_HINT}") from exc
         if result.returncode != 0:
             raise self._error(shown, result.returncode, result.stderr.decode(errors="replace"))
         return result.stdout
@@ -163,12 +160,9 @@ class PodmanEngine:
                 f"Podman{why} does not work here: `podman info` failed ({exc.message}). Run `podman info` to see "
                 "why; a rootless user needs entries in /etc/subuid and /etc/subgid."
             ) from exc
-        version = str((info.get("version") or {}).get("Version") or "0")
-        if version_tuple(version) < MIN_VERSION:
-            raise DockerUnavailableError(
-                f"Podman {version}{why} is too old: nbship needs Podman {MIN_VERSION[0]}.{MIN_VERSION[1]} or later "
-                f"(found {self.program}). {_INSTALL_HINT}"
-            )
+        refusal = version_refusal(str((info.get("version") or {}).get("Version") or "0"), self.program, why)
+        if refusal is not None:
+            raise DockerUnavailableError(refusal)
         return dict(info)
 
     @property

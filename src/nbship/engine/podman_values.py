@@ -26,6 +26,24 @@ def version_tuple(text: str) -> tuple[int, int]:
         return (0, 0)
 
 
+MIN_VERSION = (4, 0)
+INSTALL_HINT = (
+    "Install Podman 4 or later (Debian/Ubuntu: `sudo apt install podman`, Fedora/RHEL: `sudo dnf install "
+    "podman`), or use Docker with --engine docker."
+)
+
+
+def version_refusal(version: str, program: str, why: str = "") -> str | None:
+    """The one-paragraph refusal of a Podman older than nbship needs, naming the program found
+    (`why`: how it was chosen); None when it is recent enough."""
+    if version_tuple(version) >= MIN_VERSION:
+        return None
+    return (
+        f"Podman {version}{why} is too old: nbship needs Podman {MIN_VERSION[0]}.{MIN_VERSION[1]} or later "
+        f"(found {program}). {INSTALL_HINT}"
+    )
+
+
 def _env(items: Any) -> dict[str, str]:
     return dict(str(item).split("=", 1) for item in items or [] if "=" in str(item))
 
