@@ -219,8 +219,13 @@ def _import_is_screened_and_exports_into_a_folder(user: EngineUser) -> None:
     try:
         said = imported.stdout + imported.stderr
         assert "FIFO: 1 (pipe)" in said and "setuid/setgid bit from 1 file(s): run-me" in said, said
-        inside = ok(user.run("podman", "volume", "export", name)).stdout  # text: the tar's headers are ASCII
-        assert "pipe" not in inside
+        inside = folder / "inside.tar"
+        ok(user.run("podman", "volume", "export", "--output", str(inside), name))
+        with tarfile.open(inside) as tar:
+            members = {relative: tar.getmember(relative) for relative in tar.getnames()}
+        assert "pipe" not in members and "./pipe" not in members, members
+        program = members.get("run-me") or members["./run-me"]
+        assert program.mode & 0o7777 == 0o755 and program.uid == 1000, oct(program.mode)  # no setuid; not root's
         out = folder / "out"
         ok(user.nbship("--engine", "podman", "volume", "export", name, str(out)))
         info = (out / "run-me").stat()
