@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian machine (as root) for nbship's test suite:
 #   - Docker Engine from Debian (docker.io), started by hand when no daemon answers
-#   - docker-compose v1, a local registry, headless Chromium, debootstrap, a C compiler
+#   - docker-compose v1, a local registry, headless Chromium, debootstrap, a C compiler, git
 #   - Podman 4 and podman-compose, and what rootless engines need (uidmap, slirp4netns,
 #     rootlesskit, fuse-overlayfs): the engine tests run rootless Docker and rootless Podman
 #     as a user they create
@@ -26,6 +26,8 @@ command -v docker-registry >/dev/null 2>&1 || need_pkgs+=(docker-registry)
 command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
 # The tests' conda-forge-like channel compiles a package with a binary prefix placeholder.
 command -v cc >/dev/null 2>&1 || need_pkgs+=(gcc libc6-dev)
+# git with git-http-backend: the tests serve repositories over HTTP for `nbship up URL@REF`.
+[[ -x /usr/lib/git-core/git-http-backend ]] || need_pkgs+=(git)
 command -v podman >/dev/null 2>&1 || need_pkgs+=(podman containernetworking-plugins catatonit)
 command -v podman-compose >/dev/null 2>&1 || need_pkgs+=(podman-compose)
 command -v newuidmap >/dev/null 2>&1 || need_pkgs+=(uidmap)

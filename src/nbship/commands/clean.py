@@ -6,15 +6,15 @@ from pathlib import Path
 
 from nbship.engine import connect
 from nbship.options import EngineChoice
-from nbship.project.detect import detect
 from nbship.reporter import RecordingReporter, Reporter
 from nbship.runtime import cleanup
 from nbship.runtime.cleanup import CleanOutcome, Scope
+from nbship.sources.open import ProjectPath, engine_setting, open_project
 
 
 def clean(
     *,
-    path: Path | None = None,
+    path: ProjectPath | None = None,
     everything: bool = False,
     volumes_too: bool = False,
     reporter: Reporter | None = None,
@@ -27,7 +27,8 @@ def clean(
     if everything:
         scope, setting = Scope(None, "every project"), None
     else:
-        project = detect(path or Path("."))
-        scope, setting = Scope(project.project_id, str(project.root)), project.settings.engine
+        # What a link's project left here is named by what it resolved to last: no fetch needed.
+        project = open_project(path or Path("."), refresh=False)
+        scope, setting = Scope(project.project_id, project.label), engine_setting(project)
     chosen = connect(engine, setting=setting or "auto", reporter=reporter)
     return cleanup.clean(chosen, scope, volumes_too=volumes_too, reporter=reporter)

@@ -8,17 +8,17 @@ from nbship.commands.build import build_project
 from nbship.engine import connect
 from nbship.errors import NotFoundError, UsageError
 from nbship.options import BuildOptions, EngineChoice
-from nbship.project.detect import detect
 from nbship.references import validate_reference
 from nbship.reporter import RecordingReporter, Reporter
 from nbship.runtime import registry
 from nbship.runtime.registry import PushOutcome
+from nbship.sources.open import ProjectPath, engine_setting, open_project
 
 
 def push(
     *,
     to: str,
-    path: Path | None = None,
+    path: ProjectPath | None = None,
     image: str | None = None,
     build_options: BuildOptions | None = None,
     reporter: Reporter | None = None,
@@ -27,8 +27,8 @@ def push(
     """Pushes `image` (or the project's image, built when needed) as `to`."""
     reporter = reporter or RecordingReporter()
     target = registry.validate_push_target(to)  # before any build or network work
-    project = detect(path or Path(".")) if not image or path is not None else None
-    chosen = connect(engine, setting=project.settings.engine if project else "auto", reporter=reporter)
+    project = open_project(path or Path("."), reporter=reporter) if not image or path is not None else None
+    chosen = connect(engine, setting=engine_setting(project), reporter=reporter)
     if image:
         source = validate_reference(image)
         if chosen.image(source) is None:

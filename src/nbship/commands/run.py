@@ -5,16 +5,24 @@ or papermill in the author's environment."""
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
 
 from nbship import contract as c
 from nbship import envvars
-from nbship.commands.serve import check_mount, connect_for, host_user, image_and_target, work_mount
+from nbship.commands.serve import (
+    check_mount,
+    connect_for,
+    host_user,
+    image_and_target,
+    mount_choice,
+    refuse_host_mount,
+    work_mount,
+)
 from nbship.engine.base import ContainerSpec
 from nbship.errors import UsageError
 from nbship.options import BuildOptions, EngineChoice, RunOptions
 from nbship.reporter import RecordingReporter, Reporter
 from nbship.runtime import servers
+from nbship.sources.open import ProjectPath
 
 
 def run_container_name(project_id: str) -> str:
@@ -24,7 +32,7 @@ def run_container_name(project_id: str) -> str:
 
 def run(
     *,
-    path: Path | None = None,
+    path: ProjectPath | None = None,
     options: RunOptions,
     build_options: BuildOptions | None = None,
     reporter: Reporter | None = None,
@@ -38,9 +46,10 @@ def run(
     if options.mount is not None:
         check_mount(options.mount, options.volume)
     envvars.check_names(options.env)
+    refuse_host_mount(path, options.mount, "run the command in it as the work folder (--mount host)")
     chosen = connect_for(engine, path, options.image, reporter)
     image, info, target = image_and_target(chosen, path, options.image, build_options, reporter)
-    mount = work_mount(chosen, target, options.mount or target.settings.mount, options.volume)
+    mount = work_mount(chosen, target, mount_choice(target, options.mount, reporter), options.volume)
     spec = ContainerSpec(
         image=image,
         name=run_container_name(target.project_id),

@@ -22,7 +22,8 @@ from nbship.reporter import RecordingReporter, Reporter
 from nbship.resources import Resources
 from nbship.runtime import own_image, registry, servers, volumes
 from nbship.runtime.servers import Server, WorkMount
-from nbship.settings import Settings, load_settings
+from nbship.settings import Settings, env_name, load_settings
+from nbship.sources.open import ProjectPath, engine_setting, open_project, refuse_fetched
 
 
 @dataclass(frozen=True)
@@ -30,14 +31,15 @@ class Target:
     """Whose container it is: a project folder, or an image run with no project (`up --image REF`)."""
 
     project_id: str
-    label: str  # the project's folder, or "image REF"
+    label: str  # the project's folder (or source reference), or "image REF"
     root: Path | None
     settings: Settings  # the project's (its file and NBSHIP_* variables), or NBSHIP_* alone
+    fetched: bool = False  # root is nbship's copy of a link's project: read-only input, never a work folder
     repository: str = ""  # the image's repository, for `up --image REF` with no project
 
 
 def project_target(project: Project) -> Target:
-    return Target(project.project_id, str(project.root), project.root, project.settings)
+    return Target(project.project_id, project.label, project.root, project.settings, fetched=project.origin is not None)
 
 
 def image_target(reference: str, image: ImageInfo | None) -> Target:
@@ -47,26 +49,29 @@ def image_target(reference: str, image: ImageInfo | None) -> Target:
     project_id = (image.labels.get(c.LABEL_PROJECT_ID) if image else None) or (
         f"{slugify(repository.rsplit('/', 1)[-1])}-{hashlib.sha256(repository.encode()).hexdigest()[:8]}"
     )
-    return Target(project_id, f"image {reference}", None, load_settings(None)[0], repository)
+    return Target(project_id, f"image {reference}", None, load_settings(None)[0], repository=repository)
 
 
-def connect_for(engine: EngineChoice | None, path: Path | None, image: str | None, reporter: Reporter | None) -> Engine:
+def connect_for(
+    engine: EngineChoice | None, path: ProjectPath | None, image: str | None, reporter: Reporter | None
+) -> Engine:
     """The engine of a command about a project's container: the project's setting decides unless
-    the caller chose (an image alone has no project, so no setting)."""
-    setting = detect(path or Path(".")).settings.engine if path is not None or image is None else "auto"
-    return connect(engine, setting=setting, reporter=reporter)
+    the caller chose (an image alone has no project; a link's project is not fetched to decide)."""
+    folder = path if isinstance(path, Path) else Path(".") if path is None and image is None else None
+    return connect(engine, setting=engine_setting(detect(folder) if folder else None), reporter=reporter)
 
 
-def _target(engine: Engine, path: Path | None, image: str | None) -> Target:
+def _target(engine: Engine, path: ProjectPath | None, image: str | None) -> Target:
     if path is not None or image is None:
-        return project_target(detect(path or Path(".")))
+        # What already runs was started from what the reference resolved to then: no fetch needed.
+        return project_target(open_project(path or Path("."), refresh=False))
     reference = validate_reference(image)
     return image_target(reference, engine.image(reference))
 
 
 def image_and_target(
     engine: Engine,
-    path: Path | None,
+    path: ProjectPath | None,
     image: str | None,
     build_options: BuildOptions | None,
     reporter: Reporter,
@@ -74,7 +79,7 @@ def image_and_target(
     """The image a container runs (`image` as given, pulled when needed; else the project's, built
     when needed) and whose container it is. A folder and an image: that folder's settings and
     volume, that image."""
-    project = detect(path or Path(".")) if path is not None or not image else None
+    project = open_project(path or Path("."), reporter=reporter) if path is not None or not image else None
     if image:
         chosen = validate_reference(image)
         info = given_image(engine, chosen, reporter)
@@ -106,6 +111,41 @@ def _check_up_options(options: UpOptions) -> None:
         reserved=envvars.RESERVED | {c.TOKEN_ENV},
         hint={c.TOKEN_ENV: "Give the server's token with --token."},
     )
+
+
+def refuse_host_mount(path: ProjectPath | None, mount: MountChoice | None, doing: str) -> None:
+    """`--mount host` on a link: refused before anything is fetched (the copy is nbship's)."""
+    if mount == "host":
+        refuse_fetched(path or Path("."), doing)
+
+
+def mount_choice(target: Target, given: MountChoice | None, reporter: Reporter) -> MountChoice:
+    """The work folder's kind: the option, else the settings. A `mount = "host"` setting (the
+    project's file or NBSHIP_MOUNT) gives way to the volume for a fetched project, whose folder is
+    nbship's copy; the option itself was refused before the fetch."""
+    kind = given or target.settings.mount
+    if kind == "host" and target.fetched:
+        reporter.warn(
+            f"The mount setting says host, but {target.label} is fetched into nbship's cache as read-only input, "
+            "so the work goes into the project's volume instead. Clone the project to work in its folder."
+        )
+        return "volume"
+    return kind
+
+
+def bind_choice(target: Target, given: str | None, reporter: Reporter) -> str:
+    """The address to publish on: the option, else the settings. A downloaded project's own file
+    cannot open the server to the network: only the user can (--bind or NBSHIP_BIND)."""
+    if given:
+        return given
+    bind = target.settings.bind
+    if bind != c.LOOPBACK and target.fetched and env_name(("bind",)) not in os.environ:
+        reporter.warn(
+            f"The nbship.toml of {target.label} asks to serve on {bind}, but a fetched project cannot open "
+            f"the server to other machines by itself: serving on {c.LOOPBACK}. Give --bind {bind} to open it."
+        )
+        return c.LOOPBACK
+    return bind
 
 
 def work_mount(engine: Engine, target: Target, kind: MountChoice, volume: str | None) -> WorkMount:
@@ -169,7 +209,7 @@ def given_image(engine: Engine, reference: str, reporter: Reporter) -> ImageInfo
 
 def up(
     *,
-    path: Path | None = None,
+    path: ProjectPath | None = None,
     options: UpOptions | None = None,
     build_options: BuildOptions | None = None,
     reporter: Reporter | None = None,
@@ -182,11 +222,12 @@ def up(
     options = options or UpOptions()
     reporter = reporter or RecordingReporter()
     _check_up_options(options)
+    refuse_host_mount(path, options.mount, "mount it as the work folder (--mount host)")
     chosen = connect_for(engine, path, options.image, reporter)
     image, info, target = image_and_target(chosen, path, options.image, build_options, reporter)
     settings = target.settings
     port = options.port or settings.port or c.CONTAINER_PORT
-    bind = options.bind or settings.bind
+    bind = bind_choice(target, options.bind, reporter)
     if not 0 < port < 65536:
         raise UsageError(f"--port {port} is not a port number (1-65535).")
     if bind != c.LOOPBACK:
@@ -198,7 +239,7 @@ def up(
             f"{image} does not start Jupyter by itself (its command is `{own_image.describe_command(info)}`): "
             f"serving it with its {command[0]}, as Binder does."
         )
-    mount, created = prepare_work_mount(chosen, target, options.mount or settings.mount, options.volume)
+    mount, created = prepare_work_mount(chosen, target, mount_choice(target, options.mount, reporter), options.volume)
     spec = servers.ServerSpec(
         image=image,
         image_info=info,
@@ -243,7 +284,7 @@ class DownOutcome:
 
 def down(
     *,
-    path: Path | None = None,
+    path: ProjectPath | None = None,
     image: str | None = None,
     volumes_too: bool = False,
     reporter: Reporter | None = None,
@@ -282,7 +323,7 @@ def down(
 
 def logs(
     *,
-    path: Path | None = None,
+    path: ProjectPath | None = None,
     image: str | None = None,
     follow: bool = False,
     engine: EngineChoice | None = None,
@@ -305,7 +346,7 @@ def status(*, engine: EngineChoice | None = None, reporter: Reporter | None = No
 
 def shell(
     *,
-    path: Path,
+    path: ProjectPath,
     image: str | None = None,
     build_options: BuildOptions | None = None,
     interactive_tty: bool = True,
@@ -319,8 +360,8 @@ def shell(
     (on the project's volume when it has one)."""
     reporter = reporter or RecordingReporter()
     envvars.check_names(env)
-    project = detect(path)
-    chosen = connect(engine, setting=project.settings.engine, reporter=reporter)
+    project = open_project(path, reporter=reporter)
+    chosen = connect(engine, setting=engine_setting(project), reporter=reporter)
     container = servers.find_project_container(chosen, project.project_id)
     if container is not None and container.status == "running":
         reporter.info(f"Opening a shell in the running container {container.name}.")
