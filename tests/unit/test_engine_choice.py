@@ -18,7 +18,10 @@ from nbship.engine.docker import DockerEngine, api_refusal
 from nbship.engine.podman import PodmanEngine
 from nbship.engine.podman_values import version_refusal
 from nbship.errors import BuildError, DockerUnavailableError, ExitCode, InputFileError, UsageError
+from nbship.project.detect import detect
+from nbship.project.origin import Origin
 from nbship.settings import load_settings
+from nbship.sources.open import engine_setting
 
 from .helpers import MakeProject
 
@@ -59,6 +62,14 @@ def test_the_engine_setting(make_project: MakeProject) -> None:
     with pytest.raises(InputFileError) as info:
         load_settings(make_project({"nbship.toml": 'name = "x"\nengine = "lxc"\n'}, name="p3"))
     assert info.value.line == 2 and "engine" in info.value.message
+
+
+def test_a_fetched_projects_setting_does_not_choose_the_engine(make_project: MakeProject) -> None:
+    root = make_project({"nbship.toml": 'engine = "podman"\n'}, name="fetched")
+    assert engine_setting(detect(root)) == "podman"  # the user's own folder
+    origin = Origin("https://example.org/r.git@v1", "git:example.org/r@v1", "r", "v1", "https://example.org/r", "ab12")
+    assert engine_setting(detect(root, origin=origin)) == "auto"  # a download's file chooses nothing here
+    assert engine_setting(None) == "auto"
 
 
 def test_a_choice_connects_lazily_to_that_engine(no_engines: None) -> None:
