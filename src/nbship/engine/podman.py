@@ -285,7 +285,7 @@ class PodmanEngine:
             )
         with tempfile.TemporaryDirectory(prefix="nbship-build-") as tmp:
             dockerfile = Path(tmp) / "Dockerfile"
-            dockerfile.write_text(request.dockerfile, encoding="utf-8")
+            dockerfile.write_text(docker_cli.dockerfile_with_labels(request), encoding="utf-8")
             ignore = Path(tmp) / "ignore"
             ignore.write_text("\n".join(request.ignore) + "\n", encoding="utf-8")
             command = [self.program, "build", "--format", "docker", "-f", str(dockerfile), "--ignorefile", str(ignore)]
