@@ -2,6 +2,9 @@
 # Prepares a fresh Debian machine (as root) for nbship's test suite:
 #   - Docker Engine from Debian (docker.io), started by hand when no daemon answers
 #   - docker-compose v1, a local registry, headless Chromium, debootstrap, a C compiler, git
+#   - Podman 4 and podman-compose, and what rootless engines need (uidmap, slirp4netns,
+#     rootlesskit, fuse-overlayfs): the engine tests run rootless Docker and rootless Podman
+#     as a user they create
 #   - stand-in base images under the official names nbship defaults to, built from
 #     Debian when they cannot be pulled (no registry is reachable on these machines)
 # Idempotent: each step is skipped when its result is already there.
@@ -25,11 +28,34 @@ command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
 command -v cc >/dev/null 2>&1 || need_pkgs+=(gcc libc6-dev)
 # git with git-http-backend: the tests serve repositories over HTTP for `nbship up URL@REF`.
 [[ -x /usr/lib/git-core/git-http-backend ]] || need_pkgs+=(git)
+command -v podman >/dev/null 2>&1 || need_pkgs+=(podman containernetworking-plugins catatonit)
+command -v podman-compose >/dev/null 2>&1 || need_pkgs+=(podman-compose)
+command -v newuidmap >/dev/null 2>&1 || need_pkgs+=(uidmap)
+command -v slirp4netns >/dev/null 2>&1 || need_pkgs+=(slirp4netns)
+command -v rootlesskit >/dev/null 2>&1 || need_pkgs+=(rootlesskit)
+command -v fuse-overlayfs >/dev/null 2>&1 || need_pkgs+=(fuse-overlayfs)
+command -v iptables >/dev/null 2>&1 || need_pkgs+=(iptables)
+command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 if ((${#need_pkgs[@]})); then
   log "installing ${need_pkgs[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
 fi
+
+# Machine quirks the rootless engines meet here (not nbship's to fix; see ../shared/ENVIRONMENT.md):
+# the open-files hard limit (20000) is below Podman's default container ulimit, and /dev/net/tun
+# is 0600, which keeps slirp4netns (rootless networking) from opening it.
+conf=/etc/containers/containers.conf
+if ! grep -qs '^default_ulimits' "$conf"; then
+  log "$conf: no default ulimits (this machine's hard limit is below Podman's default)"
+  mkdir -p /etc/containers
+  if grep -qs '^\[containers\]' "$conf"; then
+    sed -i 's/^\[containers\]$/[containers]\ndefault_ulimits = []/' "$conf"
+  else
+    printf '[containers]\ndefault_ulimits = []\n' >>"$conf"
+  fi
+fi
+[[ -c /dev/net/tun ]] && chmod 666 /dev/net/tun
 
 # The first docker client on PATH may lack BuildKit; /usr/bin/docker (20.10) has it built in.
 DOCKER=/usr/bin/docker

@@ -105,6 +105,9 @@ OCI_TITLE = "org.opencontainers.image.title"
 # The stage the Dockerfile copies them from, and the folder `nbship init` writes them into.
 SUPPORT_STAGE = "nbship"
 SUPPORT_REPOSITORY = "nbship/support"
+# The one-layer image (an empty /nbship) whose never-started containers reach volumes for export and
+# import on Docker.
+HELPER_REPOSITORY = "nbship/volume-helper"
 SUPPORT_FOLDER = ".nbship-image"
 
 # -- nbship check -----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from nbship.resources import Resources
 Installer = Literal["uv", "pip"]
 BuilderChoice = Literal["auto", "buildkit", "classic"]
 MountChoice = Literal["volume", "host", "none"]
-EngineChoice = Literal["docker"]  # the engines issue adds the others
+EngineChoice = Literal["auto", "docker", "podman"]  # auto: Docker when it answers, else Podman
 Env = tuple[tuple[str, str], ...]  # environment variables for a container, in order (nbship.envvars)
 Platform = Literal["linux-64", "linux-aarch64"]
 PLATFORMS: tuple[Platform, ...] = ("linux-64", "linux-aarch64")

@@ -163,8 +163,8 @@ class Settings(StrictModel):
     installer: Installer = "uv"
     user_id: int = Field(default=c.DEFAULT_UID, ge=1, lt=2**31, strict=True, alias="user-id")
     builder: BuilderChoice = "auto"
-    # Which container engine: the engines issue gives it more choices and the --engine option.
-    engine: EngineChoice = "docker"
+    # The container engine (--engine comes first): auto is Docker when it answers, else Podman.
+    engine: EngineChoice = "auto"
     # -- how containers run
     port: int | None = Field(default=None, ge=1, le=65535, strict=True)  # strict: `port = true` is no port
     bind: str = c.LOOPBACK

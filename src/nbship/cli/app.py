@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from nbship import __version__
+from nbship.options import EngineChoice
 
 # name -> (module, attribute, one line of help). The help line is the command's docstring's first
 # line (tests/unit/test_cli_offline.py pins that they agree); it is here so that listing the
@@ -53,6 +54,7 @@ class CliState:
     debug: bool = False
     verbose: bool = False
     json: bool = False  # --json: results and errors as JSON on stdout
+    engine: EngineChoice | None = None  # --engine; None: NBSHIP_ENGINE, the settings, then auto
 
 
 # Kept in ctx.meta, which every context of one invocation shares: `-v` before or after the command
@@ -66,7 +68,7 @@ def state() -> CliState:
     return found if isinstance(found, CliState) else CliState()
 
 
-def _set(ctx: click.Context, **changes: bool) -> None:
+def _set(ctx: click.Context, **changes: bool | str) -> None:
     current = ctx.meta.get(_META)
     base = current if isinstance(current, CliState) else CliState()
     ctx.meta[_META] = CliState(**{**base.__dict__, **changes})
@@ -204,10 +206,18 @@ def _file_error(exc: OSError) -> Any:
 @click.version_option(__version__, prog_name="nbship")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.option("-v", "--verbose", is_flag=True, help="Show the full build log.")
+@click.option(
+    "--engine",
+    type=click.Choice(["auto", "docker", "podman"]),
+    help="Container engine (default: NBSHIP_ENGINE, else `engine` in the settings, else auto: Docker when it "
+    "answers, else Podman).",
+)
 @click.pass_context
-def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
+def main(ctx: click.Context, debug: bool, verbose: bool, engine: str | None) -> None:
     """Build a Jupyter project into a container image and serve it with JupyterLab."""
     _set(ctx, **{name: True for name, on in (("debug", debug), ("verbose", verbose)) if on})
+    if engine is not None:
+        _set(ctx, engine=engine)
 
 
 if __name__ == "__main__":  # pragma: no cover

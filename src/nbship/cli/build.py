@@ -81,12 +81,14 @@ def build(path: ProjectPath, then_check: bool, as_json: bool, **kwargs: Any) -> 
 
     options = build_options_from(kwargs)
     with console.progress() as reporter:
-        outcome = api.build(path=path, options=options, reporter=reporter)
+        outcome = api.build(path=path, options=options, reporter=reporter, engine=console.engine())
     if not as_json:
         console.out(f"{outcome.image}  {console.human_size(outcome.size)}")
     elif not then_check:
         console.emit_json(jsonout.build(outcome))
     if then_check:
         with console.progress() as reporter:
-            report = api.check(path=path, build_options=options, reporter=reporter, built=outcome)
+            report = api.check(
+                path=path, build_options=options, reporter=reporter, built=outcome, engine=console.engine()
+            )
         print_report(report, as_json=as_json, wrap=jsonout.build(outcome) if as_json else None)

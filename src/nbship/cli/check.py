@@ -123,6 +123,7 @@ def check(
             options=options,
             build_options=build_options_from(kwargs),
             reporter=reporter,
+            engine=console.engine(),
         )
     if junit is not None:
         suite = image or (path.name if isinstance(path, SourceRef) else (path or Path(".")).resolve().name)

@@ -28,7 +28,9 @@ def clean(path: ProjectPath | None, everything: bool, volumes: bool, as_json: bo
     if everything and path is not None:
         raise UsageError("Give either PATH or --all: --all cleans up after every project.")
     with console.progress() as reporter:
-        outcome = api.clean(path=path, everything=everything, volumes_too=volumes, reporter=reporter)
+        outcome = api.clean(
+            path=path, everything=everything, volumes_too=volumes, reporter=reporter, engine=console.engine()
+        )
     for name in outcome.containers:
         console.say(f"removed the container {name}")
     for image in outcome.images:

@@ -27,8 +27,14 @@ def compose(
 
     options = api.ComposeOptions(image=image, port=port, token=token, force=force)
     with console.progress() as reporter:
-        outcome = api.compose(path=path, options=options, build_options=build_options_from(kwargs), reporter=reporter)
+        outcome = api.compose(
+            path=path,
+            options=options,
+            build_options=build_options_from(kwargs),
+            reporter=reporter,
+            engine=console.engine(),
+        )
     console.say(f"wrote {outcome.compose_file} (image {outcome.image}, volume {outcome.volume})")
     for note in outcome.notes:
         console.say(note)
-    console.say(f"Start it with: docker compose -f {outcome.compose_file} up -d")
+    console.say(f"Start it with: {outcome.compose_command} -f {outcome.compose_file} up -d")

@@ -18,6 +18,7 @@ from rich.status import Status
 from rich.text import Text
 
 from nbship.errors import CheckFailed, NbshipError
+from nbship.options import EngineChoice
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 stdout = Console(highlight=False, soft_wrap=True, emoji=False)
@@ -87,6 +88,13 @@ def progress() -> Iterator[ConsoleReporter]:
         yield reporter
     finally:
         reporter.close()
+
+
+def engine() -> EngineChoice | None:
+    """The engine asked for with the global --engine option (None: not given)."""
+    from nbship.cli.app import state
+
+    return state().engine
 
 
 def _shorten(text: str, width: int = 110) -> str:

@@ -30,7 +30,14 @@ def push(path: ProjectPath | None, to: str, image: str | None, as_json: bool, **
     from nbship.cli import jsonout
 
     with console.progress() as reporter:
-        outcome = api.push(to=to, path=path, image=image, build_options=build_options_from(kwargs), reporter=reporter)
+        outcome = api.push(
+            to=to,
+            path=path,
+            image=image,
+            build_options=build_options_from(kwargs),
+            reporter=reporter,
+            engine=console.engine(),
+        )
     console.say(f"Pushed: {outcome.layers_pushed} layer(s) uploaded, {outcome.layers_present} already in the registry.")
     if as_json:
         console.emit_json(jsonout.push(outcome))
@@ -51,4 +58,8 @@ def login(registry: str, username: str, password_stdin: bool) -> None:
         password = sys.stdin.read().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, err=True)
-    console.say(api.login(registry_host=registry, username=username, password=password))
+    with console.progress() as reporter:
+        message = api.login(
+            registry_host=registry, username=username, password=password, engine=console.engine(), reporter=reporter
+        )
+    console.say(message)

@@ -77,5 +77,5 @@ def run(
     )
     with console.progress() as reporter:
         build = build_options_from(kwargs)
-        code = api.run(path=path, options=options, build_options=build, reporter=reporter)
+        code = api.run(path=path, options=options, build_options=build, reporter=reporter, engine=console.engine())
     sys.exit(code)

@@ -69,7 +69,13 @@ def up(
         resources=resources_from(kwargs),
     )
     with console.progress() as reporter:
-        server = api.up(path=path, options=options, build_options=build_options_from(kwargs), reporter=reporter)
+        server = api.up(
+            path=path,
+            options=options,
+            build_options=build_options_from(kwargs),
+            reporter=reporter,
+            engine=console.engine(),
+        )
     console.say(f"JupyterLab for {server.project_path} is ready ({server.image}):")
     if as_json:
         from nbship.cli import jsonout
@@ -86,9 +92,9 @@ def up(
         console.say(f"Stop it with: nbship down {again}")
         return
     console.follow_log(
-        api.follow(server=server),
+        api.follow(server=server, engine=console.engine()),
         intro="Showing its log; press Ctrl-C to stop the server (the work stays in its volume).",
-        stop=lambda: api.down(path=path, image=image),
+        stop=lambda: api.down(path=path, image=image, engine=console.engine()),
         ended=f"The server stopped on its own; `nbship logs {again}` shows why.",
     )
 
@@ -104,7 +110,7 @@ def down(path: ProjectPath | None, image: str | None, volumes: bool) -> None:
     from nbship import api
 
     with console.progress() as reporter:
-        outcome = api.down(path=path, image=image, volumes_too=volumes, reporter=reporter)
+        outcome = api.down(path=path, image=image, volumes_too=volumes, reporter=reporter, engine=console.engine())
     server = outcome.server
     console.say(f"Stopped {server.container_name}." if server else "No nbship server was running for this project.")
     for name in outcome.removed_volumes:
@@ -122,7 +128,13 @@ def logs(path: ProjectPath | None, image: str | None, follow: bool) -> None:
     from nbship import api
 
     try:
-        for line in api.logs(path=path, image=image, follow=follow):
+        with console.progress() as reporter:
+            # Up to the first line, so that what nbship says comes before the log, not inside it.
+            lines = api.logs(path=path, image=image, follow=follow, engine=console.engine(), reporter=reporter)
+            first = next(lines, None)
+        if first is not None:
+            console.stdout.out(first, highlight=False)
+        for line in lines:
             console.stdout.out(line, highlight=False)
     except KeyboardInterrupt:
         return
@@ -134,7 +146,8 @@ def status(as_json: bool) -> None:
     """List the running nbship servers and their URLs."""
     from nbship import api
 
-    servers = api.status()
+    with console.progress() as reporter:
+        servers = api.status(engine=console.engine(), reporter=reporter)
     if as_json:
         from nbship.cli import jsonout
 
@@ -168,5 +181,6 @@ def shell(path: ProjectPath, image: str | None, **kwargs: Any) -> None:
             reporter=reporter,
             env=env,
             resources=resources,
+            engine=console.engine(),
         )
     sys.exit(code)

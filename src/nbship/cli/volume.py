@@ -23,7 +23,8 @@ def volume_ls(as_json: bool) -> None:
     from nbship import api
     from nbship.cli import jsonout
 
-    found = api.volume_list()
+    with console.progress() as reporter:
+        found = api.volume_list(engine=console.engine(), reporter=reporter)
     if as_json:
         console.emit_json(jsonout.volumes(found))
         return
@@ -41,7 +42,9 @@ def volume_create(name: str) -> None:
     """Create an empty volume (fill it with `nbship up --volume NAME`)."""
     from nbship import api
 
-    console.say(f"Created the volume {api.volume_create(name=name)}.")
+    with console.progress() as reporter:
+        created = api.volume_create(name=name, engine=console.engine(), reporter=reporter)
+    console.say(f"Created the volume {created}.")
 
 
 @volume.command("rm")
@@ -51,7 +54,8 @@ def volume_rm(names: tuple[str, ...]) -> None:
     from nbship import api
 
     for name in names:
-        info = api.volume_remove(name=name)
+        with console.progress() as reporter:
+            info = api.volume_remove(name=name, engine=console.engine(), reporter=reporter)
         owner = f" (the work of {info.project_path})" if info.project_path else ""
         console.say(f"Removed the volume {name}{owner}.")
 
@@ -65,7 +69,8 @@ def volume_export(name: str, dest: Path, force: bool) -> None:
     (no device nodes, FIFOs or setuid bits; hard links become copies)."""
     from nbship import api
 
-    outcome = api.volume_export(name=name, dest=dest, force=force)
+    with console.progress() as reporter:
+        outcome = api.volume_export(name=name, dest=dest, force=force, engine=console.engine(), reporter=reporter)
     console.say(f"Exported {outcome.entries} entries of {name} to {dest}.")
     for note in outcome.notes():
         console.styled("bold yellow", "warning", f" {note}")
@@ -87,9 +92,15 @@ def volume_import(name: str, source: Path, owner: int | None, keep_owners: bool)
         raise UsageError("--owner and --keep-owners contradict each other: give one of them.")
     if owner is not None and not 0 <= owner < 2**32:
         raise UsageError(f"--owner {owner} is not a uid (0 to 4294967295).")
-    outcome = api.volume_import(
-        name=name, source=source, owner=c.DEFAULT_UID if owner is None else owner, keep_owners=keep_owners
-    )
+    with console.progress() as reporter:
+        outcome = api.volume_import(
+            name=name,
+            source=source,
+            owner=c.DEFAULT_UID if owner is None else owner,
+            keep_owners=keep_owners,
+            engine=console.engine(),
+            reporter=reporter,
+        )
     console.say(f"Created the volume {name} with {outcome.entries} entries from {source}.")
     for note in outcome.notes():
         console.styled("bold yellow", "warning", f" {note}")

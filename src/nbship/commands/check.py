@@ -16,10 +16,10 @@ from nbship.check.results import CheckReport, with_comparisons
 from nbship.commands.build import BuildOutcome, build_project
 from nbship.engine import connect
 from nbship.errors import NotFoundError, ProjectError, UsageError
-from nbship.options import BuildOptions, CheckOptions
+from nbship.options import BuildOptions, CheckOptions, EngineChoice
 from nbship.references import validate_reference
 from nbship.reporter import RecordingReporter, Reporter
-from nbship.sources.open import ProjectPath, open_project
+from nbship.sources.open import ProjectPath, engine_setting, open_project
 
 DEFAULT_CHECK_TIMEOUT = 600  # seconds per cell
 
@@ -31,6 +31,7 @@ def check(
     build_options: BuildOptions | None = None,
     reporter: Reporter | None = None,
     built: BuildOutcome | None = None,
+    engine: EngineChoice | None = None,
 ) -> CheckReport:
     """Builds when needed, then executes the project's notebooks headless in a fresh container of
     its image and reports each one. Failing notebooks are in the report, not raised.
@@ -45,9 +46,9 @@ def check(
     asked = tuple(notebook_option(name) for name in options.notebooks)
     output_dir = prepare_output_dir(options.output_dir) if options.output_dir else None
     html_dir = prepare_output_dir(options.html_dir, what="--html") if options.html_dir else None
-    engine = connect()
     project_label: str | None = None
     project = open_project(path or Path("."), reporter=reporter) if path is not None or not options.image else None
+    engine_used = connect(engine, setting=engine_setting(project), reporter=reporter)
     if project is not None:
         # A folder (and maybe an image): the folder's settings; its image unless one is given.
         project_label = project.label
@@ -60,15 +61,15 @@ def check(
                 )
     if options.image:
         image = validate_reference(options.image)
-        if engine.image(image) is None:
+        if engine_used.image(image) is None:
             raise NotFoundError(f"The image {image} is not on this machine. Build it or pull it first.")
         if project is None:
-            source = image_settings(engine, image)
+            source = image_settings(engine_used, image)
     else:
         assert project is not None
-        image = (
-            built.image if built else build_project(engine, project, build_options or BuildOptions(), reporter).image
-        )
+        if built is None:
+            built = build_project(engine_used, project, build_options or BuildOptions(), reporter)
+        image = built.image
     compare = options.compare or options.tolerance is not None
     chosen = asked or source.settings.check.notebooks
     timeout = options.timeout or source.settings.check.timeout or DEFAULT_CHECK_TIMEOUT
@@ -84,7 +85,7 @@ def check(
     )
     started = dt.datetime.now(dt.timezone.utc)
     try:
-        outcome = run_check(engine, spec, reporter)
+        outcome = run_check(engine_used, spec, reporter)
     except MissingNotebooks as exc:
         raise missing_error(exc, from_option=bool(options.notebooks), source=source, image=image) from exc
     if not outcome.results:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from nbship.engine import connect
+from nbship.options import EngineChoice
 from nbship.reporter import RecordingReporter, Reporter
 from nbship.runtime import cleanup
 from nbship.runtime.cleanup import CleanOutcome, Scope
-from nbship.sources.open import ProjectPath, open_project
+from nbship.sources.open import ProjectPath, engine_setting, open_project
 
 
 def clean(
@@ -17,15 +18,17 @@ def clean(
     everything: bool = False,
     volumes_too: bool = False,
     reporter: Reporter | None = None,
+    engine: EngineChoice | None = None,
 ) -> CleanOutcome:
     """Removes the project's stopped containers and its images (with `everything`: those of every
     project, nbship's own support images and the build cache its builds made). Volumes, with the
     work in them, only with `volumes_too`. Running containers and what they use stay."""
     reporter = reporter or RecordingReporter()
     if everything:
-        scope = Scope(None, "every project")
+        scope, setting = Scope(None, "every project"), None
     else:
         # What a link's project left here is named by what it resolved to last: no fetch needed.
         project = open_project(path or Path("."), refresh=False)
-        scope = Scope(project.project_id, project.label)
-    return cleanup.clean(connect(), scope, volumes_too=volumes_too, reporter=reporter)
+        scope, setting = Scope(project.project_id, project.label), engine_setting(project)
+    chosen = connect(engine, setting=setting or "auto", reporter=reporter)
+    return cleanup.clean(chosen, scope, volumes_too=volumes_too, reporter=reporter)

@@ -8,16 +8,16 @@ from pathlib import Path
 
 from nbship import contract as c
 from nbship.commands.build import build_project
-from nbship.engine import connect
+from nbship.engine import compose_command, connect
 from nbship.errors import ProjectError, UsageError
-from nbship.options import BuildOptions, ComposeOptions
+from nbship.options import BuildOptions, ComposeOptions, EngineChoice
 from nbship.project.kinds.dockerfile import DockerfileInput
 from nbship.project.text import read_text
 from nbship.references import validate_reference
 from nbship.render import compose as compose_render
 from nbship.reporter import RecordingReporter, Reporter
 from nbship.runtime import servers, volumes
-from nbship.sources.open import ProjectPath, open_project
+from nbship.sources.open import ProjectPath, engine_setting, open_project
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class ComposeOutcome:
     image: str
     volume: str
     notes: tuple[str, ...]
+    compose_command: str = "docker compose"  # what runs the file with the engine that has the image
 
 
 def compose(
@@ -35,6 +36,7 @@ def compose(
     options: ComposeOptions | None = None,
     build_options: BuildOptions | None = None,
     reporter: Reporter | None = None,
+    engine: EngineChoice | None = None,
 ) -> ComposeOutcome:
     """Writes compose.yaml (and the token into .env, 0600, ignored by git) beside the project; for a
     fetched project, whose copy is nbship's, into the current folder."""
@@ -54,15 +56,20 @@ def compose(
         )
     if options.token is not None and len(options.token) < 16:
         raise UsageError("--token is too short to protect the server: use at least 16 characters.")
+    setting = engine_setting(project)
     if options.image and project.input(DockerfileInput) is None:
         # nbship's own image of this project: its work folder is the contract's, so no daemon is asked.
         chosen, workdir = validate_reference(options.image), c.WORKDIR
-    elif options.image:
-        chosen = validate_reference(options.image)
-        workdir = servers.image_workdir(connect().image(chosen))
+        runner = compose_command(engine, setting=setting)
     else:
-        outcome = build_project(connect(), project, build_options or BuildOptions(), reporter)
-        chosen, workdir = outcome.image, servers.image_workdir(outcome.info)
+        engine_used = connect(engine, setting=setting, reporter=reporter)
+        runner = engine_used.compose_command
+        if options.image:
+            chosen = validate_reference(options.image)
+            workdir = servers.image_workdir(engine_used.image(chosen))
+        else:
+            outcome = build_project(engine_used, project, build_options or BuildOptions(), reporter)
+            chosen, workdir = outcome.image, servers.image_workdir(outcome.info)
     chosen_port = options.port or project.settings.port or c.CONTAINER_PORT
     if not 0 < chosen_port < 65536:
         raise UsageError(f"--port {chosen_port} is not a port number (1-65535).")
@@ -80,7 +87,7 @@ def compose(
     )
     notes = _write_env(folder, options.token)
     target.write_text(text, encoding="utf-8")
-    return ComposeOutcome(target, folder / ".env", chosen, volume, tuple(notes))
+    return ComposeOutcome(target, folder / ".env", chosen, volume, tuple(notes), compose_command=runner)
 
 
 def _write_env(root: Path, token: str | None) -> list[str]:

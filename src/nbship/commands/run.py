@@ -8,11 +8,18 @@ import secrets
 
 from nbship import contract as c
 from nbship import envvars
-from nbship.commands.serve import check_mount, host_user, image_and_target, mount_choice, refuse_host_mount, work_mount
-from nbship.engine import connect
+from nbship.commands.serve import (
+    check_mount,
+    connect_for,
+    host_user,
+    image_and_target,
+    mount_choice,
+    refuse_host_mount,
+    work_mount,
+)
 from nbship.engine.base import ContainerSpec
 from nbship.errors import UsageError
-from nbship.options import BuildOptions, RunOptions
+from nbship.options import BuildOptions, EngineChoice, RunOptions
 from nbship.reporter import RecordingReporter, Reporter
 from nbship.runtime import servers
 from nbship.sources.open import ProjectPath
@@ -29,6 +36,7 @@ def run(
     options: RunOptions,
     build_options: BuildOptions | None = None,
     reporter: Reporter | None = None,
+    engine: EngineChoice | None = None,
 ) -> int:
     """Runs `options.command` in a new container (built or pulled when needed) and returns its exit
     code. The container is removed afterwards in every case, Ctrl-C included."""
@@ -39,9 +47,9 @@ def run(
         check_mount(options.mount, options.volume)
     envvars.check_names(options.env)
     refuse_host_mount(path, options.mount, "run the command in it as the work folder (--mount host)")
-    engine = connect()
-    image, info, target = image_and_target(engine, path, options.image, build_options, reporter)
-    mount = work_mount(engine, target, mount_choice(target, options.mount, reporter), options.volume)
+    chosen = connect_for(engine, path, options.image, reporter)
+    image, info, target = image_and_target(chosen, path, options.image, build_options, reporter)
+    mount = work_mount(chosen, target, mount_choice(target, options.mount, reporter), options.volume)
     spec = ContainerSpec(
         image=image,
         name=run_container_name(target.project_id),
@@ -50,8 +58,8 @@ def run(
         labels={c.LABEL_MANAGED: "true", c.LABEL_RUN: target.project_id, c.LABEL_PROJECT_PATH: target.label},
         env=dict(options.env),
         mounts=(mount.engine_mount(servers.image_workdir(info)),),
-        user=host_user(mount, reporter),
+        host_user=host_user(mount, reporter),
         resources=options.resources.merged(target.settings.resources),
     )
     reporter.info(f"Running {' '.join(options.command)} in {image}; {mount.describe()}.")
-    return engine.run_interactive(spec, tty=options.tty, stdin=options.stdin or options.tty)
+    return chosen.run_interactive(spec, tty=options.tty, stdin=options.stdin or options.tty)

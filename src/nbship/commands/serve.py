@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from collections.abc import Iterator
@@ -12,17 +13,17 @@ from nbship import contract as c
 from nbship import envvars
 from nbship.commands.build import build_project
 from nbship.engine import Engine, connect
-from nbship.engine.base import ContainerSpec, ImageInfo, Mount
+from nbship.engine.base import ContainerSpec, HostUser, ImageInfo, Mount
 from nbship.errors import NbshipError, NotFoundError, RegistryError, UsageError
-from nbship.options import BuildOptions, Env, MountChoice, UpOptions
-from nbship.project.detect import Project, slugify
+from nbship.options import BuildOptions, EngineChoice, Env, MountChoice, UpOptions
+from nbship.project.detect import Project, detect, slugify
 from nbship.references import split_reference, validate_reference
 from nbship.reporter import RecordingReporter, Reporter
 from nbship.resources import Resources
 from nbship.runtime import own_image, registry, servers, volumes
 from nbship.runtime.servers import Server, WorkMount
 from nbship.settings import Settings, env_name, load_settings
-from nbship.sources.open import ProjectPath, open_project, refuse_fetched
+from nbship.sources.open import ProjectPath, engine_setting, open_project, refuse_fetched
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,15 @@ def image_target(reference: str, image: ImageInfo | None) -> Target:
         f"{slugify(repository.rsplit('/', 1)[-1])}-{hashlib.sha256(repository.encode()).hexdigest()[:8]}"
     )
     return Target(project_id, f"image {reference}", None, load_settings(None)[0], repository=repository)
+
+
+def connect_for(
+    engine: EngineChoice | None, path: ProjectPath | None, image: str | None, reporter: Reporter | None
+) -> Engine:
+    """The engine of a command about a project's container: the project's setting decides unless
+    the caller chose (an image alone has no project; a link's project is not fetched to decide)."""
+    folder = path if isinstance(path, Path) else Path(".") if path is None and image is None else None
+    return connect(engine, setting=engine_setting(detect(folder) if folder else None), reporter=reporter)
 
 
 def target_of(engine: Engine, path: ProjectPath | None, image: str | None) -> Target:
@@ -178,16 +188,16 @@ def _remove_if_unused(engine: Engine, mount: WorkMount, reporter: Reporter) -> N
         reporter.warn(f"The volume {mount.source} this start made was left in place ({exc}).")
 
 
-def host_user(mount: WorkMount, reporter: Reporter) -> str | None:
-    """Who the server runs as on a bind-mounted checkout: files it writes there stay the user's."""
+def host_user(mount: WorkMount, reporter: Reporter) -> HostUser | None:
+    """Whose files a bind-mounted checkout holds: what the container writes there stays theirs."""
     if mount.kind != "host" or not hasattr(os, "getuid"):
         return None
     if os.getuid() != 0:
-        return f"{os.getuid()}:{os.getgid()}"
+        return HostUser(os.getuid(), os.getgid())
     # Root on the host (sudo, CI): the folder's owner, not root, so no root-owned file appears in it.
     owner = Path(mount.source).stat()
     if owner.st_uid != 0:
-        return f"{owner.st_uid}:{owner.st_gid}"
+        return HostUser(owner.st_uid, owner.st_gid)
     reporter.warn(
         f"{mount.source} belongs to root, and JupyterLab runs as the image's notebook user, so it cannot save "
         "into it. Give the folder to your own user (chown), or use the default --mount volume."
@@ -212,6 +222,7 @@ def up(
     options: UpOptions | None = None,
     build_options: BuildOptions | None = None,
     reporter: Reporter | None = None,
+    engine: EngineChoice | None = None,
 ) -> Server:
     """Builds when needed (or pulls `options.image`), starts JupyterLab and returns once it answers.
 
@@ -221,8 +232,8 @@ def up(
     reporter = reporter or RecordingReporter()
     _check_up_options(options)
     refuse_host_mount(path, options.mount, "mount it as the work folder (--mount host)")
-    engine = connect()
-    image, info, target = image_and_target(engine, path, options.image, build_options, reporter)
+    chosen = connect_for(engine, path, options.image, reporter)
+    image, info, target = image_and_target(chosen, path, options.image, build_options, reporter)
     settings = target.settings
     port = options.port or settings.port or c.CONTAINER_PORT
     bind = bind_choice(target, options.bind, reporter)
@@ -231,13 +242,13 @@ def up(
     if bind != c.LOOPBACK:
         reporter.warn(f"JupyterLab will be reachable from other machines on {bind}:{port}; only the token protects it.")
     # Before anything is made: an image with no Jupyter to serve says so now.
-    command = own_image.server_command(engine, image, info)
+    command = own_image.server_command(chosen, image, info)
     if command is not None:
         reporter.info(
             f"{image} does not start Jupyter by itself (its command is `{own_image.describe_command(info)}`): "
             f"serving it with its {command[0]}, as Binder does."
         )
-    mount, created = prepare_work_mount(engine, target, mount_choice(target, options.mount, reporter), options.volume)
+    mount, created = prepare_work_mount(chosen, target, mount_choice(target, options.mount, reporter), options.volume)
     spec = servers.ServerSpec(
         image=image,
         image_info=info,
@@ -255,17 +266,22 @@ def up(
     )
     reporter.step(f"starting JupyterLab from {image}")
     try:
-        server = servers.start_server(engine, spec, reporter)
+        server = servers.start_server(chosen, spec, reporter)
     except NbshipError:
         if created:
-            _remove_if_unused(engine, mount, reporter)
+            _remove_if_unused(chosen, mount, reporter)
         raise
     reporter.info(mount.describe() + ".")
-    return server
+    return dataclasses.replace(server, engine=chosen.name)
 
 
-def follow(*, server: Server) -> Iterator[str]:
-    return servers.follow_logs(connect(), server)
+def follow(*, server: Server, engine: EngineChoice | None = None) -> Iterator[str]:
+    """The server's log as it grows, from the engine that runs it (`server.engine`, as `up` set it)."""
+    return servers.follow_logs(connect(engine or _engine_of(server)), server)
+
+
+def _engine_of(server: Server) -> EngineChoice | None:
+    return "podman" if server.engine == "podman" else "docker" if server.engine == "docker" else None
 
 
 @dataclass(frozen=True)
@@ -281,23 +297,24 @@ def down(
     image: str | None = None,
     volumes_too: bool = False,
     reporter: Reporter | None = None,
+    engine: EngineChoice | None = None,
 ) -> DownOutcome:
     """Stops and removes the project's container. Its volume stays unless `volumes_too`."""
     reporter = reporter or RecordingReporter()
-    engine = connect()
-    target = target_of(engine, path, image)
-    server = servers.stop_server(engine, target.project_id)
+    chosen = connect_for(engine, path, image, reporter)
+    target = target_of(chosen, path, image)
+    server = servers.stop_server(chosen, target.project_id)
     own = volumes.volume_name(target.project_id)
     kept: list[str] = []
     mount = server.mount if server is not None else None
     if mount is not None and mount.kind == "volume" and mount.source != own:
         kept.append(mount.source)
     if not volumes_too:
-        if engine.volume(own) is not None:
+        if chosen.volume(own) is not None:
             kept.append(own)
         return DownOutcome(server, (), tuple(kept))
     removed: list[str] = []
-    found = engine.volume(own)
+    found = chosen.volume(own)
     if found is not None and not volumes.created_for(found, target.project_id, target.repository):
         # Named after the project id the image claims, but made for something else: not this run's.
         made_for = found.labels.get(c.LABEL_PROJECT_PATH) or "something other than nbship"
@@ -308,19 +325,26 @@ def down(
         kept.append(own)
     elif found is not None:
         reporter.info(f"Removing the volume {own}: the work kept in it for {target.label} is deleted.")
-        volumes.remove(engine, own)
+        volumes.remove(chosen, own)
         removed.append(own)
     return DownOutcome(server, tuple(removed), tuple(kept))
 
 
-def logs(*, path: ProjectPath | None = None, image: str | None = None, follow: bool = False) -> Iterator[str]:
-    engine = connect()
-    target = target_of(engine, path, image)
-    container = servers.find_project_container(engine, target.project_id)
+def logs(
+    *,
+    path: ProjectPath | None = None,
+    image: str | None = None,
+    follow: bool = False,
+    engine: EngineChoice | None = None,
+    reporter: Reporter | None = None,
+) -> Iterator[str]:
+    chosen = connect_for(engine, path, image, reporter)
+    target = target_of(chosen, path, image)
+    container = servers.find_project_container(chosen, target.project_id)
     if container is None:
         how = f"--image {image}" if path is None and image else str(path or ".")
         raise NotFoundError(f"No nbship container for {target.label}: start one with `nbship up {how}`.")
-    for chunk in engine.logs(container.id, follow=follow):
+    for chunk in chosen.logs(container.id, follow=follow):
         yield from chunk.decode(errors="replace").splitlines()
 
 
@@ -334,14 +358,15 @@ def shell(
     command: tuple[str, ...] = ("/bin/bash",),
     env: Env = (),
     resources: Resources | None = None,
+    engine: EngineChoice | None = None,
 ) -> int:
     """Runs an interactive shell in the project's running container, else in a new one from its image
     (on the project's volume when it has one)."""
     reporter = reporter or RecordingReporter()
     envvars.check_names(env)
     project = open_project(path, reporter=reporter)
-    engine = connect()
-    container = servers.find_project_container(engine, project.project_id)
+    chosen = connect(engine, setting=engine_setting(project), reporter=reporter)
+    container = servers.find_project_container(chosen, project.project_id)
     if container is not None and container.status == "running":
         reporter.info(f"Opening a shell in the running container {container.name}.")
         if resources is not None and resources != Resources():
@@ -349,26 +374,26 @@ def shell(
                 "The running container keeps the limits it was started with: --memory, --cpus and --gpus "
                 "apply to new containers."
             )
-        return engine.exec_interactive(container.name, command, tty=interactive_tty, env=dict(env))
+        return chosen.exec_interactive(container.name, command, tty=interactive_tty, env=dict(env))
     if image:
-        chosen = validate_reference(image)
-        info = given_image(engine, chosen, reporter)
+        reference = validate_reference(image)
+        info = given_image(chosen, reference, reporter)
     else:
-        outcome = build_project(engine, project, build_options or BuildOptions(), reporter)
-        chosen, info = outcome.image, outcome.info
+        outcome = build_project(chosen, project, build_options or BuildOptions(), reporter)
+        reference, info = outcome.image, outcome.info
     volume = volumes.volume_name(project.project_id)
     mounts: tuple[Mount, ...] = ()
-    if engine.volume(volume) is not None:
+    if chosen.volume(volume) is not None:
         # The project's work, not a fresh copy: what the shell changes is what JupyterLab will see.
         mounts = (WorkMount("volume", volume).engine_mount(servers.image_workdir(info)),)
-        reporter.info(f"No running container for this project: a new one from {chosen}, on the volume {volume}.")
+        reporter.info(f"No running container for this project: a new one from {reference}, on the volume {volume}.")
     else:
-        reporter.info(f"No running container for this project: opening a shell in a new one from {chosen}.")
+        reporter.info(f"No running container for this project: opening a shell in a new one from {reference}.")
     spec = ContainerSpec(
-        image=chosen,
+        image=reference,
         command=command,
         mounts=mounts,
         env=dict(env),
         resources=(resources or Resources()).merged(project.settings.resources),
     )
-    return engine.run_interactive(spec, tty=interactive_tty)
+    return chosen.run_interactive(spec, tty=interactive_tty)

@@ -3,9 +3,14 @@ and the server records, not the build (solvers, templates, the notebook reader, 
 
 from __future__ import annotations
 
+import dataclasses
+
 from nbship.engine import connect
+from nbship.options import EngineChoice
+from nbship.reporter import Reporter
 from nbship.runtime.servers import Server, list_servers
 
 
-def status() -> list[Server]:
-    return list_servers(connect())
+def status(*, engine: EngineChoice | None = None, reporter: Reporter | None = None) -> list[Server]:
+    chosen = connect(engine, reporter=reporter)
+    return [dataclasses.replace(server, engine=chosen.name) for server in list_servers(chosen)]

@@ -1,16 +1,107 @@
-"""Container engines behind one seam (base.Engine). `connect()` gives the engine nbship uses; the
-implementation module, and the SDK it needs, is imported only then."""
+"""Container engines behind one seam (base.Engine). `connect()` is the one place an engine is
+chosen; the implementation module, and the SDK it needs, is imported only then.
+
+The choice, first found wins: the caller's (`--engine`, or the API's `engine=`), the NBSHIP_ENGINE
+variable, the `engine` setting of the project, then "auto": Docker when a Docker daemon answers
+at its default socket, else Podman when it is installed, saying so. A Docker the user pointed
+somewhere (DOCKER_HOST, a docker context) is a choice of Docker: it never falls back.
+"""
 
 from __future__ import annotations
 
+import functools
+import os
+import shutil
+from typing import Any, cast, get_args
+
 from nbship.engine.base import Engine
+from nbship.errors import DockerUnavailableError, UsageError
+from nbship.options import EngineChoice
+from nbship.reporter import Reporter
+
+ENGINE_ENV = "NBSHIP_ENGINE"
+ENGINES: tuple[EngineChoice, ...] = get_args(EngineChoice)
 
 
-def connect() -> Engine:
-    """The engine for this process: Docker, addressed as the docker CLI would address it."""
+def choose(given: EngineChoice | None, *, setting: EngineChoice = "auto") -> tuple[EngineChoice, str]:
+    """The engine asked for and who asked: the caller, else NBSHIP_ENGINE, else the setting."""
+    if given is not None:
+        return given, f"--engine {given}"
+    from_env = os.environ.get(ENGINE_ENV, "").strip().lower()
+    if from_env:
+        if from_env not in ENGINES:
+            raise UsageError(
+                f"{ENGINE_ENV}={os.environ[ENGINE_ENV]!r} names no engine nbship knows: use one of "
+                f"{', '.join(ENGINES)}, or unset it."
+            )
+        return from_env, f"{ENGINE_ENV}={from_env}"
+    return setting, f"the engine setting ({setting})"
+
+
+def connect(
+    given: EngineChoice | None = None, *, setting: EngineChoice = "auto", reporter: Reporter | None = None
+) -> Engine:
+    """The engine for this command. `given`: the caller's choice; `setting`: the project's. Nothing
+    is asked of an engine until the command's first call, so a command refuses bad input first."""
     from nbship.engine.docker import DockerEngine
 
-    return DockerEngine()
+    choice, chosen_by = choose(given, setting=setting)
+    if choice == "docker":
+        return DockerEngine()
+    if choice == "podman":
+        from nbship.engine.podman import PodmanEngine
+
+        return PodmanEngine(chosen_by=chosen_by)
+    return cast(Engine, _Auto(reporter))
 
 
-__all__ = ["Engine", "connect"]
+class _Auto:
+    """Docker when its default endpoint answers, else Podman: decided at the first call."""
+
+    def __init__(self, reporter: Reporter | None) -> None:
+        self._reporter = reporter
+
+    @functools.cached_property
+    def _engine(self) -> Engine:
+        from nbship.engine.docker import DockerEngine
+        from nbship.engine.podman import PodmanEngine
+
+        docker = DockerEngine()
+        try:
+            docker.connect()
+        except DockerUnavailableError as exc:
+            if docker.endpoint.configured:
+                raise
+            if shutil.which("podman") is None:
+                raise DockerUnavailableError(
+                    f"No container engine answers here. {exc.message} Podman, the other engine nbship uses, is not "
+                    "installed either (no `podman` command on PATH)."
+                ) from exc
+            podman = PodmanEngine(chosen_by="no Docker daemon answered")
+            if self._reporter is not None:
+                self._reporter.info(
+                    f"Using {podman.description}: no Docker daemon answers at {docker.endpoint.describe()}. "
+                    "Choose with --engine or NBSHIP_ENGINE."
+                )
+            return podman
+        return docker
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+
+def compose_command(given: EngineChoice | None = None, *, setting: EngineChoice = "auto") -> str:
+    """What runs a compose file with the engine these choices name, asking no daemon (auto: Docker's)."""
+    from nbship.engine.docker import DockerEngine
+    from nbship.engine.podman import PodmanEngine
+
+    choice, chosen_by = choose(given, setting=setting)
+    if choice != "podman":
+        return DockerEngine.compose_command
+    try:
+        return PodmanEngine(chosen_by=chosen_by).compose_command
+    except DockerUnavailableError:
+        return "podman-compose"  # the one to install where Podman is older than 4.7 or missing
+
+
+__all__ = ["ENGINES", "ENGINE_ENV", "Engine", "choose", "compose_command", "connect"]

@@ -1,10 +1,12 @@
 """The engine seam: what nbship asks of a container engine, in nbship's own types.
 
 Every image, container, volume, build and registry call of nbship goes through an `Engine`.
-Implementations (nbship.engine.docker) turn each failure into an NbshipError: a call the engine
-refused is a DockerCommandError carrying the command, its exit code and output; a missing object
-is NotFoundError; an engine that does not answer is DockerUnavailableError. Nothing above this
-module sees an SDK object or builds an engine command line.
+Implementations (nbship.engine.docker, nbship.engine.podman) turn each failure into an
+NbshipError: a call the engine refused is a DockerCommandError carrying the command, its exit
+code and output; a missing object is NotFoundError; an engine that does not answer is
+DockerUnavailableError. Nothing above this module sees an SDK object or builds an engine command
+line, and nothing above it asks which engine it has: where engines differ (user namespaces,
+volume archives, loopback registries), the implementation does what the caller asked for.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol, runtime_checkable
 
+from nbship.errors import UsageError
 from nbship.options import BuilderChoice
 from nbship.reporter import Reporter
 from nbship.resources import Resources
@@ -82,6 +85,14 @@ class Mount:
 
 
 @dataclass(frozen=True)
+class HostUser:
+    """A user of the machine nbship runs on, by number."""
+
+    uid: int
+    gid: int
+
+
+@dataclass(frozen=True)
 class PortBinding:
     container_port: int
     host_ip: str
@@ -97,7 +108,10 @@ class ContainerSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     ports: tuple[PortBinding, ...] = ()
     mounts: tuple[Mount, ...] = ()
-    user: str | None = None  # uid:gid; None: the image's user
+    # Whose files the bind mounts hold: what the container writes there must belong to this host
+    # user. Each engine decides how (the uid itself, or a user namespace mapped onto it); None: the
+    # image's own user.
+    host_user: HostUser | None = None
     network: bool = True  # False: no network at all (loopback still works)
     workdir: str | None = None  # None: the image's WORKDIR
     resources: Resources = field(default_factory=Resources)  # memory, CPUs and GPUs it may use
@@ -145,10 +159,28 @@ class BuildRequest:
     no_cache: bool = False
 
 
+def unreachable_host(engine: str) -> UsageError:
+    """A rootless engine's builds run in a network namespace of their own: no address of this
+    machine's reaches them, so nbship cannot serve a local conda channel to them."""
+    return UsageError(
+        f"Builds of rootless {engine} cannot reach a server on this machine, which is how nbship hands a local "
+        "conda channel to the build: serve the channel over HTTP(S) and name its URL in environment.yml, or build "
+        "with a root daemon."
+    )
+
+
 class Engine(Protocol):
     """What nbship needs from a container engine. One instance talks to one daemon."""
 
-    name: str
+    name: str  # "docker" or "podman"
+
+    @property
+    def description(self) -> str:
+        """The engine as a user knows it, e.g. "Podman 4.3.1 (rootless)"; may ask the engine."""
+
+    @property
+    def compose_command(self) -> str:
+        """The command that runs a compose file with this engine, e.g. "docker compose"."""
 
     # -- images
     def image(self, reference: str) -> ImageInfo | None: ...
@@ -206,8 +238,6 @@ class Engine(Protocol):
 
     def get_archive(self, container: str, path: str) -> bytes: ...
 
-    def archive_stream(self, container: str, path: str) -> Iterator[bytes]: ...
-
     def exec_interactive(
         self, container: str, command: tuple[str, ...], *, tty: bool, env: Mapping[str, str] | None = None
     ) -> int:
@@ -225,6 +255,14 @@ class Engine(Protocol):
     def create_volume(self, name: str, *, labels: Mapping[str, str]) -> VolumeInfo: ...
 
     def remove_volume(self, name: str) -> None: ...
+
+    def export_volume(self, name: str) -> Iterator[bytes]:
+        """The volume's files as a tar stream: member names relative to its root (the root itself
+        is "." when present), owners and modes as stored."""
+
+    def import_volume(self, name: str, data: IO[bytes]) -> None:
+        """Unpacks a tar in the layout export_volume gives into the existing volume `name`, owners
+        and modes as recorded; its "." member sets the volume root's owner and mode."""
 
     # -- registries
     def push(self, repository: str, tag: str) -> Iterator[dict[str, Any]]:

@@ -1,7 +1,8 @@
 """Reading a build's log: its steps, the step that failed, and what the failure means for the user.
 
-Engine-neutral: BuildKit's plain progress and the classic builder's stream are both turned into
-steps with their own log lines here, and a failed step into one BuildError that says what to do.
+Engine-neutral: BuildKit's plain progress, Buildah's (podman build) and the classic builder's
+stream are all turned into steps with their own log lines here, and a failed step into one
+BuildError that says what to do.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from nbship.engine.base import BuildReport, BuildStep
 from nbship.errors import BuildError
@@ -193,6 +195,70 @@ class BuildkitLog:
                 self.steps[match.group(1)].cached = True
         elif (match := _BK_ERROR.match(line)) and self.failed is None:
             self.failed = match.group(1)
+        return None
+
+    def report(self) -> BuildReport:
+        return report(self.steps.values())
+
+    def error(self) -> BuildError:
+        return failure(self.steps.get(self.failed or ""), self.everything)
+
+
+class BuildLog(Protocol):
+    """What follows a build command's output line by line (BuildkitLog, BuildahLog)."""
+
+    failed: str | None
+    everything: list[str]
+
+    @property
+    def steps(self) -> dict[str, Step]: ...
+
+    def feed(self, line: str) -> Step | None: ...
+
+    def report(self) -> BuildReport: ...
+
+    def error(self) -> BuildError: ...
+
+
+# Buildah numbers stages only when there are several: "[2/5] STEP 4/5: RUN ..." or "STEP 1/3: FROM ...".
+_BUILDAH_STEP = re.compile(r"^(?:\[(\d+)/(\d+)\] )?STEP (\d+)/(\d+): (.*)$")
+_BUILDAH_NOISE = re.compile(
+    r"^(-->|Using cache|time=\S+ level=|COMMIT|Successfully tagged|Getting image source|Copying |Writing manifest"
+    r"|Storing signatures)"
+)
+
+
+class BuildahLog:
+    """Follows `podman build` output: steps named as BuildKit names them ("[env 2/4] RUN ..."), the
+    lines each printed, whether Buildah took it from its cache, and the step that failed (Buildah
+    names no step in its error line: the failed one is the last that started)."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, Step] = {}
+        self.failed: str | None = None
+        self.everything: list[str] = []
+        self._current: str | None = None
+        self._stage = ""
+
+    def feed(self, line: str) -> Step | None:
+        self.everything.append(line)
+        if match := _BUILDAH_STEP.match(line):
+            number, instruction = match.group(1), match.group(5)
+            if instruction.upper().startswith("FROM "):
+                words = instruction.split()
+                named = len(words) > 3 and words[2].upper() == "AS"
+                self._stage = words[3] if named else (number or "")
+            stage = f"{self._stage} " if self._stage else ""
+            key = f"{number or 1}:{match.group(3)}"
+            self._current = key
+            self.steps[key] = Step(f"[{stage}{match.group(3)}/{match.group(4)}] {instruction}")
+            return self.steps[key]
+        if line.startswith("Error: ") and self.failed is None:
+            self.failed = self._current or ""
+        elif line.startswith("--> Using cache") and self._current is not None:
+            self.steps[self._current].cached = True
+        elif self._current is not None and line.strip() and not _BUILDAH_NOISE.match(line):
+            self.steps[self._current].lines.append(line)
         return None
 
     def report(self) -> BuildReport:

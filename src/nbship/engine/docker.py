@@ -1,14 +1,19 @@
 """Docker behind the engine seam: the Engine API through the docker SDK, and the docker CLI where
 only it gives what is needed (BuildKit builds, `login`, interactive shells; see docker_cli.py).
 
-The SDK (docker>=7.2) and the CLI both follow DOCKER_HOST and the current `docker context`, so
-both address the same daemon.
+Both address the daemon docker_endpoint.resolve chose once (DOCKER_HOST, or the docker context,
+with its TLS material): the SDK client is built from it and every CLI run is pinned to it.
+Rootless Docker is recognised from the daemon's security options: there the container's root
+is the user who runs the daemon, so that is who writes into a bind-mounted folder.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import io
 import os
+import tarfile
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -19,6 +24,8 @@ import docker.errors
 import docker.types
 import docker.utils
 import docker.utils.build
+import requests
+from docker.constants import DEFAULT_DOCKER_API_VERSION
 from docker.models.containers import Container
 from docker.models.images import Image
 from docker.models.networks import Network
@@ -27,6 +34,7 @@ from docker.models.volumes import Volume
 from nbship import contract as c
 from nbship import ignore
 from nbship.engine import docker_cli
+from nbship.engine.archive import moved
 from nbship.engine.base import (
     Builder,
     BuildReport,
@@ -36,14 +44,17 @@ from nbship.engine.base import (
     ContainerInfo,
     ContainerSpec,
     DiskUsage,
+    HostUser,
     ImageInfo,
     Mount,
     NetworkInfo,
     ServiceInfo,
     SwarmRole,
     VolumeInfo,
+    unreachable_host,
 )
 from nbship.engine.buildlog import Step, failure, notes
+from nbship.engine.docker_endpoint import DockerEndpoint, resolve
 from nbship.errors import (
     BuildError,
     DockerCommandError,
@@ -61,9 +72,17 @@ T = TypeVar("T")
 
 _START_HINT = (
     "Start it and try again: on Linux `sudo systemctl start docker` (or run `sudo dockerd` where "
-    "there is no systemd), on macOS and Windows start Docker Desktop. If it is running, check "
-    "DOCKER_HOST and that your user may use the Docker socket."
+    "there is no systemd; `systemctl --user start docker` for rootless Docker), on macOS and Windows "
+    "start Docker Desktop (or `colima start`). If it is running, check DOCKER_HOST, `docker context ls`, "
+    "and that your user may use the Docker socket; or use Podman with --engine podman."
 )
+# Engine API 1.40 is Docker 19.03, the oldest release with BuildKit's secrets and cache mounts.
+MIN_API = (1, 40)
+# The volume helper: a one-layer image nbship imports itself (an empty /nbship folder), whose
+# containers are created and never started, so no program runs on the volume's files.
+HELPER_IMAGE = (c.HELPER_REPOSITORY, "1")
+_HELPER_PARENT = "/nbship"
+_HELPER_NAME = "volume"
 
 
 def _short(exc: BaseException) -> str:
@@ -166,24 +185,96 @@ def _refused_gpus(exc: DockerCommandError) -> bool:
     return _NO_GPU_DRIVER in f"{exc.message} {exc.output}"
 
 
+def _api_version(text: str) -> tuple[int, int]:
+    major, _, minor = text.partition(".")
+    return (int(major), int(minor)) if major.isdigit() and minor.isdigit() else (0, 0)
+
+
+def api_refusal(server: str, where: str) -> str | None:
+    """The one-paragraph refusal of a daemon whose Engine API is older than nbship needs; None when new enough."""
+    if _api_version(server) >= MIN_API:
+        return None
+    return (
+        f"The Docker daemon at {where} speaks Engine API {server}; nbship needs {MIN_API[0]}.{MIN_API[1]} or "
+        "later (Docker 19.03 or later). Upgrade Docker, or use Podman with --engine podman."
+    )
+
+
 class DockerEngine:
     """A lazily connected Docker engine whose calls raise nbship errors only."""
 
     name = "docker"
+    compose_command = "docker compose"
 
-    def __init__(self) -> None:
+    def __init__(self, endpoint: DockerEndpoint | None = None) -> None:
+        self._endpoint = endpoint
         self._client: docker.DockerClient | None = None
 
     @property
-    def sdk(self) -> docker.DockerClient:
+    def endpoint(self) -> DockerEndpoint:
+        if self._endpoint is None:
+            self._endpoint = resolve()
+        return self._endpoint
+
+    def connect(self, *, timeout: int = 120) -> docker.DockerClient:
+        """The SDK client, once the daemon answered; DockerUnavailableError naming where nbship looked."""
         if self._client is None:
+            where = self.endpoint.describe()
+            kwargs = self.endpoint.sdk_kwargs(os.environ)
             try:
-                client = docker.from_env(timeout=120)
-                client.ping()
-            except docker.errors.DockerException as exc:
-                raise DockerUnavailableError(f"Cannot reach the Docker daemon ({_short(exc)}). {_START_HINT}") from exc
-            self._client = client
+                # Asked with a short timeout whether it answers, and which API it speaks; the client for
+                # the work then speaks the newest version both sides know.
+                probe = self._client_for(kwargs, version=f"{MIN_API[0]}.{MIN_API[1]}", timeout=min(timeout, 15))
+                server = str(probe.api.version(api_version=False).get("ApiVersion") or "0.0")
+            except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+                raise DockerUnavailableError(
+                    f"Cannot reach the Docker daemon at {where} ({_short(exc)}). {_START_HINT}"
+                ) from exc
+            refusal = api_refusal(server, where)
+            if refusal is not None:
+                raise DockerUnavailableError(refusal)
+            newest = min(server, DEFAULT_DOCKER_API_VERSION, key=_api_version)
+            self._client = self._client_for(kwargs, version=newest, timeout=timeout)
         return self._client
+
+    @staticmethod
+    def _client_for(kwargs: dict[str, Any], *, version: str, timeout: int) -> docker.DockerClient:
+        client = docker.DockerClient(version=version, timeout=timeout, **kwargs)
+        if kwargs.get("tls"):
+            # requests verifies with REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE when either is set, not with the
+            # endpoint's own CA (which the docker CLI uses): no environment settings for this session.
+            client.api.trust_env = False
+        return client
+
+    @property
+    def sdk(self) -> docker.DockerClient:
+        return self.connect()
+
+    @functools.cached_property
+    def _info(self) -> dict[str, Any]:
+        return dict(self.call("docker info", self.sdk.info))
+
+    @property
+    def rootless(self) -> bool:
+        return any("name=rootless" in str(option) for option in self._info.get("SecurityOptions") or [])
+
+    @property
+    def description(self) -> str:
+        version = self._info.get("ServerVersion") or "?"
+        return f"Docker {version}{' (rootless)' if self.rootless else ''} at {self.endpoint.describe()}"
+
+    def _cli_env(self) -> dict[str, str | None]:
+        return self.endpoint.cli_env()
+
+    def _user(self, host_user: HostUser | None) -> str | None:
+        """Who the container runs as so that its files on bind mounts belong to `host_user`."""
+        if host_user is None:
+            return None
+        if self.rootless:
+            # Rootless Docker maps the container's root onto the user running the daemon, and every
+            # other uid onto a sub-uid: only root writes files that user owns.
+            return "0:0"
+        return f"{host_user.uid}:{host_user.gid}"
 
     def call(self, what: str, fn: Callable[[], T]) -> T:
         """Runs one SDK call; `what` reads like a docker command, for the error message."""
@@ -198,7 +289,7 @@ class DockerEngine:
                 returncode=exc.status_code,
                 output=str(exc.explanation or exc),
             ) from exc
-        except docker.errors.DockerException as exc:
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             raise DockerUnavailableError(
                 f"Lost the Docker daemon during `{what}` ({_short(exc)}). {_START_HINT}"
             ) from exc
@@ -275,9 +366,11 @@ class DockerEngine:
         )
 
     def choose_builder(self, requested: BuilderChoice, *, needs_secrets: bool) -> Builder:
-        cli = docker_cli.find_buildkit_cli() if requested != "classic" else None
+        cli = docker_cli.find_buildkit_cli(docker_cli.frozen(self._cli_env())) if requested != "classic" else None
+        # Which daemon, when it is not the obvious one: a context, DOCKER_HOST, a rootless daemon.
+        where = f" on {self.description}" if self.endpoint.configured or self.rootless else ""
         if cli is not None:
-            return Builder("buildkit", f"BuildKit via {cli.path} ({cli.how})")
+            return Builder("buildkit", f"BuildKit via {cli.path} ({cli.how}){where}")
         if requested == "buildkit":
             raise UsageError(
                 "BuildKit was asked for (--builder buildkit) but no docker command here can use it: "
@@ -290,13 +383,13 @@ class DockerEngine:
                 "classic builder is available here. Install the docker buildx plugin and try again."
             )
         why = "as asked" if requested == "classic" else "no docker command with BuildKit was found; no download cache"
-        return Builder("classic", f"the classic builder ({why})")
+        return Builder("classic", f"the classic builder ({why}){where}")
 
     def build(self, request: BuildRequest, reporter: Reporter) -> BuildReport:
         if request.builder.kind == "buildkit":
-            cli = docker_cli.find_buildkit_cli()
+            cli = docker_cli.find_buildkit_cli(docker_cli.frozen(self._cli_env()))
             assert cli is not None, "choose_builder found it"
-            done = docker_cli.buildkit_build(cli.path, request, reporter)
+            done = docker_cli.buildkit_build(cli.path, request, reporter, env=self._cli_env())
         else:
             if request.secrets:
                 raise UsageError("Build secrets need BuildKit, and this build uses the classic builder.")
@@ -375,6 +468,8 @@ class DockerEngine:
         )
 
     def build_host(self) -> str:
+        if self.rootless:
+            raise unreachable_host("Docker")
         network = self.call("docker network inspect bridge", lambda: self.sdk.networks.get("bridge"))
         configs = (network.attrs.get("IPAM") or {}).get("Config") or []
         gateway = next((str(config["Gateway"]) for config in configs if config.get("Gateway")), None)
@@ -414,7 +509,7 @@ class DockerEngine:
             "environment": dict(spec.env),
             "ports": {f"{p.container_port}/tcp": (p.host_ip, p.host_port) for p in spec.ports} or None,
             "mounts": [_sdk_mount(mount) for mount in spec.mounts] or None,
-            "user": spec.user,
+            "user": self._user(spec.host_user),
             "network_mode": None if spec.network else "none",
             "security_opt": [c.NO_NEW_PRIVILEGES] if spec.no_new_privileges else None,
             "working_dir": spec.workdir,
@@ -487,16 +582,13 @@ class DockerEngine:
 
         return self.call(f"docker cp {container}:{path} -", read)
 
-    def archive_stream(self, container: str, path: str) -> Iterator[bytes]:
-        found = self._container(container)
-        stream, _ = self.call(f"docker cp {container}:{path} -", lambda: found.get_archive(path))
-        return iter(stream)
-
     def exec_interactive(
         self, container: str, command: tuple[str, ...], *, tty: bool, env: Mapping[str, str] | None = None
     ) -> int:
         with _env_file(env or {}) as env_args:
-            return docker_cli.run_attached(["exec", "-it" if tty else "-i", *env_args, container, *command])
+            return docker_cli.run_attached(
+                ["exec", "-it" if tty else "-i", *env_args, container, *command], env=self._cli_env()
+            )
 
     def run_interactive(self, spec: ContainerSpec, *, tty: bool, stdin: bool = True) -> int:
         # Created through the API (so the environment never appears on a command line), then
@@ -505,7 +597,9 @@ class DockerEngine:
         created = self.call(f"docker create {spec.image}", lambda: self.sdk.containers.create(spec.image, **kwargs))
         try:
             try:
-                code = docker_cli.run_attached(["start", "--attach", *(["--interactive"] if stdin else []), created.id])
+                code = docker_cli.run_attached(
+                    ["start", "--attach", *(["--interactive"] if stdin else []), created.id], env=self._cli_env()
+                )
             except KeyboardInterrupt:
                 raise Interrupted("Interrupted: the container was stopped and removed.") from None
             ended = self.container(created.id)
@@ -538,6 +632,46 @@ class DockerEngine:
         volume = self.call(f"docker volume inspect {name}", lambda: self.sdk.volumes.get(name))
         self.call(f"docker volume rm {name}", volume.remove)
 
+    @contextlib.contextmanager
+    def _volume_helper(self, name: str) -> Iterator[str]:
+        """A created, never started container with the volume at /nbship/volume, for the archive
+        endpoints. Unpacked at /nbship with the volume's root as the top entry, the root keeps the
+        archive's owner and mode; unpacked at the mount point, Docker skips the "." entry."""
+        repository, tag = HELPER_IMAGE
+        if self.image(f"{repository}:{tag}") is None:
+            layer = io.BytesIO()
+            with tarfile.open(fileobj=layer, mode="w") as tar:
+                folder = tarfile.TarInfo(_HELPER_PARENT.strip("/"))
+                folder.type, folder.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(folder)
+            self.import_image(layer.getvalue(), repository=repository, tag=tag)
+        container = self.create(
+            ContainerSpec(
+                image=f"{repository}:{tag}",
+                command=("nbship-volume-helper",),  # never run; an image without a command needs one to be created
+                mounts=(Mount("volume", name, f"{_HELPER_PARENT}/{_HELPER_NAME}"),),
+                labels={c.LABEL_MANAGED: "true"},
+            )
+        )
+        try:
+            yield container.id
+        finally:
+            self.remove_container(container.id)
+
+    def export_volume(self, name: str) -> Iterator[bytes]:
+        with self._volume_helper(name) as helper:
+            found = self._container(helper)
+            path = f"{_HELPER_PARENT}/{_HELPER_NAME}"
+            stream, _ = self.call(f"docker cp {helper}:{path} -", lambda: found.get_archive(path))
+            yield from moved(iter(stream), top=_HELPER_NAME, rename=".")
+
+    def import_volume(self, name: str, data: IO[bytes]) -> None:
+        with self._volume_helper(name) as helper:
+            found = self._container(helper)
+            # A generator: the SDK sends it chunked, as it is read from the caller's archive.
+            stream = moved(iter(lambda: data.read(1 << 20), b""), top="", rename=_HELPER_NAME)
+            self.call(f"docker cp - {helper}:{_HELPER_PARENT}", lambda: found.put_archive(_HELPER_PARENT, stream))
+
     # -- registries ------------------------------------------------------------------------
 
     def push(self, repository: str, tag: str) -> Iterator[dict[str, Any]]:
@@ -555,7 +689,9 @@ class DockerEngine:
 
     def login(self, registry: str, username: str, password: str) -> tuple[int, str]:
         # The CLI, not the SDK's login: only the CLI stores the credentials where pushes find them.
-        return docker_cli.run_with_input(["login", registry, "--username", username, "--password-stdin"], password)
+        return docker_cli.run_with_input(
+            ["login", registry, "--username", username, "--password-stdin"], password, env=self._cli_env()
+        )
 
     # -- what a hub needs besides ----------------------------------------------------------
 

@@ -17,6 +17,16 @@ if [ ! -w "${HOME:-/nonexistent}" ]; then
     export HOME
     mkdir -p "$HOME"
 fi
+# Root in a user namespace whose root is not the machine's (rootless Docker runs a bind-mounted
+# checkout's server so: there root is the user who runs the daemon) may serve Jupyter, which
+# refuses root unless its config allows it. The machine's own root never gets this.
+if [ "$(id -u)" = 0 ] && [ -r /proc/self/uid_map ] && ! grep -Eq '^[[:space:]]*0[[:space:]]+0[[:space:]]' /proc/self/uid_map; then
+    conf="/tmp/nbship-jupyter-config"
+    mkdir -p "$conf"
+    printf '{"ServerApp": {"allow_root": true}}\n' > "$conf/jupyter_server_config.json"
+    JUPYTER_CONFIG_PATH="$conf${JUPYTER_CONFIG_PATH:+:$JUPYTER_CONFIG_PATH}"
+    export JUPYTER_CONFIG_PATH
+fi
 if [ -d "$work" ] && [ -w "$work" ]; then
     python3 "$refresh" sync "$content" "$manifest" "$work" \
         || echo "nbship: the work folder could not be brought up to date with the image (see above); starting anyway" >&2

@@ -125,8 +125,8 @@ def _header(spec: ComposeSpec) -> str:
     return "\n".join(
         [
             f"{MARKER} {__version__} for {title}. Start it with `docker compose up -d`",
-            f"# (or docker-compose), then open http://127.0.0.1:{spec.port}/lab?token=TOKEN with the token",
-            "# from the .env file beside this one. The work done in JupyterLab is kept in the volume",
+            f"# (or docker-compose, or podman-compose), then open http://127.0.0.1:{spec.port}/lab?token=TOKEN with",
+            "# the token from the .env file beside this one. The work done in JupyterLab is kept in the volume",
             "# named below, which `docker compose down` leaves in place (only `down --volumes` removes it).",
             "# The port is published on this machine only; change 127.0.0.1 to open it to the network.",
             "# nbship rewrites this file when asked (`nbship compose --force` after you edit it).",

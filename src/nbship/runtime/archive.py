@@ -23,6 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from nbship.engine.archive import copy_members, relative, renamed
+
+__all__ = ["ArchiveOutcome", "LeftOut", "Screen", "copy_members", "relative", "renamed", "write_folder"]
+
 _SHOWN = 5  # names listed per kind of entry left out, before "..."
 
 
@@ -56,22 +60,6 @@ def _names(names: Iterable[str]) -> str:
     names = list(names)
     shown = ", ".join(names[:_SHOWN])
     return shown + (f", and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")
-
-
-def relative(name: str, top: str) -> str | None:
-    """A member name inside the archive's folder `top` ('.' for the folder itself), or None outside it."""
-    parts = [p for p in name.split("/") if p not in {"", "."}]
-    if top:
-        if not parts or parts[0] != top:
-            return None
-        parts = parts[1:]
-    if any(p == ".." for p in parts):
-        return None
-    return "/".join(parts) or "."
-
-
-def renamed(rel: str, top: str) -> str:
-    return top if rel == "." else f"{top}/{rel}"
 
 
 class Screen:
@@ -141,22 +129,6 @@ class Screen:
 
     def outcome(self) -> ArchiveOutcome:
         return ArchiveOutcome(self.count, tuple(self.left_out), tuple(self.cleared))
-
-
-def copy_members(source: tarfile.TarFile, target: tarfile.TarFile, *, top: str, rename: str) -> int:
-    """Copies members as they are from `source` (names under `top`) into `target` (names under `rename`)."""
-    count = 0
-    for member in source:
-        rel = relative(member.name, top)
-        linked = relative(member.linkname, top) if member.islnk() else ""
-        if rel is None or linked is None:
-            continue
-        member.name = renamed(rel, rename)
-        if member.islnk():
-            member.linkname = renamed(linked, rename)
-        target.addfile(member, source.extractfile(member) if member.isreg() else None)
-        count += 1
-    return count
 
 
 def _blocked(dest: Path, rel: str) -> str | None:

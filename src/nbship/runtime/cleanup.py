@@ -17,7 +17,7 @@ _RECORD_ID = re.compile(r"^[A-Za-z0-9]+$")
 # Text only nbship's own Dockerfile steps hold: its folders in the image, its build secrets.
 _CACHE_MARKS = (c.NBSHIP_DIR, f"{c.SECRET_DIR}/{c.CA_SECRET}")
 # Images nbship imports itself (no labels: they are files, not builds).
-_OWN_REPOSITORIES = (c.SUPPORT_REPOSITORY, volumes.HELPER_IMAGE[0])
+_OWN_REPOSITORIES = (c.SUPPORT_REPOSITORY, c.HELPER_REPOSITORY)
 
 
 @dataclass(frozen=True)

@@ -181,4 +181,7 @@ def login(engine: Engine, registry: str, username: str, password: str) -> str:
                 f"({message}). Check them (a token may have expired) and run nbship login again."
             )
         raise classify(message, f"{registry}/", action="log in to")
-    return f"Logged in to {registry} as {username}; Docker keeps the credentials for later pushes and pulls."
+    return (
+        f"Logged in to {registry} as {username}; {engine.name.capitalize()} keeps the credentials for later "
+        "pushes and pulls."
+    )

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from nbship import contract as c
-from nbship.engine.base import ContainerInfo, ContainerSpec, Engine, ImageInfo, Mount, PortBinding
+from nbship.engine.base import ContainerInfo, ContainerSpec, Engine, HostUser, ImageInfo, Mount, PortBinding
 from nbship.errors import Interrupted, NbshipError, PortInUseError, RunError, UsageError
 from nbship.options import Env
 from nbship.reporter import Reporter
@@ -73,7 +73,7 @@ class ServerSpec:
     port: int = c.CONTAINER_PORT
     bind: str = c.LOOPBACK
     token: str | None = None
-    user: str | None = None  # uid:gid to run as; None: the image's notebook user
+    user: HostUser | None = None  # whose files the bind mount holds; None: the image's notebook user
     ready_timeout: float = 180.0
     env: Env = ()  # the user's variables (-e, --env-file); the token is set apart
     resources: Resources = field(default_factory=Resources)
@@ -93,6 +93,7 @@ class Server:
     token: str
     status: str
     mount: WorkMount | None = None
+    engine: str = ""  # the engine that runs it ("docker", "podman"), where the command knows it
 
     @property
     def url(self) -> str:
@@ -277,7 +278,7 @@ def start_server(engine: Engine, spec: ServerSpec, reporter: Reporter) -> Server
         env={**dict(spec.env), c.TOKEN_ENV: token},
         ports=(PortBinding(c.CONTAINER_PORT, spec.bind, spec.port),),
         mounts=(spec.mount.engine_mount(image_workdir(spec.image_info)),),
-        user=spec.user,
+        host_user=spec.user,
         resources=spec.resources,
         command=spec.command,
     )

@@ -1,10 +1,8 @@
 """The named volumes that keep a project's work: create, list, remove, export and import.
 
-Export and import go through the Engine API's archive endpoints on a container that is created
-and never started, from a one-layer helper image nbship makes itself (no image has to be
-pulled, and the volume's files are never touched by a running program). The helper mounts the
-volume at /nbship/volume and archives are unpacked at /nbship with the volume's root as the top
-entry: that is what lets ownership and mode of the volume's root survive the round trip.
+Export and import hand the engine tar streams whose members are relative to the volume's root
+("." the root itself); each engine moves them in and out its own way (engine.base.Engine
+export_volume / import_volume), owners and modes kept.
 """
 
 from __future__ import annotations
@@ -23,14 +21,13 @@ from pathlib import Path
 from typing import IO
 
 from nbship import contract as c
-from nbship.engine.base import ContainerSpec, Engine, Mount, VolumeInfo
+from nbship.engine.archive import ChunkReader
+from nbship.engine.base import Engine, VolumeInfo
 from nbship.errors import DockerCommandError, NotFoundError, UsageError, VolumeInUseError
 from nbship.runtime.archive import ArchiveOutcome, Screen, copy_members, relative, renamed, write_folder
 
-HELPER_IMAGE = ("nbship/volume-helper", "1")
-_MOUNT_PARENT = "/nbship"
-_MOUNT_NAME = "volume"
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
+_ROOT = "."  # the volume's root in the tar layout engines take and give
 
 
 @dataclass(frozen=True)
@@ -133,58 +130,6 @@ def remove(engine: Engine, name: str) -> WorkVolume:
     return info
 
 
-@contextlib.contextmanager
-def _helper(engine: Engine, name: str) -> Iterator[str]:
-    """A created, never started container with the volume mounted, for the archive endpoints."""
-    repository, tag = HELPER_IMAGE
-    if engine.image(f"{repository}:{tag}") is None:
-        engine.import_image(_helper_layer(), repository=repository, tag=tag)
-    container = engine.create(
-        ContainerSpec(
-            image=f"{repository}:{tag}",
-            command=("nbship-volume-helper",),  # never run; an image without a command needs one to be created
-            mounts=(Mount("volume", name, f"{_MOUNT_PARENT}/{_MOUNT_NAME}"),),
-            labels=MANAGED_LABELS,
-        )
-    )
-    try:
-        yield container.id
-    finally:
-        engine.remove_container(container.id)
-
-
-def _helper_layer() -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        folder = tarfile.TarInfo(_MOUNT_PARENT.strip("/"))
-        folder.type = tarfile.DIRTYPE
-        folder.mode = 0o755
-        tar.addfile(folder)
-    return buffer.getvalue()
-
-
-class _ChunkReader(io.RawIOBase):
-    """A file object over the archive endpoint's chunks, so tarfile can stream them."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._pending = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        while not self._pending:
-            try:
-                self._pending = next(self._chunks)
-            except StopIteration:
-                return 0
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
-        return size
-
-
 def _writer(handle: IO[bytes], *, gzip: bool) -> tarfile.TarFile:
     return tarfile.open(fileobj=handle, mode="w|gz") if gzip else tarfile.open(fileobj=handle, mode="w|")
 
@@ -203,13 +148,8 @@ def export(engine: Engine, name: str, dest: Path, *, force: bool = False) -> Arc
         dest.parent.mkdir(parents=True, exist_ok=True)
         gzip = dest.name.endswith(("gz", "tgz"))
         partial = dest.with_name(dest.name + ".partial")
-        with (
-            _helper(engine, name) as helper,
-            partial.open("wb") as handle,
-            _volume_tar(engine, helper) as source,
-            _writer(handle, gzip=gzip) as tar,
-        ):
-            count = copy_members(source, tar, top=_MOUNT_NAME, rename=".")
+        with partial.open("wb") as handle, _volume_tar(engine, name) as source, _writer(handle, gzip=gzip) as tar:
+            count = copy_members(source, tar, top="", rename=_ROOT)
         partial.replace(dest)
         return ArchiveOutcome(count)
     if dest.is_symlink() or (dest.exists() and (not dest.is_dir() or any(dest.iterdir()))):
@@ -218,9 +158,9 @@ def export(engine: Engine, name: str, dest: Path, *, force: bool = False) -> Arc
             f"ending in {', '.join(TAR_SUFFIXES)}."
         )
     dest.mkdir(parents=True, exist_ok=True)
-    with _helper(engine, name) as helper, _volume_tar(engine, helper) as source:
+    with _volume_tar(engine, name) as source:
         try:
-            return write_folder(source, dest, top=_MOUNT_NAME)
+            return write_folder(source, dest, top="")
         except OSError as exc:
             raise UsageError(
                 f"Could not write the volume's files into {dest} ({exc.strerror or exc}); what was written so far "
@@ -229,8 +169,8 @@ def export(engine: Engine, name: str, dest: Path, *, force: bool = False) -> Arc
 
 
 @contextlib.contextmanager
-def _volume_tar(engine: Engine, helper: str) -> Iterator[tarfile.TarFile]:
-    reader = io.BufferedReader(_ChunkReader(engine.archive_stream(helper, f"{_MOUNT_PARENT}/{_MOUNT_NAME}")))
+def _volume_tar(engine: Engine, name: str) -> Iterator[tarfile.TarFile]:
+    reader = io.BufferedReader(ChunkReader(engine.export_volume(name)))
     with tarfile.open(fileobj=reader, mode="r|") as source:
         yield source
 
@@ -248,7 +188,7 @@ def import_(
             f"A volume named {name} already exists, and import never writes into one: choose another name, "
             f"or remove it first with `nbship volume rm {name}`."
         )
-    screen = Screen(top="" if source.is_file() else _MOUNT_NAME, owner=None if keep_owners else owner)
+    screen = Screen(top="", owner=None if keep_owners else owner)
     with tempfile.TemporaryFile() as spool:
         with tarfile.open(fileobj=spool, mode="w") as tar:
             if source.is_dir():
@@ -258,8 +198,7 @@ def import_(
         spool.seek(0)
         engine.create_volume(name, labels=labels)
         try:
-            with _helper(engine, name) as helper:
-                engine.put_archive(helper, _MOUNT_PARENT, spool)
+            engine.import_volume(name, spool)
         except BaseException:
             with contextlib.suppress(Exception):
                 remove(engine, name)
@@ -278,7 +217,7 @@ def _add_folder(source: Path, tar: tarfile.TarFile, screen: Screen) -> None:
 
 def _add_path(path: Path, source: Path, tar: tarfile.TarFile, screen: Screen) -> None:
     rel = path.relative_to(source).as_posix()
-    arcname = renamed(rel if rel != "." else ".", _MOUNT_NAME)
+    arcname = renamed(rel, _ROOT)
     try:
         member = tar.gettarinfo(str(path), arcname=arcname)
         if member is None:
@@ -296,7 +235,7 @@ def _add_path(path: Path, source: Path, tar: tarfile.TarFile, screen: Screen) ->
 
 def _add_archive(source: Path, tar: tarfile.TarFile, screen: Screen, *, owner: int) -> None:
     # The volume's root first, owned by the notebook user; the archive's own root entry, if any, follows.
-    root = tarfile.TarInfo(_MOUNT_NAME)
+    root = tarfile.TarInfo(_ROOT)
     root.type, root.mode, root.uid, root.gid = tarfile.DIRTYPE, 0o755, owner, owner
     tar.addfile(root)
     try:
@@ -306,9 +245,9 @@ def _add_archive(source: Path, tar: tarfile.TarFile, screen: Screen, *, owner: i
                 if rel is None:
                     continue
                 linked = relative(member.linkname, "") if member.islnk() else None
-                member.name = renamed(rel, _MOUNT_NAME)
+                member.name = renamed(rel, _ROOT)
                 if linked is not None:
-                    member.linkname = renamed(linked, _MOUNT_NAME)
+                    member.linkname = renamed(linked, _ROOT)
                 tar.addfile(member, archive.extractfile(member) if member.isreg() else None)
     except (tarfile.TarError, EOFError, zlib.error) as exc:
         raise UsageError(f"{source} is not a readable tar archive ({exc}); give a tar file or a folder.") from exc
@@ -321,23 +260,21 @@ def holds_nothing_of_the_users(engine: Engine, name: str) -> bool:
     its record says): then nothing in it is the user's, and a failed start may remove it."""
     hashes: dict[str, str] = {}
     record: dict[str, str] | None = None
-    with _helper(engine, name) as helper:
-        reader = io.BufferedReader(_ChunkReader(engine.archive_stream(helper, f"{_MOUNT_PARENT}/{_MOUNT_NAME}")))
-        with tarfile.open(fileobj=reader, mode="r|") as source:
-            for member in source:
-                rel = relative(member.name, _MOUNT_NAME)
-                if rel is None or rel == "." or member.isdir():
-                    continue
-                if member.issym() and rel in c.LINKED_DIRS:
-                    continue  # the link to the image's data/
-                if not member.isfile():
-                    return False
-                handle = source.extractfile(member)
-                data = handle.read() if handle is not None else b""
-                if rel == c.RECORD:
-                    record = _record_files(data)
-                elif not rel.startswith(f"{c.RECORD_DIR}/"):
-                    hashes[rel] = hashlib.sha256(data).hexdigest()
+    with _volume_tar(engine, name) as source:
+        for member in source:
+            rel = relative(member.name, "")
+            if rel is None or rel == "." or member.isdir():
+                continue
+            if member.issym() and rel in c.LINKED_DIRS:
+                continue  # the link to the image's data/
+            if not member.isfile():
+                return False
+            handle = source.extractfile(member)
+            data = handle.read() if handle is not None else b""
+            if rel == c.RECORD:
+                record = _record_files(data)
+            elif not rel.startswith(f"{c.RECORD_DIR}/"):
+                hashes[rel] = hashlib.sha256(data).hexdigest()
     if not hashes:
         return True
     return record is not None and all(record.get(rel) == digest for rel, digest in hashes.items())

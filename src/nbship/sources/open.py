@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from nbship.errors import UsageError
+from nbship.options import EngineChoice
 from nbship.project.detect import Project, detect
 from nbship.reporter import RecordingReporter, Reporter
 from nbship.sources.refs import ProjectPath, SourceRef
 
-__all__ = ["ProjectPath", "open_project", "refuse_fetched"]
+__all__ = ["ProjectPath", "engine_setting", "open_project", "refuse_fetched"]
 
 
 def open_project(where: ProjectPath, *, reporter: Reporter | None = None, refresh: bool = True) -> Project:
@@ -19,6 +20,12 @@ def open_project(where: ProjectPath, *, reporter: Reporter | None = None, refres
         fetched = fetch(where, reporter=reporter or RecordingReporter(), refresh=refresh)
         return detect(fetched.tree.project, origin=fetched.origin)
     return detect(where)
+
+
+def engine_setting(project: Project | None) -> EngineChoice:
+    """The engine a project's settings ask for. A fetched project's are not followed: which engine
+    runs is this machine's choice (--engine, NBSHIP_ENGINE, a folder's own settings), not a download's."""
+    return project.settings.engine if project is not None and project.origin is None else "auto"
 
 
 def refuse_fetched(where: ProjectPath, doing: str) -> None:
