@@ -26,6 +26,7 @@ from nbship.commands.compose import ComposeOutcome, compose
 from nbship.commands.lock import lock
 from nbship.commands.registry import login, push
 from nbship.commands.run import run
+from nbship.commands.sbom import Sbom, sbom
 from nbship.commands.serve import DownOutcome, down, follow, logs, shell, status, up
 from nbship.commands.volume import volume_create, volume_export, volume_import, volume_list, volume_remove
 from nbship.lock.manage import LockOutcome
@@ -60,6 +61,7 @@ __all__ = [
     "PushOutcome",
     "Resources",
     "RunOptions",
+    "Sbom",
     "Server",
     "UpOptions",
     "WorkVolume",
@@ -79,6 +81,7 @@ __all__ = [
     "logs",
     "push",
     "run",
+    "sbom",
     "shell",
     "status",
     "up",

@@ -19,12 +19,14 @@ ENV_PREFIX = f"{NBSHIP_DIR}/env"  # the environment (a virtualenv or a conda pre
 CONTENT_DIR = f"{NBSHIP_DIR}/project"  # the project as the image delivers it, outside any volume
 DATA_DIR = f"{NBSHIP_DIR}/data"  # data/, read-only, linked from the work folder
 MANIFEST = f"{NBSHIP_DIR}/manifest.json"  # what the image delivers, file by file
+SBOM = f"{NBSHIP_DIR}/sbom.spdx.json"  # what the image holds, package by package (SPDX 2.3 JSON)
 BIN_DIR = f"{NBSHIP_DIR}/bin"  # nbship's run-time support files (payload/bin)
 BUILD_DIR = f"{NBSHIP_DIR}/build"  # nbship's build-time support files (payload/build), build stages only
 TOOLS_DIR = f"{NBSHIP_DIR}/tools"  # uv and dumb-init, build stages only
 RATTLER_DIR = f"{NBSHIP_DIR}/rattler"  # py-rattler for a conda install, build stages only
 ENTRYPOINT = f"{BIN_DIR}/entrypoint"
 REFRESH = f"{BIN_DIR}/nbship-refresh"
+SBOM_WRITER = f"{BIN_DIR}/nbship-sbom"  # payload/sbom.py: writes SBOM in the image's last step
 DUMB_INIT = f"{BIN_DIR}/dumb-init"
 SLIM = f"{BUILD_DIR}/nbship-slim"
 CONDA_INSTALLER = f"{BUILD_DIR}/nbship-conda-install"
@@ -64,6 +66,8 @@ NB_PYTHON_PREFIX_ENV = "NB_PYTHON_PREFIX"  # the environment the server and the 
 KERNEL_PYTHON_PREFIX_ENV = "KERNEL_PYTHON_PREFIX"
 # Where Binder puts user-installed tools on PATH (postBuild installs them there), first.
 LOCAL_BIN_DIRS = (f"{HOME}/.local/bin", f"{CONTENT_DIR}/.local/bin")
+SOURCE_DATE_EPOCH_ENV = "SOURCE_DATE_EPOCH"  # reproducible-builds.org's name: the clock of a build
+BASE_DIGEST_ENV = "NBSHIP_BASE_DIGEST"  # a build argument: the base image's digest, for the SBOM
 R_LIBS_ENV = "R_LIBS_USER"  # R's own variable: the library R installs into and loads from first
 
 # -- Build secrets (BuildKit --secret ids) ----------------------------------------------------

@@ -222,6 +222,7 @@ def test_init_writes_dockerfile_and_dockerignore(make_project: MakeProject, no_d
         "README.md",
         "bin/entrypoint",
         "bin/nbship-refresh",
+        "bin/nbship-sbom",
         "build/nbship-slim",
         "build/nbship-conda-install",
         "build/nbship-pipfile-lock",

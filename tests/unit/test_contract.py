@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from nbship import contract as c
-from nbship.payload import check_runner, conda_install, refresh
+from nbship.payload import check_runner, conda_install, refresh, sbom
 from nbship.render import support
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "nbship"
@@ -50,11 +50,17 @@ def test_the_check_runner_and_the_conda_installer_agree_with_the_contract() -> N
     assert c.RATTLER_AUTH_ENV in (conda_install.__doc__ or "") + text
 
 
+def test_the_sbom_writer_agrees_with_the_contract() -> None:
+    assert sbom.BASE_DIGEST_ENV == c.BASE_DIGEST_ENV
+    assert sbom.SOURCE_DATE_EPOCH_ENV == c.SOURCE_DATE_EPOCH_ENV
+
+
 def test_support_files_land_where_the_contract_says() -> None:
     placed = {f"{c.NBSHIP_DIR}/{item.path}" for item in support.support_files()}
     assert {
         c.ENTRYPOINT,
         c.REFRESH,
+        c.SBOM_WRITER,
         c.SLIM,
         c.CONDA_INSTALLER,
         c.PIPFILE_LOCK_READER,

@@ -33,6 +33,7 @@ class ImageInfo:
     architecture: str = ""
     entrypoint: tuple[str, ...] = ()
     cmd: tuple[str, ...] = ()
+    repo_digests: tuple[str, ...] = ()  # NAME@sha256:... for each registry the image came from
 
 
 @dataclass(frozen=True)

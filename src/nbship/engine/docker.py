@@ -82,6 +82,7 @@ def _image_info(image: Image) -> ImageInfo:
         architecture=str(image.attrs.get("Architecture") or ""),
         entrypoint=tuple(str(word) for word in config.get("Entrypoint") or ()),
         cmd=tuple(str(word) for word in config.get("Cmd") or ()),
+        repo_digests=tuple(str(digest) for digest in image.attrs.get("RepoDigests") or ()),
     )
 
 

@@ -26,6 +26,7 @@ from nbship import contract as c
 _FILES: tuple[tuple[str, str, int], ...] = (
     ("bin/entrypoint", "entrypoint.sh", 0o755),
     ("bin/nbship-refresh", "refresh.py", 0o755),
+    ("bin/nbship-sbom", "sbom.py", 0o755),
     ("build/nbship-slim", "slim.py", 0o755),
     ("build/nbship-conda-install", "conda_install.py", 0o755),
     ("build/nbship-pipfile-lock", "pipfile_lock.py", 0o755),
