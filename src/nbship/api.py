@@ -19,6 +19,7 @@ from nbship.check.report import text_lines as check_report_lines
 from nbship.check.report import to_json as check_report_json
 from nbship.check.report import to_junit as check_report_junit
 from nbship.check.results import CheckReport
+from nbship.commands.archive import LoadedArchive, archive, load_archive
 from nbship.commands.build import BuildOutcome, build, dockerfile, init
 from nbship.commands.check import check
 from nbship.commands.clean import clean
@@ -41,11 +42,13 @@ from nbship.options import (
 )
 from nbship.resources import GpuRequest, Resources
 from nbship.runtime.cleanup import CleanOutcome
+from nbship.runtime.image_archive import ArchiveOutcome
 from nbship.runtime.registry import PushOutcome
 from nbship.runtime.servers import Server
 from nbship.runtime.volumes import WorkVolume
 
 __all__ = [
+    "ArchiveOutcome",
     "BuildOptions",
     "BuildOutcome",
     "CheckOptions",
@@ -56,6 +59,7 @@ __all__ = [
     "DownOutcome",
     "GpuRequest",
     "ImageOptions",
+    "LoadedArchive",
     "LockOptions",
     "LockOutcome",
     "PushOutcome",
@@ -65,6 +69,7 @@ __all__ = [
     "Server",
     "UpOptions",
     "WorkVolume",
+    "archive",
     "build",
     "check",
     "check_report_json",
@@ -76,6 +81,7 @@ __all__ = [
     "down",
     "follow",
     "init",
+    "load_archive",
     "lock",
     "login",
     "logs",

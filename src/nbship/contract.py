@@ -101,5 +101,12 @@ SUPPORT_STAGE = "nbship"
 SUPPORT_REPOSITORY = "nbship/support"
 SUPPORT_FOLDER = ".nbship-image"
 
+# -- nbship archive: one file that `docker load` reads, with what a reader needs beside the image --
+ARCHIVE_FOLDER = "nbship-archive"  # inside the tar, beside docker save's files (docker load skips it)
+ARCHIVE_CHECKSUMS = f"{ARCHIVE_FOLDER}/SHA256SUMS"  # the tar's last member: every other one's sha256
+ARCHIVE_INFO = f"{ARCHIVE_FOLDER}/archive.json"  # the image's reference and id, the SBOM's digest
+LOCK_FILES = ("requirements.lock", "nbship.lock", "Pipfile.lock")  # the locks an image's project may hold
+LOCK_FOLDERS = ("", "binder", ".binder")  # where, in the project, the locks sit
+
 # -- nbship check -----------------------------------------------------------------------------
 CHECK_EVENT_PREFIX = "::nbship-check::"  # one runner event per line (payload/check_runner.py)

@@ -53,6 +53,7 @@ def test_the_check_runner_and_the_conda_installer_agree_with_the_contract() -> N
 def test_the_sbom_writer_agrees_with_the_contract() -> None:
     assert sbom.BASE_DIGEST_ENV == c.BASE_DIGEST_ENV
     assert sbom.SOURCE_DATE_EPOCH_ENV == c.SOURCE_DATE_EPOCH_ENV
+    assert (sbom.LOCK_FILES, sbom.LOCK_FOLDERS) == (c.LOCK_FILES, c.LOCK_FOLDERS)
 
 
 def test_support_files_land_where_the_contract_says() -> None:

@@ -46,6 +46,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "sbom",
         "Print the SBOM (SPDX 2.3 JSON) of PATH's image (built when needed) or of --image.",
     ),
+    "archive": (
+        "nbship.cli.archive",
+        "archive",
+        "Write PATH's image (built when needed) or --image, with its SBOM, locks and README, to one file.",
+    ),
     "lock": ("nbship.cli.lock", "lock", "Lock PATH's environment: exact packages with hashes."),
     "dockerfile": ("nbship.cli.build", "dockerfile", "Print the Dockerfile nbship builds for PATH (no Docker needed)."),
     "init": ("nbship.cli.build", "init", "Write nbship's Dockerfile and support files into PATH, to own them."),

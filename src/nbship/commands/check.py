@@ -14,6 +14,7 @@ from nbship.check.output import inside, prepare_output_dir, write_output
 from nbship.check.report import to_json
 from nbship.check.results import CheckReport, with_comparisons
 from nbship.commands.build import BuildOutcome, build_project
+from nbship.commands.sbom import image_sbom
 from nbship.engine import connect
 from nbship.errors import NotFoundError, ProjectError, UsageError
 from nbship.options import BuildOptions, CheckOptions
@@ -82,6 +83,10 @@ def check(
         env=options.env,
         resources=options.resources.merged(source.settings.resources),
     )
+    # Named before the run, so the report says which image was proven even if the tag moves later.
+    checked = engine.image(image)
+    image_id = checked.id if checked is not None else ""
+    sbom = image_sbom(engine, image, image_id) if checked is not None else None
     started = dt.datetime.now(dt.timezone.utc)
     try:
         outcome = run_check(engine, spec, reporter)
@@ -107,6 +112,8 @@ def check(
         compared=compare,
         output_dir=output_dir,
         html_dir=html_dir,
+        image_id=image_id,
+        sbom_digest=sbom.digest if sbom is not None else None,
     )
     if output_dir is not None:
         write_output(output_dir, outcome.executed, to_json(report))

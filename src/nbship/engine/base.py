@@ -172,6 +172,14 @@ class Engine(Protocol):
     def import_image(self, tar_bytes: bytes, *, repository: str, tag: str) -> None:
         """A one-layer image from a tar of files (no pull, no build)."""
 
+    def save_image(self, reference: str) -> Iterator[bytes]:
+        """The image (config, layers, its tag) as `docker save` writes it, in chunks."""
+        ...
+
+    def load_image(self, data: IO[bytes]) -> tuple[str, ...]:
+        """Loads a `docker save` tar read from `data`; returns what was loaded (tags, else ids)."""
+        ...
+
     def choose_builder(self, requested: BuilderChoice, *, needs_secrets: bool) -> Builder: ...
 
     def build(self, request: BuildRequest, reporter: Reporter) -> BuildReport:
