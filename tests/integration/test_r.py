@@ -160,7 +160,7 @@ def test_a_package_install_r_cannot_install_fails_the_build(
     (project / "install.R").write_text('install.packages(c("nbshipgreet", "nbshipmissing"))\n')
     stderr = _failing_build(project, f"{TEST_PREFIX}/r-missing:latest", "--ca-bundle", str(r_repository.bundle))
     # R quotes names with typographic quotes in a UTF-8 locale.
-    assert "Install.R did not install every package (package \u2018nbshipmissing\u2019 is not available" in stderr
+    assert "install.R did not install every package (package \u2018nbshipmissing\u2019 is not available" in stderr
 
 
 def test_the_repository_is_trusted_only_with_the_ca_bundle(
@@ -171,5 +171,5 @@ def test_the_repository_is_trusted_only_with_the_ca_bundle(
     with (project / "install.R").open("a") as handle:
         handle.write("# without the CA bundle\n")
     stderr = _failing_build(project, f"{TEST_PREFIX}/r-no-ca:latest")
-    assert "Install.R did not install every package" in stderr
+    assert "install.R did not install every package" in stderr
     assert "give nbship your CA bundle with --ca-bundle FILE" in stderr

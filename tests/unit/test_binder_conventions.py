@@ -8,8 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from nbship import contract as c
+from nbship.commands.build import own_build_args
 from nbship.engine.base import ImageInfo
 from nbship.engine.buildlog import Step, failure, missing_command
+from nbship.errors import UsageError
+from nbship.options import ImageOptions
 from nbship.project.detect import detect
 from nbship.project.kinds.postbuild import PostBuildInput
 from nbship.project.kinds.unused import UNUSED
@@ -215,3 +219,20 @@ def test_payload_reader_is_shipped(tmp_path: Path) -> None:
 
     placed = {f"{c.NBSHIP_DIR}/{item.path}" for item in support.support_files()}
     assert c.PIPFILE_LOCK_READER in placed
+
+
+# -- the build arguments of an own Dockerfile --------------------------------------------------------
+
+
+def test_an_own_dockerfile_gets_the_uid_of_the_option_else_the_settings(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_project({"Dockerfile": "FROM python:3.11-slim\nARG NB_USER\nARG NB_UID\n"})
+    monkeypatch.delenv("NBSHIP_USER_ID", raising=False)
+    assert own_build_args(detect(root), ImageOptions()) == {c.NB_USER_ENV: c.NB_USER, c.NB_UID_ENV: str(c.DEFAULT_UID)}
+    assert own_build_args(detect(root), ImageOptions(user_id=4242))[c.NB_UID_ENV] == "4242"
+    monkeypatch.setenv("NBSHIP_USER_ID", "1234")
+    assert own_build_args(detect(root), ImageOptions())[c.NB_UID_ENV] == "1234"
+    with pytest.raises(UsageError, match="non-root uid"):
+        own_build_args(detect(root), ImageOptions(user_id=0))
+    assert own_build_args(detect(make_project({"requirements.txt": "six\n"}, name="plain")), ImageOptions()) == {}

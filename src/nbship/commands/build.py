@@ -19,7 +19,7 @@ from nbship.lock import manage as locks
 from nbship.options import BuildOptions, ImageOptions
 from nbship.project.detect import Project, detect
 from nbship.project.kinds.dockerfile import DockerfileInput
-from nbship.project.plan import BuildPlan, make_plan, python_of
+from nbship.project.plan import BuildPlan, make_plan, notebook_uid, python_of
 from nbship.references import split_reference, validate_reference
 from nbship.render import support
 from nbship.render.dockerfile import render_dockerfile
@@ -166,7 +166,8 @@ def own_build_args(project: Project, options: ImageOptions) -> dict[str, str]:
     name the notebook user (nbship's own Dockerfile has them written in)."""
     if project.input(DockerfileInput) is None:
         return {}
-    return {c.NB_USER_ENV: c.NB_USER, c.NB_UID_ENV: str(options.user_id)}
+    # The same uid nbship's own Dockerfile would have: --user-id, else the settings.
+    return {c.NB_USER_ENV: c.NB_USER, c.NB_UID_ENV: str(notebook_uid(project, options))}
 
 
 def _secret_files(options: BuildOptions) -> tuple[tuple[str, Path], ...]:

@@ -75,17 +75,23 @@ def base_image_of(project: Project, options: ImageOptions, python: PythonChoice)
     return base
 
 
-def make_plan(project: Project, options: ImageOptions, *, buildkit: bool, support_image: str | None) -> BuildPlan:
-    if project.input(DockerfileInput) is not None:
-        raise UsageError("The project has its own Dockerfile, which nbship builds as is: there is no plan to make.")
-    settings = project.settings
-    uid = options.user_id if options.user_id is not None else settings.user_id
-    installer = options.installer or settings.installer
+def notebook_uid(project: Project, options: ImageOptions) -> int:
+    """The notebook user's uid: --user-id, else the settings (NBSHIP_USER_ID, the file, the default)."""
+    uid = options.user_id if options.user_id is not None else project.settings.user_id
     if not 0 < uid < 2**31:
         raise UsageError(
             f"--user-id {uid} cannot be the notebook user's id: it must be a non-root uid "
             "(1 or more), such as 1000 or your own `id -u`."
         )
+    return uid
+
+
+def make_plan(project: Project, options: ImageOptions, *, buildkit: bool, support_image: str | None) -> BuildPlan:
+    if project.input(DockerfileInput) is not None:
+        raise UsageError("The project has its own Dockerfile, which nbship builds as is: there is no plan to make.")
+    settings = project.settings
+    uid = notebook_uid(project, options)
+    installer = options.installer or settings.installer
     python = python_of(project)
     provided = frozenset().union(*(item.provides() for item in project.inputs))
     ctx = PlanContext(
