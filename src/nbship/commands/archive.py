@@ -10,13 +10,9 @@ from pathlib import Path
 
 from nbship import __version__
 from nbship import contract as c
-from nbship.commands.build import build_project
-from nbship.commands.sbom import image_sbom
-from nbship.commands.serve import given_image
+from nbship.commands.sbom import chosen_image, image_sbom
 from nbship.engine import connect
 from nbship.options import BuildOptions
-from nbship.project.detect import detect
-from nbship.references import validate_reference
 from nbship.reporter import RecordingReporter, Reporter
 from nbship.runtime.image_archive import ArchiveOutcome, check_archive, load_checked, write_archive
 from nbship.runtime.image_files import read_image_files
@@ -72,12 +68,7 @@ def archive(
     """Writes `image` (or the project's image, built when needed) and its documents into `output`."""
     reporter = reporter or RecordingReporter()
     engine = connect()
-    if image:
-        reference = validate_reference(image)
-        info = given_image(engine, reference, reporter)
-    else:
-        outcome = build_project(engine, detect(path or Path(".")), build_options or BuildOptions(), reporter)
-        reference, info = outcome.image, outcome.info
+    reference, info = chosen_image(engine, path, image, build_options, reporter)
     documents = read_image_files(engine, reference, [*_lock_paths(), *(f"{c.CONTENT_DIR}/{n}" for n in _READMES)])
     extras: dict[str, bytes] = {}
     for found_path, data in documents.items():

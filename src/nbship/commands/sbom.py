@@ -13,6 +13,7 @@ from nbship import contract as c
 from nbship.commands.build import build_project
 from nbship.commands.serve import given_image
 from nbship.engine import Engine, connect
+from nbship.engine.base import ImageInfo
 from nbship.errors import NotFoundError, ProjectError
 from nbship.options import BuildOptions
 from nbship.project.detect import detect
@@ -48,6 +49,17 @@ def image_sbom(engine: Engine, reference: str, image_id: str) -> Sbom | None:
     return Sbom(reference, image_id, text, document)
 
 
+def chosen_image(
+    engine: Engine, path: Path | None, image: str | None, build_options: BuildOptions | None, reporter: Reporter
+) -> tuple[str, ImageInfo]:
+    """`image` as given (pulled when needed), else the project's image (built when needed)."""
+    if image:
+        reference = validate_reference(image)
+        return reference, given_image(engine, reference, reporter)
+    outcome = build_project(engine, detect(path or Path(".")), build_options or BuildOptions(), reporter)
+    return outcome.image, outcome.info
+
+
 def sbom(
     *,
     path: Path | None = None,
@@ -56,14 +68,8 @@ def sbom(
     reporter: Reporter | None = None,
 ) -> Sbom:
     """The SBOM of `image` (pulled when needed), or of the project's image (built when needed)."""
-    reporter = reporter or RecordingReporter()
     engine = connect()
-    if image:
-        reference = validate_reference(image)
-        info = given_image(engine, reference, reporter)
-    else:
-        outcome = build_project(engine, detect(path or Path(".")), build_options or BuildOptions(), reporter)
-        reference, info = outcome.image, outcome.info
+    reference, info = chosen_image(engine, path, image, build_options, reporter or RecordingReporter())
     found = image_sbom(engine, reference, info.id)
     if found is None:
         raise NotFoundError(
