@@ -76,6 +76,8 @@ class Settings(StrictModel):
     installer: Installer = "uv"
     user_id: int = Field(default=c.DEFAULT_UID, ge=1, lt=2**31, strict=True, alias="user-id")
     builder: BuilderChoice = "auto"
+    # true: nbship build --reproducible by default (the same commit gives the same image id anywhere)
+    reproducible: bool = Field(default=False, strict=True)
     # Which container engine: the engines issue gives it more choices and the --engine option.
     engine: EngineChoice = "docker"
     # -- how containers run
@@ -238,6 +240,7 @@ ENV_SETTINGS: tuple[tuple[str, ...], ...] = (
     ("installer",),
     ("user-id",),
     ("builder",),
+    ("reproducible",),
     ("engine",),
     ("port",),
     ("bind",),

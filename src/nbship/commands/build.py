@@ -10,6 +10,7 @@ from pathlib import Path
 
 from nbship import __version__
 from nbship import contract as c
+from nbship.commands import reproducible as repro
 from nbship.commands.source_date import git as _git
 from nbship.commands.source_date import source_date
 from nbship.engine import Engine, connect
@@ -25,6 +26,7 @@ from nbship.render import support
 from nbship.render.dockerfile import render_dockerfile
 from nbship.render.dockerignore import context_paths, ignore_patterns, render_dockerignore
 from nbship.reporter import RecordingReporter, Reporter
+from nbship.runtime.reproducible import normalize_image
 
 
 @dataclass(frozen=True)
@@ -202,7 +204,13 @@ def build_project(engine: Engine, project: Project, options: BuildOptions, repor
     build_args = {**own_build_args(project, options.image), **sbom_build_args(engine, project, base_image)}
     # Build arguments change the image as much as the Dockerfile does.
     arg_lines = "".join(f"\n# build-arg {key}={value}" for key, value in sorted(build_args.items()))
-    wanted = fingerprint(project.root, text + arg_lines, ignore)
+    reproducible = repro.wanted(project, options)
+    when = repro.clock(project, reporter) if reproducible else None
+    wanted = (
+        repro.content_fingerprint(project.root, text + arg_lines, ignore)
+        if reproducible
+        else fingerprint(project.root, text + arg_lines, ignore)
+    )
     existing = engine.image(tag)
     fresh = existing is not None and existing.labels.get(c.LABEL_FINGERPRINT) == wanted
     if existing is not None and fresh and not (options.rebuild or options.no_cache):
@@ -220,13 +228,13 @@ def build_project(engine: Engine, project: Project, options: BuildOptions, repor
             ignore=tuple(ignore),
             tag=tag,
             builder=builder,
-            labels=_labels(project, wanted),
+            labels=repro.labels(project, _labels(project, wanted), when) if when else _labels(project, wanted),
             secrets=(*secrets, *extra),
             build_args=build_args,
             no_cache=options.no_cache,
         )
         report = engine.build(request, reporter)
-    built = engine.image(tag)
+    built = normalize_image(engine, tag, when.epoch) if when is not None else engine.image(tag)
     assert built is not None, "engine.build checks that the tag exists"
     if existing is not None and existing.id != built.id:
         # The image this tag named before is now dangling; without this every rebuild would leave one.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nbship.commands import reproducible
 from nbship.engine import connect
 from nbship.project.detect import detect
 from nbship.reporter import RecordingReporter, Reporter
@@ -22,5 +23,5 @@ def clean(
         scope = Scope(None, "every project")
     else:
         project = detect(path or Path("."))
-        scope = Scope(project.project_id, str(project.root))
+        scope = Scope(project.project_id, str(project.root), image_identity=reproducible.identity(project))
     return cleanup.clean(connect(), scope, volumes_too=volumes_too, reporter=reporter)
