@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian machine (as root) for nbship's test suite:
 #   - Docker Engine from Debian (docker.io), started by hand when no daemon answers
-#   - docker-compose v1, a local registry, headless Chromium, debootstrap, a C compiler
+#   - docker-compose v1, a local registry, headless Chromium, debootstrap, a C compiler, git
 #   - stand-in base images under the official names nbship defaults to, built from
 #     Debian when they cannot be pulled (no registry is reachable on these machines)
 # Idempotent: each step is skipped when its result is already there.
@@ -23,6 +23,8 @@ command -v docker-registry >/dev/null 2>&1 || need_pkgs+=(docker-registry)
 command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
 # The tests' conda-forge-like channel compiles a package with a binary prefix placeholder.
 command -v cc >/dev/null 2>&1 || need_pkgs+=(gcc libc6-dev)
+# git with git-http-backend: the tests serve repositories over HTTP for `nbship up URL@REF`.
+[[ -x /usr/lib/git-core/git-http-backend ]] || need_pkgs+=(git)
 if ((${#need_pkgs[@]})); then
   log "installing ${need_pkgs[*]}"
   apt-get update -qq

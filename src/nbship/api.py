@@ -10,6 +10,9 @@ no printing and no exiting: results are returned, problems raised as NbshipError
     print(server.url)
     api.down(path=Path("my-analysis"))
 
+    # Every `path=` also takes a link: a git URL at a ref, a DOI, a record or an archive URL.
+    colleague = api.up(path=api.source("https://host/owner/sst.git@v1.2"))
+
 The commands live in nbship.commands, one module per concern; this module is their front door.
 """
 
@@ -46,6 +49,7 @@ from nbship.runtime.image_archive import ArchiveOutcome
 from nbship.runtime.registry import PushOutcome
 from nbship.runtime.servers import Server
 from nbship.runtime.volumes import WorkVolume
+from nbship.sources.refs import ProjectPath, SourceRef, parse_reference, source
 
 __all__ = [
     "ArchiveOutcome",
@@ -62,11 +66,13 @@ __all__ = [
     "LoadedArchive",
     "LockOptions",
     "LockOutcome",
+    "ProjectPath",
     "PushOutcome",
     "Resources",
     "RunOptions",
     "Sbom",
     "Server",
+    "SourceRef",
     "UpOptions",
     "WorkVolume",
     "archive",
@@ -85,10 +91,12 @@ __all__ = [
     "lock",
     "login",
     "logs",
+    "parse_reference",
     "push",
     "run",
     "sbom",
     "shell",
+    "source",
     "status",
     "up",
     "volume_create",

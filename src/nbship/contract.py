@@ -69,6 +69,13 @@ LOCAL_BIN_DIRS = (f"{HOME}/.local/bin", f"{CONTENT_DIR}/.local/bin")
 SOURCE_DATE_EPOCH_ENV = "SOURCE_DATE_EPOCH"  # reproducible-builds.org's name: the clock of a build
 BASE_DIGEST_ENV = "NBSHIP_BASE_DIGEST"  # a build argument: the base image's digest, for the SBOM
 R_LIBS_ENV = "R_LIBS_USER"  # R's own variable: the library R installs into and loads from first
+# Fetched sources (nbship.sources): on the host only, never passed into a build or a container.
+CACHE_DIR_ENV = "NBSHIP_CACHE_DIR"  # default: $XDG_CACHE_HOME/nbship, else ~/.cache/nbship
+DOI_RESOLVER_ENV = "NBSHIP_DOI_RESOLVER"  # default https://doi.org
+FIGSHARE_API_ENV = "NBSHIP_FIGSHARE_API"  # default https://api.figshare.com/v2
+ZENODO_TOKEN_ENV = "NBSHIP_ZENODO_TOKEN"  # sent as a Bearer token to Zenodo / InvenioRDM hosts only
+FIGSHARE_TOKEN_ENV = "NBSHIP_FIGSHARE_TOKEN"  # sent to Figshare's API only
+DATAVERSE_TOKEN_ENV = "NBSHIP_DATAVERSE_TOKEN"  # sent as X-Dataverse-key to the dataset's host only
 
 # -- Build secrets (BuildKit --secret ids) ----------------------------------------------------
 SECRET_DIR = "/run/secrets"
@@ -90,6 +97,7 @@ LABEL_MOUNT = "io.nbship.mount"
 LABEL_CHECK = "io.nbship.check"
 LABEL_RUN = "io.nbship.run"  # on `nbship run` containers: the project id (never io.nbship.project-id,
 # which marks the project's one server container)
+LABEL_SOURCE = "io.nbship.source"  # the reference a fetched project was built from, credential-free
 OCI_SOURCE = "org.opencontainers.image.source"
 OCI_REVISION = "org.opencontainers.image.revision"
 OCI_CREATED = "org.opencontainers.image.created"

@@ -18,7 +18,9 @@ class ExitCode(IntEnum):
     IN_USE = 9  # a volume (or other resource) that something still uses
     REGISTRY = 10  # the registry refused or could not be reached
     CHECK_FAILED = 11  # nbship check: a notebook failed, timed out or gave other outputs
-    NETWORK = 12  # a package index or conda channel could not be reached (the input itself may be fine)
+    # The network: a package index or a conda channel could not be reached, or a link could not be
+    # fetched (its host did not answer, or answered without what the link names).
+    NETWORK = 12
     INTERRUPTED = 130
 
 
@@ -101,11 +103,21 @@ class Interrupted(NbshipError):
     exit_code = ExitCode.INTERRUPTED
 
 
+class FetchError(NbshipError):
+    """A source reference whose host answered, yet that could not be fetched: missing or refused
+    credentials, an answer that is not a record or an archive, a server error, a damaged download.
+    The exit code is the network's (one code for "the link could not be fetched"); the class stays
+    apart from NetworkError because only a host that did not answer lets the cache stand in."""
+
+    exit_code = ExitCode.NETWORK
+
+
 class LockError(ProjectError):
     """An environment that cannot be locked: unsolvable specs, unknown channels, a broken lock."""
 
 
 class NetworkError(NbshipError):
-    """A channel or package index that could not be reached: try again, or fix the network."""
+    """A host that could not be reached: a conda channel, a package index, or the host of a link
+    (no answer, a name that does not resolve, a download cut off). Try again, or fix the network."""
 
     exit_code = ExitCode.NETWORK

@@ -138,7 +138,7 @@ def test_only_the_engine_talks_to_docker() -> None:
 
 
 # Each layer may import the ones after it, never one before it.
-_LAYERS = ["cli", "api", "commands", "check", "runtime", "lock", "render", "project", "engine"]
+_LAYERS = ["cli", "api", "commands", "sources", "check", "runtime", "lock", "render", "project", "engine"]
 
 
 def test_layers_import_only_downwards() -> None:

@@ -10,6 +10,7 @@ import click
 from nbship.cli import console
 from nbship.cli.app import json_option
 from nbship.cli.options import build_options, build_options_from, optional_path_arg
+from nbship.sources.refs import ProjectPath
 
 
 @click.command()
@@ -25,7 +26,9 @@ from nbship.cli.options import build_options, build_options_from, optional_path_
 @click.option("--force", is_flag=True, help="Replace the output file when it exists.")
 @json_option
 @build_options
-def archive(path: Path | None, image: str | None, output: Path, force: bool, as_json: bool, **kwargs: Any) -> None:
+def archive(
+    path: ProjectPath | None, image: str | None, output: Path, force: bool, as_json: bool, **kwargs: Any
+) -> None:
     """Write PATH's image (built when needed) or --image, with its SBOM, locks and README, to one file."""
     from nbship import api
 

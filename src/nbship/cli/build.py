@@ -17,6 +17,7 @@ from nbship.cli.options import (
     image_options_from,
     project_arg,
 )
+from nbship.sources.refs import ProjectPath
 
 _BUILDER = click.option(
     "--builder",
@@ -31,11 +32,14 @@ _BUILDER = click.option(
 @project_arg
 @_BUILDER
 @image_options
-def dockerfile(path: Path, builder: str, **kwargs: Any) -> None:
+def dockerfile(path: ProjectPath, builder: str, **kwargs: Any) -> None:
     """Print the Dockerfile nbship builds for PATH (no Docker needed)."""
     from nbship import api
 
-    text = api.dockerfile(path=path, options=image_options_from(kwargs), buildkit=builder == "buildkit")
+    with console.progress() as reporter:  # a fetched source says what it resolved to, on stderr
+        text = api.dockerfile(
+            path=path, options=image_options_from(kwargs), buildkit=builder == "buildkit", reporter=reporter
+        )
     console.stdout.out(text, end="", highlight=False)
 
 
@@ -45,7 +49,7 @@ def dockerfile(path: Path, builder: str, **kwargs: Any) -> None:
 @_BUILDER
 @image_options
 @channel_auth_option
-def init(path: Path, force: bool, builder: str, channel_auth: Path | None, **kwargs: Any) -> None:
+def init(path: ProjectPath, force: bool, builder: str, channel_auth: Path | None, **kwargs: Any) -> None:
     """Write nbship's Dockerfile and support files into PATH, to own them.
 
     The support files go into .nbship-image/ beside the Dockerfile, so that a plain `docker build`
@@ -69,7 +73,7 @@ def init(path: Path, force: bool, builder: str, channel_auth: Path | None, **kwa
 @click.option("--check", "then_check", is_flag=True, help="Then run `nbship check` on the image.")
 @json_option
 @build_options
-def build(path: Path, then_check: bool, as_json: bool, **kwargs: Any) -> None:
+def build(path: ProjectPath, then_check: bool, as_json: bool, **kwargs: Any) -> None:
     """Build the image for PATH (only when its inputs changed)."""
     from nbship import api
     from nbship.cli import jsonout

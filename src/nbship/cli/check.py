@@ -18,6 +18,7 @@ from nbship.cli.options import (
     optional_path_arg,
     resources_from,
 )
+from nbship.sources.refs import ProjectPath, SourceRef
 
 if TYPE_CHECKING:
     from nbship.api import CheckReport
@@ -85,7 +86,7 @@ def print_report(report: CheckReport, *, as_json: bool, wrap: dict[str, Any] | N
 @container_options
 @build_options
 def check(
-    path: Path | None,
+    path: ProjectPath | None,
     image: str | None,
     notebooks: tuple[str, ...],
     timeout: int | None,
@@ -124,7 +125,7 @@ def check(
             reporter=reporter,
         )
     if junit is not None:
-        suite = image or (path or Path(".")).resolve().name
+        suite = image or (path.name if isinstance(path, SourceRef) else (path or Path(".")).resolve().name)
         try:
             junit.write_text(api.check_report_junit(report, suite=suite), encoding="utf-8")
         except OSError as exc:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from nbship.cli import console
 from nbship.cli.app import json_option
 from nbship.cli.options import optional_path_arg
+from nbship.sources.refs import ProjectPath
 
 
 @click.command()
@@ -16,7 +15,7 @@ from nbship.cli.options import optional_path_arg
 @click.option("--all", "everything", is_flag=True, help="Every project's, nbship's support images and build cache.")
 @click.option("--volumes", is_flag=True, help="Also remove the volumes, with the work in them (listed first).")
 @json_option
-def clean(path: Path | None, everything: bool, volumes: bool, as_json: bool) -> None:
+def clean(path: ProjectPath | None, everything: bool, volumes: bool, as_json: bool) -> None:
     """Remove what nbship made for PATH: stopped containers, images, build cache.
 
     Running servers and what they use stay, and so does everything nbship did not make. Volumes, which

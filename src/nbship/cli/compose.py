@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
@@ -10,6 +9,7 @@ import click
 from nbship import contract as c
 from nbship.cli import console
 from nbship.cli.options import build_options, build_options_from, project_arg
+from nbship.sources.refs import ProjectPath
 
 
 @click.command()
@@ -19,7 +19,9 @@ from nbship.cli.options import build_options, build_options_from, project_arg
 @click.option("--token", help="Token written into .env (default: the one already there, else 32 random bytes).")
 @click.option("--force", is_flag=True, help="Replace a compose.yaml that nbship did not write.")
 @build_options
-def compose(path: Path, image: str | None, port: int | None, token: str | None, force: bool, **kwargs: Any) -> None:
+def compose(
+    path: ProjectPath, image: str | None, port: int | None, token: str | None, force: bool, **kwargs: Any
+) -> None:
     """Write compose.yaml (and the token into .env) for `docker compose up`."""
     from nbship import api
 

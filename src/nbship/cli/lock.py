@@ -9,6 +9,7 @@ import click
 from nbship.cli import console
 from nbship.cli.app import json_option
 from nbship.cli.options import channel_auth_option, project_arg
+from nbship.sources.refs import ProjectPath
 
 
 @click.command()
@@ -29,7 +30,7 @@ from nbship.cli.options import channel_auth_option, project_arg
 @channel_auth_option
 @json_option
 def lock(
-    path: Path,
+    path: ProjectPath,
     platforms: tuple[str, ...],
     update: bool,
     exclude_newer: str | None,
@@ -47,7 +48,8 @@ def lock(
         update=update,
         channel_auth=channel_auth,
     )
-    outcomes = api.lock(path=path, options=options)
+    with console.progress() as reporter:  # a fetched source says what it resolved to, on stderr
+        outcomes = api.lock(path=path, options=options, reporter=reporter)
     if as_json:
         from nbship.cli import jsonout
 

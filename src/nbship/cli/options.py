@@ -19,11 +19,34 @@ import click
 from nbship import contract as c
 from nbship.options import BuildOptions, Env, ImageOptions
 from nbship.resources import Resources, parse_cpus, parse_gpus, parse_memory
+from nbship.sources.refs import ProjectPath, SourceRef, is_archive_name, parse_reference
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-project_arg = click.argument("path", type=click.Path(path_type=Path), default=".", required=False)
-optional_path_arg = click.argument("path", type=click.Path(path_type=Path), required=False)
+
+class ProjectParam(click.ParamType):  # type: ignore[type-arg]  # generic only from click 8.2
+    """PATH: a project folder, or a link to one (a git URL with an optional @ref, a DOI, a Zenodo,
+    Figshare or Dataverse record, an archive URL or a local archive file)."""
+
+    name = "path"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> ProjectPath:
+        if isinstance(value, Path | SourceRef):
+            return value
+        text = str(value)
+        # Errors here are nbship's (UsageError), shown as one paragraph by the group like any other.
+        reference = parse_reference(text)
+        if reference is not None:
+            return reference
+        path = Path(text)
+        if is_archive_name(text) and path.is_file():
+            return SourceRef("archive", path.resolve().as_uri())
+        return path
+
+
+PROJECT = ProjectParam()
+project_arg = click.argument("path", type=PROJECT, default=".", required=False)
+optional_path_arg = click.argument("path", type=PROJECT, required=False)
 
 _IMAGE = [
     click.option("--base-image", help="Base image (default: python:X.Y-slim for the project's Python)."),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -11,6 +10,7 @@ import click
 from nbship.cli import console
 from nbship.cli.app import json_option
 from nbship.cli.options import build_options, build_options_from, optional_path_arg
+from nbship.sources.refs import ProjectPath
 
 
 @click.command()
@@ -24,7 +24,7 @@ from nbship.cli.options import build_options, build_options_from, optional_path_
 @click.option("--image", help="Push this local image as given instead of the project's.")
 @json_option
 @build_options
-def push(path: Path | None, to: str, image: str | None, as_json: bool, **kwargs: Any) -> None:
+def push(path: ProjectPath | None, to: str, image: str | None, as_json: bool, **kwargs: Any) -> None:
     """Push the project's image (built when needed) to a registry."""
     from nbship import api
     from nbship.cli import jsonout

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -18,6 +17,7 @@ from nbship.cli.options import (
     resources_from,
     work_folder_options,
 )
+from nbship.sources.refs import ProjectPath
 
 _COMMAND_KEY = "nbship.run.command"
 
@@ -41,7 +41,12 @@ class _CommandAfterSeparator(click.Command):
 @container_options
 @build_options
 def run(
-    path: Path | None, image: str | None, mount: str | None, volume_name: str | None, interactive: bool, **kwargs: Any
+    path: ProjectPath | None,
+    image: str | None,
+    mount: str | None,
+    volume_name: str | None,
+    interactive: bool,
+    **kwargs: Any,
 ) -> None:
     """Run a command in a new container of PATH's image, in its work folder.
 

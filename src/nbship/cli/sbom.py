@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
@@ -10,6 +9,7 @@ import click
 from nbship.cli import console
 from nbship.cli.app import json_option
 from nbship.cli.options import build_options, build_options_from, optional_path_arg
+from nbship.sources.refs import ProjectPath
 
 
 @click.command()
@@ -17,7 +17,7 @@ from nbship.cli.options import build_options, build_options_from, optional_path_
 @click.option("--image", help="Print the SBOM of this image instead of the project's.")
 @json_option
 @build_options
-def sbom(path: Path | None, image: str | None, as_json: bool, **kwargs: Any) -> None:
+def sbom(path: ProjectPath | None, image: str | None, as_json: bool, **kwargs: Any) -> None:
     """Print the SBOM (SPDX 2.3 JSON) of PATH's image (built when needed) or of --image."""
     from nbship import api
 

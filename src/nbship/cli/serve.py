@@ -21,6 +21,7 @@ from nbship.cli.options import (
     resources_from,
     work_folder_options,
 )
+from nbship.sources.refs import ProjectPath
 
 
 @click.command()
@@ -45,7 +46,7 @@ from nbship.cli.options import (
 @container_options
 @build_options
 def up(
-    path: Path | None,
+    path: ProjectPath | None,
     image: str | None,
     archive: Path | None,
     port: int | None,
@@ -114,7 +115,7 @@ def up(
 @optional_path_arg
 @click.option("--image", help="Stop the server started with `nbship up --image IMAGE`.")
 @click.option("--volumes", is_flag=True, help="Also remove the project's volume, with the work in it.")
-def down(path: Path | None, image: str | None, volumes: bool) -> None:
+def down(path: ProjectPath | None, image: str | None, volumes: bool) -> None:
     """Stop and remove PATH's JupyterLab container (its volume stays).
 
     With --volumes the project's own volume goes too, after nbship says which."""
@@ -134,7 +135,7 @@ def down(path: Path | None, image: str | None, volumes: bool) -> None:
 @optional_path_arg
 @click.option("--image", help="The server started with `nbship up --image IMAGE`.")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
-def logs(path: Path | None, image: str | None, follow: bool) -> None:
+def logs(path: ProjectPath | None, image: str | None, follow: bool) -> None:
     """Print the server log of PATH's container."""
     from nbship import api
 
@@ -170,7 +171,7 @@ def status(as_json: bool) -> None:
 @click.option("--image", help="Open the shell in this image instead of the project's.")
 @container_options
 @build_options
-def shell(path: Path, image: str | None, **kwargs: Any) -> None:
+def shell(path: ProjectPath, image: str | None, **kwargs: Any) -> None:
     """Open bash in PATH's running container, or in a new one from its image."""
     from nbship import api
 

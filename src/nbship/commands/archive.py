@@ -16,6 +16,7 @@ from nbship.options import BuildOptions
 from nbship.reporter import RecordingReporter, Reporter
 from nbship.runtime.image_archive import ArchiveOutcome, check_archive, load_checked, write_archive
 from nbship.runtime.image_files import read_image_files
+from nbship.sources.open import ProjectPath
 
 _READMES = ("README.md", "README.rst", "README.txt", "README")
 
@@ -59,7 +60,7 @@ def _lock_paths() -> list[str]:
 def archive(
     *,
     output: Path,
-    path: Path | None = None,
+    path: ProjectPath | None = None,
     image: str | None = None,
     build_options: BuildOptions | None = None,
     force: bool = False,

@@ -18,7 +18,7 @@ from nbship.engine.base import Builder, BuildReport, BuildRequest, ImageInfo
 from nbship.errors import ProjectError, UsageError
 from nbship.lock import manage as locks
 from nbship.options import BuildOptions, ImageOptions
-from nbship.project.detect import Project, detect
+from nbship.project.detect import Project
 from nbship.project.kinds.dockerfile import DockerfileInput
 from nbship.project.plan import BuildPlan, make_plan, notebook_uid, python_of
 from nbship.references import split_reference, validate_reference
@@ -27,6 +27,7 @@ from nbship.render.dockerfile import render_dockerfile
 from nbship.render.dockerignore import context_paths, ignore_patterns, render_dockerignore
 from nbship.reporter import RecordingReporter, Reporter
 from nbship.runtime.reproducible import normalize_image
+from nbship.sources.open import ProjectPath, open_project, refuse_fetched
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,8 @@ class BuildOutcome:
 
 
 def default_tag(project: Project) -> str:
-    return project.settings.image or f"{project.slug}:latest"
+    # A fetched project is tagged after its ref (repo:v1.2), so two refs of one repository coexist.
+    return project.settings.image or f"{project.slug}:{project.origin.tag if project.origin else 'latest'}"
 
 
 def plan_for(project: Project, options: ImageOptions, *, buildkit: bool, own_folder: bool = False) -> BuildPlan:
@@ -49,9 +51,11 @@ def plan_for(project: Project, options: ImageOptions, *, buildkit: bool, own_fol
     return make_plan(project, options, buildkit=buildkit, support_image=None if own_folder else support.support_image())
 
 
-def dockerfile(*, path: Path, options: ImageOptions | None = None, buildkit: bool = True) -> str:
+def dockerfile(
+    *, path: ProjectPath, options: ImageOptions | None = None, buildkit: bool = True, reporter: Reporter | None = None
+) -> str:
     """The Dockerfile nbship builds for the project (the project's own one when it has it)."""
-    project = detect(path)
+    project = open_project(path, reporter=reporter)
     own = project.input(DockerfileInput)
     if own is not None:
         return own.text()
@@ -60,7 +64,7 @@ def dockerfile(*, path: Path, options: ImageOptions | None = None, buildkit: boo
 
 def init(
     *,
-    path: Path,
+    path: ProjectPath,
     options: ImageOptions | None = None,
     buildkit: bool = True,
     channel_auth: Path | None = None,
@@ -68,7 +72,8 @@ def init(
 ) -> list[Path]:
     """Writes the Dockerfile, nbship's support files beside it (.nbship-image/) and a .dockerignore
     when there is none, so that a plain `docker build` works on the project folder."""
-    project = detect(path)
+    refuse_fetched(path, "write a Dockerfile and its support files into it")
+    project = open_project(path)
     # Where detection looks for it: binder/Dockerfile in a project with a binder/ folder.
     target = project.config_dir / "Dockerfile"
     own = project.input(DockerfileInput)
@@ -91,15 +96,25 @@ def init(
     return written
 
 
-def _labels(project: Project, fingerprint: str) -> dict[str, str]:
+def _source_labels(project: Project) -> dict[str, str]:
+    """Where the image's content came from: the fetched reference and what it resolved to, or the
+    folder's git checkout (never a local path: pushed images would carry it to everyone)."""
+    if project.origin is not None:
+        return {
+            c.OCI_SOURCE: project.origin.source_url,
+            c.OCI_REVISION: project.origin.revision,
+            c.LABEL_SOURCE: project.origin.reference,
+        }
     revision = _git(project.root, "rev-parse", "HEAD")
     if revision and _git(project.root, "status", "--porcelain"):
         revision += "-dirty"
-    # No local path as a fallback: pushed images would carry it to everyone who pulls them.
     source = _git(project.root, "config", "--get", "remote.origin.url")
+    return {**({c.OCI_SOURCE: source} if source else {}), c.OCI_REVISION: revision or "unversioned"}
+
+
+def _labels(project: Project, fingerprint: str) -> dict[str, str]:
     return {
-        **({c.OCI_SOURCE: source} if source else {}),
-        c.OCI_REVISION: revision or "unversioned",
+        **_source_labels(project),
         c.OCI_CREATED: dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         c.OCI_TITLE: project.name,
         c.LABEL_VERSION: __version__,
@@ -242,7 +257,8 @@ def build_project(engine: Engine, project: Project, options: BuildOptions, repor
     return BuildOutcome(tag, built.id, built.size, builder.description, True, built, report)
 
 
-def build(*, path: Path, options: BuildOptions | None = None, reporter: Reporter | None = None) -> BuildOutcome:
+def build(*, path: ProjectPath, options: BuildOptions | None = None, reporter: Reporter | None = None) -> BuildOutcome:
     """Builds the project's image when its inputs changed since the last build."""
-    project = detect(path)
-    return build_project(connect(), project, options or BuildOptions(), reporter or RecordingReporter())
+    reporter = reporter or RecordingReporter()
+    project = open_project(path, reporter=reporter)
+    return build_project(connect(), project, options or BuildOptions(), reporter)

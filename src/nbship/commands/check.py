@@ -18,16 +18,16 @@ from nbship.commands.sbom import image_sbom
 from nbship.engine import connect
 from nbship.errors import NotFoundError, ProjectError, UsageError
 from nbship.options import BuildOptions, CheckOptions
-from nbship.project.detect import detect
 from nbship.references import validate_reference
 from nbship.reporter import RecordingReporter, Reporter
+from nbship.sources.open import ProjectPath, open_project
 
 DEFAULT_CHECK_TIMEOUT = 600  # seconds per cell
 
 
 def check(
     *,
-    path: Path | None = None,
+    path: ProjectPath | None = None,
     options: CheckOptions | None = None,
     build_options: BuildOptions | None = None,
     reporter: Reporter | None = None,
@@ -47,11 +47,11 @@ def check(
     output_dir = prepare_output_dir(options.output_dir) if options.output_dir else None
     html_dir = prepare_output_dir(options.html_dir, what="--html") if options.html_dir else None
     engine = connect()
-    project_root: Path | None = None
-    project = detect(path or Path(".")) if path is not None or not options.image else None
+    project_label: str | None = None
+    project = open_project(path or Path("."), reporter=reporter) if path is not None or not options.image else None
     if project is not None:
         # A folder (and maybe an image): the folder's settings; its image unless one is given.
-        project_root = project.root
+        project_label = project.label
         source = project_settings(project)
         for folder in (output_dir, html_dir):
             if folder is not None and inside(folder, project.root):
@@ -93,7 +93,7 @@ def check(
     except MissingNotebooks as exc:
         raise missing_error(exc, from_option=bool(options.notebooks), source=source, image=image) from exc
     if not outcome.results:
-        where = project_root or f"the image {image} ({outcome.root})"
+        where = project_label or f"the image {image} ({outcome.root})"
         raise ProjectError(f"There are no notebooks in {where}, so there is nothing to check.")
     results = (
         with_comparisons(

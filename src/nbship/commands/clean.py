@@ -6,14 +6,18 @@ from pathlib import Path
 
 from nbship.commands import reproducible
 from nbship.engine import connect
-from nbship.project.detect import detect
 from nbship.reporter import RecordingReporter, Reporter
 from nbship.runtime import cleanup
 from nbship.runtime.cleanup import CleanOutcome, Scope
+from nbship.sources.open import ProjectPath, open_project
 
 
 def clean(
-    *, path: Path | None = None, everything: bool = False, volumes_too: bool = False, reporter: Reporter | None = None
+    *,
+    path: ProjectPath | None = None,
+    everything: bool = False,
+    volumes_too: bool = False,
+    reporter: Reporter | None = None,
 ) -> CleanOutcome:
     """Removes the project's stopped containers and its images (with `everything`: those of every
     project, nbship's own support images and the build cache its builds made). Volumes, with the
@@ -22,6 +26,7 @@ def clean(
     if everything:
         scope = Scope(None, "every project")
     else:
-        project = detect(path or Path("."))
-        scope = Scope(project.project_id, str(project.root), image_identity=reproducible.identity(project))
+        # What a link's project left here is named by what it resolved to last: no fetch needed.
+        project = open_project(path or Path("."), refresh=False)
+        scope = Scope(project.project_id, project.label, image_identity=reproducible.identity(project))
     return cleanup.clean(connect(), scope, volumes_too=volumes_too, reporter=reporter)

@@ -11,12 +11,12 @@ from nbship.commands.build import build_project
 from nbship.engine import connect
 from nbship.errors import ProjectError, UsageError
 from nbship.options import BuildOptions, ComposeOptions
-from nbship.project.detect import detect
 from nbship.project.kinds.dockerfile import DockerfileInput
 from nbship.references import validate_reference
 from nbship.render import compose as compose_render
 from nbship.reporter import RecordingReporter, Reporter
 from nbship.runtime import servers, volumes
+from nbship.sources.open import ProjectPath, open_project
 
 
 @dataclass(frozen=True)
@@ -30,23 +30,25 @@ class ComposeOutcome:
 
 def compose(
     *,
-    path: Path,
+    path: ProjectPath,
     options: ComposeOptions | None = None,
     build_options: BuildOptions | None = None,
     reporter: Reporter | None = None,
 ) -> ComposeOutcome:
-    """Writes compose.yaml (and the token into .env, 0600, ignored by git) beside the project."""
+    """Writes compose.yaml (and the token into .env, 0600, ignored by git) beside the project; for a
+    fetched project, whose copy is nbship's, into the current folder."""
     options = options or ComposeOptions()
     reporter = reporter or RecordingReporter()
-    project = detect(path)
-    target = project.root / "compose.yaml"
+    project = open_project(path, reporter=reporter)
+    folder = Path.cwd() if project.origin else project.root
+    target = folder / "compose.yaml"
     if (
         target.exists()
         and not options.force
         and not compose_render.written_by_nbship(target.read_text(encoding="utf-8", errors="replace"))
     ):
         raise ProjectError(
-            f"{project.rel(target)} exists and nbship did not write it, so it was left alone. Pass --force to "
+            f"{target} exists and nbship did not write it, so it was left alone. Pass --force to "
             "replace it (your file will be overwritten), or move it away first."
         )
     if options.token is not None and len(options.token) < 16:
@@ -72,12 +74,12 @@ def compose(
             container_port=c.CONTAINER_PORT,
             workdir=workdir,
             volume=volume,
-            labels=volumes.volume_labels(project.project_id, str(project.root)),
+            labels=volumes.volume_labels(project.project_id, project.label),
         )
     )
-    notes = _write_env(project.root, options.token)
+    notes = _write_env(folder, options.token)
     target.write_text(text, encoding="utf-8")
-    return ComposeOutcome(target, project.root / ".env", chosen, volume, tuple(notes))
+    return ComposeOutcome(target, folder / ".env", chosen, volume, tuple(notes))
 
 
 def _write_env(root: Path, token: str | None) -> list[str]:

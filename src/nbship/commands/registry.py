@@ -8,17 +8,17 @@ from nbship.commands.build import build_project
 from nbship.engine import connect
 from nbship.errors import NotFoundError, UsageError
 from nbship.options import BuildOptions
-from nbship.project.detect import detect
 from nbship.references import validate_reference
 from nbship.reporter import RecordingReporter, Reporter
 from nbship.runtime import registry
 from nbship.runtime.registry import PushOutcome
+from nbship.sources.open import ProjectPath, open_project
 
 
 def push(
     *,
     to: str,
-    path: Path | None = None,
+    path: ProjectPath | None = None,
     image: str | None = None,
     build_options: BuildOptions | None = None,
     reporter: Reporter | None = None,
@@ -34,7 +34,7 @@ def push(
                 f"The image {source} is not on this machine: build it, or name one `docker images` lists."
             )
     else:
-        project = detect(path or Path("."))
+        project = open_project(path or Path("."), reporter=reporter)
         source = build_project(engine, project, build_options or BuildOptions(), reporter).image
     reporter.info(f"Pushing {source} as {target}.")
     return registry.push(engine, source, target, reporter)

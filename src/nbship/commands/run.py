@@ -5,17 +5,17 @@ or papermill in the author's environment."""
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
 
 from nbship import contract as c
 from nbship import envvars
-from nbship.commands.serve import check_mount, host_user, image_and_target, work_mount
+from nbship.commands.serve import check_mount, host_user, image_and_target, mount_choice, refuse_host_mount, work_mount
 from nbship.engine import connect
 from nbship.engine.base import ContainerSpec
 from nbship.errors import UsageError
 from nbship.options import BuildOptions, RunOptions
 from nbship.reporter import RecordingReporter, Reporter
 from nbship.runtime import servers
+from nbship.sources.open import ProjectPath
 
 
 def run_container_name(project_id: str) -> str:
@@ -25,7 +25,7 @@ def run_container_name(project_id: str) -> str:
 
 def run(
     *,
-    path: Path | None = None,
+    path: ProjectPath | None = None,
     options: RunOptions,
     build_options: BuildOptions | None = None,
     reporter: Reporter | None = None,
@@ -38,9 +38,10 @@ def run(
     if options.mount is not None:
         check_mount(options.mount, options.volume)
     envvars.check_names(options.env)
+    refuse_host_mount(path, options.mount, "run the command in it as the work folder (--mount host)")
     engine = connect()
     image, info, target = image_and_target(engine, path, options.image, build_options, reporter)
-    mount = work_mount(engine, target, options.mount or target.settings.mount, options.volume)
+    mount = work_mount(engine, target, mount_choice(target, options.mount, reporter), options.volume)
     spec = ContainerSpec(
         image=image,
         name=run_container_name(target.project_id),

@@ -16,10 +16,10 @@ from nbship.engine import Engine, connect
 from nbship.engine.base import ImageInfo
 from nbship.errors import NotFoundError, ProjectError
 from nbship.options import BuildOptions
-from nbship.project.detect import detect
 from nbship.references import validate_reference
 from nbship.reporter import RecordingReporter, Reporter
 from nbship.runtime.image_files import read_image_file
+from nbship.sources.open import ProjectPath, open_project
 
 
 @dataclass(frozen=True)
@@ -50,19 +50,20 @@ def image_sbom(engine: Engine, reference: str, image_id: str) -> Sbom | None:
 
 
 def chosen_image(
-    engine: Engine, path: Path | None, image: str | None, build_options: BuildOptions | None, reporter: Reporter
+    engine: Engine, path: ProjectPath | None, image: str | None, build_options: BuildOptions | None, reporter: Reporter
 ) -> tuple[str, ImageInfo]:
     """`image` as given (pulled when needed), else the project's image (built when needed)."""
     if image:
         reference = validate_reference(image)
         return reference, given_image(engine, reference, reporter)
-    outcome = build_project(engine, detect(path or Path(".")), build_options or BuildOptions(), reporter)
+    project = open_project(path or Path("."), reporter=reporter)
+    outcome = build_project(engine, project, build_options or BuildOptions(), reporter)
     return outcome.image, outcome.info
 
 
 def sbom(
     *,
-    path: Path | None = None,
+    path: ProjectPath | None = None,
     image: str | None = None,
     build_options: BuildOptions | None = None,
     reporter: Reporter | None = None,

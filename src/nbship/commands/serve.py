@@ -15,13 +15,14 @@ from nbship.engine import Engine, connect
 from nbship.engine.base import ContainerSpec, ImageInfo, Mount
 from nbship.errors import NbshipError, NotFoundError, RegistryError, UsageError
 from nbship.options import BuildOptions, Env, MountChoice, UpOptions
-from nbship.project.detect import Project, detect, slugify
+from nbship.project.detect import Project, slugify
 from nbship.references import split_reference, validate_reference
 from nbship.reporter import RecordingReporter, Reporter
 from nbship.resources import Resources
 from nbship.runtime import own_image, registry, servers, volumes
 from nbship.runtime.servers import Server, WorkMount
-from nbship.settings import Settings, load_settings
+from nbship.settings import Settings, env_name, load_settings
+from nbship.sources.open import ProjectPath, open_project, refuse_fetched
 
 
 @dataclass(frozen=True)
@@ -29,14 +30,15 @@ class Target:
     """Whose container it is: a project folder, or an image run with no project (`up --image REF`)."""
 
     project_id: str
-    label: str  # the project's folder, or "image REF"
+    label: str  # the project's folder (or source reference), or "image REF"
     root: Path | None
     settings: Settings  # the project's (its file and NBSHIP_* variables), or NBSHIP_* alone
+    fetched: bool = False  # root is nbship's copy of a link's project: read-only input, never a work folder
     repository: str = ""  # the image's repository, for `up --image REF` with no project
 
 
 def project_target(project: Project) -> Target:
-    return Target(project.project_id, str(project.root), project.root, project.settings)
+    return Target(project.project_id, project.label, project.root, project.settings, fetched=project.origin is not None)
 
 
 def image_target(reference: str, image: ImageInfo | None) -> Target:
@@ -46,19 +48,20 @@ def image_target(reference: str, image: ImageInfo | None) -> Target:
     project_id = (image.labels.get(c.LABEL_PROJECT_ID) if image else None) or (
         f"{slugify(repository.rsplit('/', 1)[-1])}-{hashlib.sha256(repository.encode()).hexdigest()[:8]}"
     )
-    return Target(project_id, f"image {reference}", None, load_settings(None)[0], repository)
+    return Target(project_id, f"image {reference}", None, load_settings(None)[0], repository=repository)
 
 
-def _target(engine: Engine, path: Path | None, image: str | None) -> Target:
+def _target(engine: Engine, path: ProjectPath | None, image: str | None) -> Target:
     if path is not None or image is None:
-        return project_target(detect(path or Path(".")))
+        # What already runs was started from what the reference resolved to then: no fetch needed.
+        return project_target(open_project(path or Path("."), refresh=False))
     reference = validate_reference(image)
     return image_target(reference, engine.image(reference))
 
 
 def image_and_target(
     engine: Engine,
-    path: Path | None,
+    path: ProjectPath | None,
     image: str | None,
     build_options: BuildOptions | None,
     reporter: Reporter,
@@ -66,7 +69,7 @@ def image_and_target(
     """The image a container runs (`image` as given, pulled when needed; else the project's, built
     when needed) and whose container it is. A folder and an image: that folder's settings and
     volume, that image."""
-    project = detect(path or Path(".")) if path is not None or not image else None
+    project = open_project(path or Path("."), reporter=reporter) if path is not None or not image else None
     if image:
         chosen = validate_reference(image)
         info = given_image(engine, chosen, reporter)
@@ -98,6 +101,41 @@ def _check_up_options(options: UpOptions) -> None:
         reserved=envvars.RESERVED | {c.TOKEN_ENV},
         hint={c.TOKEN_ENV: "Give the server's token with --token."},
     )
+
+
+def refuse_host_mount(path: ProjectPath | None, mount: MountChoice | None, doing: str) -> None:
+    """`--mount host` on a link: refused before anything is fetched (the copy is nbship's)."""
+    if mount == "host":
+        refuse_fetched(path or Path("."), doing)
+
+
+def mount_choice(target: Target, given: MountChoice | None, reporter: Reporter) -> MountChoice:
+    """The work folder's kind: the option, else the settings. A `mount = "host"` setting (the
+    project's file or NBSHIP_MOUNT) gives way to the volume for a fetched project, whose folder is
+    nbship's copy; the option itself was refused before the fetch."""
+    kind = given or target.settings.mount
+    if kind == "host" and target.fetched:
+        reporter.warn(
+            f"The mount setting says host, but {target.label} is fetched into nbship's cache as read-only input, "
+            "so the work goes into the project's volume instead. Clone the project to work in its folder."
+        )
+        return "volume"
+    return kind
+
+
+def bind_choice(target: Target, given: str | None, reporter: Reporter) -> str:
+    """The address to publish on: the option, else the settings. A downloaded project's own file
+    cannot open the server to the network: only the user can (--bind or NBSHIP_BIND)."""
+    if given:
+        return given
+    bind = target.settings.bind
+    if bind != c.LOOPBACK and target.fetched and env_name(("bind",)) not in os.environ:
+        reporter.warn(
+            f"The nbship.toml of {target.label} asks to serve on {bind}, but a fetched project cannot open "
+            f"the server to other machines by itself: serving on {c.LOOPBACK}. Give --bind {bind} to open it."
+        )
+        return c.LOOPBACK
+    return bind
 
 
 def work_mount(engine: Engine, target: Target, kind: MountChoice, volume: str | None) -> WorkMount:
@@ -161,7 +199,7 @@ def given_image(engine: Engine, reference: str, reporter: Reporter) -> ImageInfo
 
 def up(
     *,
-    path: Path | None = None,
+    path: ProjectPath | None = None,
     options: UpOptions | None = None,
     build_options: BuildOptions | None = None,
     reporter: Reporter | None = None,
@@ -173,11 +211,12 @@ def up(
     options = options or UpOptions()
     reporter = reporter or RecordingReporter()
     _check_up_options(options)
+    refuse_host_mount(path, options.mount, "mount it as the work folder (--mount host)")
     engine = connect()
     image, info, target = image_and_target(engine, path, options.image, build_options, reporter)
     settings = target.settings
     port = options.port or settings.port or c.CONTAINER_PORT
-    bind = options.bind or settings.bind
+    bind = bind_choice(target, options.bind, reporter)
     if not 0 < port < 65536:
         raise UsageError(f"--port {port} is not a port number (1-65535).")
     if bind != c.LOOPBACK:
@@ -189,7 +228,7 @@ def up(
             f"{image} does not start Jupyter by itself (its command is `{own_image.describe_command(info)}`): "
             f"serving it with its {command[0]}, as Binder does."
         )
-    mount, created = prepare_work_mount(engine, target, options.mount or settings.mount, options.volume)
+    mount, created = prepare_work_mount(engine, target, mount_choice(target, options.mount, reporter), options.volume)
     spec = servers.ServerSpec(
         image=image,
         image_info=info,
@@ -228,7 +267,11 @@ class DownOutcome:
 
 
 def down(
-    *, path: Path | None = None, image: str | None = None, volumes_too: bool = False, reporter: Reporter | None = None
+    *,
+    path: ProjectPath | None = None,
+    image: str | None = None,
+    volumes_too: bool = False,
+    reporter: Reporter | None = None,
 ) -> DownOutcome:
     """Stops and removes the project's container. Its volume stays unless `volumes_too`."""
     reporter = reporter or RecordingReporter()
@@ -261,7 +304,7 @@ def down(
     return DownOutcome(server, tuple(removed), tuple(kept))
 
 
-def logs(*, path: Path | None = None, image: str | None = None, follow: bool = False) -> Iterator[str]:
+def logs(*, path: ProjectPath | None = None, image: str | None = None, follow: bool = False) -> Iterator[str]:
     engine = connect()
     target = _target(engine, path, image)
     container = servers.find_project_container(engine, target.project_id)
@@ -278,7 +321,7 @@ def status() -> list[Server]:
 
 def shell(
     *,
-    path: Path,
+    path: ProjectPath,
     image: str | None = None,
     build_options: BuildOptions | None = None,
     interactive_tty: bool = True,
@@ -291,7 +334,7 @@ def shell(
     (on the project's volume when it has one)."""
     reporter = reporter or RecordingReporter()
     envvars.check_names(env)
-    project = detect(path)
+    project = open_project(path, reporter=reporter)
     engine = connect()
     container = servers.find_project_container(engine, project.project_id)
     if container is not None and container.status == "running":

@@ -13,6 +13,7 @@ from nbship.errors import ProjectError
 from nbship.project.kinds import KINDS
 from nbship.project.kinds.base import Ignored, Input, Layout
 from nbship.project.kinds.unused import unused_files
+from nbship.project.origin import Origin
 from nbship.settings import Settings, load_settings
 
 InputT = TypeVar("InputT", bound=Input)
@@ -23,7 +24,7 @@ class Project:
     root: Path
     name: str
     slug: str  # the name made safe for image and container names
-    project_id: str  # slug + short hash of the absolute path: unique per folder on this host
+    project_id: str  # slug + short hash of the absolute path (or of a fetched source's reference)
     config_dir: Path  # root, or binder/ / .binder/ when present (then root files are ignored)
     settings: Settings
     settings_file: Path | None
@@ -32,6 +33,12 @@ class Project:
     notebooks: tuple[Path, ...]
     inputs: tuple[Input, ...]  # every detected input kind, in detection order
     ignored: tuple[Ignored, ...] = ()  # files found and not used, with the reason
+    origin: Origin | None = None  # set when the project was fetched from a link: root is nbship's copy
+
+    @property
+    def label(self) -> str:
+        """How the project is named to the user and in labels: its folder, or its source reference."""
+        return self.origin.reference if self.origin else str(self.root)
 
     def rel(self, path: Path) -> str:
         """A project path as a posix path relative to the root (how Dockerfiles name it)."""
@@ -47,8 +54,8 @@ def slugify(name: str) -> str:
     return slug or "project"
 
 
-def _project_id(slug: str, root: Path) -> str:
-    digest = hashlib.sha256(str(root).encode()).hexdigest()[:8]
+def _project_id(slug: str, identity: str) -> str:
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:8]
     return f"{slug}-{digest}"
 
 
@@ -90,8 +97,9 @@ def detect_inputs(layout: Layout) -> tuple[tuple[Input, ...], tuple[Ignored, ...
     return tuple(inputs), tuple(ignored)
 
 
-def detect(path: Path) -> Project:
-    """Detects the project at `path`. Raises ProjectError for anything the user must fix."""
+def detect(path: Path, *, origin: Origin | None = None) -> Project:
+    """Detects the project at `path`. Raises ProjectError for anything the user must fix. With
+    `origin` (a fetched source), the project's name and id come from the source, not the path."""
     root = path.expanduser().resolve()
     if not root.exists():
         raise ProjectError(
@@ -102,7 +110,7 @@ def detect(path: Path) -> Project:
     settings, settings_file = load_settings(root)
     layout = Layout(root, _config_dir(root), settings)
     inputs, ignored = detect_inputs(layout)
-    name = settings.name or root.name
+    name = settings.name or (origin.name if origin else root.name)
     slug = slugify(name)
     data_dir = root / "data"
     dockerignore = root / ".dockerignore"
@@ -110,7 +118,7 @@ def detect(path: Path) -> Project:
         root=root,
         name=name,
         slug=slug,
-        project_id=_project_id(slug, root),
+        project_id=_project_id(slug, origin.identity if origin else str(root)),
         config_dir=layout.config_dir,
         settings=settings,
         settings_file=settings_file,
@@ -119,4 +127,5 @@ def detect(path: Path) -> Project:
         notebooks=find_notebooks(root),
         inputs=inputs,
         ignored=ignored,
+        origin=origin,
     )
