@@ -31,6 +31,7 @@ def archive(
 ) -> None:
     """Write PATH's image (built when needed) or --image, with its SBOM, locks and README, to one file."""
     from nbship import api
+    from nbship.cli import jsonout
 
     with console.progress() as reporter:
         outcome = api.archive(
@@ -42,17 +43,7 @@ def archive(
             reporter=reporter,
         )
     if as_json:
-        console.emit_json(
-            {
-                "format": 1,
-                "file": str(outcome.path),
-                "image": outcome.image,
-                "id": outcome.image_id,
-                "size": outcome.size,
-                "sha256": outcome.sha256,
-                "documents": list(outcome.extras),
-            }
-        )
+        console.emit_json(jsonout.archive(outcome))
     else:
         console.out(str(outcome.path))
     console.say(

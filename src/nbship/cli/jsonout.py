@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from nbship.api import BuildOutcome, CleanOutcome, LockOutcome, PushOutcome, Server, WorkVolume
+    from nbship.api import ArchiveOutcome, BuildOutcome, CleanOutcome, LockOutcome, PushOutcome, Server, WorkVolume
 
 FORMAT = 1  # bumped when a field changes meaning or goes away
 
@@ -91,4 +91,16 @@ def clean(outcome: CleanOutcome) -> dict[str, Any]:
         "kept": list(outcome.kept),
         "build_cache": outcome.build_cache,
         "freed": outcome.freed,
+    }
+
+
+def archive(outcome: ArchiveOutcome) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "file": str(outcome.path),
+        "image": outcome.image,
+        "id": outcome.image_id,
+        "size": outcome.size,
+        "sha256": outcome.sha256,
+        "documents": list(outcome.extras),
     }
