@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from nbship.values import redact_urls
+
 
 class ExitCode(IntEnum):
     OK = 0
@@ -25,15 +27,18 @@ class ExitCode(IntEnum):
 
 
 class NbshipError(Exception):
-    """An error with a message meant for the user, and the exit code it maps to."""
+    """An error with a message meant for the user, and the exit code it maps to.
+
+    No URL in it keeps its user or password: messages quote channels, remotes and build logs."""
 
     exit_code: ExitCode = ExitCode.FAILURE
 
     def __init__(self, message: str, *, details: str | None = None) -> None:
+        message = redact_urls(message)
         super().__init__(message)
         self.message = message
         # Extra lines shown under the message (a log tail, say); not part of the paragraph.
-        self.details = details
+        self.details = redact_urls(details) if details else details
 
     def __str__(self) -> str:
         return self.message

@@ -12,7 +12,6 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,12 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from nbship import contract as c
 from nbship.errors import InputFileError, UsageError
 from nbship.options import BuilderChoice, EngineChoice, Installer, MountChoice
+from nbship.project.text import load_toml
 from nbship.resources import MIN_MEMORY, GpuRequest, Resources, parse_cpus, parse_gpus, parse_memory
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+from nbship.values import control_character
 
 PYTHON_VERSION_RE = re.compile(r"^3\.\d{1,2}$")
 # A CRAN-like repository's URL: it goes into the image (R's settings) and into shell and R text,
@@ -155,6 +151,8 @@ class Settings(StrictModel):
     def _name_not_blank(cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
             raise ValueError("must not be empty")
+        if value is not None and control_character(value):
+            raise ValueError("must be one line of plain text, without control characters")
         return value
 
 
@@ -186,14 +184,7 @@ def _line_of_key(text: str, key: str, section: str) -> int | None:
 
 
 def _parse_toml(path: Path) -> tuple[dict[str, Any], str]:
-    text = path.read_text(encoding="utf-8")
-    try:
-        return tomllib.loads(text), text
-    except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
-        raise InputFileError(
-            path.name, line, f"this is not valid TOML ({exc})", "Fix the syntax and run nbship again."
-        ) from exc
+    return load_toml(path, path.name)
 
 
 def _validate(data: Any, path: Path, text: str, section: str) -> Settings:

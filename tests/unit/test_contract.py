@@ -133,8 +133,7 @@ def test_only_the_engine_talks_to_docker() -> None:
         for p in SRC.rglob("*.py")
         if any(name == "docker" or name.startswith("docker.") for name in _imports(p))
     }
-    # dockerignore.py uses docker-py's .dockerignore matcher only, never the daemon.
-    assert users == {"engine/docker.py", "render/dockerignore.py"}
+    assert users == {"engine/docker.py"}
 
 
 # Each layer may import the ones after it, never one before it.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -107,9 +108,10 @@ def test_files_found_at_the_root(make_project: MakeProject) -> None:
     assert project.dockerignore == project.root / ".dockerignore"
 
 
-def test_folders_with_file_names_are_not_files(make_project: MakeProject) -> None:
-    project = detect(make_project({"requirements.txt/": "", "apt.txt/": "", "Dockerfile/": ""}))
-    assert project.inputs == ()
+@pytest.mark.parametrize("name", ["requirements.txt", "apt.txt", "Dockerfile", "binder/postBuild"])
+def test_a_folder_with_a_file_name_is_an_error_not_silently_no_file(make_project: MakeProject, name: str) -> None:
+    with pytest.raises(InputFileError, match=rf"^{re.escape(name)}: it is a folder, not a file\."):
+        detect(make_project({f"{name}/": ""}))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,7 +229,7 @@ def test_broken_pyproject_is_reported(make_project: MakeProject) -> None:
     root = make_project({"pyproject.toml": "[project\n"})
     with pytest.raises(InputFileError) as info:
         detect(root)
-    assert info.value.message.startswith("pyproject.toml: this is not valid TOML")
+    assert info.value.message.startswith("pyproject.toml, line 1: this is not valid TOML")
 
 
 # ---------------------------------------------------------------------------------------------

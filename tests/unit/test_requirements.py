@@ -286,7 +286,10 @@ def test_invalid_requirements(tmp_path: Path, files: dict[str, str], where: str,
 
 def test_non_utf8_file_is_reported(make_project: MakeProject) -> None:
     root = make_project({"requirements.txt": b"numpy\n# caf\xe9\n"})
-    with pytest.raises(InputFileError, match=r"requirements\.txt: the file is not UTF-8 text\. Save it as UTF-8\."):
+    with pytest.raises(
+        InputFileError,
+        match=r"requirements\.txt, line 2: this is not UTF-8 text \(byte 0xe9 cannot be decoded\)\. Save it as UTF-8",
+    ):
         parse(root)
 
 

@@ -189,10 +189,24 @@ class NbshipGroup(click.Group):
         except (click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as exc:
-            from nbship.cli.console import report_bug
+            from nbship.cli.console import report_bug, report_error
 
-            report_bug(exc, debug=state().debug, as_json=state().json)
+            if isinstance(exc, OSError) and exc.filename is not None:
+                # A file the system refused (permissions, a full disk, a folder in the way): the user's to fix.
+                report_error(_file_error(exc), debug=state().debug, as_json=state().json)
+            else:
+                report_bug(exc, debug=state().debug, as_json=state().json)
             ctx.exit(int(ExitCode.FAILURE))
+
+
+def _file_error(exc: OSError) -> Any:
+    from nbship.errors import NbshipError
+
+    what = f"{exc.filename}" + (f" and {exc.filename2}" if exc.filename2 else "")
+    return NbshipError(
+        f"nbship could not use {what}: {exc.strerror or exc}. Check that it exists and that your user may "
+        "read and write it (and that the disk has room), then run nbship again."
+    )
 
 
 @click.group(cls=NbshipGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -15,7 +15,10 @@ from nbship.commands.source_date import git as _git
 from nbship.commands.source_date import source_date
 from nbship.engine import Engine, connect
 from nbship.engine.base import Builder, BuildReport, BuildRequest, ImageInfo
-from nbship.errors import ProjectError, UsageError
+from nbship.engine.buildlog import NotInContext
+from nbship.errors import BuildError, ProjectError, UsageError
+from nbship.ignore import Matcher, Pattern
+from nbship.ignore import lines as ignore_lines
 from nbship.lock import manage as locks
 from nbship.options import BuildOptions, ImageOptions
 from nbship.project.detect import Project
@@ -24,10 +27,12 @@ from nbship.project.plan import BuildPlan, make_plan, notebook_uid, python_of
 from nbship.references import split_reference, validate_reference
 from nbship.render import support
 from nbship.render.dockerfile import render_dockerfile
-from nbship.render.dockerignore import context_paths, ignore_patterns, render_dockerignore
+from nbship.render.dockerignore import context_entries, context_patterns, render_dockerignore
 from nbship.reporter import RecordingReporter, Reporter
 from nbship.runtime.reproducible import normalize_image
 from nbship.sources.open import ProjectPath, open_project, refuse_fetched
+from nbship.values import public_url
+from nbship.writing import NewFile, preflight, write_all
 
 
 @dataclass(frozen=True)
@@ -85,15 +90,14 @@ def init(
     generated = dataclasses.replace(project, inputs=tuple(i for i in project.inputs if i is not own))
     plan = plan_for(generated, options or ImageOptions(), buildkit=buildkit, own_folder=True)
     text = render_dockerfile(plan)
+    files = [NewFile(target, text.encode())]
+    files += [NewFile(path, data, mode) for path, data, mode in support.folder_files(project.root)]
+    if project.dockerignore is None:
+        files.append(NewFile(project.root / ".dockerignore", render_dockerignore().encode()))
+    preflight(files, root=project.root)
     # The Dockerfile installs nbship.lock: write it now, so that a plain `docker build` works too.
     locks.ensure_locks(generated, python=plan.python.version, channel_auth=channel_auth, reporter=RecordingReporter())
-    target.write_text(text, encoding="utf-8")
-    written = [target, *support.write_folder(project.root)]
-    if project.dockerignore is None:
-        ignore = project.root / ".dockerignore"
-        ignore.write_text(render_dockerignore(None), encoding="utf-8")
-        written.append(ignore)
-    return written
+    return write_all(files, root=project.root)
 
 
 def _source_labels(project: Project) -> dict[str, str]:
@@ -108,7 +112,10 @@ def _source_labels(project: Project) -> dict[str, str]:
     revision = _git(project.root, "rev-parse", "HEAD")
     if revision and _git(project.root, "status", "--porcelain"):
         revision += "-dirty"
-    source = _git(project.root, "config", "--get", "remote.origin.url")
+    # No local path as a fallback: pushed images would carry it to everyone who pulls them. Nor
+    # the credentials a remote may have been cloned with (https://user:token@host/...).
+    remote = _git(project.root, "config", "--get", "remote.origin.url")
+    source = public_url(remote) if remote else None
     return {**({c.OCI_SOURCE: source} if source else {}), c.OCI_REVISION: revision or "unversioned"}
 
 
@@ -123,18 +130,15 @@ def _labels(project: Project, fingerprint: str) -> dict[str, str]:
     }
 
 
-def fingerprint(root: Path, dockerfile_text: str, ignore: list[str]) -> str:
+def fingerprint(root: Path, dockerfile_text: str, ignore: tuple[Pattern, ...]) -> str:
     """Changes whenever a build could give another image: any file's name, size, time or mode,
     the Dockerfile, or the ignore list. Only stats files, so it is cheap on large data."""
     digest = hashlib.sha256()
     digest.update(dockerfile_text.encode())
-    digest.update("\n".join(ignore).encode())
-    for rel in context_paths(root, ignore):
-        try:
-            stat = (root / rel).lstat()
-        except OSError:
-            continue
-        digest.update(f"\0{rel}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_mode}".encode())
+    digest.update("\n".join(ignore_lines(ignore)).encode())
+    for entry in context_entries(root, ignore):
+        stat = entry.stat
+        digest.update(f"\0{entry.path}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_mode}".encode())
     return digest.hexdigest()[:32]
 
 
@@ -215,7 +219,7 @@ def build_project(engine: Engine, project: Project, options: BuildOptions, repor
     builder = engine.choose_builder(choice, needs_secrets=bool(secrets))
     text, python, base_image = _dockerfile_text(project, options, builder, reporter)
     locks.ensure_locks(project, python=python, channel_auth=options.channel_auth, reporter=reporter)
-    ignore = ignore_patterns(project.dockerignore)
+    ignore = context_patterns(project)
     build_args = {**own_build_args(project, options.image), **sbom_build_args(engine, project, base_image)}
     # Build arguments change the image as much as the Dockerfile does.
     arg_lines = "".join(f"\n# build-arg {key}={value}" for key, value in sorted(build_args.items()))
@@ -240,7 +244,7 @@ def build_project(engine: Engine, project: Project, options: BuildOptions, repor
         request = BuildRequest(
             context=project.root,
             dockerfile=text,
-            ignore=tuple(ignore),
+            ignore=ignore_lines(ignore),
             tag=tag,
             builder=builder,
             labels=repro.labels(project, _labels(project, wanted), when) if when else _labels(project, wanted),
@@ -248,13 +252,40 @@ def build_project(engine: Engine, project: Project, options: BuildOptions, repor
             build_args=build_args,
             no_cache=options.no_cache,
         )
-        report = engine.build(request, reporter)
+        try:
+            report = engine.build(request, reporter)
+        except NotInContext as exc:
+            raise _not_in_context(project, ignore, exc) from exc
     built = normalize_image(engine, tag, when.epoch) if when is not None else engine.image(tag)
     assert built is not None, "engine.build checks that the tag exists"
     if existing is not None and existing.id != built.id:
         # The image this tag named before is now dangling; without this every rebuild would leave one.
         engine.remove_untagged_image(existing.id)
     return BuildOutcome(tag, built.id, built.size, builder.description, True, built, report)
+
+
+def _not_in_context(project: Project, ignore: tuple[Pattern, ...], exc: NotInContext) -> BuildError:
+    """Which line of which ignore list left out the file a COPY names, and what to do about it."""
+    deciding = Matcher(ignore).deciding(exc.path)
+    if deciding is not None and not deciding.exclusion:
+        if deciding.line is not None:
+            return BuildError(
+                f"The build copies {exc.path}, but the project's .dockerignore leaves it out of the build context "
+                f"(line {deciding.line}: '{deciding.text}'). Remove that line, or add the line '!{exc.path}' after it.",
+                details=exc.details,
+            )
+        return BuildError(
+            f"The build copies {exc.path}, but nbship never sends a file matching '{deciding.text}' into a build "
+            "(secrets, version control data, caches and virtualenvs stay out of images). Rename or move the file.",
+            details=exc.details,
+        )
+    if not (project.root / exc.path).exists():
+        return BuildError(
+            f"The build copies {exc.path}, which the project does not have. Create it, or change the "
+            "Dockerfile line that copies it.",
+            details=exc.details,
+        )
+    return exc
 
 
 def build(*, path: ProjectPath, options: BuildOptions | None = None, reporter: Reporter | None = None) -> BuildOutcome:

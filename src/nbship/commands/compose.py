@@ -12,6 +12,7 @@ from nbship.engine import connect
 from nbship.errors import ProjectError, UsageError
 from nbship.options import BuildOptions, ComposeOptions
 from nbship.project.kinds.dockerfile import DockerfileInput
+from nbship.project.text import read_text
 from nbship.references import validate_reference
 from nbship.render import compose as compose_render
 from nbship.reporter import RecordingReporter, Reporter
@@ -84,7 +85,7 @@ def compose(
 
 def _write_env(root: Path, token: str | None) -> list[str]:
     env_file = root / ".env"
-    existing = env_file.read_text(encoding="utf-8") if env_file.exists() else None
+    existing = read_text(env_file, env_file.name) if env_file.exists() else None
     kept = compose_render.token_in(existing) if existing else None
     text, changed = compose_render.env_with_token(existing, token or kept or servers.new_token(), replace=bool(token))
     notes = []
@@ -98,7 +99,7 @@ def _write_env(root: Path, token: str | None) -> list[str]:
         notes.append(f"kept the token already in {env_file.name}")
     os.chmod(env_file, 0o600)
     gitignore = root / ".gitignore"
-    added = compose_render.gitignore_with(gitignore.read_text(encoding="utf-8") if gitignore.exists() else None, ".env")
+    added = compose_render.gitignore_with(read_text(gitignore, gitignore.name) if gitignore.exists() else None, ".env")
     if added is not None:
         gitignore.write_text(added, encoding="utf-8")
         notes.append("added .env to .gitignore, so the token is never committed")

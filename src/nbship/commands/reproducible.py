@@ -12,15 +12,18 @@ any machine, in any folder, with any file times and an empty cache.
 from __future__ import annotations
 
 import hashlib
+import stat
 from pathlib import Path
 
 from nbship import contract as c
 from nbship.commands.source_date import SourceDate, git, source_date
 from nbship.errors import UsageError
+from nbship.ignore import Pattern
+from nbship.ignore import lines as ignore_lines
 from nbship.options import BuildOptions
 from nbship.project.detect import Project
 from nbship.project.kinds.apt import AptInput
-from nbship.render.dockerignore import context_paths
+from nbship.render.dockerignore import context_entries
 from nbship.reporter import Reporter
 from nbship.runtime.reproducible import iso
 
@@ -53,19 +56,18 @@ def identity(project: Project) -> str:
     return f"{project.slug}-{hashlib.sha256(anchor.encode()).hexdigest()[:8]}"
 
 
-def content_fingerprint(root: Path, dockerfile_text: str, ignore: list[str]) -> str:
+def content_fingerprint(root: Path, dockerfile_text: str, ignore: tuple[Pattern, ...]) -> str:
     """As build.fingerprint, but over file contents and modes, never times: the same on every machine."""
     digest = hashlib.sha256()
     digest.update(b"reproducible\0" + dockerfile_text.encode())
-    digest.update("\n".join(ignore).encode())
-    for rel in context_paths(root, ignore):
-        path = root / rel
+    digest.update("\n".join(ignore_lines(ignore)).encode())
+    for entry in context_entries(root, ignore):
+        path = root / entry.path
         try:
-            stat = path.lstat()
-            data = _file_digest(path) if path.is_file() and not path.is_symlink() else ""
+            data = _file_digest(path) if stat.S_ISREG(entry.stat.st_mode) else ""
         except OSError:
             continue
-        digest.update(f"\0{rel}\0{stat.st_mode & 0o777}\0{data}".encode())
+        digest.update(f"\0{entry.path}\0{entry.stat.st_mode & 0o777}\0{data}".encode())
     return digest.hexdigest()[:32]
 
 

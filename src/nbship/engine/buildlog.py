@@ -48,11 +48,38 @@ _MISSING_PACKAGE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"No matching distribution found for ([A-Za-z0-9._-]+)"), "PyPI"),
     (re.compile(r"E: Unable to locate package ([a-z0-9.+-]+)"), "the Debian package lists"),
 )
+# A COPY whose source is not in the context: BuildKit's words (20.10, then newer) and the classic builder's.
+_NOT_IN_CONTEXT = (
+    re.compile(r'failed to compute cache key: "/?([^"]+)" not found'),
+    re.compile(r'failed to calculate checksum of ref [^:]*: "/?([^"]+)": not found'),
+    re.compile(r"failed to walk \S*?/buildkit-mount\d+/([^:]+): lstat .*: no such file or directory"),  # its folder
+    re.compile(r"COPY failed: file not found in build context or excluded by \.dockerignore: stat (.+): file does not"),
+)
 _TLS_FAILURE = re.compile(r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|invalid peer certificate|UnknownIssuer")
 # How bash ("line 3: git: command not found") and dash ("3: git: not found") say a command is missing.
 # uv ("Hash mismatch for `six==1.16.0`") and pip ("THESE PACKAGES DO NOT MATCH THE HASHES ...").
 _HASH_MISMATCH = re.compile(r"[Hh]ash mismatch for `?([A-Za-z0-9._-]+)|DO NOT MATCH THE HASHES")
 _MISSING_COMMAND = re.compile(r": (?:line \d+: )?([A-Za-z0-9_.+-]+): (?:command )?not found$")
+
+
+class NotInContext(BuildError):
+    """A COPY named a file the build context does not hold (absent, or left out by .dockerignore)."""
+
+    def __init__(self, path: str, step: str, *, details: str | None) -> None:
+        super().__init__(
+            f"The build stopped at step {step}: it copies {path}, which is not in the build context (the "
+            "file does not exist, or .dockerignore leaves it out).",
+            details=details,
+        )
+        self.path = path
+
+
+def not_in_context(log: Iterable[str]) -> str | None:
+    for line in log:
+        for pattern in _NOT_IN_CONTEXT:
+            if match := pattern.search(line):
+                return match.group(1).rstrip("/")
+    return None
 
 
 def missing_package(log: Iterable[str]) -> tuple[str, str] | None:
@@ -107,6 +134,9 @@ def failure(step: Step | None, everything: list[str]) -> BuildError:
         else:
             message += " Its last output lines are below."
         return BuildError(message, details=tail)
+    missing = not_in_context(everything)
+    if missing:
+        return NotInContext(missing, name, details=tail)
     if any(_TLS_FAILURE.search(line) for line in lines):
         return BuildError(
             f"Downloads failed certificate verification at step {name}: this network most likely "

@@ -18,11 +18,13 @@ import docker
 import docker.errors
 import docker.types
 import docker.utils
+import docker.utils.build
 from docker.models.containers import Container
 from docker.models.images import Image
 from docker.models.volumes import Volume
 
 from nbship import contract as c
+from nbship import ignore
 from nbship.engine import docker_cli
 from nbship.engine.base import (
     Builder,
@@ -322,10 +324,17 @@ class DockerEngine:
         return done
 
     def _classic_build(self, request: BuildRequest, reporter: Reporter) -> BuildReport:
-        context = docker.utils.tar(
+        # The context as BuildKit would send it: nbship's matcher, with Docker's semantics, picks
+        # the files (docker-py's own matcher differs from Docker's and can take seconds per name).
+        patterns = ignore.compile_lines(ignore.parse("\n".join(request.ignore)))
+        entries = ignore.Matcher(patterns).walk(request.context)
+        # The daemon reads the Dockerfile from the context, then drops the files its .dockerignore
+        # names: the one sent here names the Dockerfile, so it stays out of the image.
+        dockerfile = ".nbship.Dockerfile"
+        context = docker.utils.build.create_archive(
             str(request.context),
-            exclude=list(request.ignore),  # a copy: docker-py appends to the list it is given
-            dockerfile=(".nbship.Dockerfile", request.dockerfile),
+            files=[entry.path for entry in entries],
+            extra_files=[(".dockerignore", "\n".join([*request.ignore, dockerfile])), (dockerfile, request.dockerfile)],
         )
         current: Step | None = None
         everything: list[str] = []
@@ -337,7 +346,7 @@ class DockerEngine:
                 self.sdk.api.build(
                     fileobj=context,
                     custom_context=True,
-                    dockerfile=".nbship.Dockerfile",
+                    dockerfile=dockerfile,
                     tag=request.tag,
                     labels=dict(request.labels),
                     buildargs=dict(request.build_args) or None,

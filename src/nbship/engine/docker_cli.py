@@ -18,6 +18,7 @@ from nbship.engine.base import BuildReport, BuildRequest
 from nbship.engine.buildlog import BuildkitLog, notes
 from nbship.errors import DockerCommandError, DockerUnavailableError, Interrupted
 from nbship.reporter import Reporter
+from nbship.values import label_instruction
 
 
 @dataclass(frozen=True)
@@ -138,24 +139,41 @@ class CliProcess:
                 self._proc.wait()
 
 
+def dockerfile_with_labels(request: BuildRequest) -> str:
+    """The Dockerfile the build runs: the request's, and its labels as one last LABEL instruction.
+
+    That is what `--label` does, without putting the values on a command line, which every user
+    of the machine can read (`ps`); a label's value is not part of any layer's cache key."""
+    text = request.dockerfile if request.dockerfile.endswith("\n") else request.dockerfile + "\n"
+    if not request.labels:
+        return text
+    return text + label_instruction(request.labels, request.dockerfile) + "\n"
+
+
+def buildkit_command(cli: str, request: BuildRequest, folder: Path) -> list[str]:
+    """The `docker build` command line, with the Dockerfile and ignore list written into `folder`.
+    It names files, never a label's or a secret's value."""
+    dockerfile = folder / "Dockerfile"
+    dockerfile.write_text(dockerfile_with_labels(request), encoding="utf-8")
+    # BuildKit reads <Dockerfile>.dockerignore instead of the context's own: nbship's list
+    # applies without writing anything into the user's folder.
+    Path(folder, "Dockerfile.dockerignore").write_text("\n".join(request.ignore) + "\n", encoding="utf-8")
+    command = [cli, "build", "--progress=plain", "-f", str(dockerfile), "-t", request.tag]
+    # Build arguments are NB_USER and NB_UID for an own Dockerfile: nbship's values, never a secret.
+    for key, value in request.build_args.items():
+        command += ["--build-arg", f"{key}={value}"]
+    for secret_id, source in request.secrets:
+        command += ["--secret", f"id={secret_id},src={source}"]
+    if request.no_cache:
+        command.append("--no-cache")
+    command.append(str(request.context))
+    return command
+
+
 def buildkit_build(cli: str, request: BuildRequest, reporter: Reporter) -> BuildReport:
     """`docker build` with BuildKit, the Dockerfile and nbship's ignore list outside the context."""
     with tempfile.TemporaryDirectory(prefix="nbship-build-") as tmp:
-        dockerfile = Path(tmp) / "Dockerfile"
-        dockerfile.write_text(request.dockerfile, encoding="utf-8")
-        # BuildKit reads <Dockerfile>.dockerignore instead of the context's own: nbship's list
-        # applies without writing anything into the user's folder.
-        Path(tmp, "Dockerfile.dockerignore").write_text("\n".join(request.ignore) + "\n", encoding="utf-8")
-        command = [cli, "build", "--progress=plain", "-f", str(dockerfile), "-t", request.tag]
-        for key, value in request.labels.items():
-            command += ["--label", f"{key}={value}"]
-        for key, value in request.build_args.items():
-            command += ["--build-arg", f"{key}={value}"]
-        for secret_id, source in request.secrets:
-            command += ["--secret", f"id={secret_id},src={source}"]
-        if request.no_cache:
-            command.append("--no-cache")
-        command.append(str(request.context))
+        command = buildkit_command(cli, request, Path(tmp))
         process = CliProcess(command, env={"DOCKER_BUILDKIT": "1"})
         log = BuildkitLog()
         try:

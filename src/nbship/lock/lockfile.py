@@ -29,7 +29,7 @@ class LockedPackages:
 def _document(path: Path, display: str) -> dict[str, Any]:
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as exc:
         raise LockError(
             f"{display} is not a lock file nbship can read ({exc}). Run `nbship lock --update` to write it anew."
         ) from exc
@@ -57,6 +57,26 @@ def _url(location: str, lock: Path) -> str:
     if "://" in location:
         return location
     return (lock.parent / location).resolve().as_uri()
+
+
+def readable(path: Path) -> bool:
+    """Whether the lock parses as YAML with environments (rattler's own parser takes half a minute
+    to give up on a file nested a hundred thousand deep: this check comes first)."""
+    try:
+        _document(path, path.name)
+    except LockError:
+        return False
+    return True
+
+
+def conda_hashes(path: Path, *, display: str = "") -> dict[str, str]:
+    """The sha256 the lock records for each conda package, by URL (as `packages` gives them)."""
+    listed = _document(path, display or path.name).get("packages")
+    return {
+        _url(str(item["conda"]), path): item["sha256"]
+        for item in (listed if isinstance(listed, list) else [])
+        if isinstance(item, dict) and "conda" in item and isinstance(item.get("sha256"), str)
+    }
 
 
 def platforms(path: Path) -> tuple[Platform, ...]:

@@ -5,13 +5,14 @@ locked conda environment needs."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from nbship import contract as c
-from nbship.errors import ProjectError, UsageError
+from nbship.errors import InputFileError, ProjectError, UsageError
 from nbship.lock import channels as conda_channels
 from nbship.lock import conda as conda_lock
 from nbship.lock import pip as pip_lock
@@ -20,6 +21,7 @@ from nbship.project.detect import Project
 from nbship.project.kinds.dockerfile import DockerfileInput
 from nbship.project.kinds.environment_yml import LOCK_NAME, CondaInput
 from nbship.project.kinds.pipfile import PipfileInput
+from nbship.project.text import read_text
 from nbship.reporter import Reporter
 
 
@@ -34,11 +36,30 @@ class LockOutcome:
 
 
 def resolve_channel_auth(explicit: Path | None) -> Path | None:
-    """--channel-auth, else the file rattler and pixi read credentials from (RATTLER_AUTH_FILE)."""
-    if explicit is not None:
-        return explicit.expanduser()
+    """--channel-auth, else the file rattler and pixi read credentials from (RATTLER_AUTH_FILE),
+    checked to be what rattler reads: a JSON object of host → credentials."""
     from_env = os.environ.get(c.RATTLER_AUTH_ENV)
-    return Path(from_env).expanduser() if from_env else None
+    if explicit is None and not from_env:
+        return None
+    path = (explicit or Path(from_env or "")).expanduser()
+    given = f"--channel-auth {path}" if explicit is not None else f"{c.RATTLER_AUTH_ENV}={path}"
+    if not path.is_file():
+        raise UsageError(f"The channel credentials file {path} ({given}) does not exist or is not a file.")
+    try:
+        data = json.loads(read_text(path, str(path)))
+    except InputFileError as exc:
+        raise UsageError(f"The channel credentials file ({given}) cannot be read: {exc.message}") from exc
+    except (ValueError, RecursionError) as exc:
+        raise UsageError(
+            f"The channel credentials file {path} ({given}) is not valid JSON ({' '.join(str(exc).split())[:200]}). "
+            'Write it as {"conda.example.org": {"BasicHTTP": {"username": "u", "password": "p"}}}.'
+        ) from exc
+    if not isinstance(data, dict) or not all(isinstance(value, dict) for value in data.values()):
+        raise UsageError(
+            f"The channel credentials file {path} ({given}) must map each host to its credentials, like "
+            '{"conda.example.org": {"BasicHTTP": {"username": "u", "password": "p"}}}.'
+        )
+    return path
 
 
 def lock_project(project: Project, options: LockOptions, *, python: str) -> list[LockOutcome]:
@@ -102,8 +123,9 @@ def ensure_locks(project: Project, *, python: str, channel_auth: Path | None, re
         for note in result.notes:
             reporter.info(note)
         reporter.info(f"Wrote {project.rel(result.path)}: {result.packages.get(DEFAULT_PLATFORM, 0)} packages.")
-    elif pip_lock.pip_lock_state(project, python) == "stale":
+    elif pip_lock.has_pip_inputs(project) and pip_lock.pip_lock_state(project, python) == "stale":
         # A pip project is locked once the user runs `nbship lock`; from then on the lock follows its inputs.
+        # A requirements.lock with nothing to lock it from is the user's own: installed as it is.
         path = pip_lock.pip_lock_path(project)
         reporter.info(f"Locking again: the requirements changed since {project.rel(path)} was written.")
         written = pip_lock.write_pip_lock(project, python=python)
@@ -121,6 +143,6 @@ def build_secrets(
         yield ()
         return
     with conda_channels.conda_secrets(
-        conda.lock_path, auth_file=resolve_channel_auth(channel_auth), gateway=gateway
+        conda, lock_display=project.rel(conda.lock_path), auth_file=resolve_channel_auth(channel_auth), gateway=gateway
     ) as secrets:
         yield secrets

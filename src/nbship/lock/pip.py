@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ from nbship.project.kinds.pip_lock import LOCK_NAME, lock_path
 from nbship.project.kinds.pipfile import PipfileInput
 from nbship.project.kinds.requirements import RequirementsInput
 from nbship.project.plan import JUPYTER_PROVIDERS, jupyterlab_for
+from nbship.project.text import read_text
 
 # manylinux_2_28: wheels for glibc 2.28 and newer, which every supported base image has.
 _UV_PLATFORMS = {"linux-64": "x86_64-manylinux_2_28", "linux-aarch64": "aarch64-manylinux_2_28"}
@@ -161,7 +163,7 @@ def write_pip_lock(
         exclude_newer = header.exclude_newer
     digest = inputs_digest(project, python, wanted, exclude_newer)
     if not update and header is not None and header.inputs == digest:
-        return PipLockResult(path, False, _count(path.read_text(encoding="utf-8")), wanted)
+        return PipLockResult(path, False, _count(read_text(path, project.rel(path))), wanted)
     command = [uv_binary(), "pip", "compile", "--quiet", "--no-header", "--generate-hashes", "--python-version", python]
     # One platform: resolved exactly for it. Several: one universal resolution, with markers.
     command += ["--python-platform", _UV_PLATFORMS[wanted[0]]] if len(wanted) == 1 else ["--universal"]
@@ -183,21 +185,53 @@ def write_pip_lock(
             # uv keeps the versions already in its output file where the requirements still allow them.
             output.write_bytes(path.read_bytes())
         command += ["--output-file", str(output)]
-        result = subprocess.run(
-            command, cwd=project.root, input=stdin, capture_output=True, text=True, env=env, check=False, timeout=600
-        )
+        before = _egg_info(project.root)
+        try:
+            result = subprocess.run(
+                command,
+                cwd=project.root,
+                input=stdin,
+                capture_output=True,
+                text=True,
+                env=env,
+                check=False,
+                timeout=600,
+            )
+        finally:
+            # Reading a setup.py's metadata makes setuptools write NAME.egg-info beside it: not the user's.
+            for folder in _egg_info(project.root) - before:
+                shutil.rmtree(folder, ignore_errors=True)
         body = _without_local(output.read_text(encoding="utf-8")) if result.returncode == 0 else ""
     if result.returncode != 0:
-        message = " ".join(result.stderr.split())
-        message = message.removeprefix("error: ")
+        message = _uv_error(result.stderr)
+        read = [*lock_sources(project), *([path] if path.is_file() and not update else [])]
+        sources = " and ".join(project.rel(file) for file in read)
         raise LockError(
-            f"The pip requirements could not be locked for Python {python}: {message[:900]}. Fix the version "
-            "asked for (or the package name), then run `nbship lock` again."
+            f"The pip requirements of {sources} could not be locked for Python {python}: {message[:900]}. Fix "
+            "the version asked for (or the package name), then run `nbship lock` again."
         )
     written = LockHeader(inputs=digest, platforms=wanted, python=python, exclude_newer=exclude_newer)
     title = "Written by nbship: `nbship lock` refreshes it, `nbship build` installs it with --require-hashes."
     path.write_text("\n".join(written.lines(title)) + "\n" + body, encoding="utf-8")
     return PipLockResult(path, True, _count(body), wanted)
+
+
+def _uv_error(stderr: str) -> str:
+    """uv's error on one line: its own lines, and of a build's output (a setup.py's traceback, say)
+    only the last line, which says what went wrong."""
+    own: list[str] = []
+    output: list[str] = []
+    for line in stderr.splitlines():
+        if line.strip() in {"[stdout]", "[stderr]"} or output:
+            output.append(line)
+        elif not line.startswith("hint:"):
+            own.append(line)
+    last = next((line.strip() for line in reversed(output) if line.strip() and not line.startswith(("hint:", "["))), "")
+    return " ".join(" ".join([*own, last]).split()).removeprefix("error: ")
+
+
+def _egg_info(root: Path) -> set[Path]:
+    return {path for pattern in ("*.egg-info", "*/*.egg-info") for path in root.glob(pattern) if path.is_dir()}
 
 
 def _without_local(body: str) -> str:

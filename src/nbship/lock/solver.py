@@ -48,7 +48,7 @@ class Previous:
 
     @classmethod
     def read(cls, path: Path, platforms: Sequence[str]) -> Previous:
-        if not path.is_file():
+        if not path.is_file() or not lockfile.readable(path):
             return cls()
         try:
             environment = LockFile.from_path(path).default_environment()

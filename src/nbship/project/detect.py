@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 from nbship import contract as c
-from nbship.errors import ProjectError
+from nbship import ignore
+from nbship.errors import InputFileError, ProjectError
 from nbship.project.kinds import KINDS
 from nbship.project.kinds.base import Ignored, Input, Layout
 from nbship.project.kinds.unused import unused_files
 from nbship.project.origin import Origin
+from nbship.project.text import read_text
 from nbship.settings import Settings, load_settings
+from nbship.values import control_character, shown
 
 InputT = TypeVar("InputT", bound=Input)
 
@@ -33,6 +37,7 @@ class Project:
     notebooks: tuple[Path, ...]
     inputs: tuple[Input, ...]  # every detected input kind, in detection order
     ignored: tuple[Ignored, ...] = ()  # files found and not used, with the reason
+    ignore: tuple[ignore.Pattern, ...] = ()  # the project's .dockerignore, as Docker reads it
     origin: Origin | None = None  # set when the project was fetched from a link: root is nbship's copy
 
     @property
@@ -66,7 +71,15 @@ def _config_dir(root: Path) -> Path:
             f"{root} has both binder/ and .binder/ folders, so it is unclear which configures the "
             "environment. Keep one of them (Binder refuses this too)."
         )
-    return candidates[0] if candidates else root
+    chosen = candidates[0] if candidates else root
+    if chosen != root and not os.access(chosen, os.R_OK | os.X_OK):
+        raise InputFileError(
+            f"{chosen.name}/",
+            None,
+            "nbship may not read this folder (permission denied)",
+            "Make it readable for your user.",
+        )
+    return chosen
 
 
 def find_notebooks(root: Path) -> tuple[Path, ...]:
@@ -74,13 +87,46 @@ def find_notebooks(root: Path) -> tuple[Path, ...]:
     stack = [root]
     while stack:
         folder = stack.pop()
-        for entry in sorted(folder.iterdir()):
+        try:
+            entries = sorted(folder.iterdir())
+        except OSError:
+            continue  # unreadable: the build says so if it would send the folder
+        for entry in entries:
             if entry.is_dir() and not entry.is_symlink():
                 if entry.name not in c.SKIP_DIRS:
                     stack.append(entry)
             elif entry.suffix == ".ipynb":
                 found.append(entry)
     return tuple(sorted(found))
+
+
+def read_dockerignore(path: Path) -> tuple[ignore.Pattern, ...]:
+    """The project's .dockerignore as Docker reads it; a pattern Docker refuses names its line."""
+    lines = ignore.parse(read_text(path, path.name))
+    try:
+        return ignore.compile_lines(lines)
+    except ignore.PatternError:
+        pass
+    for number, text in lines:  # again, one by one, to name the line
+        try:
+            ignore.compile_lines([(number, text)])
+        except ignore.PatternError as exc:
+            problem = f"'{shown(text)}' is not a pattern nbship can apply: {exc}"
+            raise InputFileError(path.name, number, problem, "Fix or remove the line.") from exc
+    raise AssertionError("unreachable: one of the lines failed")
+
+
+def _project_name(settings: Settings, default: str) -> str:
+    """The project's name, which the Dockerfile, labels and compose file carry: one plain line.
+    `default` is the folder's name, or the name a fetched project's link gives it."""
+    name = settings.name or default
+    if control_character(name):
+        where = "The name setting" if settings.name else "The project folder's name"
+        raise ProjectError(
+            f"{where} '{shown(name)}' holds a line break or another control character, which nbship will not "
+            'write into a Dockerfile or a label. Set name = "..." in nbship.toml to a plain name, or rename the folder.'
+        )
+    return name
 
 
 def detect_inputs(layout: Layout) -> tuple[tuple[Input, ...], tuple[Ignored, ...]]:
@@ -110,10 +156,11 @@ def detect(path: Path, *, origin: Origin | None = None) -> Project:
     settings, settings_file = load_settings(root)
     layout = Layout(root, _config_dir(root), settings)
     inputs, ignored = detect_inputs(layout)
-    name = settings.name or (origin.name if origin else root.name)
+    name = _project_name(settings, origin.name if origin else root.name)
     slug = slugify(name)
     data_dir = root / "data"
     dockerignore = root / ".dockerignore"
+    has_ignore = dockerignore.is_file() or dockerignore.is_symlink()
     return Project(
         root=root,
         name=name,
@@ -122,10 +169,11 @@ def detect(path: Path, *, origin: Origin | None = None) -> Project:
         config_dir=layout.config_dir,
         settings=settings,
         settings_file=settings_file,
-        dockerignore=dockerignore if dockerignore.is_file() else None,
+        dockerignore=dockerignore if has_ignore else None,
         data_dir=data_dir if data_dir.is_dir() and not data_dir.is_symlink() else None,
         notebooks=find_notebooks(root),
         inputs=inputs,
         ignored=ignored,
+        ignore=read_dockerignore(dockerignore) if has_ignore else (),
         origin=origin,
     )

@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from nbship import __version__
+from nbship import __version__, ignore
 from nbship import contract as c
-from nbship.errors import UsageError
+from nbship.errors import ProjectError, UsageError
 from nbship.options import ImageOptions, Installer
 from nbship.project.detect import Project
 from nbship.project.kinds.base import STAGES, Fragment, PlanContext, Stage
 from nbship.project.kinds.dockerfile import DockerfileInput
-from nbship.project.python import PythonChoice, choose_python
+from nbship.project.python import KNOWN_PYTHONS, PythonChoice, choose_python
 from nbship.references import validate_reference
 
 # Pinned so that two builds of one project a year apart get the same server.
@@ -42,7 +42,8 @@ class BuildPlan:
     user: str
     uid: int
     jupyterlab: str | None  # the requirement nbship adds; None when the project brings JupyterLab
-    has_data: bool
+    has_data: bool  # data/ is there, and the project's .dockerignore leaves some of it in
+    hidden: tuple[str, ...]  # input files the project's .dockerignore hides: sent for the build, kept out of the image
     strip: bool  # trim the environment (payload/slim.py) before it reaches the image
     strip_keep: tuple[str, ...]  # build tools the project names, which stripping leaves in
     fragments: Mapping[Stage, tuple[Fragment, ...]]  # each input kind's part, stage by stage
@@ -63,6 +64,12 @@ def python_of(project: Project) -> PythonChoice:
     """The Python version: the `python` setting, else what the project's files say, else the default."""
     hints = [hint for item in project.inputs if (hint := item.python_hint()) is not None]
     if project.settings.python:
+        if project.settings.python not in KNOWN_PYTHONS:
+            where = project.rel(project.settings_file) if project.settings_file else "the settings"
+            raise ProjectError(
+                f'{where}: python = "{project.settings.python}" is not a Python nbship can build for. '
+                f"Choose one of {', '.join(KNOWN_PYTHONS)}."
+            )
         return PythonChoice(project.settings.python, f"python = {project.settings.python} in the settings")
     return choose_python(hints)
 
@@ -73,6 +80,23 @@ def base_image_of(project: Project, options: ImageOptions, python: PythonChoice)
         return f"python:{python.version}-slim"
     validate_reference(base, what="base image")
     return base
+
+
+def context_inputs(project: Project) -> dict[str, bool]:
+    """Every file the build reads from the context, as the project names it, and whether the image
+    keeps it (it runs postBuild and start)."""
+    files: dict[str, bool] = {}
+    for item in project.inputs:
+        for path in item.context_files():
+            rel = project.rel(path)
+            files[rel] = files.get(rel, False) or item.kept_in_image
+    return files
+
+
+def hidden_inputs(project: Project) -> tuple[str, ...]:
+    """The input files the project's own .dockerignore leaves out of the context (nbship sends them)."""
+    matcher = ignore.Matcher(project.ignore)
+    return tuple(rel for rel in context_inputs(project) if matcher.excluded(rel))
 
 
 def notebook_uid(project: Project, options: ImageOptions) -> int:
@@ -109,6 +133,7 @@ def make_plan(project: Project, options: ImageOptions, *, buildkit: bool, suppor
         final_env.update(item.final_env())
     if len(fragments["env-base"]) > 1:
         raise UsageError("Two of the project's files each define the whole environment; keep one of them.")
+    kept = context_inputs(project)
     return BuildPlan(
         project_name=project.name,
         base_image=base_image_of(project, options, python),
@@ -118,7 +143,8 @@ def make_plan(project: Project, options: ImageOptions, *, buildkit: bool, suppor
         user=c.NB_USER,
         uid=uid,
         jupyterlab=None if provided & JUPYTER_PROVIDERS else jupyterlab_for(python.version),
-        has_data=project.data_dir is not None,
+        has_data=project.data_dir is not None and ignore.Matcher(project.ignore).sends_any(project.root, "data"),
+        hidden=tuple(rel for rel in hidden_inputs(project) if not kept[rel]),
         strip=options.strip if options.strip is not None else settings.strip,
         strip_keep=tuple(sorted(provided & BUILD_TOOLS)),
         fragments={stage: tuple(items) for stage, items in fragments.items()},

@@ -1,7 +1,8 @@
 """The compose file for a project (Compose Specification), and its .env with the token.
 
 The file is a typed model dumped by a YAML serializer, never a text template: whatever a name or
-a path holds ends up as one quoted scalar, not as YAML structure.
+a path holds ends up as one quoted scalar, not as YAML structure. Compose expands `$` in every
+value, so the values nbship takes from elsewhere have theirs doubled.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import yaml
 
 from nbship import __version__
 from nbship import contract as c
+from nbship.values import compose_literal
 
 MARKER = "# Written by nbship"
 TOKEN_VAR = c.TOKEN_ENV
@@ -96,10 +98,10 @@ def _plain(value: Any) -> Any:
 def compose_model(spec: ComposeSpec) -> ComposeFile:
     probe = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{spec.container_port}/api', timeout=4)"
     lab = Service(
-        image=spec.image,
+        image=compose_literal(spec.image),
         ports=(f"{c.LOOPBACK}:{spec.port}:{spec.container_port}",),
         environment={TOKEN_VAR: "${" + TOKEN_VAR + ":?set " + TOKEN_VAR + " in the .env file beside compose.yaml}"},
-        volumes=(VolumeMount(source="work", target=spec.workdir),),
+        volumes=(VolumeMount(source="work", target=compose_literal(spec.workdir)),),
         # python3 by name: it also works for --image images that are not nbship's.
         healthcheck=Healthcheck(
             test=("CMD", "python3", "-c", probe), interval="30s", timeout="5s", start_period="30s", retries=3
@@ -107,7 +109,11 @@ def compose_model(spec: ComposeSpec) -> ComposeFile:
     )
     # An explicit name, not `external`: Compose creates it when it is missing, and `nbship up`
     # uses the same volume, so the work is the same either way.
-    return ComposeFile(services={"lab": lab}, volumes={"work": NamedVolume(name=spec.volume, labels=dict(spec.labels))})
+    work = NamedVolume(
+        name=compose_literal(spec.volume),
+        labels={key: compose_literal(value) for key, value in spec.labels.items()},
+    )
+    return ComposeFile(services={"lab": lab}, volumes={"work": work})
 
 
 def compose_document(spec: ComposeSpec) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from nbship import __version__
 from nbship import contract as c
 from nbship.project import plan as p
 from nbship.project.kinds.base import Fragment
+from nbship.values import dockerfile_string
 
 _CA_FILE = f"{c.SECRET_DIR}/{c.CA_SECRET}"
 # Exported only when the build was given a CA bundle; every client nbship's steps use reads one of these.
@@ -35,9 +36,7 @@ def _copy_args(source: str, destination: str) -> str:
 
 def _envquote(value: str) -> str:
     """An ENV value as Docker reads it back: bare when plain, else double-quoted with escapes."""
-    if _PLAIN_ENV_VALUE.match(value):
-        return value
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
+    return value if _PLAIN_ENV_VALUE.match(value) else dockerfile_string(value)
 
 
 def _environment() -> jinja2.Environment:
@@ -52,6 +51,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["shquote"] = shlex.quote
     env.filters["envquote"] = _envquote
+    env.filters["dockerstring"] = dockerfile_string
     env.globals["copy_args"] = _copy_args
     return env
 

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nbship import ignore
+from nbship.errors import ProjectError
+from nbship.project.detect import Project
+from nbship.project.kinds.dockerfile import DockerfileInput
+from nbship.project.plan import context_inputs, hidden_inputs
+
 # Secrets, VCS data, caches and virtualenvs: large, host-specific, or dangerous to publish.
 NBSHIP_EXCLUDES: tuple[str, ...] = (
     ".git",
@@ -48,30 +54,37 @@ NBSHIP_EXCLUDES: tuple[str, ...] = (
 )
 
 
-def project_patterns(dockerignore: Path | None) -> list[str]:
-    if dockerignore is None:
-        return []
-    lines = dockerignore.read_text(encoding="utf-8", errors="replace").splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+NBSHIP_PATTERNS: tuple[ignore.Pattern, ...] = ignore.compile_lines((None, line) for line in NBSHIP_EXCLUDES)
 
 
-def ignore_patterns(dockerignore: Path | None) -> list[str]:
-    """The project's patterns first, nbship's after: later lines win, so a `!.env` cannot re-include it."""
-    return [*project_patterns(dockerignore), *NBSHIP_EXCLUDES]
+def context_patterns(project: Project) -> tuple[ignore.Pattern, ...]:
+    """What the build's context leaves out: the project's patterns, then the input files they hide
+    put back (the build reads them; the image's copy of the project leaves them out), then
+    nbship's, which nothing re-includes. An input file nbship's own patterns hide cannot be built."""
+    if project.input(DockerfileInput) is not None:
+        return (*project.ignore, *NBSHIP_PATTERNS)  # the project's own Dockerfile: Docker's rules, as they are
+    back = tuple(ignore.Pattern.make(ignore.literal(rel), exclusion=True) for rel in hidden_inputs(project))
+    patterns = (*project.ignore, *back, *NBSHIP_PATTERNS)
+    matcher = ignore.Matcher(patterns)
+    for rel in context_inputs(project):
+        deciding = matcher.deciding(rel)
+        if deciding is not None and not deciding.exclusion:
+            raise ProjectError(
+                f"{rel} is part of the project's environment, but nbship never sends a file matching "
+                f"'{deciding.text}' into a build (secrets, version control data, caches and virtualenvs stay out "
+                "of images, whatever .dockerignore says). Rename or move the file, and the lines that name it."
+            )
+    return patterns
 
 
-def context_paths(root: Path, ignore: list[str]) -> list[str]:
-    """The files and folders of `root` that a build with these ignore patterns sends, sorted."""
-    import docker.utils.build  # the matcher docker itself uses for .dockerignore
-
-    # A copy: docker-py appends "!Dockerfile" to the list it is given.
-    return sorted(docker.utils.build.exclude_paths(str(root), list(ignore)))
+def context_entries(root: Path, patterns: tuple[ignore.Pattern, ...]) -> list[ignore.Entry]:
+    """The files and folders of `root` that a build with these patterns sends, sorted."""
+    return ignore.Matcher(patterns).walk(root)
 
 
-def render_dockerignore(dockerignore: Path | None) -> str:
+def render_dockerignore(own: tuple[ignore.Pattern, ...] = ()) -> str:
     lines = ["# Written by nbship. The project's own patterns come first; nbship's always apply after them."]
-    own = project_patterns(dockerignore)
     if own:
-        lines += ["", "# from the project's .dockerignore", *own]
+        lines += ["", "# from the project's .dockerignore", *ignore.lines(own)]
     lines += ["", "# nbship: secrets, version control, caches and virtualenvs never enter an image", *NBSHIP_EXCLUDES]
     return "\n".join(lines) + "\n"

@@ -90,16 +90,8 @@ def support_archive() -> bytes:
     return buffer.getvalue()
 
 
-def write_folder(root: Path) -> list[Path]:
-    """Writes the support files into `root`/.nbship-image (for `nbship init`); returns what it wrote."""
+def folder_files(root: Path) -> list[tuple[Path, bytes, int]]:
+    """The support files as `nbship init` writes them into `root`/.nbship-image: (path, bytes, mode)."""
     folder = root / c.SUPPORT_FOLDER
-    written: list[Path] = []
-    for item in support_files():
-        target = folder / item.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(item.data)
-        target.chmod(item.mode)
-        written.append(target)
-    readme = folder / "README.md"
-    readme.write_text(README, encoding="utf-8")
-    return [readme, *written]
+    files = [(folder / "README.md", README.encode(), 0o644)]
+    return files + [(folder / item.path, item.data, item.mode) for item in support_files()]

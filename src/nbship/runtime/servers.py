@@ -16,10 +16,11 @@ from typing import Literal
 
 from nbship import contract as c
 from nbship.engine.base import ContainerInfo, ContainerSpec, Engine, ImageInfo, Mount, PortBinding
-from nbship.errors import Interrupted, NbshipError, PortInUseError, RunError
+from nbship.errors import Interrupted, NbshipError, PortInUseError, RunError, UsageError
 from nbship.options import Env
 from nbship.reporter import Reporter
 from nbship.resources import Resources
+from nbship.values import container_path_problem, shown
 
 WorkMountKind = Literal["volume", "host", "none"]
 
@@ -107,13 +108,26 @@ def container_name(project_id: str) -> str:
 
 
 def image_workdir(image: ImageInfo | None) -> str:
-    """Where the image keeps the user's work: nbship's images say so in NBSHIP_WORKDIR."""
+    """Where the image keeps the user's work: nbship's images say so in NBSHIP_WORKDIR.
+
+    The image is input like any other: the path goes into a --mount option and compose.yaml, so
+    it must be a plain absolute path (a ',' adds a mount option, a line break a YAML key)."""
     if image is None:
         return c.WORKDIR
     value = image.env.get(c.WORKDIR_ENV, "")
-    if value.startswith("/"):
-        return value
-    return image.workdir if image.workdir not in {"", "/"} else c.WORKDIR
+    where = c.WORKDIR_ENV
+    if not value.startswith("/"):
+        value = image.workdir if image.workdir not in {"", "/"} else c.WORKDIR
+        where = "WorkingDir"
+    problem = container_path_problem(value)
+    if problem:
+        name = image.tags[0] if image.tags else image.id
+        raise UsageError(
+            f"The image {name} gives its work folder as '{shown(value)}' ({where}), and {problem}, so nbship "
+            "will not mount a volume there or write it into a compose file. Rebuild the image with a plain "
+            f"work folder, such as {c.WORKDIR}."
+        )
+    return value
 
 
 def _port_free(bind: str, port: int) -> bool:

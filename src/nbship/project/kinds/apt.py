@@ -9,13 +9,14 @@ from typing import ClassVar
 
 from nbship.errors import InputFileError
 from nbship.project.kinds.base import Fragment, Input, Layout, OneFile, PlanContext
+from nbship.project.text import read_text
 
 _PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+:~-]+)?$")
 
 
 def parse_apt(path: Path, display: str) -> tuple[str, ...]:
     packages: list[str] = []
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = read_text(path, display)
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:

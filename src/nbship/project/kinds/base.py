@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
 
+from nbship.errors import InputFileError
+from nbship.project.text import os_problem, resolve_inside
 from nbship.settings import Settings
 
 # Where a fragment goes in the Dockerfile, in the order the stages appear:
@@ -39,8 +41,21 @@ class Layout:
     settings: Settings
 
     def find(self, name: str) -> Path | None:
+        """The file `name` in the configuration folder; a folder or a link that loops, leads
+        nowhere or leads out of the project by that name is an error, not silently no file."""
         candidate = self.config_dir / name
-        return candidate if candidate.is_file() else None
+        display = self.display(candidate)
+        try:
+            if not candidate.is_symlink() and not candidate.exists():
+                return None
+            resolve_inside(candidate, self.root, display)
+            candidate.stat()
+        except OSError as exc:
+            problem, fix = os_problem(exc)
+            raise InputFileError(display, None, problem, fix) from exc
+        if not candidate.is_file():
+            raise InputFileError(display, None, "it is a folder, not a file", "Replace it with a file, or rename it.")
+        return candidate
 
     def display(self, path: Path) -> str:
         """A project path as a posix path relative to the root (how Dockerfiles and messages name it)."""
@@ -88,10 +103,17 @@ class Input(Protocol):
     """A detected, parsed project file (or group of files) of one kind."""
 
     kind: ClassVar[str]
+    # The image runs this input's file (postBuild, start), so it stays in the image's copy of the
+    # project even where the project's .dockerignore hides it.
+    kept_in_image: ClassVar[bool]
 
     @property
     def files(self) -> tuple[Path, ...]:
         """The files it was read from (for messages and for what nbship.lock's digest covers)."""
+
+    def context_files(self) -> tuple[Path, ...]:
+        """The files its build steps read from the build context: always sent, whatever the
+        project's .dockerignore says (its own files by default)."""
 
     def python_hint(self) -> PythonHint | None: ...
 
@@ -106,6 +128,15 @@ class Input(Protocol):
 
 class InputBase:
     """Defaults for the parts a kind has nothing to say about."""
+
+    kept_in_image: ClassVar[bool] = False
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        raise NotImplementedError("every kind names the files it was read from")
+
+    def context_files(self) -> tuple[Path, ...]:
+        return self.files
 
     def python_hint(self) -> PythonHint | None:
         return None

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nbship.errors import InputFileError
+from nbship.project.text import read_bytes
+from nbship.values import control_character, shown
 
 # What install.packages() installs for a package by default (dependencies = NA).
 DEPENDENCY_FIELDS = ("Depends", "Imports", "LinkingTo")
@@ -104,13 +106,32 @@ def parse_dependencies(value: str, field: str, line: int, display: str) -> tuple
     return tuple(found)
 
 
-def parse_description(path: Path, display: str) -> Description:
-    data = path.read_bytes()
+def read_description_text(path: Path, display: str) -> str:
+    """The file's text: UTF-8 (a byte-order mark dropped) or else Latin-1, R's other usual encoding
+    for DESCRIPTION files. Its values reach the Dockerfile and the build's output, so a control
+    character other than a tab is refused where it stands."""
+    data = read_bytes(path, display).removeprefix(b"\xef\xbb\xbf")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        text = data.decode("latin-1")  # R's other usual encoding for DESCRIPTION files
-    fields = read_dcf(text, display)
+        text = data.decode("latin-1")
+    for number, line in enumerate(text.replace("\r\n", "\n").split("\n"), start=1):
+        found = control_character(line.replace("\t", " "))
+        if found:
+            binary = "\x00" in line
+            raise InputFileError(
+                display,
+                number,
+                "it holds NUL bytes: this is a binary file, not text"
+                if binary
+                else f"'{shown(line.strip(), 60)}' holds a control character ({shown(found)})",
+                "Replace it with a text file." if binary else "Remove it: a DESCRIPTION is plain text.",
+            )
+    return text
+
+
+def parse_description(path: Path, display: str) -> Description:
+    fields = read_dcf(read_description_text(path, display), display)
     dependencies: dict[str, Dependency] = {}
     for field in DEPENDENCY_FIELDS:
         if field in fields:

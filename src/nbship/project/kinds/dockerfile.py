@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from nbship.project.kinds.base import Input, Layout, OneFile
+from nbship.project.text import read_text
 
 name = "dockerfile"
 
@@ -15,7 +16,7 @@ class DockerfileInput(OneFile):
     kind: ClassVar[str] = name
 
     def text(self) -> str:
-        return self.path.read_text(encoding="utf-8")
+        return read_text(self.path, self.display)
 
 
 def detect(layout: Layout, found: tuple[Input, ...]) -> DockerfileInput | None:

@@ -22,6 +22,8 @@ from rattler.exceptions import InvalidMatchSpecError
 from nbship import contract as c
 from nbship.errors import InputFileError
 from nbship.project.kinds.base import Fragment, Input, InputBase, Layout, PlanContext
+from nbship.project.text import nesting_guard, read_text
+from nbship.values import control_character, shown
 
 name = "conda"
 LOCK_NAME = "nbship.lock"  # beside environment.yml; written by `nbship lock` (nbship.lock.conda)
@@ -128,6 +130,9 @@ class CondaInput(InputBase):
     def files(self) -> tuple[Path, ...]:
         return (self.path,)
 
+    def context_files(self) -> tuple[Path, ...]:
+        return (self.path, self.lock_path)  # the build installs the lock
+
     def provides(self) -> frozenset[str]:
         # The lock decides where JupyterLab comes from (the channel, or PyPI pinned and hashed):
         # nbship's own JupyterLab step is never needed.
@@ -189,7 +194,15 @@ class _Reader:
     def scalar(self, node: yaml.Node, what: str) -> str:
         if not isinstance(node, yaml.ScalarNode) or node.tag == "tag:yaml.org,2002:null" or not str(node.value).strip():
             raise self.fail(node, f"{what} must be a non-empty string", "Write one item per line, like '- numpy'.")
-        return str(node.value).strip()
+        value = str(node.value).strip()
+        if control_character(value):
+            # The pip: lines go into the Dockerfile: a line break there would start an instruction.
+            raise self.fail(
+                node,
+                f"{what} '{shown(value)}' holds a line break or another control character",
+                "Write each item on one line of plain text.",
+            )
+        return value
 
     def sequence(self, node: yaml.Node, key: str) -> list[yaml.Node]:
         if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
@@ -345,12 +358,10 @@ class _Reader:
 
 def parse_environment(path: Path, display: str, root: Path | None = None) -> CondaInput:
     reader = _Reader(display, path, root or path.parent)
+    text = read_text(path, display)
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputFileError(display, None, "the file is not UTF-8 text", "Save it as UTF-8.") from exc
-    try:
-        root_node = yaml.compose(text, Loader=yaml.SafeLoader)
+        with nesting_guard(display):
+            root_node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = int(mark.line) + 1 if mark is not None else None

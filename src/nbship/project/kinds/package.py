@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -15,12 +14,7 @@ from nbship.errors import InputFileError
 from nbship.project.kinds.base import Fragment, Ignored, Input, InputBase, Layout, PlanContext, PythonHint
 from nbship.project.kinds.pipfile import PipfileInput
 from nbship.project.python import DEFAULT_PYTHON, KNOWN_PYTHONS, for_specifier
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
+from nbship.project.text import load_toml
 
 name = "package"
 
@@ -82,15 +76,7 @@ def parse_package(folder: Path, display_root: Path) -> PackageInput | None:
     setup_py = folder / "setup.py"
     if pyproject.is_file():
         display = pyproject.relative_to(display_root).as_posix()
-        try:
-            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise InputFileError(
-                display,
-                getattr(exc, "lineno", None),
-                f"this is not valid TOML ({exc})",
-                "Fix the syntax and run nbship again.",
-            ) from exc
+        data, _ = load_toml(pyproject, display)
         project = data.get("project")
         if isinstance(project, dict) or "build-system" in data:
             spec: SpecifierSet | None = None

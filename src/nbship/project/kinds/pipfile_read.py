@@ -28,6 +28,9 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
 from nbship.errors import InputFileError
+from nbship.project.python import KNOWN_PYTHONS
+from nbship.project.text import decode, nesting_guard, read_bytes
+from nbship.values import control_character, shown
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -103,11 +106,7 @@ class _Reader:
         return self.text.count("\n", 0, match.start()) + 1 if match else None
 
     def read_text(self) -> str:
-        data = self.path.read_bytes()
-        try:
-            self.text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise InputFileError(self.display, None, "the file is not UTF-8 text", "Save it as UTF-8.") from exc
+        self.text = decode(read_bytes(self.path, self.display), self.display)
         return self.text
 
     def mapping(self, value: Any, what: str, key: str | None = None) -> Mapping[str, Any]:
@@ -118,6 +117,14 @@ class _Reader:
     def string(self, value: Any, what: str, key: str) -> str:
         if not isinstance(value, str):
             raise self.fail(f"{what} must be a string, not {type(value).__name__}", "Quote the value.", key=key)
+        # Every value ends up in a pip requirements file, and so in the Dockerfile's RUN line that
+        # writes it: a line break there would start a new requirement, or a new instruction.
+        if control_character(value):
+            raise self.fail(
+                f"there is a line break or another control character in {what} ('{shown(value)}')",
+                "Write it on one line.",
+                key=key,
+            )
         return value
 
     def local_path(self, name: str, raw: str, *, editable: bool) -> LocalPath:
@@ -289,6 +296,13 @@ class _Reader:
                         f"{key} '{raw}' is not a Python version", 'Write it like python_version = "3.11".', key=key
                     )
                 version = match.group(1) if match.group(2) is None else f"{match.group(1)}.{int(match.group(2))}"
+                if version.startswith("3.") and version not in KNOWN_PYTHONS:
+                    # Refused here, offline, rather than by a base image that does not exist.
+                    raise self.fail(
+                        f"{key} '{raw}' asks for Python {version}, which nbship cannot build for",
+                        f"Write one of {', '.join(KNOWN_PYTHONS)}.",
+                        key=key,
+                    )
                 return version, f"{where} {key}"
         return None, None
 
@@ -316,7 +330,8 @@ class _Reader:
 def read_pipfile(path: Path, display: str, root: Path) -> PipfileData:
     reader = _Reader(path, display, root)
     try:
-        data = tomllib.loads(reader.read_text())
+        with nesting_guard(display):
+            data = tomllib.loads(reader.read_text())
     except tomllib.TOMLDecodeError as exc:
         line = re.search(r"line (\d+)", str(exc))
         raise InputFileError(
@@ -335,7 +350,8 @@ def read_pipfile(path: Path, display: str, root: Path) -> PipfileData:
 def read_pipfile_lock(path: Path, display: str, root: Path) -> PipfileData:
     reader = _Reader(path, display, root)
     try:
-        data = json.loads(reader.read_text())
+        with nesting_guard(display):
+            data = json.loads(reader.read_text())
     except json.JSONDecodeError as exc:
         raise InputFileError(
             display, exc.lineno, f"this is not valid JSON ({exc.msg})", "Lock again with `pipenv lock`."

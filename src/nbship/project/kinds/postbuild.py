@@ -31,6 +31,7 @@ RUN {{ ca_mount }}set -eu; {{ ca_env }} \\
 @dataclass(frozen=True)
 class PostBuildInput(OneFile):
     kind: ClassVar[str] = name
+    kept_in_image: ClassVar[bool] = True
     script: ScriptText
 
     @property

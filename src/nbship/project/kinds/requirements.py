@@ -13,6 +13,8 @@ from packaging.utils import canonicalize_name
 
 from nbship.errors import InputFileError
 from nbship.project.kinds.base import Fragment, Ignored, Input, InputBase, Layout, PlanContext
+from nbship.project.text import check_include_depth, outside_problem, read_text
+from nbship.values import copy_source_problem, shown
 
 # Options pip accepts in a requirements file and that take a value.
 _VALUE_OPTIONS = {
@@ -134,26 +136,23 @@ class _Parser:
         except ValueError:
             return str(path)
 
-    def parse_file(self, path: Path) -> None:
+    def parse_file(self, path: Path, depth: int = 0) -> None:
         resolved = path.resolve()
         if resolved in self.seen:
             return
         self.seen.add(resolved)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise InputFileError(self.display(path), None, "the file is not UTF-8 text", "Save it as UTF-8.") from exc
+        text = read_text(path, self.display(path))
         for number, raw in _logical_lines(text):
             line = _COMMENT_RE.sub("", raw).strip()
             if line:
-                self.parse_line(path, number, line)
+                self.parse_line(path, number, line, depth)
 
-    def parse_line(self, path: Path, number: int, line: str) -> None:
+    def parse_line(self, path: Path, number: int, line: str, depth: int = 0) -> None:
         where = self.display(path)
         if line.startswith("-"):
             option, value = _split_option(line)
             if option in _INCLUDE_OPTIONS:
-                self.include(path, number, value, constraint=option in {"-c", "--constraint"})
+                self.include(path, number, value, constraint=option in {"-c", "--constraint"}, depth=depth + 1)
             elif option in _EDITABLE:
                 if not value:
                     raise InputFileError(
@@ -194,30 +193,35 @@ class _Parser:
             ) from exc
         self.names.add(canonicalize_name(requirement.name))
 
-    def include(self, path: Path, number: int, value: str, *, constraint: bool) -> None:
+    def include(self, path: Path, number: int, value: str, *, constraint: bool, depth: int) -> None:
         where = self.display(path)
         if not value:
             raise InputFileError(where, number, "'-r'/'-c' needs a file name", "Name the file to include.")
         if _URL_RE.match(value):
             return
+        check_include_depth(depth, where, number)
+        outside = outside_problem(path.parent / value, self.root)
+        if outside:
+            problem = f"the included file '{shown(value)}' {outside}"
+            raise InputFileError(where, number, problem, "Keep included files inside the project.")
         target = (path.parent / value).resolve()
-        try:
-            target.relative_to(self.root)
-        except ValueError as exc:
+        if not target.is_file():
+            raise InputFileError(
+                where, number, f"the included file '{shown(value)}' does not exist", "Create it or remove the line."
+            )
+        # The build copies each included file by name: the name must mean only itself to COPY.
+        unfit = copy_source_problem(self.display(target))
+        if unfit:
             raise InputFileError(
                 where,
                 number,
-                f"'{value}' is outside the project folder",
-                "Keep included requirement files inside the project.",
-            ) from exc
-        if not target.is_file():
-            raise InputFileError(
-                where, number, f"the included file '{value}' does not exist", "Create it or remove the line."
+                f"the included file '{shown(value)}' cannot be copied into the build: {unfit}",
+                "Rename the file (letters, digits, . _ - and /) and the line that includes it.",
             )
         self.includes.append(target)
         # A constraints file pins versions but installs nothing: its names are not the project's.
         names = set(self.names)
-        self.parse_file(target)
+        self.parse_file(target, depth)
         if constraint:
             self.names = names
 

@@ -12,6 +12,8 @@ from typing import ClassVar
 
 from nbship.errors import InputFileError
 from nbship.project.kinds.base import Input, Layout, OneFile, PythonHint
+from nbship.project.python import KNOWN_PYTHONS
+from nbship.project.text import read_text
 
 _PYTHON_RE = re.compile(r"^python-(3)(?:\.(\d{1,2}))?(?:\.\d+)?$")
 _DATE = r"\d{4}-\d{2}-\d{2}"
@@ -48,7 +50,7 @@ def _r_runtime(match: re.Match[str], display: str, number: int, line: str) -> RR
 
 def parse_runtime(path: Path, display: str) -> Runtime:
     """What runtime.txt asks for: a Python minor version (None: `python-3`, the default), or R."""
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = read_text(path, display)
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
@@ -62,7 +64,17 @@ def parse_runtime(path: Path, display: str) -> Runtime:
             else:
                 problem = f"'{line}' is not a runtime nbship understands"
             raise InputFileError(display, number, problem, _FIX)
-        return Runtime(python=None if match.group(2) is None else f"3.{int(match.group(2))}")
+        if match.group(2) is None:
+            return Runtime()
+        version = f"3.{int(match.group(2))}"
+        if version not in KNOWN_PYTHONS:
+            raise InputFileError(
+                display,
+                number,
+                f"'{line}' asks for Python {version}, which nbship cannot build for",
+                f"Write one of python-{KNOWN_PYTHONS[0]} to python-{KNOWN_PYTHONS[-1]}.",
+            )
+        return Runtime(python=version)
     raise InputFileError(display, None, "the file is empty", "Write 'python-3.11' in it, or remove it.")
 
 

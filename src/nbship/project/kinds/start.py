@@ -20,6 +20,7 @@ _START_EXEC_RE = re.compile(r'exec\s+"\$(@|\{@\})"')
 @dataclass(frozen=True)
 class StartInput(OneFile):
     kind: ClassVar[str] = name
+    kept_in_image: ClassVar[bool] = True
     script: ScriptText
 
     def fragments(self, ctx: PlanContext) -> tuple[Fragment, ...]:
