@@ -24,11 +24,23 @@ from typing import Literal, TextIO
 TAG_PREFIX = "nbship-bench"
 COMMAND_TIMEOUT = 1800.0
 
-Side = Literal["baseline", "nbship"]
-SIDES: tuple[Side, ...] = ("baseline", "nbship")
+# The tutorial's Dockerfile ("baseline"), the one uv's Docker guide leads to ("expert"), and nbship.
+Side = Literal["baseline", "expert", "nbship"]
+SIDES: tuple[Side, ...] = ("baseline", "expert", "nbship")
+DOCKERFILE_SIDES: tuple[Side, ...] = ("baseline", "expert")
 
 # The measures of a round (keys of Results.seconds).
 COLD, EDIT, DEPENDENCY, NO_CHANGE, READY = "cold", "edit", "dependency", "no_change", "ready"
+# The pushes of the first round (keys of Results.pushes).
+PUSH_EDIT, PUSH_DEPENDENCY = "push", "push_dependency"
+# Command start-up (keys of Results.cli): the reference, then nbship's commands.
+CLICK_RICH, HELP, STATUS = "import click, rich", "nbship --help", "nbship status"
+
+
+def rotation(index: int) -> tuple[Side, ...]:
+    """The order of the sides in round INDEX: each goes first, second and last in turn."""
+    shift = index % len(SIDES)
+    return SIDES[shift:] + SIDES[:shift]
 
 
 class BenchError(RuntimeError):
@@ -70,6 +82,25 @@ _PIP_DOWNLOAD = re.compile(r"^#\d+ [\d.]+\s+Downloading \S+\.(?:whl|tar\.gz|zip)
 def packages_fetched(build_log: str) -> int:
     """Packages downloaded in a BuildKit log: pip's `Downloading x.whl` lines plus uv's `Prepared N`."""
     return len(_PIP_DOWNLOAD.findall(build_log)) + sum(int(n) for n in _UV_PREPARED.findall(build_log))
+
+
+_STEP_TITLE = re.compile(r"^#(\d+) (\[[^\]]+\] .*|exporting to image)$", re.MULTILINE)
+_STEP_DONE = re.compile(r"^#(\d+) DONE ([\d.]+)s$", re.MULTILINE)
+
+
+def build_steps(build_log: str) -> list[tuple[str, float]]:
+    """Each step of a BuildKit plain-progress log that took time, in log order: its title (cut at 90
+    characters) and its seconds. Steps of 0.05 s or less are left out."""
+    titles: dict[str, str] = {}
+    for match in _STEP_TITLE.finditer(build_log):
+        titles.setdefault(match.group(1), " ".join(match.group(2).split()))
+    steps = []
+    for match in _STEP_DONE.finditer(build_log):
+        seconds = float(match.group(2))
+        if seconds > 0.05 and match.group(1) in titles:
+            title = titles[match.group(1)]
+            steps.append((title if len(title) <= 90 else title[:89] + "…", seconds))
+    return steps
 
 
 # --------------------------------------------------------------------------------------------
@@ -235,8 +266,12 @@ class Results:
     rounds: int
     seconds: dict[str, dict[Side, list[float]]] = field(default_factory=dict)
     size: dict[Side, list[int]] = field(default_factory=dict)
-    push: dict[Side, int] = field(default_factory=dict)
-    push_blobs: dict[Side, int] = field(default_factory=dict)
+    pushes: dict[str, dict[Side, int]] = field(default_factory=dict)  # PUSH_* -> side -> bytes written
+    push_blobs: dict[str, dict[Side, int]] = field(default_factory=dict)
+    cli: dict[str, list[float]] = field(default_factory=dict)  # CLICK_RICH, HELP, STATUS -> seconds
+    lock: list[float] = field(default_factory=list)  # `nbship lock` after each edit of requirements.txt
+    steps: dict[Side, list[tuple[str, float]]] = field(default_factory=dict)  # the first cold builds' steps
+    cold_total: dict[Side, float] = field(default_factory=dict)  # ... and the whole command's seconds
     ready_run: dict[str, list[float]] = field(default_factory=dict)  # docker run + poll, per image variant
     variant_size: dict[str, int] = field(default_factory=dict)
     slim: dict[str, float] = field(default_factory=dict)

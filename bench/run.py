@@ -24,15 +24,22 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 from measure import (
+    CLICK_RICH,
     COLD,
     DEPENDENCY,
+    DOCKERFILE_SIDES,
     EDIT,
+    HELP,
     NO_CHANGE,
+    PUSH_DEPENDENCY,
+    PUSH_EDIT,
     READY,
     SIDES,
+    STATUS,
     TAG_PREFIX,
     BenchError,
     Completed,
@@ -41,7 +48,9 @@ from measure import (
     Results,
     Shell,
     Side,
+    build_steps,
     packages_fetched,
+    rotation,
     slim_totals,
 )
 from report import describe_machine, fmt_bytes, render_report
@@ -53,6 +62,7 @@ from workloads import (
     Bench,
     baseline_dockerfile,
     edit_notebook,
+    expert_dockerfile,
     generate_data,
     prepare_project,
     requirement_lines,
@@ -73,7 +83,7 @@ def progress(message: str) -> None:
 
 
 def one_round(bench: Bench, results: Results, index: int) -> None:
-    order: tuple[Side, ...] = SIDES if index % 2 == 0 else SIDES[::-1]
+    order = rotation(index)
     tag = f"[{index + 1}/{results.rounds}]"
 
     def timed(metric: str, side: Side, action: Callable[[], Completed | float]) -> None:
@@ -84,64 +94,72 @@ def one_round(bench: Bench, results: Results, index: int) -> None:
             results.fetched.setdefault(f"{metric}/{side}", []).append(packages_fetched(outcome.output))
         progress(f"{tag} {side}: {metric}: {seconds:.2f} s")
 
+    def pushes(metric: str, label: str) -> None:
+        if index != 0 or bench.registry is None:
+            return
+        for side in SIDES:
+            written, blobs = bench.push(side, label)
+            results.pushes.setdefault(metric, {})[side] = written
+            results.push_blobs.setdefault(metric, {})[side] = blobs
+            progress(f"{tag} {side}: push ({label}) wrote {fmt_bytes(written)}")
+
     bench.new_base(f"r{index + 1}")
     bench.write_baseline()
     bench.write_requirements()
+    results.lock.append(bench.lock())
     for side in order:
-        if side == "baseline":
-            timed(COLD, side, lambda: bench.build_baseline(cold=True))
-        else:
 
-            def cold_nbship() -> Completed:
-                done = bench.build_nbship(cold=True)
-                if index == 0:
+        def cold(side: Side = side) -> Completed:
+            done = bench.build(side, cold=True)
+            if index == 0:
+                results.steps[side], results.cold_total[side] = build_steps(done.output), done.seconds
+                if side == "nbship":
                     results.slim = slim_totals(done.output)
-                return done
+            return done
 
-            timed(COLD, side, cold_nbship)
+        timed(COLD, side, cold)
     for side in SIDES:
         results.size.setdefault(side, []).append(bench.size(side))
 
-    if index == 0 and bench.registry is not None:
-        for side in SIDES:
-            bench.push(side, "before-edit")
+    pushes("push_before", "before-edit")
     edit_notebook(bench.project, f"{index + 1}-{uuid.uuid4().hex[:6]}")
     for side in order:
-        if side == "baseline":
-            timed(EDIT, side, bench.build_baseline)
-        else:
-            timed(EDIT, side, bench.build_nbship)
-    if index == 0 and bench.registry is not None:
-        for side in SIDES:
-            results.push[side], results.push_blobs[side] = bench.push(side, "after-edit")
-            progress(f"{tag} {side}: push after the notebook edit wrote {fmt_bytes(results.push[side])}")
+        timed(EDIT, side, partial(bench.build, side))
+    pushes(PUSH_EDIT, "after-edit")
 
     # Twice per round: the first start after a rebuild (nbship merges the new notebook into the
     # project's volume), then a plain restart.
     for side in [*order, *order[::-1]]:
-        if side == "baseline":
-            timed(READY, side, lambda: bench.ready_docker_run(bench.tag("baseline")))
-        else:
-            timed(READY, side, bench.ready_nbship_up)
+        timed(READY, side, partial(bench.ready, side))
     for side in order:
-        if side == "baseline":
-            timed(NO_CHANGE, side, bench.build_baseline)
-        else:
-            timed(NO_CHANGE, side, lambda: bench.build_nbship(expect="skip"))
+        timed(NO_CHANGE, side, partial(bench.build, side, expect="skip"))
+    cli_round(bench, results)
 
     bench.write_baseline([ADDED_DEPENDENCY])
     bench.write_requirements([ADDED_DEPENDENCY])
+    results.lock.append(bench.lock())
     for side in order:
-        if side == "baseline":
-            timed(DEPENDENCY, side, bench.build_baseline)
-        else:
-            timed(DEPENDENCY, side, bench.build_nbship)
+        timed(DEPENDENCY, side, partial(bench.build, side))
+    pushes(PUSH_DEPENDENCY, "after-dependency")
+
+
+def cli_round(bench: Bench, results: Results, repeats: int = 5) -> None:
+    """Command start-up against importing click and rich alone (what any click + rich CLI pays)."""
+    commands = {
+        CLICK_RICH: [sys.executable, "-c", "import click, rich.console"],
+        HELP: [bench.nbship, "--help"],
+        STATUS: [bench.nbship, "status"],
+    }
+    for _ in range(repeats):
+        for name, command in commands.items():
+            results.cli.setdefault(name, []).append(bench.shell.run(command, quiet=True).seconds)
 
 
 def variants_round(bench: Bench, results: Results, rounds: int) -> None:
     """Start-up with and without stripping, the same way for every image: docker run + poll."""
     bench.write_baseline()
     bench.write_requirements()
+    bench.lock()
     bench.build_nbship()
     done = bench.build_nbship(strip=False)
     results.variant_size = {"nbship": bench.size("nbship"), "nbship-nostrip": bench.size("nbship-nostrip")}
@@ -152,9 +170,9 @@ def variants_round(bench: Bench, results: Results, rounds: int) -> None:
         f"{plain.seconds:.1f} s / {reproducible.seconds:.1f} s (layer cache warm)"
     )
     for index in range(rounds):
-        names = ["baseline", "nbship", "nbship-nostrip"]
+        names = ["baseline", "expert", "nbship", "nbship-nostrip"]
         for name in names if index % 2 == 0 else names[::-1]:
-            token = None if name == "baseline" else secrets.token_hex(16)
+            token = None if name in DOCKERFILE_SIDES else secrets.token_hex(16)
             seconds = bench.ready_docker_run(bench.tag(name), token=token)
             results.ready_run.setdefault(name, []).append(seconds)
             progress(f"[start-up {index + 1}/{rounds}] {name}: {seconds:.2f} s")
@@ -176,7 +194,7 @@ def find_nbship() -> str:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Benchmark nbship against the tutorial's hand-written Dockerfile.")
-    parser.add_argument("--quick", action="store_true", help="one round: a smoke run (about 4 minutes)")
+    parser.add_argument("--quick", action="store_true", help="one round: a smoke run (about 5 minutes)")
     parser.add_argument("--rounds", type=int, help=f"rounds (default {DEFAULT_ROUNDS}, 1 with --quick)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="Markdown report (default bench/RESULTS.md)")
     parser.add_argument("--docker", default=DEFAULT_DOCKER, help="docker CLI with BuildKit (default /usr/bin/docker)")
@@ -227,6 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 minutes=(time.perf_counter() - started) / 60,
                 command=command,
                 baseline=baseline_dockerfile(deps),
+                expert=expert_dockerfile(f"{TAG_PREFIX}-RUN-uv"),
             )
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(report, encoding="utf-8")

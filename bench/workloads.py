@@ -13,13 +13,28 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from measure import TAG_PREFIX, BenchError, Completed, Docker, Registry, Shell, Side, answers, free_port, token_in_log
+from measure import (
+    TAG_PREFIX,
+    BenchError,
+    Completed,
+    Docker,
+    Registry,
+    Shell,
+    Side,
+    answers,
+    free_port,
+    token_in_log,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "sea-surface-temperature"
 BASE_IMAGE = "python:3.11-slim"
 READY_TIMEOUT = 120.0
 ADDED_DEPENDENCY = "scipy==1.17.1"
+# The uv nbship installs (nbship.project.plan.UV_REQUIREMENT; a unit test keeps the two equal), so
+# the expert's Dockerfile and nbship resolve and install with the same tool.
+EXPERT_UV = "uv==0.13.8"
+LOCK_NAME = "requirements.lock"
 # make_data.py at this grid spacing writes ~18 MB of netCDF (the example ships 4 degrees, 0.5 MB).
 DATA_RESOLUTION = 0.6
 
@@ -34,6 +49,35 @@ def baseline_dockerfile(deps: Sequence[str], base: str = BASE_IMAGE) -> str:
         "COPY data data\n"
         "COPY notebooks notebooks\n"
         "CMD jupyter-lab --ip=0.0.0.0 --allow-root\n"
+    )
+
+
+def expert_dockerfile(cache_id: str, base: str = BASE_IMAGE) -> str:
+    """What a Docker-savvy user writes from uv's Docker guide: a builder stage that installs the same
+    lock nbship installs with `uv pip install` (BuildKit cache mount, bytecode compiled), only the
+    virtualenv copied into the final stage, data and notebooks copied last; root, as in the guide.
+    Two departures, both forced by this machine: uv comes from PyPI (the guide copies it from its image
+    on ghcr.io, which nothing here can pull), and uv trusts the system's CA bundle (the proxy). The
+    cache mount has an id of the run's own, so that no other build's downloads (nbship's included)
+    land in it."""
+    mount = f"--mount=type=cache,id={cache_id},target=/root/.cache/uv,sharing=locked"
+    return (
+        f"FROM {base} AS builder\n"
+        f"RUN pip install --no-cache-dir {EXPERT_UV}\n"
+        "ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never UV_SYSTEM_CERTS=1\n"
+        "RUN uv venv /opt/venv\n"
+        f"COPY {LOCK_NAME} /tmp/{LOCK_NAME}\n"
+        f"RUN {mount} \\\n"
+        f"    VIRTUAL_ENV=/opt/venv uv pip install --require-hashes -r /tmp/{LOCK_NAME}\n"
+        "\n"
+        f"FROM {base}\n"
+        "COPY --from=builder /opt/venv /opt/venv\n"
+        "ENV PATH=/opt/venv/bin:$PATH\n"
+        "WORKDIR /work\n"
+        "COPY README.md README.md\n"
+        "COPY data data\n"
+        "COPY notebooks notebooks\n"
+        'CMD ["jupyter-lab", "--ip=0.0.0.0", "--allow-root", "--no-browser"]\n'
     )
 
 
@@ -104,17 +148,32 @@ class Bench:
         return f"{TAG_PREFIX}/{self.run_id}-{name}:latest"
 
     def write_baseline(self, extra: Iterable[str] = ()) -> None:
+        """Both hand-written Dockerfiles: the tutorial's names the packages, the expert's copies the lock."""
         text = baseline_dockerfile([*self.deps, *extra], self.base)
         (self.baseline_dir / "Dockerfile").write_text(text, encoding="utf-8")
+        expert = expert_dockerfile(f"{TAG_PREFIX}-{self.run_id}-uv", self.base)
+        (self.baseline_dir / "Dockerfile.expert").write_text(expert, encoding="utf-8")
 
     def write_requirements(self, extra: Iterable[str] = ()) -> None:
         lines = ["# The example's requirements (JupyterLab is added by nbship).", *self.deps, *extra]
         (self.project / "requirements.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
-    def build_baseline(self, *, cold: bool = False) -> Completed:
-        args = ["build", "--progress=plain", "-f", str(self.baseline_dir / "Dockerfile"), "-t", self.tag("baseline")]
+    def lock(self) -> float:
+        """`nbship lock`, untimed in the build rows: the user locks after editing requirements.txt, and
+        the expert's Dockerfile installs the same lock (its seconds are reported apart)."""
+        return self.shell.run([self.nbship, "lock", str(self.project)]).seconds
+
+    def build(self, side: Side, *, cold: bool = False, expect: str = "build") -> Completed:
+        if side == "nbship":
+            return self.build_nbship(cold=cold, expect=expect)
+        return self.build_dockerfile(side, cold=cold)
+
+    def build_dockerfile(self, side: Side, *, cold: bool = False) -> Completed:
+        """`docker build` of the tutorial's or the expert's Dockerfile, the project copy as context."""
+        name = "Dockerfile" if side == "baseline" else "Dockerfile.expert"
+        args = ["build", "--progress=plain", "-f", str(self.baseline_dir / name), "-t", self.tag(side)]
         done = self.docker(*args, *(["--no-cache"] if cold else []), str(self.project))
-        self._remember("baseline")
+        self._remember(side)
         return done
 
     def build_nbship(self, *, cold: bool = False, strip: bool = True, expect: str = "build") -> Completed:
@@ -183,6 +242,9 @@ class Bench:
         finally:
             self.docker("rm", "-f", container, check=False, quiet=True)
 
+    def ready(self, side: Side) -> float:
+        return self.ready_nbship_up() if side == "nbship" else self.ready_docker_run(self.tag(side))
+
     def push(self, side: Side, label: str) -> tuple[int, int]:
         """Pushes the side's image to the run's registry; returns (bytes, blobs) the registry stored anew."""
         assert self.registry is not None
@@ -194,7 +256,7 @@ class Bench:
                 [self.nbship, "push", str(self.project), "--to", target, "-t", tag, "--base-image", self.base]
             )
         else:
-            self.docker("tag", self.tag("baseline"), target)
+            self.docker("tag", self.tag(side), target)
             try:
                 self.docker("push", target)
             finally:
@@ -208,7 +270,7 @@ class Bench:
         done = self.shell.run([self.nbship, "down", str(self.project), "--volumes"], check=False)
         if done.returncode != 0:
             problems.append(f"nbship down --volumes: {done.output.strip()[-300:]}")
-        for name in ("baseline", "nbship", "nbship-nostrip", "probe", "datagen"):
+        for name in ("baseline", "expert", "nbship", "nbship-nostrip", "probe", "datagen"):
             if self.docker.exists(self.tag(name)):
                 self.docker("rmi", self.tag(name), check=False, quiet=True)
         for image_id in sorted(self.images):

@@ -28,7 +28,9 @@ ENTRYPOINT = f"{BIN_DIR}/entrypoint"
 REFRESH = f"{BIN_DIR}/nbship-refresh"
 SBOM_WRITER = f"{BIN_DIR}/nbship-sbom"  # payload/sbom.py: writes SBOM in the image's last step
 DUMB_INIT = f"{BIN_DIR}/dumb-init"
-SLIM = f"{BUILD_DIR}/nbship-slim"
+ASSEMBLE_MODULE = "nbship_build.assemble"  # payload/assemble.py and its siblings, under BUILD_DIR
+LAYERS_DIR = f"{NBSHIP_DIR}/layers"  # the environment laid out in layer trees, build stages only
+ENV_LAYERS = 6  # how many layers the environment is cut into (bench/RESULTS.md)
 CONDA_INSTALLER = f"{BUILD_DIR}/nbship-conda-install"
 CONDA_PIP_DIR = f"{BUILD_DIR}/conda-pip"  # the lock's PyPI packages as hashed requirements (pip.txt, jupyterlab.txt)
 PIPFILE_LOCK_READER = f"{BUILD_DIR}/nbship-pipfile-lock"
@@ -118,3 +120,23 @@ LOCK_FOLDERS = ("", "binder", ".binder")  # where, in the project, the locks sit
 
 # -- nbship check -----------------------------------------------------------------------------
 CHECK_EVENT_PREFIX = "::nbship-check::"  # one runner event per line (payload/check_runner.py)
+
+# -- nbship hub -------------------------------------------------------------------------------
+# The hub image nbship builds (hub/payload) and the containers, volumes and networks of a hub.
+HUB_REPOSITORY = "nbship/hub"  # tagged <nbship version>-<digest of the image's inputs>
+HUB_DIR = f"{NBSHIP_DIR}/hub"  # the hub's own files in the hub image (hub/payload)
+HUB_ENV_PREFIX = f"{HUB_DIR}/env"  # JupyterHub, DockerSpawner, the idle culler, OAuthenticator
+HUB_PROXY_DIR = f"{HUB_DIR}/proxy"  # configurable-http-proxy
+HUB_STATE_DIR = "/srv/jupyterhub"  # the hub's database, cookie secret and nbship's state: a volume
+HUB_STATE_ENV = "NBSHIP_HUB_STATE"  # where the hub finds nbship's state files (hub/payload reads it)
+HUB_STATE_FOLDER = "nbship"  # nbship's files in the state volume: hub.json, secrets.json, passwords.json
+HUB_USER = "jupyterhub"
+HUB_UID = 1000  # the hub runs as this user, with the engine socket's group (hub/payload/entrypoint.sh)
+HUB_PORT = 8000  # the proxy, the hub's one public port (JupyterHub's own default)
+HUB_API_PORT = 8081  # the hub itself, reached by the proxy and by users' servers on the hub's network
+ENGINE_SOCKET = "/var/run/docker.sock"  # where the hub container finds the engine's socket
+SINGLEUSER_COMMAND = "jupyterhub-singleuser"  # what a hub starts in a user's container
+LABEL_HUB = "io.nbship.hub"  # the project id, on everything a hub made
+LABEL_HUB_ROLE = "io.nbship.hub-role"  # hub, server, state or work
+LABEL_HUB_USER = "io.nbship.hub-user"  # the JupyterHub user a server or a work volume belongs to
+LABEL_SINGLEUSER = "io.nbship.hub-singleuser"  # on images nbship made hub-ready: JupyterHub's version

@@ -102,3 +102,20 @@ class ComposeOptions:
     port: int | None = None
     token: str | None = None
     force: bool = False  # replace a compose.yaml nbship did not write
+
+
+@dataclass(frozen=True)
+class HubOptions:
+    """`nbship hub up`: JupyterHub serving the project's image to many users."""
+
+    image: str | None = None  # serve this image as given (made hub-ready) instead of building the project
+    port: int | None = None  # None: the [hub] port setting, else 8000
+    bind: str | None = None  # None: the [hub] bind setting, else the `bind` setting (127.0.0.1)
+    users: tuple[str, ...] = ()  # None given: the [hub] users setting, else the users of the last `hub up`
+    admins: tuple[str, ...] = ()
+    swarm: bool | None = None  # None: the [hub] swarm setting (default off)
+    idle_timeout: int | None = None  # seconds; None: the [hub] idle-timeout setting (default 3600); 0: never
+    new_passwords: bool = False  # a new password for every user named, not only for new users
+    ready_timeout: float | None = None  # None: the `ready-timeout` setting (default 180 s)
+    env: Env = ()  # for each user's server
+    resources: Resources = field(default_factory=Resources)  # each user's server's limits (memory, CPUs)

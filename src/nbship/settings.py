@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nbship import contract as c
 from nbship.errors import InputFileError, UsageError
@@ -61,6 +61,97 @@ class CheckSettings(StrictModel):
         return value
 
 
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CLASS_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+# Traits whose names say they hold a secret: refused in the file, taken from [hub.authenticator.secrets].
+_SECRET_WORDS = ("secret", "password", "token", "private_key")
+
+
+class SecretSource(StrictModel):
+    """Where `nbship hub up` reads one of the authenticator's secrets: a variable or a file."""
+
+    env: str | None = None
+    file: str | None = None  # ~ is expanded; a relative path is the project folder's
+
+    @field_validator("env")
+    @classmethod
+    def _variable_name(cls, value: str | None) -> str | None:
+        if value is not None and not _IDENTIFIER.match(value):
+            raise ValueError(f"'{value}' is not an environment variable name")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SecretSource:
+        if (self.env is None) == (self.file is None):
+            raise ValueError('give exactly one of env = "VARIABLE" or file = "PATH"')
+        return self
+
+
+class AuthenticatorSettings(BaseModel):
+    """`[hub.authenticator]`: a JupyterHub authenticator class and its traits (any other key)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+
+    class_name: str = Field(alias="class")
+    secrets: dict[str, SecretSource] = Field(default_factory=dict)
+
+    @field_validator("class_name")
+    @classmethod
+    def _importable(cls, value: str) -> str:
+        if not _CLASS_NAME.match(value):
+            raise ValueError("expected an importable class such as 'oauthenticator.github.GitHubOAuthenticator'")
+        return value
+
+    @model_validator(mode="after")
+    def _traits(self) -> AuthenticatorSettings:
+        for key in (*self.traits, *self.secrets):
+            if not _IDENTIFIER.match(key):
+                raise ValueError(f"'{key}' is not a trait name (letters, digits and _)")
+        for key, value in self.traits.items():
+            if any(word in key.lower() for word in _SECRET_WORDS):
+                raise ValueError(
+                    f"'{key}' holds a secret, which never goes in a settings file: read it from the environment "
+                    f'or a file with [hub.authenticator.secrets] {key} = {{ env = "VARIABLE" }} (or file = "PATH")'
+                )
+            _check_plain(key, value)
+        return self
+
+    @property
+    def traits(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+def _check_plain(key: str, value: Any) -> None:
+    """Trait values travel to the hub as JSON: TOML's dates and times do not."""
+    if isinstance(value, dict):
+        for inner, item in value.items():
+            _check_plain(f"{key}.{inner}", item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_plain(key, item)
+    elif not isinstance(value, str | int | float | bool):
+        raise ValueError(f"'{key}' is a {type(value).__name__}; give it as a string")
+
+
+class HubSettings(StrictModel):
+    """`[hub]`: `nbship hub up`'s users, address, idle culling and authenticator."""
+
+    users: tuple[str, ...] = ()
+    admins: tuple[str, ...] = ()
+    port: int | None = Field(default=None, ge=1, le=65535, strict=True)  # default 8000
+    bind: str | None = None  # default: the top-level `bind`
+    swarm: bool = Field(default=False, strict=True)
+    idle_timeout: int = Field(default=3600, ge=0, strict=True, alias="idle-timeout")  # seconds; 0: never
+    authenticator: AuthenticatorSettings | None = None
+
+    @field_validator("bind")
+    @classmethod
+    def _bind_is_an_address(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[0-9a-fA-F.:]+", value):
+            raise ValueError("expected an IP address such as 127.0.0.1 or 0.0.0.0")
+        return value
+
+
 class Settings(StrictModel):
     # -- the project
     name: str | None = None
@@ -88,6 +179,7 @@ class Settings(StrictModel):
     # Where R packages come from (install.R, DESCRIPTION); None: a dated CRAN snapshot, else CRAN.
     r_repository: str | None = Field(default=None, alias="r-repository")
     check: CheckSettings = CheckSettings()
+    hub: HubSettings = HubSettings()
 
     @field_validator("memory", mode="before")
     @classmethod
@@ -198,9 +290,9 @@ def _validate(data: Any, path: Path, text: str, section: str) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"]) or "?"
-        in_check = len(first["loc"]) > 1 and first["loc"][0] == "check"
+        table = str(first["loc"][0]) if len(first["loc"]) > 1 else ""
         if first["type"] == "extra_forbidden":
-            candidates = CHECK_KEYS if in_check else TOP_KEYS
+            candidates = TABLE_KEYS.get(table, TOP_KEYS)
             close = difflib.get_close_matches(str(first["loc"][-1]), candidates, n=1, cutoff=0.6)
             guess = f" (did you mean '{close[0]}'?)" if close else ""
             problem = f"unknown setting '{prefix}{key}'{guess}"
@@ -208,11 +300,19 @@ def _validate(data: Any, path: Path, text: str, section: str) -> Settings:
         else:
             problem = f"setting '{prefix}{key}' is invalid: {first['msg']}"
             fix = "Correct the value and run nbship again."
-        line = _line_of_key(text, str(first["loc"][0]), section)
-        if len(first["loc"]) > 1 and isinstance(first["loc"][1], str):
-            # A key inside a table ([check] timeout): its own line when it can be found.
-            line = _line_of_key(text, first["loc"][1], f"{prefix}{first['loc'][0]}") or line
-        raise InputFileError(path.name, line, problem, fix) from exc
+        raise InputFileError(path.name, _line_of(text, first["loc"], section), problem, fix) from exc
+
+
+def _line_of(text: str, loc: tuple[int | str, ...], section: str) -> int | None:
+    """The line of the deepest key of `loc` that can be found (a key inside a table, such as
+    [check] timeout, on its own line; else the table's)."""
+    parts = [str(part) for part in loc if isinstance(part, str)]
+    for depth in range(len(parts), 0, -1):
+        table = ".".join(part for part in (section, *parts[: depth - 1]) if part)
+        line = _line_of_key(text, parts[depth - 1], table)
+        if line is not None:
+            return line
+    return None
 
 
 def _keys(model: type[BaseModel]) -> tuple[str, ...]:
@@ -221,6 +321,10 @@ def _keys(model: type[BaseModel]) -> tuple[str, ...]:
 
 TOP_KEYS = _keys(Settings)
 CHECK_KEYS = _keys(CheckSettings)
+HUB_KEYS = _keys(HubSettings)
+# The tables of the settings file, and their models.
+TABLES: dict[str, type[BaseModel]] = {"check": CheckSettings, "hub": HubSettings}
+TABLE_KEYS = {"check": CHECK_KEYS, "hub": HUB_KEYS}
 
 # The settings a user sets for every project (NBSHIP_<KEY>, '-' as '_'); the project's own identity
 # (name, image, python, [check] notebooks) is the project's, so it has none.
@@ -241,11 +345,16 @@ ENV_SETTINGS: tuple[tuple[str, ...], ...] = (
     ("cpus",),
     ("gpus",),
     ("check", "timeout"),
+    ("hub", "port"),
+    ("hub", "bind"),
+    ("hub", "swarm"),
+    ("hub", "idle-timeout"),
 )
 
 
 def known_settings() -> str:
-    return ", ".join(key for key in TOP_KEYS if key != "check") + "; in a [check] table: " + ", ".join(CHECK_KEYS)
+    tables = "; ".join(f"in a [{name}] table: {', '.join(keys)}" for name, keys in TABLE_KEYS.items())
+    return ", ".join(key for key in TOP_KEYS if key not in TABLES) + "; " + tables
 
 
 def env_name(key: tuple[str, ...]) -> str:
@@ -259,7 +368,7 @@ _PARSED = {"memory", "cpus", "gpus"}  # written as docker writes them; their val
 
 def _env_value(name: str, key: tuple[str, ...], text: str) -> Any:
     """A variable's text as the type its setting holds (TOML has types, the environment has none)."""
-    model: type[BaseModel] = CheckSettings if key[0] == "check" else Settings
+    model: type[BaseModel] = TABLES[key[0]] if len(key) > 1 else Settings
     field = next(info for attr, info in model.model_fields.items() if (info.alias or attr) == key[-1])
     kind = field.annotation
     value = text.strip()
@@ -300,10 +409,11 @@ def environment_layer(environ: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _layered(file_data: Mapping[str, Any], env_data: Mapping[str, Any]) -> dict[str, Any]:
-    merged = {**file_data, **{key: value for key, value in env_data.items() if key != "check"}}
-    if "check" in env_data:
-        own = file_data.get("check")
-        merged["check"] = {**(own if isinstance(own, dict) else {}), **env_data["check"]}
+    merged = {**file_data, **{key: value for key, value in env_data.items() if key not in TABLES}}
+    for table in TABLES:
+        if table in env_data:
+            own = file_data.get(table)
+            merged[table] = {**(own if isinstance(own, dict) else {}), **env_data[table]}
     return merged
 
 

@@ -95,3 +95,80 @@ def test_targets(report: ModuleType) -> None:
     assert ratio.met(10.0, 30.0) is True and ratio.met(20.0, 30.0) is False and ratio.met(1.0, None) is None
     absolute = report.Target("absolute", 3.0, "≤ 3 s")
     assert absolute.met(2.9, None) is True and absolute.met(3.1, 100.0) is False
+
+
+def test_expert_dockerfile_follows_uvs_guide(workloads: ModuleType) -> None:
+    from nbship.project.plan import UV_REQUIREMENT
+
+    text = workloads.expert_dockerfile("bench-uv", "base:1")
+    stages = [line for line in text.splitlines() if line.startswith("FROM ")]
+    assert stages == ["FROM base:1 AS builder", "FROM base:1"]
+    assert workloads.EXPERT_UV == UV_REQUIREMENT  # the same uv as nbship's
+    assert "UV_COMPILE_BYTECODE=1" in text
+    assert "--mount=type=cache,id=bench-uv,target=/root/.cache/uv" in text
+    assert "uv pip install --require-hashes -r /tmp/requirements.lock" in text
+    final = text.split("FROM base:1\n", 1)[1]
+    assert final.index("COPY --from=builder /opt/venv") < final.index("COPY data") < final.index("COPY notebooks")
+
+
+def test_rotation_puts_each_side_first_in_turn(measure: ModuleType) -> None:
+    firsts = [measure.rotation(i)[0] for i in range(3)]
+    assert sorted(firsts) == sorted(measure.SIDES)
+    assert all(sorted(measure.rotation(i)) == sorted(measure.SIDES) for i in range(5))
+
+
+def test_targets_above_and_references(report: ModuleType, measure: ModuleType) -> None:
+    above = report.Target("above", 1.0, "≤ 1 s above", "no_change:baseline")
+    assert above.met(1.05, 0.1) is True and above.met(1.2, 0.1) is False and above.met(1.0, None) is None
+    results = measure.Results(1)
+    results.add(measure.NO_CHANGE, "baseline", 0.1)
+    results.add(measure.EDIT, "nbship", 1.0)
+    results.cli[measure.CLICK_RICH] = [0.05, 0.07, 0.06]
+    edit = next(row for row in report.ROWS if row.metric == measure.EDIT)
+    assert report.reference_value(results, edit, edit.targets[0]) == pytest.approx(0.1)
+    assert report.reference_value(results, edit, edit.targets[1]) is None  # no expert value measured
+    help_row = next(row for row in report.ROWS if row.metric == measure.HELP)
+    assert report.reference_value(results, help_row, help_row.targets[0]) == pytest.approx(0.06)
+    lines, verdicts = report.results_table(results)
+    assert len(lines) == 2 + len(report.ROWS)
+    assert dict((row.metric, met) for row, met in verdicts)[measure.EDIT] == [True, None]
+
+
+def test_the_report_renders_every_row(report: ModuleType, measure: ModuleType, workloads: ModuleType) -> None:
+    results = measure.Results(2)
+    for metric in (measure.COLD, measure.EDIT, measure.DEPENDENCY, measure.NO_CHANGE, measure.READY):
+        for side, value in zip(measure.SIDES, (20.0, 15.0, 10.0), strict=True):
+            results.add(metric, side, value)
+            results.fetched.setdefault(f"{metric}/{side}", []).append(3)
+    for side in measure.SIDES:
+        results.size[side] = [700_000_000]
+    for push in (measure.PUSH_EDIT, measure.PUSH_DEPENDENCY):
+        results.pushes[push] = dict.fromkeys(measure.SIDES, 50_000)
+        results.push_blobs[push] = dict.fromkeys(measure.SIDES, 3)
+    results.cli = {measure.CLICK_RICH: [0.06], measure.HELP: [0.07], measure.STATUS: [0.3]}
+    results.ready_run = {"nbship": [1.3], "baseline": [1.2]}
+    results.variant_size = {"nbship": 1, "nbship-nostrip": 2}
+    results.slim = {"tests": 24.0}
+    results.lock = [1.5]
+    machine = report.Machine("2026-12-01", 2, "24 GiB", "Linux", "20.10", "docker 20.10", "nbship 0.1")
+    text = report.render_report(
+        results,
+        machine,
+        minutes=1.0,
+        command="bench/run.py",
+        baseline=workloads.baseline_dockerfile(["numpy"]),
+        expert=workloads.expert_dockerfile("x"),
+    )
+    for row in report.ROWS:
+        assert f"**{row.label}**" in text
+    assert "`nbship status` | 0.30 s" in text
+    assert "AS builder" in text and "pip install numpy jupyterlab" in text
+
+
+def test_build_steps_reads_buildkits_timings(measure: ModuleType) -> None:
+    log = (
+        "#10 [env 2/4] RUN   set -eu;   python3 -m venv /x\n#10 0.5 something\n#10 DONE 5.6s\n"
+        "#12 [env 3/4] COPY requirements.lock /tmp/\n#12 DONE 0.0s\n"
+        "#23 exporting to image\n#23 exporting layers 1.8s done\n#23 DONE 1.8s\n#99 DONE 3.0s\n"
+    )
+    assert measure.build_steps(log) == [("[env 2/4] RUN set -eu; python3 -m venv /x", 5.6), ("exporting to image", 1.8)]

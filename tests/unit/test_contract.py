@@ -4,6 +4,7 @@ with it, nothing else in the package spells its facts, and the layers import onl
 from __future__ import annotations
 
 import ast
+import os
 import re
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from nbship import contract as c
+from nbship.cli.app import COMMANDS
 from nbship.payload import check_runner, conda_install, refresh, sbom
 from nbship.render import support
 
@@ -62,7 +64,7 @@ def test_support_files_land_where_the_contract_says() -> None:
         c.ENTRYPOINT,
         c.REFRESH,
         c.SBOM_WRITER,
-        c.SLIM,
+        *(f"{c.BUILD_DIR}/nbship_build/{name}.py" for name in ("assemble", "layers", "elf", "slim")),
         c.CONDA_INSTALLER,
         c.PIPFILE_LOCK_READER,
         c.LAB_OVERRIDES,
@@ -137,7 +139,7 @@ def test_only_the_engine_talks_to_docker() -> None:
 
 
 # Each layer may import the ones after it, never one before it.
-_LAYERS = ["cli", "api", "commands", "sources", "check", "runtime", "lock", "render", "project", "engine"]
+_LAYERS = ["cli", "api", "commands", "sources", "check", "hub", "runtime", "lock", "render", "project", "engine"]
 
 
 def test_layers_import_only_downwards() -> None:
@@ -151,16 +153,69 @@ def test_layers_import_only_downwards() -> None:
             parts = name.split(".")
             if parts[0] == "nbship" and len(parts) > 1:
                 assert parts[1] not in above, f"{rel} imports {name}, a layer above it"
-    for path in (SRC / "payload").glob("*.py"):
+    for path in [*(SRC / "payload").glob("*.py"), *(SRC / "hub" / "payload").glob("*.py")]:
         assert not any(name.split(".")[0] == "nbship" for name in _imports(path)), f"{path.name} imports nbship"
 
 
-def test_help_imports_no_engine_sdk_or_solver() -> None:
-    heavy = ("docker", "rattler", "pydantic", "jinja2", "nbformat", "yaml", "packaging")
+# What a command that does not need them must not load: the engine SDK, the solvers, the settings
+# model, the templates, the notebook reader (each costs tens to hundreds of milliseconds).
+_HEAVY = ("docker", "requests", "rattler", "pydantic", "jinja2", "nbformat", "yaml", "packaging")
+
+
+def _imported_by(argv: list[str], env: dict[str, str] | None = None) -> tuple[set[str], str]:
+    """The heavy top-level modules that `nbship ARGV` imported, and what it printed."""
     code = (
-        "import sys\nfrom nbship.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        f"print('imported:', *sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})))"
+        "import sys\nfrom nbship.cli import main\ntry:\n"
+        f"    main({argv!r})\nexcept SystemExit:\n    pass\n"
+        f"print('imported:', *sorted({{m.split('.')[0] for m in sys.modules}} & set({_HEAVY!r})))"
     )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("imported:")
+    return set(last.split()[1:]), result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], *([name, "--help"] for name in COMMANDS)], ids=str)
+def test_help_imports_nothing_heavy(argv: list[str]) -> None:
+    imported, output = _imported_by(argv)
+    assert imported == set()
+    assert "Usage:" in output or "version" in output
+
+
+def test_status_imports_the_engine_sdk_alone(tmp_path: Path) -> None:
+    # A daemon that is not there: status fails with its message, after importing what it needs.
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path / 'no-daemon.sock'}"}
+    imported, output = _imported_by(["status"], env)
+    assert imported <= {"docker", "requests"}, output
+    assert "docker" in imported, output
+
+
+def test_importing_the_api_imports_no_command() -> None:
+    code = "import sys, nbship.api\nprint(*sorted(m for m in sys.modules if m.startswith('nbship.')))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "Commands:" in result.stdout
-    assert result.stdout.strip().splitlines()[-1] == "imported:"
+    assert set(result.stdout.split()) <= {"nbship.api"}
+
+
+def _type_checking_imports(path: Path) -> dict[str, str]:
+    """name -> "module" or "module:attribute", from the `if TYPE_CHECKING:` block of PATH."""
+    found: dict[str, str] = {}
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            for item in node.body:
+                assert isinstance(item, ast.ImportFrom) and item.module
+                for alias in item.names:
+                    name = alias.asname or alias.name
+                    found[name] = item.module if name == alias.name else f"{item.module}:{alias.name}"
+    return found
+
+
+def test_the_lazy_api_names_what_its_type_imports_name() -> None:
+    from nbship import api
+
+    declared = _type_checking_imports(SRC / "api.py")
+    assert declared == api._WHERE
+    assert set(declared) == set(api.__all__)
+    for name in api.__all__:
+        assert getattr(api, name) is not None
+    with pytest.raises(AttributeError):
+        _ = api.no_such_command  # type: ignore[attr-defined]

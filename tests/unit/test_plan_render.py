@@ -279,9 +279,10 @@ def test_layer_order(make_project: MakeProject, options: dict[str, object]) -> N
         "FROM system AS env",
         "COPY requirements.txt /tmp/nbship/env/requirements.txt",
         "-r requirements.txt",
+        "FROM env AS env-layers",
         "FROM system AS content",
         "FROM system AS image",
-        "COPY --from=env --chown=1000:1000 /opt/nbship/env /opt/nbship/env",
+        "COPY --from=env-layers /opt/nbship/layers/1/ /",
         "COPY data/ /opt/nbship/data/",
         "COPY --from=content --chown=1000:1000 /opt/nbship/project /opt/nbship/project",
         "\nUSER 1000\n",
@@ -417,7 +418,8 @@ def test_requirements_with_local_paths_install_from_the_source_stage(
     install = position(text, "-r requirements.txt")
     assert source < env_project < install < position(text, "FROM system AS content")
     assert "COPY --from=source /opt/nbship/project /opt/nbship/project" in steps
-    assert "COPY --from=env-project --chown=1000:1000 /opt/nbship/env /opt/nbship/env" in steps
+    assert "FROM env-project AS env-layers" in steps
+    assert "COPY --from=env-layers /opt/nbship/layers/1/ /" in steps
     assert text.count("-r requirements.txt") == 1
 
 

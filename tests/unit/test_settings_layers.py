@@ -33,16 +33,20 @@ VALUES: dict[tuple[str, ...], tuple[str, str, Any]] = {
     ("cpus",): ("1.5", "1.5", 1.5),
     ("gpus",): ('"all"', "all", GpuRequest(count=-1, text="all")),
     ("check", "timeout"): ("45", "45", 45),
+    ("hub", "port"): ("8100", "8100", 8100),
+    ("hub", "bind"): ('"0.0.0.0"', "0.0.0.0", "0.0.0.0"),
+    ("hub", "swarm"): ("true", "1", True),
+    ("hub", "idle-timeout"): ("0", "0", 0),
 }
 
 
 def _read(value: Settings, key: tuple[str, ...]) -> Any:
     field = key[-1].replace("-", "_")
-    return getattr(value.check if key[0] == "check" else value, field)
+    return getattr(getattr(value, key[0]) if len(key) > 1 else value, field)
 
 
 def _toml(key: tuple[str, ...], text: str) -> str:
-    return f"[check]\n{key[1]} = {text}\n" if key[0] == "check" else f"{key[0]} = {text}\n"
+    return f"[{key[0]}]\n{key[1]} = {text}\n" if len(key) > 1 else f"{key[0]} = {text}\n"
 
 
 def test_every_variable_has_a_value_here() -> None:
@@ -109,6 +113,7 @@ def test_a_bad_variable_is_named(make_project: MakeProject, name: str, text: str
         ('instaler = "pip"\n', "installer"),
         ("userid = 1\n", "user-id"),
         ("[check]\ntimeot = 3\n", "timeout"),
+        ("[hub]\nidle-timout = 3\n", "idle-timeout"),
         ("ready-timeot = 3\n", "ready-timeout"),
     ],
 )
@@ -151,10 +156,10 @@ _keys = st.sampled_from(sorted(VALUES))
 def test_layering_loses_nothing(make_project: MakeProject, tmp_path: Path, in_file: set[Any], in_env: set[Any]) -> None:
     """Every setting comes from the variable when set, else the file when set, else the default;
     other file values are kept."""
-    check = [key for key in in_file if key[0] == "check"]
-    top = [key for key in in_file if key[0] != "check"]
+    top = [key for key in in_file if len(key) == 1]
     text = "".join(f"{key[0]} = {VALUES[key][0]}\n" for key in sorted(top))
-    text += "".join(f"[check]\n{key[1]} = {VALUES[key][0]}\n" for key in check)
+    for table in sorted({key[0] for key in in_file if len(key) > 1}):
+        text += f"[{table}]\n" + "".join(f"{key[1]} = {VALUES[key][0]}\n" for key in in_file if key[:1] == (table,))
     root = tmp_path / "layers"
     root.mkdir(exist_ok=True)
     (root / "nbship.toml").write_text(text)

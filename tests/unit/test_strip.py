@@ -1,21 +1,24 @@
-"""Stripping the environment: where the Dockerfile runs it, the switch that keeps everything, and what
-nbship.image.slim removes and compiles (on a site-packages folder made here)."""
+"""Stripping and layering the environment: where the Dockerfile assembles it, the switch that keeps
+everything, what payload/slim.py leaves out and what payload/assemble.py writes (on a folder laid out
+like an environment, made here)."""
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
 
-from nbship.contract import SLIM
+from nbship import contract as c
 from nbship.options import Installer
-from nbship.payload import slim
+from nbship.payload import assemble, slim
 from nbship.project.plan import BUILD_TOOLS
 
 from .helpers import MakeProject, plan_of, render, write_files
 from .test_plan_render import FULL_PROJECT, instructions
 
-STRIP_STEP = f"/opt/nbship/env/bin/python {SLIM} /opt/nbship/env"
+ASSEMBLE = f"-m {c.ASSEMBLE_MODULE} {c.ENV_PREFIX} {c.LAYERS_DIR}"
 
 
 def _stage(text: str, name: str) -> list[str]:
@@ -27,24 +30,22 @@ def _stage(text: str, name: str) -> list[str]:
 
 @pytest.mark.parametrize("installer", ["uv", "pip"])
 @pytest.mark.parametrize("buildkit", [True, False])
-def test_every_install_step_ends_with_the_strip(
+def test_the_environment_is_assembled_once_into_its_layers(
     make_project: MakeProject, installer: Installer, buildkit: bool
 ) -> None:
     text = render(make_project(FULL_PROJECT), installer=installer, buildkit=buildkit)
-    installs = [s for s in _stage(text, "env") if s.startswith("RUN ") and " install " in s]
-    assert len(installs) == 2  # JupyterLab, then requirements.txt
-    for step in installs:
-        assert step.rstrip().endswith(STRIP_STEP)
-    # Only in the env stage: the final image never holds the script or runs it.
-    assert text.count(STRIP_STEP) == 2
-    assert "COPY --from=nbship /build/ /opt/nbship/build/" in _stage(text, "env")
+    assert text.count(ASSEMBLE) == 1
+    step = _stage(text, "env-layers")[1]
+    assert ASSEMBLE in step and "--strip" in step and f"--layers {c.ENV_LAYERS}" in step
+    copies = [s for s in _stage(text, "image") if s.startswith("COPY --from=env-layers ")]
+    assert copies == [f"COPY --from=env-layers {c.LAYERS_DIR}/{n}/ /" for n in range(1, c.ENV_LAYERS + 1)]
+    # The final image never holds the build helpers or runs them.
     assert not any("/build/" in step for step in _stage(text, "image"))
 
 
-def test_the_project_package_stage_is_stripped_too(make_project: MakeProject) -> None:
+def test_the_project_package_is_in_the_layers_too(make_project: MakeProject) -> None:
     root = make_project({"pyproject.toml": '[project]\nname = "demo"\nversion = "1.0"\n', "a.ipynb": "{}"})
-    step = next(s for s in _stage(render(root), "env-project") if s.startswith("RUN "))
-    assert step.rstrip().endswith(STRIP_STEP)
+    assert _stage(render(root), "env-layers")[0] == "FROM env-project AS env-layers"
 
 
 def test_layer_order_is_the_same_with_and_without_strip(make_project: MakeProject) -> None:
@@ -55,20 +56,20 @@ def test_layer_order_is_the_same_with_and_without_strip(make_project: MakeProjec
 
     stripped, kept = render(root), render(root, strip=False)
     assert shape(stripped) == shape(kept)
-    assert SLIM not in kept
+    assert "--strip" not in kept and ASSEMBLE in kept
 
 
 def test_strip_setting_and_the_switch(make_project: MakeProject) -> None:
     root = make_project({**FULL_PROJECT, "nbship.toml": "strip = false\n"})
-    assert SLIM not in render(root)
-    assert SLIM in render(root, strip=True)  # --strip on the command line wins over the setting
-    assert SLIM not in render(make_project(FULL_PROJECT), strip=False)
+    assert " --strip" not in render(root)
+    assert " --strip" in render(root, strip=True)  # --strip on the command line wins over the setting
+    assert " --strip" not in render(make_project(FULL_PROJECT), strip=False)
 
 
 def test_build_tools_the_project_names_are_kept(make_project: MakeProject) -> None:
     root = make_project({"requirements.txt": "numpy\nSetupTools>=60\n"})
     assert plan_of(root).strip_keep == ("setuptools",)
-    assert f"{STRIP_STEP} --keep setuptools" in render(root)
+    assert "--strip --keep setuptools" in render(root)
 
 
 def test_the_build_tools_agree_with_the_strip() -> None:
@@ -142,31 +143,84 @@ def test_requirement_name(requirement: str, extras: tuple[str, ...], name: str |
     assert slim.requirement_name(requirement, extras) == name
 
 
-def test_slim_removes_what_is_safe_and_compiles_the_server(site: Path) -> None:
-    saved = slim.slim(site.parent.parent.parent, set(), site=site)
-    assert not (site / "pandas" / "tests").exists() and not (site / "pandas" / "core" / "tests").exists()
-    assert (site / "bottleneck" / "tests" / "util.py").exists()  # its __init__ imports them
-    assert (site / "tests" / "__init__.py").exists()  # a top-level module, not a package's tests
-    assert not (site / "cftime" / "_cftime.pyx").exists() and not (site / "bottleneck" / "_b.c").exists()
-    assert (site / "cftime" / "helper.c").exists()  # no extension module was built from it
-    assert not (site / "lab" / "static" / "app.js.map").exists()
-    for gone in ("setuptools", "pkg_resources", "_distutils_hack", "distutils-precedence.pth"):
-        assert not (site / gone).exists()
-    assert not list(site.glob("setuptools-*.dist-info"))
-    assert not (site / "pandas" / "__pycache__").exists()
-    assert list((site / "jupyter_server" / "__pycache__").glob("__init__.*.pyc"))
-    assert list((site / "isoduration" / "__pycache__").glob("__init__.*.pyc"))
-    assert not (site / "pytest" / "__pycache__").exists()
-    assert saved["tests"] > 0 and saved["build tools"] > 0 and saved["server bytecode added"] < 0
-    assert slim.slim(site.parent.parent.parent, set(), site=site)["tests"] == 0  # a second run finds nothing
+def _kept(prefix: Path, site: Path, keep: set[str] = frozenset()) -> set[str]:  # type: ignore[assignment]
+    """What the assembly copies: every file of the environment the trim does not leave out."""
+    trim = slim.plan(prefix, set(keep), site)
+    found = set()
+    for folder, dirs, files in os.walk(prefix):
+        dirs[:] = [d for d in dirs if Path(folder) / d not in trim.drop]
+        found |= {str((Path(folder) / f).relative_to(site)) for f in files if Path(folder) / f not in trim.drop}
+    return found
+
+
+def test_slim_leaves_out_what_is_safe_and_compiles_the_server(site: Path) -> None:
+    prefix = site.parent.parent.parent
+    kept = _kept(prefix, site)
+    assert not any(f.startswith(("pandas/tests/", "pandas/core/tests/")) for f in kept)
+    assert "bottleneck/tests/util.py" in kept  # its __init__ imports them
+    assert "tests/__init__.py" in kept  # a top-level module, not a package's tests
+    assert "cftime/_cftime.pyx" not in kept and "bottleneck/_b.c" not in kept
+    assert "cftime/helper.c" in kept  # no extension module was built from it
+    assert "lab/static/app.js.map" not in kept
+    for gone in ("setuptools/", "pkg_resources/", "_distutils_hack/", "distutils-precedence.pth", "setuptools-"):
+        assert not any(f.startswith(gone) for f in kept)
+    assert not any(f.startswith("pandas/__pycache__/") for f in kept)
+    trim = slim.plan(prefix, set(), site)
+    compiled = {str(path.relative_to(site)) for path in trim.compile}
+    assert {"jupyter_server/__init__.py", "isoduration/__init__.py"} <= compiled
+    assert "pytest/__init__.py" not in compiled
+    saved = trim.saved()
+    assert saved["tests"] > 0 and saved["build tools"] > 0
 
 
 def test_slim_keeps_build_tools_asked_for_or_required(site: Path) -> None:
-    slim.slim(site.parent.parent.parent, {"setuptools"}, site=site)
-    assert (site / "setuptools").exists() and (site / "pkg_resources").exists()
+    kept = _kept(site.parent.parent.parent, site, {"setuptools"})
+    assert "setuptools/__init__.py" in kept and "pkg_resources/__init__.py" in kept
 
 
 def test_slim_keeps_a_build_tool_a_package_requires(site: Path) -> None:
     _dist(site, "oldpkg", ["setuptools>=40"], ["oldpkg/__init__.py"])
-    slim.slim(site.parent.parent.parent, set(), site=site)
-    assert (site / "setuptools").exists()
+    assert "setuptools/__init__.py" in _kept(site.parent.parent.parent, site)
+
+
+@pytest.mark.parametrize("strip", [True, False])
+def test_the_assembly_writes_every_kept_file_once_with_one_owner_and_time(
+    site: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, strip: bool
+) -> None:
+    prefix = site.parent.parent.parent
+    monkeypatch.setattr(assemble, "site_of", lambda _prefix: site)
+    dest = tmp_path_factory.mktemp("layers")  # outside the environment, as in the image
+    lines = assemble.assemble(prefix, dest, uid=os.getuid(), slots=4, strip=strip, keep=set())
+    written: dict[str, int] = {}
+    for number in range(1, 5):
+        inside = dest / str(number) / prefix.relative_to("/")
+        for folder, _, files in os.walk(inside):
+            for name in files:
+                path = Path(folder) / name
+                rel = str(path.relative_to(inside))
+                assert rel not in written, f"{rel} is in two layers"
+                written[rel] = number
+                assert path.lstat().st_mtime == assemble.MTIME
+    site_rel = site.relative_to(prefix)
+    expected = {str(site_rel / f) for f in (_kept(prefix, site) if strip else _all(site))}
+    assert {f for f in written if not f.endswith(".pyc") or not strip} >= expected - {
+        f for f in expected if f.endswith(".pyc")
+    }
+    assert lines[-1].startswith("nbship-layers: ")
+    if strip:
+        assert any(f.startswith(str(site_rel / "jupyter_server" / "__pycache__")) for f in written)
+    again = tmp_path_factory.mktemp("again")
+    assemble.assemble(prefix, again, uid=os.getuid(), slots=4, strip=strip, keep=set())
+    for number in range(1, 5):  # the same environment gives the same trees, byte for byte
+        assert _tree(dest / str(number)) == _tree(again / str(number))
+
+
+def _all(site: Path) -> set[str]:
+    return {str(p.relative_to(site)) for p in site.rglob("*") if p.is_file()}
+
+
+def _tree(root: Path) -> dict[str, tuple[int, bytes]]:
+    return {
+        str(p.relative_to(root)): (stat.S_IMODE(p.lstat().st_mode), p.read_bytes() if p.is_file() else b"")
+        for p in sorted(root.rglob("*"))
+    }

@@ -51,6 +51,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "archive",
         "Write PATH's image (built when needed) or --image, with its SBOM, locks and README, to one file.",
     ),
+    "hub": ("nbship.cli.hub", "hub", "Serve PATH to a lab or a class with JupyterHub, on this machine or a Swarm."),
     "lock": ("nbship.cli.lock", "lock", "Lock PATH's environment: exact packages with hashes."),
     "dockerfile": ("nbship.cli.build", "dockerfile", "Print the Dockerfile nbship builds for PATH (no Docker needed)."),
     "init": ("nbship.cli.build", "init", "Write nbship's Dockerfile and support files into PATH, to own them."),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -166,3 +166,20 @@ def human_size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit in {"B", "kB"} else f"{value:.1f} {unit}"
         value /= 1000
     return f"{value:.1f} GB"
+
+
+def follow_log(lines: Iterator[str], *, intro: str, stop: Callable[[], object], ended: str) -> None:
+    """Streams a server's log until Ctrl-C, which stops the server (`stop`), or until the server
+    ends by itself, a failure: its container is kept, so that its log can be read (`ended`)."""
+    from nbship.errors import ExitCode
+
+    say(intro)
+    try:
+        for line in lines:
+            stderr.out(line, highlight=False)
+    except KeyboardInterrupt:
+        say("Stopping…")
+        stop()
+        return
+    say(ended)
+    raise SystemExit(int(ExitCode.RUN_FAILED))

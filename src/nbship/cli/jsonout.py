@@ -6,7 +6,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from nbship.api import ArchiveOutcome, BuildOutcome, CleanOutcome, LockOutcome, PushOutcome, Server, WorkVolume
+    from nbship.api import (
+        ArchiveOutcome,
+        BuildOutcome,
+        CleanOutcome,
+        HubOutcome,
+        HubStatus,
+        LockOutcome,
+        PushOutcome,
+        Server,
+        WorkVolume,
+    )
+    from nbship.hub.client import HubUser
+    from nbship.hub.runtime import Hub
 
 FORMAT = 1  # bumped when a field changes meaning or goes away
 
@@ -91,6 +103,59 @@ def clean(outcome: CleanOutcome) -> dict[str, Any]:
         "kept": list(outcome.kept),
         "build_cache": outcome.build_cache,
         "freed": outcome.freed,
+    }
+
+
+def _hub(found: Hub) -> dict[str, Any]:
+    return {
+        "project": found.project_path,
+        "url": found.url,
+        "port": found.port,
+        "bind": found.bind,
+        "image": found.image,
+        "container": found.container_name,
+        "status": found.status,
+        "swarm": found.swarm,
+    }
+
+
+def _hub_users(users: tuple[HubUser, ...], passwords: dict[str, str] | None = None) -> dict[str, Any]:
+    made = passwords or {}
+    return {
+        user.name: {
+            "admin": user.admin,
+            **({"password": made.get(user.name)} if passwords is not None else {}),
+            "server": user.server,
+            "url": user.url,
+            "last_activity": user.last_activity,
+        }
+        for user in users
+    }
+
+
+def hub(outcome: HubOutcome) -> dict[str, Any]:
+    """`hub up`: a password is there only when it was made now (null: the user keeps theirs)."""
+    return {
+        "format": FORMAT,
+        **_hub(outcome.hub),
+        "started": outcome.started,
+        "admin_token": outcome.admin_token,
+        "users": _hub_users(outcome.users, dict(outcome.passwords)),
+    }
+
+
+def hubs(found: list[HubStatus]) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "hubs": [
+            {
+                **_hub(item.hub),
+                "admin_token": item.admin_token,
+                "users": _hub_users(item.users),
+                "note": item.note or None,
+            }
+            for item in found
+        ],
     }
 
 

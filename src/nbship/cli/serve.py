@@ -61,7 +61,7 @@ def up(
 ) -> None:
     """Build if needed and serve PATH with JupyterLab; the work is kept in a volume."""
     from nbship import api
-    from nbship.errors import ExitCode, UsageError
+    from nbship.errors import UsageError
 
     if as_json and not detach:
         raise UsageError("--json prints the running server and returns, so it goes with --detach (-d).")
@@ -98,17 +98,12 @@ def up(
     if detach:
         console.say(f"Stop it with: nbship down {again}")
         return
-    console.say("Showing its log; press Ctrl-C to stop the server (the work stays in its volume).")
-    try:
-        for line in api.follow(server=server):
-            console.stderr.out(line, highlight=False)
-    except KeyboardInterrupt:
-        console.say("Stopping…")
-        api.down(path=path, image=image)
-        return
-    # The server ended by itself: keep the container so its log can be read.
-    console.say(f"The server stopped on its own; `nbship logs {again}` shows why.")
-    sys.exit(int(ExitCode.RUN_FAILED))
+    console.follow_log(
+        api.follow(server=server),
+        intro="Showing its log; press Ctrl-C to stop the server (the work stays in its volume).",
+        stop=lambda: api.down(path=path, image=image),
+        ended=f"The server stopped on its own; `nbship logs {again}` shows why.",
+    )
 
 
 @click.command()

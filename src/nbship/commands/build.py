@@ -191,7 +191,7 @@ def own_build_args(project: Project, options: ImageOptions) -> dict[str, str]:
     return {c.NB_USER_ENV: c.NB_USER, c.NB_UID_ENV: str(notebook_uid(project, options))}
 
 
-def _secret_files(options: BuildOptions) -> tuple[tuple[str, Path], ...]:
+def ca_secret_files(options: BuildOptions) -> tuple[tuple[str, Path], ...]:
     if options.ca_bundle is None:
         return ()
     bundle = options.ca_bundle.expanduser().resolve()
@@ -214,7 +214,7 @@ def build_project(engine: Engine, project: Project, options: BuildOptions, repor
     tag = validate_reference(options.tag or default_tag(project))
     for item in project.ignored:
         reporter.warn(item.reason)
-    secrets = _secret_files(options)
+    secrets = ca_secret_files(options)
     choice = options.builder or project.settings.builder
     builder = engine.choose_builder(choice, needs_secrets=bool(secrets))
     text, python, base_image = _dockerfile_text(project, options, builder, reporter)

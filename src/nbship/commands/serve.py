@@ -51,7 +51,8 @@ def image_target(reference: str, image: ImageInfo | None) -> Target:
     return Target(project_id, f"image {reference}", None, load_settings(None)[0], repository=repository)
 
 
-def _target(engine: Engine, path: ProjectPath | None, image: str | None) -> Target:
+def target_of(engine: Engine, path: ProjectPath | None, image: str | None) -> Target:
+    """Whose container `down` and `logs` look for: PATH's project, or an image run on its own."""
     if path is not None or image is None:
         # What already runs was started from what the reference resolved to then: no fetch needed.
         return project_target(open_project(path or Path("."), refresh=False))
@@ -123,13 +124,21 @@ def mount_choice(target: Target, given: MountChoice | None, reporter: Reporter) 
     return kind
 
 
-def bind_choice(target: Target, given: str | None, reporter: Reporter) -> str:
-    """The address to publish on: the option, else the settings. A downloaded project's own file
-    cannot open the server to the network: only the user can (--bind or NBSHIP_BIND)."""
+def bind_choice(
+    target: Target,
+    given: str | None,
+    reporter: Reporter,
+    *,
+    setting: str | None = None,
+    key: tuple[str, ...] = ("bind",),
+) -> str:
+    """The address to publish on: the option, else the settings (`setting`, read from `key`, or
+    `bind`). A downloaded project's own file cannot open the server to the network: only the user
+    can (--bind or the setting's NBSHIP_ variable)."""
     if given:
         return given
-    bind = target.settings.bind
-    if bind != c.LOOPBACK and target.fetched and env_name(("bind",)) not in os.environ:
+    bind = setting or target.settings.bind
+    if bind != c.LOOPBACK and target.fetched and env_name(key if setting else ("bind",)) not in os.environ:
         reporter.warn(
             f"The nbship.toml of {target.label} asks to serve on {bind}, but a fetched project cannot open "
             f"the server to other machines by itself: serving on {c.LOOPBACK}. Give --bind {bind} to open it."
@@ -276,7 +285,7 @@ def down(
     """Stops and removes the project's container. Its volume stays unless `volumes_too`."""
     reporter = reporter or RecordingReporter()
     engine = connect()
-    target = _target(engine, path, image)
+    target = target_of(engine, path, image)
     server = servers.stop_server(engine, target.project_id)
     own = volumes.volume_name(target.project_id)
     kept: list[str] = []
@@ -306,17 +315,13 @@ def down(
 
 def logs(*, path: ProjectPath | None = None, image: str | None = None, follow: bool = False) -> Iterator[str]:
     engine = connect()
-    target = _target(engine, path, image)
+    target = target_of(engine, path, image)
     container = servers.find_project_container(engine, target.project_id)
     if container is None:
         how = f"--image {image}" if path is None and image else str(path or ".")
         raise NotFoundError(f"No nbship container for {target.label}: start one with `nbship up {how}`.")
     for chunk in engine.logs(container.id, follow=follow):
         yield from chunk.decode(errors="replace").splitlines()
-
-
-def status() -> list[Server]:
-    return servers.list_servers(connect())
 
 
 def shell(

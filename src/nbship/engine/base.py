@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal, Protocol
+from typing import IO, Any, Literal, Protocol, runtime_checkable
 
 from nbship.options import BuilderChoice
 from nbship.reporter import Reporter
@@ -102,6 +102,7 @@ class ContainerSpec:
     network: bool = True  # False: no network at all (loopback still works)
     workdir: str | None = None  # None: the image's WORKDIR
     resources: Resources = field(default_factory=Resources)  # memory, CPUs and GPUs it may use
+    network_name: str | None = None  # attach to this network instead of the engine's default one
     # No process in the container gains privileges (a setuid file in a volume runs as its caller).
     no_new_privileges: bool = True
 
@@ -242,3 +243,48 @@ class Engine(Protocol):
 
     def login(self, registry: str, username: str, password: str) -> tuple[int, str]:
         """Logs in so that later pushes and pulls find the credentials; (exit code, output)."""
+
+
+# -- What `nbship hub` needs besides: networks, Swarm services, the engine's own socket ----------
+
+SwarmRole = Literal["inactive", "worker", "manager"]
+
+
+@dataclass(frozen=True)
+class NetworkInfo:
+    name: str
+    driver: str  # "bridge", "overlay", ...
+    labels: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    id: str
+    name: str
+    labels: Mapping[str, str]
+
+
+@runtime_checkable
+class HubEngine(Engine, Protocol):
+    """An engine that can run a JupyterHub which starts users' servers itself: the hub reaches the
+    engine through its socket, and users' servers share a network with the hub."""
+
+    def daemon_socket(self) -> str | None:
+        """The engine's socket as the engine's own host sees it (a path to mount into the hub's
+        container), or None when nbship reaches the engine another way (TCP, SSH)."""
+
+    def swarm_role(self) -> SwarmRole: ...
+
+    def network(self, name: str) -> NetworkInfo | None: ...
+
+    def create_network(self, name: str, *, overlay: bool, labels: Mapping[str, str]) -> NetworkInfo:
+        """A bridge network, or (`overlay`) an attachable Swarm overlay network."""
+
+    def remove_network(self, name: str) -> None:
+        """Already gone is fine."""
+
+    def services(self, *, labels: Mapping[str, str]) -> list[ServiceInfo]:
+        """The Swarm services carrying every label given; none when the engine is no swarm manager."""
+
+    def remove_service(self, service: str) -> None:
+        """Removes the Swarm service and its tasks; already gone is fine."""

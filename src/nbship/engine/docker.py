@@ -21,6 +21,7 @@ import docker.utils
 import docker.utils.build
 from docker.models.containers import Container
 from docker.models.images import Image
+from docker.models.networks import Network
 from docker.models.volumes import Volume
 
 from nbship import contract as c
@@ -37,6 +38,9 @@ from nbship.engine.base import (
     DiskUsage,
     ImageInfo,
     Mount,
+    NetworkInfo,
+    ServiceInfo,
+    SwarmRole,
     VolumeInfo,
 )
 from nbship.engine.buildlog import Step, failure, notes
@@ -436,6 +440,7 @@ class DockerEngine:
             "network_mode": None if spec.network else "none",
             "security_opt": [c.NO_NEW_PRIVILEGES] if spec.no_new_privileges else None,
             "working_dir": spec.workdir,
+            "network": spec.network_name,
             **_resource_kwargs(spec.resources),
         }
 
@@ -573,6 +578,67 @@ class DockerEngine:
     def login(self, registry: str, username: str, password: str) -> tuple[int, str]:
         # The CLI, not the SDK's login: only the CLI stores the credentials where pushes find them.
         return docker_cli.run_with_input(["login", registry, "--username", username, "--password-stdin"], password)
+
+    # -- what a hub needs besides ----------------------------------------------------------
+
+    def daemon_socket(self) -> str | None:
+        adapter = self.sdk.api.get_adapter(self.sdk.api.base_url)
+        path = getattr(adapter, "socket_path", None)
+        return str(path) if path else None
+
+    def swarm_role(self) -> SwarmRole:
+        swarm = self.call("docker info", self.sdk.info).get("Swarm") or {}
+        if swarm.get("LocalNodeState") != "active":
+            return "inactive"
+        return "manager" if swarm.get("ControlAvailable") else "worker"
+
+    def network(self, name: str) -> NetworkInfo | None:
+        try:
+            found = self.call(f"docker network inspect {name}", lambda: self.sdk.networks.get(name))
+        except NotFoundError:
+            return None
+        return _network_info(found)
+
+    def create_network(self, name: str, *, overlay: bool, labels: Mapping[str, str]) -> NetworkInfo:
+        driver = "overlay" if overlay else "bridge"
+        created = self.call(
+            f"docker network create --driver {driver} {name}",
+            lambda: self.sdk.networks.create(
+                name, driver=driver, attachable=overlay or None, labels=dict(labels), check_duplicate=True
+            ),
+        )
+        return _network_info(created)
+
+    def remove_network(self, name: str) -> None:
+        with contextlib.suppress(NotFoundError):
+            network = self.call(f"docker network inspect {name}", lambda: self.sdk.networks.get(name))
+            self.call(f"docker network rm {name}", network.remove)
+
+    def services(self, *, labels: Mapping[str, str]) -> list[ServiceInfo]:
+        if self.swarm_role() != "manager":
+            return []  # only a manager lists services; elsewhere there are none nbship could remove
+        filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
+        found = self.call("docker service ls --filter label=...", lambda: self.sdk.services.list(filters=filters))
+        return [
+            ServiceInfo(
+                id=str(item.id),
+                name=str(item.name),
+                labels=dict((item.attrs.get("Spec") or {}).get("Labels") or {}),
+            )
+            for item in found
+        ]
+
+    def remove_service(self, service: str) -> None:
+        with contextlib.suppress(NotFoundError):
+            found = self.call(f"docker service inspect {service}", lambda: self.sdk.services.get(service))
+            self.call(f"docker service rm {service}", found.remove)
+
+
+def _network_info(network: Network) -> NetworkInfo:
+    attrs = network.attrs
+    return NetworkInfo(
+        name=str(network.name), driver=str(attrs.get("Driver") or ""), labels=dict(attrs.get("Labels") or {})
+    )
 
 
 @contextlib.contextmanager

@@ -1,35 +1,30 @@
-"""Trims a freshly installed environment before it is copied into the final image.
-
-The env stage runs this file (/opt/nbship/build/nbship-slim, one of nbship's support files) with the
-environment's own Python after every install step (`nbship build --no-strip` and `strip = false`
-turn it off). It is standard-library Python only, and it stays in the build stage: it never
-reaches the image.
+"""What the image's environment leaves out of what was installed, decided file by file; the
+environment's assembly (assemble.py, run with the environment's own Python at the end of the env
+stage) copies everything else. `nbship build --no-strip` and `strip = false` leave nothing out.
+Standard-library Python only; it stays in the build stage and never reaches the image.
 
 What goes, and why it is safe (bench/RESULTS.md measures each part):
 - `tests/` folders inside packages: test suites that no import of the package reaches.
   A package that imports its own `tests` outside them (bottleneck does) keeps them.
 - Source maps (`*.js.map`, `*.css.map`): only a browser's developer tools read them.
 - C, C++ and Cython sources next to the extension module built from them: never read at run time.
-- setuptools (with pkg_resources and its distutils hook) and wheel, which `python -m venv` adds:
+- setuptools (with pkg_resources and its distutils hook) and wheel, which a virtualenv gets:
   build tools, kept when an installed package requires one or the project names it.
-- Bytecode, except for the Jupyter server and kernel packages (the dependency closure of the
-  server the image runs): those are compiled here, so JupyterLab starts without compiling ~80
+- Bytecode: all of it, and the Jupyter server and kernel packages (the dependency closure of the
+  server the image runs) get theirs compiled anew, so JupyterLab starts without compiling ~80
   packages first. The analysis packages compile on their first import, as uv leaves them.
+- Debug sections of shared libraries (elf.py).
 
 pip stays (without its bytecode): `%pip install` in a notebook keeps working.
 """
 
 from __future__ import annotations
 
-import argparse
-import compileall
 import importlib.metadata as md
 import os
 import re
-import shutil
-import sys
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # The distributions whose dependency closure starts the server and the kernel.
@@ -65,7 +60,12 @@ def requested_extras(requirement: str) -> set[str]:
 
 
 def installed(site: Path) -> dict[str, md.Distribution]:
-    return {canonical(d.metadata["Name"]): d for d in md.distributions(path=[str(site)]) if d.metadata["Name"]}
+    found: dict[str, md.Distribution] = {}
+    for dist in sorted(md.distributions(path=[str(site)]), key=lambda d: str(getattr(d, "_path", ""))):
+        name = dist.metadata["Name"]
+        if name:
+            found.setdefault(canonical(name), dist)
+    return found
 
 
 def closure(dists: dict[str, md.Distribution], roots: Iterable[str]) -> set[str]:
@@ -89,19 +89,10 @@ def closure(dists: dict[str, md.Distribution], roots: Iterable[str]) -> set[str]
     return seen
 
 
-def _size(path: Path) -> int:
+def size_of(path: Path) -> int:
     if path.is_symlink() or not path.is_dir():
         return path.lstat().st_size
     return sum((Path(folder) / f).lstat().st_size for folder, _, files in os.walk(path) for f in files)
-
-
-def _remove(path: Path) -> int:
-    size = _size(path)
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink()
-    return size
 
 
 def _walk_dirs(root: Path) -> Iterator[Path]:
@@ -128,122 +119,96 @@ def imports_its_tests(package: Path) -> bool:
     return False
 
 
-def remove_tests(site: Path) -> int:
+def find_tests(site: Path) -> list[Path]:
     """`tests` folders below a package (never a top-level module that happens to be called so)."""
-    doomed = [d for d in _walk_dirs(site) if d.name == "tests" and d.parent != site]
+    found = [d for d in _walk_dirs(site) if d.name == "tests" and d.parent != site]
     verdicts: dict[str, bool] = {}
-    total = 0
-    for folder in doomed:
+    doomed: list[Path] = []
+    for folder in found:
         top = folder.relative_to(site).parts[0]
         if top not in verdicts:
             verdicts[top] = imports_its_tests(site / top)
-        if not verdicts[top] and folder.exists():
-            total += _remove(folder)
-    return total
+        if not verdicts[top] and not any(parent in doomed for parent in folder.parents):
+            doomed.append(folder)
+    return doomed
 
 
-def remove_extension_sources(site: Path) -> int:
+def find_extension_sources(site: Path) -> list[Path]:
     """C, C++ and Cython sources shipped beside the extension module compiled from them."""
-    total = 0
+    found: list[Path] = []
     for folder, _, files in os.walk(site):
         built = {name.split(".")[0] for name in files if name.endswith(".so")}
         for name in files:
             stem, _, suffix = name.partition(".")
             if suffix in {"c", "cpp", "pyx"} and stem in built:
-                total += _remove(Path(folder) / name)
-    return total
+                found.append(Path(folder) / name)
+    return found
 
 
-def remove_source_maps(prefix: Path) -> int:
-    total = 0
-    for folder, _, files in os.walk(prefix):
-        for name in files:
-            if name.endswith(SOURCE_MAP_SUFFIXES):
-                total += _remove(Path(folder) / name)
-    return total
+def find_source_maps(prefix: Path) -> list[Path]:
+    return [Path(folder) / n for folder, _, files in os.walk(prefix) for n in files if n.endswith(SOURCE_MAP_SUFFIXES)]
 
 
-def remove_build_tools(site: Path, dists: dict[str, md.Distribution], keep: set[str]) -> int:
+def find_build_tools(site: Path, dists: dict[str, md.Distribution], keep: set[str]) -> list[Path]:
     users = [d for name, d in dists.items() if name not in BUILD_TOOLS]
     needed = {n for d in users for r in d.requires or () if (n := requirement_name(r))}
-    total = 0
+    found: list[Path] = []
     for tool, top_levels in BUILD_TOOLS.items():
         if tool in keep or tool in needed or tool not in dists:
             continue
-        for entry in top_levels:
-            if (site / entry).exists():
-                total += _remove(site / entry)
-        for info in site.glob("*.dist-info"):
-            if canonical(info.name.split("-")[0]) == tool:
-                total += _remove(info)
-    return total
+        found += [site / entry for entry in top_levels if (site / entry).exists() or (site / entry).is_symlink()]
+        found += [info for info in sorted(site.glob("*.dist-info")) if canonical(info.name.split("-")[0]) == tool]
+    return found
 
 
-def _server_files(dists: dict[str, md.Distribution], names: set[str]) -> set[Path]:
+def find_bytecode(site: Path) -> list[Path]:
+    return [d for d in _walk_dirs(site) if d.name == "__pycache__"]
+
+
+def server_sources(site: Path, dists: dict[str, md.Distribution], names: set[str]) -> set[Path]:
+    """The server's own modules (below `site`), whose bytecode the image ships."""
+    inside = str(site.resolve()) + os.sep
     files: set[Path] = set()
     for name in names:
         for entry in dists[name].files or ():
             if entry.suffix == ".py":
-                files.add(Path(str(dists[name].locate_file(entry))).resolve())
+                path = Path(str(dists[name].locate_file(entry))).resolve()
+                if str(path).startswith(inside):
+                    files.add(path)
     return files
 
 
-def compile_server(site: Path, dists: dict[str, md.Distribution], names: set[str]) -> tuple[int, int]:
-    """Removes bytecode outside the server's packages and compiles theirs; returns (removed, written)."""
-    keep = _server_files(dists, names)
-    removed = 0
-    for folder in [d for d in _walk_dirs(site) if d.name == "__pycache__"]:
-        for pyc in list(folder.iterdir()):
-            if (folder.parent / (pyc.name.split(".")[0] + ".py")).resolve() not in keep:
-                removed += _remove(pyc)
-        if not any(folder.iterdir()):
-            folder.rmdir()
-    before = _bytecode_size(site)
-    inside = str(site.resolve()) + os.sep
-    targets = sorted(str(p) for p in keep if str(p).startswith(inside) and p.exists())
-    # Compiling is CPU-bound under the GIL: processes, one per core.
-    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        list(pool.map(_compile, targets, chunksize=64))
-    return removed, _bytecode_size(site) - before
+@dataclass
+class Trim:
+    """What the image's environment leaves out (path -> why: the part of the report it counts in),
+    and the server's sources to compile."""
+
+    drop: dict[Path, str] = field(default_factory=dict)
+    compile: set[Path] = field(default_factory=set)
+
+    def saved(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for path, part in self.drop.items():
+            totals[part] = totals.get(part, 0) + size_of(path)
+        return totals
 
 
-def _compile(path: str) -> bool:
-    return bool(compileall.compile_file(path, quiet=2))
-
-
-def _bytecode_size(site: Path) -> int:
-    return sum(_size(d) for d in _walk_dirs(site) if d.name == "__pycache__")
-
-
-def slim(prefix: Path, keep: set[str], *, site: Path | None = None) -> dict[str, int]:
-    """Trims the environment at `prefix` (its site-packages: the one on this Python's path)."""
-    if site is None:
-        site = Path(next(p for p in sys.path if p.endswith("site-packages") and p.startswith(str(prefix))))
+def plan(prefix: Path, keep: set[str], site: Path) -> Trim:
+    """What to leave out of the environment at `prefix` whose site-packages is `site`."""
     dists = installed(site)
-    saved = {
-        "tests": remove_tests(site),
-        "source maps": remove_source_maps(prefix),
-        "extension sources": remove_extension_sources(site),
-        "build tools": remove_build_tools(site, dists, keep),
-    }
-    dists = installed(site)
-    removed, written = compile_server(site, dists, closure(dists, SERVER_ROOTS))
-    saved["bytecode"] = removed
-    saved["server bytecode added"] = -written
-    return saved
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="nbship-slim", description="Trim an environment for the image.")
-    parser.add_argument("prefix", type=Path, help="the environment (run this file with its Python)")
-    parser.add_argument("--keep", action="append", default=[], help="a build tool the project asks for")
-    args = parser.parse_args(argv)
-    saved = slim(args.prefix, {canonical(k) for k in args.keep})
-    compiled = -saved.pop("server bytecode added")
-    parts = ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in saved.items())
-    print(f"nbship-slim: removed {parts}; compiled the server's bytecode {compiled / 1e6:.1f} MB")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    trim = Trim()
+    parts = (
+        ("tests", find_tests(site)),
+        ("source maps", find_source_maps(prefix)),
+        ("extension sources", find_extension_sources(site)),
+        ("build tools", find_build_tools(site, dists, keep)),
+        ("bytecode", find_bytecode(site)),
+    )
+    for part, paths in parts:
+        for path in paths:
+            if not any(parent in trim.drop for parent in path.parents):
+                trim.drop.setdefault(path, part)
+    gone = {canonical(path.name.split("-")[0]) for path, part in trim.drop.items() if path.name.endswith(".dist-info")}
+    kept = {name: dist for name, dist in dists.items() if name not in gone}
+    trim.compile = server_sources(site, kept, closure(kept, SERVER_ROOTS))
+    return trim

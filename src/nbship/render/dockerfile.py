@@ -40,8 +40,15 @@ def _envquote(value: str) -> str:
 
 
 def _environment() -> jinja2.Environment:
+    return template_environment("nbship.render")
+
+
+def template_environment(package: str) -> jinja2.Environment:
+    """Jinja for Dockerfiles from the templates/ folder of `package`: strict, unescaped, with the
+    `shquote` and `envquote` filters."""
+
     def load(name: str) -> str:
-        return resources.files("nbship.render").joinpath("templates").joinpath(name).read_text(encoding="utf-8")
+        return resources.files(package).joinpath("templates").joinpath(name).read_text(encoding="utf-8")
 
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(load),
@@ -61,6 +68,12 @@ def _mounts(cache_target: str, *, buildkit: bool) -> str:
     if not buildkit:
         return ""
     return f"--mount=type=cache,target={cache_target},sharing=locked \\\n    {_CA_MOUNT}"
+
+
+def ca_values(*, buildkit: bool) -> dict[str, str]:
+    """A RUN step's optional CA secret (`ca_mount`) and the exports that trust it (`ca_env`, which
+    also sets CA to the file, or to nothing): BuildKit only."""
+    return {"ca_env": _CA_ENV if buildkit else "", "ca_mount": _CA_MOUNT if buildkit else ""}
 
 
 def shared_values(plan: p.BuildPlan) -> dict[str, Any]:
@@ -85,11 +98,15 @@ def shared_values(plan: p.BuildPlan) -> dict[str, Any]:
         "installer_env": installer_env,
         "mounts": _mounts(cache_target, buildkit=plan.buildkit),
         "pip_mounts": _mounts("/root/.cache/pip", buildkit=plan.buildkit),
-        "ca_env": _CA_ENV if plan.buildkit else "",
-        "ca_mount": _CA_MOUNT if plan.buildkit else "",
+        **ca_values(buildkit=plan.buildkit),
         "ca_secret": c.CA_SECRET,
-        # Appended to every install step of the env stage: the trim runs in the layer that installed.
-        "strip": f"; \\\n    {c.ENV_PREFIX}/bin/python {c.SLIM} {c.ENV_PREFIX}{keep}" if plan.strip else "",
+        # The install steps no longer trim: the assembly at the end of the env stage leaves out what
+        # stripping removes while it lays the environment out in layers (payload/assemble.py).
+        "strip": "",
+        "assemble": f"cd {c.BUILD_DIR}; {c.ENV_PREFIX}/bin/python -m {c.ASSEMBLE_MODULE} {c.ENV_PREFIX} "
+        f"{c.LAYERS_DIR} --uid {plan.uid} --layers {c.ENV_LAYERS}" + (f" --strip{keep}" if plan.strip else ""),
+        "layers_dir": c.LAYERS_DIR,
+        "env_layers": c.ENV_LAYERS,
         "tools_setup": f"python3 -m venv {c.TOOLS_DIR}; "
         f"{c.TOOLS_DIR}/bin/python -m pip install -q {tools}{p.DUMB_INIT_REQUIREMENT}",
         "lab_settings": f"mkdir -p {lab_settings}; cp {c.LAB_OVERRIDES} {lab_settings}/overrides.json",

@@ -49,7 +49,7 @@ def _ours(container: ContainerInfo, scope: Scope) -> bool:
     labels = container.labels
     if scope.project_id is None:
         return labels.get(c.LABEL_MANAGED) == "true" or labels.get(c.LABEL_CHECK) == "true"
-    return scope.project_id in {labels.get(c.LABEL_PROJECT_ID), labels.get(c.LABEL_RUN)}
+    return scope.project_id in {labels.get(c.LABEL_PROJECT_ID), labels.get(c.LABEL_RUN), labels.get(c.LABEL_HUB)}
 
 
 def _containers(engine: Engine, scope: Scope) -> list[ContainerInfo]:

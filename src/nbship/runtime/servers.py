@@ -130,7 +130,7 @@ def image_workdir(image: ImageInfo | None) -> str:
     return value
 
 
-def _port_free(bind: str, port: int) -> bool:
+def port_free(bind: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -144,12 +144,12 @@ def _port_free(bind: str, port: int) -> bool:
 
 def next_free_port(bind: str, start: int) -> int | None:
     for candidate in range(start, min(start + 200, 65536)):
-        if _port_free(bind, candidate):
+        if port_free(bind, candidate):
             return candidate
     return None
 
 
-def _port_error(bind: str, port: int) -> PortInUseError:
+def port_error(bind: str, port: int) -> PortInUseError:
     free = next_free_port(bind, port + 1)
     suggestion = f"Use --port {free} (free now)" if free else "Choose another port with --port"
     return PortInUseError(
@@ -253,13 +253,13 @@ def start_server(engine: Engine, spec: ServerSpec, reporter: Reporter) -> Server
     token = spec.token or new_token()
     holds_port = old_server is not None and old_server.status == "running" and old_server.port == spec.port
     # Check the port first, so a busy port does not cost the user the server that is running now.
-    if not holds_port and not _port_free(spec.bind, spec.port):
-        raise _port_error(spec.bind, spec.port)
+    if not holds_port and not port_free(spec.bind, spec.port):
+        raise port_error(spec.bind, spec.port)
     if old is not None:
         reporter.info(f"Replacing the project's previous container {old.name}.")
         engine.remove_container(old.id)
-        if not _port_free(spec.bind, spec.port):
-            raise _port_error(spec.bind, spec.port)
+        if not port_free(spec.bind, spec.port):
+            raise port_error(spec.bind, spec.port)
     name = container_name(spec.project_id)
     labels = {
         c.LABEL_MANAGED: "true",
@@ -290,7 +290,7 @@ def start_server(engine: Engine, spec: ServerSpec, reporter: Reporter) -> Server
             if leftover is not None:
                 engine.remove_container(leftover.id)
             if "address already in use" in str(exc) or "port is already allocated" in str(exc):
-                raise _port_error(spec.bind, spec.port) from exc
+                raise port_error(spec.bind, spec.port) from exc
             raise
         reporter.step("waiting for JupyterLab to answer")
         wait_ready(engine, started.id, spec.port, token, spec.ready_timeout)

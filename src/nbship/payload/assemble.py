@@ -1,0 +1,215 @@
+"""Assembles the image's environment from what the env stage installed: the last step of that stage,
+run with the environment's own Python (standard library only; it never reaches the image).
+
+    python -m nbship_build.assemble PREFIX DEST --uid UID --layers N [--strip [--keep TOOL]...]
+
+It reads the installed environment at PREFIX and writes it, file by file, into N trees DEST/1 ..
+DEST/N, each laid out from the root (DEST/3/opt/nbship/env/...), which the final stage copies to
+`/` one COPY each (layers.py decides which file goes where). On the way:
+- with --strip, what slim.py leaves out is not copied, shared libraries lose their debug sections
+  (elf.py), and the server's modules get their bytecode compiled into the tree;
+- every file and folder gets the notebook user as its owner and one fixed time, so a layer whose
+  files did not change is the same bytes when the step runs again (BuildKit and the classic builder
+  both keep owners and times through COPY --from, and a COPY to `/` takes the folders' metadata
+  from the tree); bytecode that was valid for its source stays valid (its header gets that time);
+- the folders above PREFIX get the owners and modes they have here, so the COPY changes nothing
+  about them but their time.
+The installed environment itself is left in place: moving files that an earlier step of the stage
+wrote would copy each one up through the overlay filesystem, about twenty times slower than this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import py_compile
+import shutil
+import stat
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+if __package__:  # imported by nbship's tests as nbship.payload.assemble
+    from . import elf, layers, slim
+else:  # pragma: no cover - run in the image, beside its siblings
+    import elf  # type: ignore[import-not-found,no-redef]
+    import layers  # type: ignore[import-not-found,no-redef]
+    import slim  # type: ignore[import-not-found,no-redef]
+
+# The time every file of the environment gets (2001-09-09, as nbship's support files have).
+MTIME = 1_000_000_000
+
+
+def site_of(prefix: Path) -> Path:
+    """The environment's site-packages: the one on this interpreter's path, inside `prefix`."""
+    inside = [p for p in sys.path if p.endswith("site-packages") and p.startswith(str(prefix))]
+    if not inside:
+        raise SystemExit(f"nbship: no site-packages of {prefix} on this Python's path; run it with {prefix}/bin/python")
+    return Path(inside[0])
+
+
+def _is_shared_library(name: str) -> bool:
+    return name.endswith(".so") or ".so." in name
+
+
+def fixed_bytecode(data: bytes, source: os.stat_result | None) -> bytes:
+    """A timestamp .pyc that matched its source, with the fixed time its source now gets."""
+    if source is None or len(data) < 16 or int.from_bytes(data[4:8], "little") != 0:
+        return data
+    stamp, size = int.from_bytes(data[8:12], "little"), int.from_bytes(data[12:16], "little")
+    if stamp != int(source.st_mtime) & 0xFFFFFFFF or size != source.st_size & 0xFFFFFFFF:
+        return data  # stale already: Python would recompile it anyway
+    return data[:8] + (MTIME & 0xFFFFFFFF).to_bytes(4, "little") + data[12:]
+
+
+def _source_of(path: Path) -> os.stat_result | None:
+    if path.parent.name != "__pycache__":
+        return None
+    try:
+        return os.stat(path.parent.parent / (path.name.split(".")[0] + ".py"))
+    except OSError:
+        return None
+
+
+class Writer:
+    """Writes files into the layer trees with the image's owner and the fixed time."""
+
+    def __init__(self, dest: Path, prefix: Path, uid: int, *, strip: bool) -> None:
+        self.dest, self.prefix, self.uid, self.strip = dest, prefix, uid, strip
+        self.debug_saved = 0
+        self.sizes: dict[int, int] = {}
+
+    def target(self, layer: int, rel: str) -> Path:
+        return self.dest / str(layer) / self.prefix.relative_to("/") / rel
+
+    def finish(self, path: Path, mode: int | None) -> None:
+        if mode is not None:
+            os.chmod(path, stat.S_IMODE(mode))
+        os.lchown(path, self.uid, self.uid)
+        os.utime(path, (MTIME, MTIME), follow_symlinks=False)
+
+    def copy(self, layer: int, rel: str, source: Path, info: os.stat_result) -> None:
+        target = self.target(layer, rel)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if stat.S_ISLNK(info.st_mode):
+            os.symlink(os.readlink(source), target)
+            self.finish(target, None)
+            return
+        if self.strip and _is_shared_library(source.name):
+            data = source.read_bytes()
+            smaller = elf.strip(data)
+            if smaller is not None:
+                self.debug_saved += len(data) - len(smaller)
+                data = smaller
+            target.write_bytes(data)
+        elif source.suffix == ".pyc":
+            target.write_bytes(fixed_bytecode(source.read_bytes(), _source_of(source)))
+        else:
+            shutil.copyfile(source, target, follow_symlinks=False)
+        self.sizes[layer] = self.sizes.get(layer, 0) + target.stat().st_size
+        self.finish(target, info.st_mode)
+
+
+def _compile(job: tuple[str, str, str, int]) -> int:
+    source, cache, final, uid = job
+    if py_compile.compile(source, cfile=cache, dfile=final, quiet=2) is None:
+        return 0
+    os.chmod(cache, 0o644)
+    os.lchown(cache, uid, uid)
+    os.utime(cache, (MTIME, MTIME))
+    return os.stat(cache).st_size
+
+
+def assemble(prefix: Path, dest: Path, *, uid: int, slots: int, strip: bool, keep: set[str]) -> list[str]:
+    """Writes the layer trees; returns the report's lines."""
+    prefix = prefix.resolve()
+    site = site_of(prefix)
+    trim = slim.plan(prefix, keep, site) if strip else slim.Trim()
+    units, by_dist = layers.discover(prefix, site)
+    found = layers.owners(units)
+    folders = layers.package_folders(found)
+    entries: list[tuple[str, Path, os.stat_result, str]] = []
+    for folder, dirs, files in os.walk(prefix):
+        base = Path(folder)
+        dirs[:] = sorted(d for d in dirs if base / d not in trim.drop)
+        for name in sorted(files):
+            path = base / name
+            info = path.lstat()
+            if path in trim.drop or not (stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode)):
+                continue
+            rel = str(path.relative_to(prefix))
+            unit = layers.owner_of(rel, found, folders)
+            units[unit].size += info.st_size
+            entries.append((rel, path, info, unit))
+    server = {by_dist[name] for name in slim.closure(slim.installed(site), slim.SERVER_ROOTS) if name in by_dist}
+    plan = layers.plan(units, layers.tiers(units, server), slots)
+    index = {unit: number for number, layer in enumerate(plan, start=1) for unit in layer.units}
+    writer = Writer(dest, prefix, uid, strip=strip)
+    for number in range(1, slots + 1):
+        (dest / str(number)).mkdir(parents=True, exist_ok=True)
+    for rel, path, info, unit in entries:
+        writer.copy(index[unit], rel, path, info)
+    jobs = []
+    for source in sorted(trim.compile):
+        rel = str(source.relative_to(prefix))
+        staged = writer.target(index[layers.owner_of(rel, found, folders)], rel)
+        if staged.is_file():
+            cache = importlib.util.cache_from_source(str(staged))
+            jobs.append((str(staged), cache, str(prefix / rel), uid))
+    compiled = 0
+    if jobs:
+        # Compiling is CPU-bound under the GIL: processes, one per core.
+        with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            compiled = sum(pool.map(_compile, jobs, chunksize=64))
+    _folders(dest, prefix, uid, slots)
+    lines = []
+    if strip:
+        saved = {**trim.saved(), "debug symbols": writer.debug_saved}
+        parts = ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in saved.items())
+        lines.append(f"nbship-slim: removed {parts}; compiled the server's bytecode {compiled / 1e6:.1f} MB")
+    sizes = ", ".join(
+        f"{n} {layer.label} {writer.sizes.get(n, 0) / 1e6:.1f} MB" for n, layer in enumerate(plan, start=1)
+    )
+    lines.append(f"nbship-layers: {len(plan)} of {slots} layers: {sizes}")
+    return lines
+
+
+def _folders(dest: Path, prefix: Path, uid: int, slots: int) -> None:
+    """Every folder of the trees: the environment's mode and the notebook user; above the
+    environment, what the folder has here; one fixed time for all."""
+    for number in range(1, slots + 1):
+        root = dest / str(number)
+        for folder, dirs, _ in os.walk(root, topdown=False):
+            for name in dirs:
+                path = Path(folder) / name
+                real = Path("/") / path.relative_to(root)
+                if real == prefix or prefix in real.parents:
+                    mode = real.stat().st_mode if real.is_dir() else 0o755
+                    os.chmod(path, stat.S_IMODE(mode))
+                    os.lchown(path, uid, uid)
+                else:
+                    info = real.stat()
+                    os.chmod(path, stat.S_IMODE(info.st_mode))
+                    os.lchown(path, info.st_uid, info.st_gid)
+                os.utime(path, (MTIME, MTIME))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nbship-assemble", description="Lay the environment out in layers.")
+    parser.add_argument("prefix", type=Path, help="the installed environment (run this with its Python)")
+    parser.add_argument("dest", type=Path, help="where the layer trees go")
+    parser.add_argument("--uid", type=int, required=True, help="the notebook user, who owns the environment")
+    parser.add_argument("--layers", type=int, required=True, help="how many layers the Dockerfile copies")
+    parser.add_argument("--strip", action="store_true", help="leave out what no run-time import reaches")
+    parser.add_argument("--keep", action="append", default=[], help="a build tool the project asks for")
+    args = parser.parse_args(argv)
+    for line in assemble(
+        args.prefix, args.dest, uid=args.uid, slots=args.layers, strip=args.strip, keep=set(args.keep)
+    ):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
