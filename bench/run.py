@@ -164,6 +164,11 @@ def variants_round(bench: Bench, results: Results, rounds: int) -> None:
     done = bench.build_nbship(strip=False)
     results.variant_size = {"nbship": bench.size("nbship"), "nbship-nostrip": bench.size("nbship-nostrip")}
     results.versions["nbship --no-strip build"] = f"{done.seconds:.1f} s (layer cache warm)"
+    # What --reproducible costs: the normalization (save, rewrite, load) on top of a warm rebuild.
+    plain, reproducible = bench.rebuild_nbship(reproducible=False), bench.rebuild_nbship(reproducible=True)
+    results.versions["nbship build --rebuild, plain / --reproducible"] = (
+        f"{plain.seconds:.1f} s / {reproducible.seconds:.1f} s (layer cache warm)"
+    )
     for index in range(rounds):
         names = ["baseline", "expert", "nbship", "nbship-nostrip"]
         for name in names if index % 2 == 0 else names[::-1]:

@@ -189,6 +189,16 @@ class Bench:
         self._remember(name)
         return done
 
+    def rebuild_nbship(self, *, reproducible: bool) -> Completed:
+        """`nbship build --rebuild` of the built project (layer cache warm), with or without
+        --reproducible (the clock from SOURCE_DATE_EPOCH: the workload is no git repository)."""
+        name = "nbship-repro" if reproducible else "nbship"
+        command = [self.nbship, "build", str(self.project), "-t", self.tag(name), "--builder", "buildkit", "--rebuild"]
+        command += ["--base-image", self.base] + (["--reproducible"] if reproducible else [])
+        done = self.shell.run(command, env={"SOURCE_DATE_EPOCH": "1700000000"})
+        self._remember(name)
+        return done
+
     def _remember(self, name: str) -> None:
         self.images.add(str(self.docker.image(self.tag(name))["Id"]))
 

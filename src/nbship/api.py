@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from nbship.check.report import to_json as check_report_json
     from nbship.check.report import to_junit as check_report_junit
     from nbship.check.results import CheckReport
+    from nbship.commands.archive import LoadedArchive, archive, load_archive
     from nbship.commands.build import BuildOutcome, build, dockerfile, init
     from nbship.commands.check import check
     from nbship.commands.clean import clean
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from nbship.commands.lock import lock
     from nbship.commands.registry import login, push
     from nbship.commands.run import run
+    from nbship.commands.sbom import Sbom, sbom
     from nbship.commands.serve import DownOutcome, down, follow, logs, shell, up
     from nbship.commands.status import status
     from nbship.commands.volume import volume_create, volume_export, volume_import, volume_list, volume_remove
@@ -64,6 +66,7 @@ if TYPE_CHECKING:
     )
     from nbship.resources import GpuRequest, Resources
     from nbship.runtime.cleanup import CleanOutcome
+    from nbship.runtime.image_archive import ArchiveOutcome
     from nbship.runtime.registry import PushOutcome
     from nbship.runtime.servers import Server
     from nbship.runtime.volumes import WorkVolume
@@ -76,6 +79,9 @@ _WHERE: dict[str, str] = {
     "check_report_json": "nbship.check.report:to_json",
     "check_report_junit": "nbship.check.report:to_junit",
     "CheckReport": "nbship.check.results",
+    "LoadedArchive": "nbship.commands.archive",
+    "archive": "nbship.commands.archive",
+    "load_archive": "nbship.commands.archive",
     "BuildOutcome": "nbship.commands.build",
     "build": "nbship.commands.build",
     "dockerfile": "nbship.commands.build",
@@ -99,6 +105,8 @@ _WHERE: dict[str, str] = {
     "login": "nbship.commands.registry",
     "push": "nbship.commands.registry",
     "run": "nbship.commands.run",
+    "Sbom": "nbship.commands.sbom",
+    "sbom": "nbship.commands.sbom",
     "DownOutcome": "nbship.commands.serve",
     "down": "nbship.commands.serve",
     "follow": "nbship.commands.serve",
@@ -123,6 +131,7 @@ _WHERE: dict[str, str] = {
     "GpuRequest": "nbship.resources",
     "Resources": "nbship.resources",
     "CleanOutcome": "nbship.runtime.cleanup",
+    "ArchiveOutcome": "nbship.runtime.image_archive",
     "PushOutcome": "nbship.runtime.registry",
     "Server": "nbship.runtime.servers",
     "WorkVolume": "nbship.runtime.volumes",
@@ -148,6 +157,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "ArchiveOutcome",
     "BuildOptions",
     "BuildOutcome",
     "CheckOptions",
@@ -163,17 +173,20 @@ __all__ = [
     "HubStatus",
     "ImageOptions",
     "K8sOutcome",
+    "LoadedArchive",
     "LockOptions",
     "LockOutcome",
     "ProjectPath",
     "PushOutcome",
     "Resources",
     "RunOptions",
+    "Sbom",
     "Server",
     "SourceRef",
     "UpOptions",
     "UsersImageOutcome",
     "WorkVolume",
+    "archive",
     "build",
     "check",
     "check_report_json",
@@ -191,12 +204,14 @@ __all__ = [
     "hub_status",
     "hub_up",
     "init",
+    "load_archive",
     "lock",
     "login",
     "logs",
     "parse_reference",
     "push",
     "run",
+    "sbom",
     "shell",
     "source",
     "status",

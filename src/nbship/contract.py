@@ -19,12 +19,14 @@ ENV_PREFIX = f"{NBSHIP_DIR}/env"  # the environment (a virtualenv or a conda pre
 CONTENT_DIR = f"{NBSHIP_DIR}/project"  # the project as the image delivers it, outside any volume
 DATA_DIR = f"{NBSHIP_DIR}/data"  # data/, read-only, linked from the work folder
 MANIFEST = f"{NBSHIP_DIR}/manifest.json"  # what the image delivers, file by file
+SBOM = f"{NBSHIP_DIR}/sbom.spdx.json"  # what the image holds, package by package (SPDX 2.3 JSON)
 BIN_DIR = f"{NBSHIP_DIR}/bin"  # nbship's run-time support files (payload/bin)
 BUILD_DIR = f"{NBSHIP_DIR}/build"  # nbship's build-time support files (payload/build), build stages only
 TOOLS_DIR = f"{NBSHIP_DIR}/tools"  # uv and dumb-init, build stages only
 RATTLER_DIR = f"{NBSHIP_DIR}/rattler"  # py-rattler for a conda install, build stages only
 ENTRYPOINT = f"{BIN_DIR}/entrypoint"
 REFRESH = f"{BIN_DIR}/nbship-refresh"
+SBOM_WRITER = f"{BIN_DIR}/nbship-sbom"  # payload/sbom.py: writes SBOM in the image's last step
 DUMB_INIT = f"{BIN_DIR}/dumb-init"
 ASSEMBLE_MODULE = "nbship_build.assemble"  # payload/assemble.py and its siblings, under BUILD_DIR
 LAYERS_DIR = f"{NBSHIP_DIR}/layers"  # the environment laid out in layer trees, build stages only
@@ -66,6 +68,8 @@ NB_PYTHON_PREFIX_ENV = "NB_PYTHON_PREFIX"  # the environment the server and the 
 KERNEL_PYTHON_PREFIX_ENV = "KERNEL_PYTHON_PREFIX"
 # Where Binder puts user-installed tools on PATH (postBuild installs them there), first.
 LOCAL_BIN_DIRS = (f"{HOME}/.local/bin", f"{CONTENT_DIR}/.local/bin")
+SOURCE_DATE_EPOCH_ENV = "SOURCE_DATE_EPOCH"  # reproducible-builds.org's name: the clock of a build
+BASE_DIGEST_ENV = "NBSHIP_BASE_DIGEST"  # a build argument: the base image's digest, for the SBOM
 R_LIBS_ENV = "R_LIBS_USER"  # R's own variable: the library R installs into and loads from first
 # Fetched sources (nbship.sources): on the host only, never passed into a build or a container.
 CACHE_DIR_ENV = "NBSHIP_CACHE_DIR"  # default: $XDG_CACHE_HOME/nbship, else ~/.cache/nbship
@@ -109,6 +113,13 @@ SUPPORT_REPOSITORY = "nbship/support"
 # import on Docker.
 HELPER_REPOSITORY = "nbship/volume-helper"
 SUPPORT_FOLDER = ".nbship-image"
+
+# -- nbship archive: one file that `docker load` reads, with what a reader needs beside the image --
+ARCHIVE_FOLDER = "nbship-archive"  # inside the tar, beside docker save's files (docker load skips it)
+ARCHIVE_CHECKSUMS = f"{ARCHIVE_FOLDER}/SHA256SUMS"  # the tar's last member: every other one's sha256
+ARCHIVE_INFO = f"{ARCHIVE_FOLDER}/archive.json"  # the image's reference and id, the SBOM's digest
+LOCK_FILES = ("requirements.lock", "nbship.lock", "Pipfile.lock")  # the locks an image's project may hold
+LOCK_FOLDERS = ("", "binder", ".binder")  # where, in the project, the locks sit
 
 # -- nbship check -----------------------------------------------------------------------------
 CHECK_EVENT_PREFIX = "::nbship-check::"  # one runner event per line (payload/check_runner.py)

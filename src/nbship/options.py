@@ -44,6 +44,7 @@ class BuildOptions:
     channel_auth: Path | None = None  # conda channel credentials (rattler's JSON format), a build secret only
     no_cache: bool = False
     rebuild: bool = False  # build even when no input changed
+    reproducible: bool | None = None  # the same commit, the same image id anywhere; None: the setting
 
 
 @dataclass(frozen=True)

@@ -163,6 +163,8 @@ class Settings(StrictModel):
     installer: Installer = "uv"
     user_id: int = Field(default=c.DEFAULT_UID, ge=1, lt=2**31, strict=True, alias="user-id")
     builder: BuilderChoice = "auto"
+    # true: nbship build --reproducible by default (the same commit gives the same image id anywhere)
+    reproducible: bool = Field(default=False, strict=True)
     # The container engine (--engine comes first): auto is Docker when it answers, else Podman.
     engine: EngineChoice = "auto"
     # -- how containers run
@@ -333,6 +335,7 @@ ENV_SETTINGS: tuple[tuple[str, ...], ...] = (
     ("installer",),
     ("user-id",),
     ("builder",),
+    ("reproducible",),
     ("engine",),
     ("port",),
     ("bind",),

@@ -5,6 +5,7 @@ One image (tests/projects/check-suite) serves every test; each test picks its no
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -20,7 +21,7 @@ import nbformat
 import pytest
 from click.testing import Result
 from conftest import TEST_PREFIX, BuiltProject, copy_project, nbship_exe, run_cli, wait_until
-from docker_helpers import docker
+from docker_helpers import docker, inspect
 
 from nbship.errors import ExitCode
 
@@ -173,6 +174,9 @@ def test_whole_image_without_its_folder_with_junit_and_json(
     }
     assert report["counts"] == {"passed": 2, "failed": 2, "timed out": 1, "differs": 1}
     assert report["ok"] is False and report["network"] is False and report["timeout"] == 3
+    assert report["image_id"] == inspect(suite.image)["Id"]
+    sbom = docker("run", "--rm", "--entrypoint", "cat", suite.image, "/opt/nbship/sbom.spdx.json").stdout
+    assert report["sbom_digest"] == "sha256:" + hashlib.sha256(sbom.encode()).hexdigest()
     other = report["notebooks"][-1]
     assert other["kernel"] == "python3" and "'analysis-env' is not in the image" in other["note"]
 

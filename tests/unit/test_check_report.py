@@ -78,6 +78,8 @@ def _report(*results: NotebookResult, compared: bool = False) -> CheckReport:
         notebooks=results,
         started="2026-11-26T17:00:00Z",
         compared=compared,
+        image_id="sha256:" + "1" * 64,
+        sbom_digest="sha256:" + "2" * 64,
     )
 
 
@@ -129,6 +131,8 @@ def test_text_lines() -> None:
 def test_json_report() -> None:
     data = json.loads(to_json(_report(PASSED, FAILED, DIFFERS, compared=True)))
     assert data["format"] == 1 and data["ok"] is False
+    # The report names exactly what it proved: the image by id, and the SBOM it carries.
+    assert (data["image_id"], data["sbom_digest"]) == ("sha256:" + "1" * 64, "sha256:" + "2" * 64)
     assert data["counts"] == {"passed": 1, "failed": 1, "timed out": 0, "differs": 1}
     failed = data["notebooks"][1]
     assert failed["error"]["traceback"][:2] == ["Cell In[4], line 2", "----> 2 fit(data)"]

@@ -222,6 +222,7 @@ def test_init_writes_dockerfile_and_dockerignore(make_project: MakeProject, no_d
         "README.md",
         "bin/entrypoint",
         "bin/nbship-refresh",
+        "bin/nbship-sbom",
         "build/nbship_build/assemble.py",
         "build/nbship_build/elf.py",
         "build/nbship_build/layers.py",

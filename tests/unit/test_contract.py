@@ -14,7 +14,7 @@ import pytest
 
 from nbship import contract as c
 from nbship.cli.app import COMMANDS
-from nbship.payload import check_runner, conda_install, refresh
+from nbship.payload import check_runner, conda_install, refresh, sbom
 from nbship.render import support
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "nbship"
@@ -52,11 +52,18 @@ def test_the_check_runner_and_the_conda_installer_agree_with_the_contract() -> N
     assert c.RATTLER_AUTH_ENV in (conda_install.__doc__ or "") + text
 
 
+def test_the_sbom_writer_agrees_with_the_contract() -> None:
+    assert sbom.BASE_DIGEST_ENV == c.BASE_DIGEST_ENV
+    assert sbom.SOURCE_DATE_EPOCH_ENV == c.SOURCE_DATE_EPOCH_ENV
+    assert (sbom.LOCK_FILES, sbom.LOCK_FOLDERS) == (c.LOCK_FILES, c.LOCK_FOLDERS)
+
+
 def test_support_files_land_where_the_contract_says() -> None:
     placed = {f"{c.NBSHIP_DIR}/{item.path}" for item in support.support_files()}
     assert {
         c.ENTRYPOINT,
         c.REFRESH,
+        c.SBOM_WRITER,
         *(f"{c.BUILD_DIR}/nbship_build/{name}.py" for name in ("assemble", "layers", "elf", "slim")),
         c.CONDA_INSTALLER,
         c.PIPFILE_LOCK_READER,

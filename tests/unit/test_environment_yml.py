@@ -238,7 +238,7 @@ def test_any_environment_parses_or_fails_with_its_file_named(
     # nothing is lost: every dependency and variable is in what nbship read
     assert len(parsed.conda) == len(conda) and parsed.pip == tuple(item.strip() for item in pip)
     assert dict(parsed.variables) == {key.strip(): value for key, value in variables.items()}
-    named = [c for c in channels if c not in {"defaults", "nodefaults"}]
+    named = [c.strip() for c in channels if c.strip() not in {"defaults", "nodefaults"}]
     assert set(named) <= set(parsed.channels) or not parsed.conda
     if "defaults" in channels and "nodefaults" not in channels:
         assert set(DEFAULTS_CHANNELS) <= set(parsed.channels)

@@ -23,6 +23,7 @@ VALUES: dict[tuple[str, ...], tuple[str, str, Any]] = {
     ("installer",): ('"pip"', "pip", "pip"),
     ("user-id",): ("4321", "4321", 4321),
     ("builder",): ('"classic"', "classic", "classic"),
+    ("reproducible",): ("true", "yes", True),
     ("engine",): ('"docker"', "docker", "docker"),
     ("port",): ("9999", "9999", 9999),
     ("bind",): ('"0.0.0.0"', "0.0.0.0", "0.0.0.0"),

@@ -234,7 +234,7 @@ INVALID_SETTINGS = [
         [
             "unknown setting 'imgae' (did you mean 'image'?)",
             "The settings nbship knows are: name, image, base-image, python, strip, installer, user-id, builder, "
-            "engine, port, bind, mount, ready-timeout, memory, cpus, gpus, r-repository; "
+            "reproducible, engine, port, bind, mount, ready-timeout, memory, cpus, gpus, r-repository; "
             "in a [check] table: notebooks, timeout; "
             "in a [hub] table: users, admins, port, bind, swarm, idle-timeout, authenticator.",
         ],

@@ -113,6 +113,8 @@ def to_json(report: CheckReport) -> str:
     document = {
         "format": JSON_FORMAT,
         "image": report.image,
+        "image_id": report.image_id,
+        "sbom_digest": report.sbom_digest,
         "network": report.network,
         "timeout": report.timeout,
         "started": report.started,
@@ -152,6 +154,8 @@ def to_junit(report: CheckReport, *, suite: str) -> str:
     properties = ET.SubElement(testsuite, "properties")
     for name, value in (
         ("image", report.image),
+        ("image_id", report.image_id),
+        ("sbom_digest", report.sbom_digest or ""),
         ("network", "allowed" if report.network else "none"),
         ("timeout", str(report.timeout)),
     ):

@@ -85,6 +85,8 @@ class CheckReport:
     compared: bool = False
     output_dir: Path | None = None
     html_dir: Path | None = None
+    image_id: str = ""  # exactly which image was checked
+    sbom_digest: str | None = None  # sha256 of the SBOM the image carries (None: it has none)
 
     @property
     def ok(self) -> bool:

@@ -42,6 +42,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "clean",
         "Remove what nbship made for PATH: stopped containers, images, build cache.",
     ),
+    "sbom": (
+        "nbship.cli.sbom",
+        "sbom",
+        "Print the SBOM (SPDX 2.3 JSON) of PATH's image (built when needed) or of --image.",
+    ),
+    "archive": (
+        "nbship.cli.archive",
+        "archive",
+        "Write PATH's image (built when needed) or --image, with its SBOM, locks and README, to one file.",
+    ),
     "hub": ("nbship.cli.hub", "hub", "Serve PATH to a lab or a class with JupyterHub, on this machine or a Swarm."),
     "lock": ("nbship.cli.lock", "lock", "Lock PATH's environment: exact packages with hashes."),
     "dockerfile": ("nbship.cli.build", "dockerfile", "Print the Dockerfile nbship builds for PATH (no Docker needed)."),

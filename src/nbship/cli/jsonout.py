@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from nbship.api import (
+        ArchiveOutcome,
         BuildOutcome,
         CleanOutcome,
         HubOutcome,
@@ -155,4 +156,16 @@ def hubs(found: list[HubStatus]) -> dict[str, Any]:
             }
             for item in found
         ],
+    }
+
+
+def archive(outcome: ArchiveOutcome) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "file": str(outcome.path),
+        "image": outcome.image,
+        "id": outcome.image_id,
+        "size": outcome.size,
+        "sha256": outcome.sha256,
+        "documents": list(outcome.extras),
     }

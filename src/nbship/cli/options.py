@@ -85,6 +85,12 @@ _BUILD = [
     _CHANNEL_AUTH,
     click.option("--no-cache", is_flag=True, help="Build every layer anew."),
     click.option("--rebuild", is_flag=True, help="Build even when nothing changed since the last build."),
+    click.option(
+        "--reproducible/--no-reproducible",
+        default=None,
+        help="The same commit gives the same image id on any machine (times from SOURCE_DATE_EPOCH or the "
+        "last commit; default: `reproducible` in the settings).",
+    ),
 ]
 
 
@@ -184,4 +190,5 @@ def build_options_from(kwargs: dict[str, Any]) -> BuildOptions:
         channel_auth=kwargs.pop("channel_auth"),
         no_cache=kwargs.pop("no_cache"),
         rebuild=kwargs.pop("rebuild"),
+        reproducible=kwargs.pop("reproducible"),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -26,6 +27,11 @@ from nbship.sources.refs import ProjectPath
 @click.command()
 @optional_path_arg
 @click.option("--image", help="Serve this image as given (pulled when needed); without PATH, from any folder.")
+@click.option(
+    "--archive",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Load the image from this file (`nbship archive` wrote it; checked first, no network) and serve it.",
+)
 @click.option("-p", "--port", type=int, help=f"Host port (default {c.CONTAINER_PORT}, or `port` in the settings).")
 @click.option("--token", help="Token for JupyterLab (default: 32 random bytes).")
 @click.option(
@@ -42,6 +48,7 @@ from nbship.sources.refs import ProjectPath
 def up(
     path: ProjectPath | None,
     image: str | None,
+    archive: Path | None,
     port: int | None,
     token: str | None,
     bind: str | None,
@@ -58,6 +65,12 @@ def up(
 
     if as_json and not detach:
         raise UsageError("--json prints the running server and returns, so it goes with --detach (-d).")
+    if archive is not None:
+        if image:
+            raise UsageError("--archive loads the image to serve, so it cannot go with --image: give one of them.")
+        with console.progress() as reporter:
+            image = api.load_archive(file=archive, reporter=reporter).image
+        console.say(f"Loaded {image} from {archive}.")
     options = api.UpOptions(
         image=image,
         port=port,

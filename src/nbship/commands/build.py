@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from nbship import __version__
 from nbship import contract as c
+from nbship.commands import reproducible as repro
+from nbship.commands.source_date import git as _git
+from nbship.commands.source_date import source_date
 from nbship.engine import Engine, connect
 from nbship.engine.base import Builder, BuildReport, BuildRequest, ImageInfo
 from nbship.engine.buildlog import NotInContext
@@ -22,11 +24,12 @@ from nbship.options import BuildOptions, EngineChoice, ImageOptions
 from nbship.project.detect import Project
 from nbship.project.kinds.dockerfile import DockerfileInput
 from nbship.project.plan import BuildPlan, make_plan, notebook_uid, python_of
-from nbship.references import validate_reference
+from nbship.references import split_reference, validate_reference
 from nbship.render import support
 from nbship.render.dockerfile import render_dockerfile
 from nbship.render.dockerignore import context_entries, context_patterns, render_dockerignore
 from nbship.reporter import RecordingReporter, Reporter
+from nbship.runtime.reproducible import normalize_image
 from nbship.sources.open import ProjectPath, engine_setting, open_project, refuse_fetched
 from nbship.values import public_url
 from nbship.writing import NewFile, preflight, write_all
@@ -97,16 +100,6 @@ def init(
     return write_all(files, root=project.root)
 
 
-def _git(root: Path, *args: str) -> str | None:
-    try:
-        result = subprocess.run(
-            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return result.stdout.strip() if result.returncode == 0 else None
-
-
 def _source_labels(project: Project) -> dict[str, str]:
     """Where the image's content came from: the fetched reference and what it resolved to, or the
     folder's git checkout (never a local path: pushed images would carry it to everyone)."""
@@ -149,14 +142,44 @@ def fingerprint(root: Path, dockerfile_text: str, ignore: tuple[Pattern, ...]) -
     return digest.hexdigest()[:32]
 
 
-def _dockerfile_text(project: Project, options: BuildOptions, builder: Builder, reporter: Reporter) -> tuple[str, str]:
-    """The Dockerfile to build, and the Python version it is for (locks are made for that one)."""
+def _dockerfile_text(
+    project: Project, options: BuildOptions, builder: Builder, reporter: Reporter
+) -> tuple[str, str, str | None]:
+    """The Dockerfile to build, the Python version it is for (locks are made for that one), and its
+    base image (None for the project's own Dockerfile)."""
     own = project.input(DockerfileInput)
     if own is not None:
         reporter.info(f"Using the project's own {project.rel(own.path)} as is (as Binder does).")
-        return own.text(), python_of(project).version
+        return own.text(), python_of(project).version, None
     plan = plan_for(project, options.image, buildkit=builder.kind == "buildkit")
-    return render_dockerfile(plan), plan.python.version
+    return render_dockerfile(plan), plan.python.version, plan.base_image
+
+
+def base_digest(engine: Engine, base_image: str) -> str:
+    """The base image's digest as this engine has it: its registry digest when it was pulled, else
+    its image id (a local image has no other); empty when the build will pull it."""
+    found = engine.image(base_image)
+    if found is None:
+        return ""
+    wanted = split_reference(base_image)
+    if wanted.digest:
+        return wanted.digest
+    for digest in found.repo_digests:
+        name, _, value = digest.partition("@")
+        if (split_reference(name).domain, split_reference(name).path) == (wanted.domain, wanted.path):
+            return value
+    return found.id
+
+
+def sbom_build_args(engine: Engine, project: Project, base_image: str | None) -> dict[str, str]:
+    """What the SBOM step of nbship's Dockerfile reads: the base image's digest and the build's clock."""
+    if base_image is None:
+        return {}
+    args = {c.BASE_DIGEST_ENV: base_digest(engine, base_image)}
+    clock = source_date(project.root)
+    if clock is not None:
+        args[c.SOURCE_DATE_EPOCH_ENV] = str(clock.epoch)
+    return args
 
 
 def own_build_args(project: Project, options: ImageOptions) -> dict[str, str]:
@@ -194,13 +217,19 @@ def build_project(engine: Engine, project: Project, options: BuildOptions, repor
     secrets = ca_secret_files(options)
     choice = options.builder or project.settings.builder
     builder = engine.choose_builder(choice, needs_secrets=bool(secrets))
-    text, python = _dockerfile_text(project, options, builder, reporter)
+    text, python, base_image = _dockerfile_text(project, options, builder, reporter)
     locks.ensure_locks(project, python=python, channel_auth=options.channel_auth, reporter=reporter)
     ignore = context_patterns(project)
-    build_args = own_build_args(project, options.image)
+    build_args = {**own_build_args(project, options.image), **sbom_build_args(engine, project, base_image)}
     # Build arguments change the image as much as the Dockerfile does.
     arg_lines = "".join(f"\n# build-arg {key}={value}" for key, value in sorted(build_args.items()))
-    wanted = fingerprint(project.root, text + arg_lines, ignore)
+    reproducible = repro.wanted(project, options)
+    when = repro.clock(project, reporter) if reproducible else None
+    wanted = (
+        repro.content_fingerprint(project.root, text + arg_lines, ignore)
+        if reproducible
+        else fingerprint(project.root, text + arg_lines, ignore)
+    )
     existing = engine.image(tag)
     fresh = existing is not None and existing.labels.get(c.LABEL_FINGERPRINT) == wanted
     if existing is not None and fresh and not (options.rebuild or options.no_cache):
@@ -218,7 +247,7 @@ def build_project(engine: Engine, project: Project, options: BuildOptions, repor
             ignore=ignore_lines(ignore),
             tag=tag,
             builder=builder,
-            labels=_labels(project, wanted),
+            labels=repro.labels(project, _labels(project, wanted), when) if when else _labels(project, wanted),
             secrets=(*secrets, *extra),
             build_args=build_args,
             no_cache=options.no_cache,
@@ -227,7 +256,7 @@ def build_project(engine: Engine, project: Project, options: BuildOptions, repor
             report = engine.build(request, reporter)
         except NotInContext as exc:
             raise _not_in_context(project, ignore, exc) from exc
-    built = engine.image(tag)
+    built = normalize_image(engine, tag, when.epoch) if when is not None else engine.image(tag)
     assert built is not None, "engine.build checks that the tag exists"
     if existing is not None and existing.id != built.id:
         # The image this tag named before is now dangling; without this every rebuild would leave one.

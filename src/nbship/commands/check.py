@@ -14,6 +14,7 @@ from nbship.check.output import inside, prepare_output_dir, write_output
 from nbship.check.report import to_json
 from nbship.check.results import CheckReport, with_comparisons
 from nbship.commands.build import BuildOutcome, build_project
+from nbship.commands.sbom import image_sbom
 from nbship.engine import connect
 from nbship.errors import NotFoundError, ProjectError, UsageError
 from nbship.options import BuildOptions, CheckOptions, EngineChoice
@@ -83,6 +84,10 @@ def check(
         env=options.env,
         resources=options.resources.merged(source.settings.resources),
     )
+    # Named before the run, so the report says which image was proven even if the tag moves later.
+    checked = engine_used.image(image)
+    image_id = checked.id if checked is not None else ""
+    sbom = image_sbom(engine_used, image, image_id) if checked is not None else None
     started = dt.datetime.now(dt.timezone.utc)
     try:
         outcome = run_check(engine_used, spec, reporter)
@@ -108,6 +113,8 @@ def check(
         compared=compare,
         output_dir=output_dir,
         html_dir=html_dir,
+        image_id=image_id,
+        sbom_digest=sbom.digest if sbom is not None else None,
     )
     if output_dir is not None:
         write_output(output_dir, outcome.executed, to_json(report))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nbship.commands import reproducible
 from nbship.engine import connect
 from nbship.options import EngineChoice
 from nbship.reporter import RecordingReporter, Reporter
@@ -29,6 +30,7 @@ def clean(
     else:
         # What a link's project left here is named by what it resolved to last: no fetch needed.
         project = open_project(path or Path("."), refresh=False)
-        scope, setting = Scope(project.project_id, project.label), engine_setting(project)
+        scope = Scope(project.project_id, project.label, image_identity=reproducible.identity(project))
+        setting = engine_setting(project)
     chosen = connect(engine, setting=setting or "auto", reporter=reporter)
     return cleanup.clean(chosen, scope, volumes_too=volumes_too, reporter=reporter)

@@ -36,6 +36,7 @@ class ImageInfo:
     architecture: str = ""
     entrypoint: tuple[str, ...] = ()
     cmd: tuple[str, ...] = ()
+    repo_digests: tuple[str, ...] = ()  # NAME@sha256:... for each registry the image came from
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,14 @@ class Engine(Protocol):
 
     def import_image(self, tar_bytes: bytes, *, repository: str, tag: str) -> None:
         """A one-layer image from a tar of files (no pull, no build)."""
+
+    def save_image(self, reference: str) -> Iterator[bytes]:
+        """The image (config, layers, its tag) as `docker save` writes it, in chunks."""
+        ...
+
+    def load_image(self, data: IO[bytes]) -> tuple[str, ...]:
+        """Loads a `docker save` tar read from `data`; returns what was loaded (tags, else ids)."""
+        ...
 
     def choose_builder(self, requested: BuilderChoice, *, needs_secrets: bool) -> Builder: ...
 

@@ -107,6 +107,7 @@ def _image_info(image: Image) -> ImageInfo:
         architecture=str(image.attrs.get("Architecture") or ""),
         entrypoint=tuple(str(word) for word in config.get("Entrypoint") or ()),
         cmd=tuple(str(word) for word in config.get("Cmd") or ()),
+        repo_digests=tuple(str(digest) for digest in image.attrs.get("RepoDigests") or ()),
     )
 
 
@@ -364,6 +365,27 @@ class DockerEngine:
             f"docker import - {repository}:{tag}",
             lambda: self.sdk.api.import_image_from_data(tar_bytes, repository=repository, tag=tag),
         )
+
+    def save_image(self, reference: str) -> Iterator[bytes]:
+        stream = self.call(f"docker save {reference}", lambda: self.sdk.api.get_image(reference, chunk_size=1 << 20))
+        return iter(stream)
+
+    def load_image(self, data: IO[bytes]) -> tuple[str, ...]:
+        messages = self.call("docker load", lambda: list(self.sdk.api.load_image(data)))
+        loaded: list[str] = []
+        for message in messages:
+            if isinstance(message, dict) and message.get("error"):
+                raise DockerCommandError(
+                    f"Docker refused `docker load`: {message['error']}",
+                    command="docker load",
+                    returncode=1,
+                    output=str(message["error"]),
+                )
+            text = str(message.get("stream", "")) if isinstance(message, dict) else ""
+            for prefix in ("Loaded image: ", "Loaded image ID: "):
+                if text.startswith(prefix):
+                    loaded.append(text[len(prefix) :].strip())
+        return tuple(loaded)
 
     def choose_builder(self, requested: BuilderChoice, *, needs_secrets: bool) -> Builder:
         cli = docker_cli.find_buildkit_cli(docker_cli.frozen(self._cli_env())) if requested != "classic" else None

@@ -509,17 +509,15 @@ class PodmanEngine:
         return self._stream(["volume", "export", name], f"podman volume export {name}")
 
     def import_volume(self, name: str, data: IO[bytes]) -> None:
-        what = f"podman volume import {name}"
-        with tempfile.TemporaryFile() as errors:
-            process = subprocess.Popen(
-                [self.program, "volume", "import", name, "-"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=errors,
-            )
+        self._feed(["volume", "import", name, "-"], data, f"podman volume import {name}")
+
+    def _feed(self, args: Sequence[str], data: IO[bytes], what: str) -> bytes:
+        """Runs podman with `data` streamed to its stdin (a volume or an image can be large); its stdout."""
+        with tempfile.TemporaryFile() as output, tempfile.TemporaryFile() as errors:
+            process = subprocess.Popen([self.program, *args], stdin=subprocess.PIPE, stdout=output, stderr=errors)
             assert process.stdin is not None
             try:
-                shutil.copyfileobj(data, process.stdin, 1 << 20)  # streamed: a volume can be large
+                shutil.copyfileobj(data, process.stdin, 1 << 20)
             except BrokenPipeError:
                 pass  # podman stopped reading; its exit code and message say why
             finally:
@@ -528,6 +526,21 @@ class PodmanEngine:
             if code != 0:
                 errors.seek(0)
                 raise self._error(what, code, errors.read().decode(errors="replace"))
+            output.seek(0)
+            return output.read()
+
+    def save_image(self, reference: str) -> Iterator[bytes]:
+        return self._stream(["save", "--format", "docker-archive", reference], f"podman save {reference}")
+
+    def load_image(self, data: IO[bytes]) -> tuple[str, ...]:
+        said = self._feed(["load"], data, "podman load").decode(errors="replace")
+        loaded: list[str] = []
+        for line in said.splitlines():
+            # Podman 4 says "Loaded image: REF" (older releases "Loaded image(s): REF,REF").
+            head, sep, rest = line.partition(":")
+            if sep and head.strip().startswith("Loaded image"):
+                loaded.extend(part.strip() for part in rest.split(",") if part.strip())
+        return tuple(loaded)
 
     # -- registries --------------------------------------------------------------------------
 

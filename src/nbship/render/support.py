@@ -26,6 +26,7 @@ from nbship import contract as c
 _FILES: tuple[tuple[str, str, int], ...] = (
     ("bin/entrypoint", "entrypoint.sh", 0o755),
     ("bin/nbship-refresh", "refresh.py", 0o755),
+    ("bin/nbship-sbom", "sbom.py", 0o755),
     ("build/nbship_build/assemble.py", "assemble.py", 0o644),
     ("build/nbship_build/layers.py", "layers.py", 0o644),
     ("build/nbship_build/elf.py", "elf.py", 0o644),

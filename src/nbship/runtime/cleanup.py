@@ -26,6 +26,7 @@ class Scope:
 
     project_id: str | None  # None: every project
     label: str  # for messages
+    image_identity: str | None = None  # what reproducible images name the project by (not the folder)
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,9 @@ def _containers(engine: Engine, scope: Scope) -> list[ContainerInfo]:
 
 def _images(engine: Engine, scope: Scope) -> list[ImageInfo]:
     if scope.project_id is not None:
-        return engine.images(labels={c.LABEL_PROJECT_ID: scope.project_id})
+        names = sorted({scope.project_id, scope.image_identity or scope.project_id})
+        found = {i.id: i for name in names for i in engine.images(labels={c.LABEL_PROJECT_ID: name})}
+        return list(found.values())
     # Every image nbship builds carries its version label; the support images are nbship's by name.
     return [image for image in engine.images() if c.LABEL_VERSION in image.labels or _own_repository(image)]
 
