@@ -14,6 +14,7 @@ import requests
 from conftest import TEST_PREFIX, BuiltProject, free_port, run_cli
 from docker_helpers import docker, inspect, run_in
 
+from nbship import contract as c
 from nbship.errors import ExitCode
 
 # What the image's own tools say is installed: its environment's Python and dpkg.
@@ -68,7 +69,9 @@ def archived(example_built: BuiltProject, tmp_path_factory: pytest.TempPathFacto
     """An image of its own (the example's plus one label, so removing it removes nothing shared) and
     its archive."""
     tag = f"{TEST_PREFIX}/archived:1"
-    docker("build", "-t", tag, "--label", "io.nbship.test=archive", "-", input=f"FROM {example_built.image}\n")
+    # A project of its own too: serving it must not replace the example's server other tests use.
+    labels = ("--label", "io.nbship.test=archive", "--label", f"{c.LABEL_PROJECT_ID}={TEST_PREFIX}-archived")
+    docker("build", "-t", tag, *labels, "-", input=f"FROM {example_built.image}\n")
     output = tmp_path_factory.mktemp("archive") / "analysis.tar"
     result = run_cli("archive", "--image", tag, "-o", str(output), "--json")
     assert result.exit_code == 0, result.output + result.stderr
