@@ -14,9 +14,7 @@ import functools
 import io
 import os
 import tarfile
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import docker
@@ -27,9 +25,6 @@ import docker.utils.build
 import requests
 from docker.constants import DEFAULT_DOCKER_API_VERSION
 from docker.models.containers import Container
-from docker.models.images import Image
-from docker.models.networks import Network
-from docker.models.volumes import Volume
 
 from nbship import contract as c
 from nbship import ignore
@@ -55,6 +50,21 @@ from nbship.engine.base import (
 )
 from nbship.engine.buildlog import Step, failure, notes
 from nbship.engine.docker_endpoint import DockerEndpoint, resolve
+from nbship.engine.docker_values import (
+    MIN_API,
+    api_refusal,
+    api_version,
+    container_info,
+    env_file,
+    gpu_error,
+    image_info,
+    network_info,
+    refused_gpus,
+    resource_kwargs,
+    sdk_mount,
+    short,
+    volume_info,
+)
 from nbship.errors import (
     BuildError,
     DockerCommandError,
@@ -66,7 +76,6 @@ from nbship.errors import (
 )
 from nbship.options import BuilderChoice
 from nbship.reporter import Reporter
-from nbship.resources import GpuRequest, Resources
 
 T = TypeVar("T")
 
@@ -76,129 +85,11 @@ _START_HINT = (
     "start Docker Desktop (or `colima start`). If it is running, check DOCKER_HOST, `docker context ls`, "
     "and that your user may use the Docker socket; or use Podman with --engine podman."
 )
-# Engine API 1.40 is Docker 19.03, the oldest release with BuildKit's secrets and cache mounts.
-MIN_API = (1, 40)
 # The volume helper: a one-layer image nbship imports itself (an empty /nbship folder), whose
 # containers are created and never started, so no program runs on the volume's files.
 HELPER_IMAGE = (c.HELPER_REPOSITORY, "1")
 _HELPER_PARENT = "/nbship"
 _HELPER_NAME = "volume"
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:300]
-
-
-def _env(items: Any) -> dict[str, str]:
-    return dict(str(item).split("=", 1) for item in items or [] if "=" in str(item))
-
-
-def _image_info(image: Image) -> ImageInfo:
-    config = image.attrs.get("Config") or {}
-    return ImageInfo(
-        id=str(image.id),
-        tags=tuple(image.tags),
-        labels=dict(config.get("Labels") or {}),
-        size=int(image.attrs.get("Size") or 0),
-        env=_env(config.get("Env")),
-        workdir=str(config.get("WorkingDir") or ""),
-        user=str(config.get("User") or ""),
-        architecture=str(image.attrs.get("Architecture") or ""),
-        entrypoint=tuple(str(word) for word in config.get("Entrypoint") or ()),
-        cmd=tuple(str(word) for word in config.get("Cmd") or ()),
-        repo_digests=tuple(str(digest) for digest in image.attrs.get("RepoDigests") or ()),
-    )
-
-
-def _container_info(container: Container) -> ContainerInfo:
-    attrs = container.attrs
-    config = attrs.get("Config") or {}
-    code = (attrs.get("State") or {}).get("ExitCode")
-    host = attrs.get("HostConfig") or {}
-    requests = host.get("DeviceRequests") or []
-    resources = Resources(
-        memory=int(host["Memory"]) if host.get("Memory") else None,
-        cpus=int(host["NanoCpus"]) / 1e9 if host.get("NanoCpus") else None,
-        gpus=GpuRequest(count=int(requests[0].get("Count") or 0), text="(set)") if requests else None,
-    )
-    return ContainerInfo(
-        id=str(container.id),
-        name=str(container.name),
-        image=str(config.get("Image") or ""),
-        image_id=str(attrs.get("Image") or ""),
-        labels=dict(config.get("Labels") or container.labels or {}),
-        status=str(container.status),
-        env=_env(config.get("Env")),
-        exit_code=int(code) if code is not None else None,
-        resources=resources,
-    )
-
-
-def _volume_info(volume: Volume) -> VolumeInfo:
-    return VolumeInfo(
-        name=str(volume.name),
-        labels=dict(volume.attrs.get("Labels") or {}),
-        created=str(volume.attrs.get("CreatedAt") or ""),
-    )
-
-
-def _sdk_mount(mount: Mount) -> docker.types.Mount:
-    if mount.kind == "bind":
-        return docker.types.Mount(mount.target, mount.source, type="bind")
-    # An empty source makes an anonymous volume, which goes with its container (remove v=True).
-    return docker.types.Mount(mount.target, mount.source or None, type="volume")
-
-
-def _device_request(gpus: GpuRequest) -> docker.types.DeviceRequest:
-    return docker.types.DeviceRequest(
-        driver=gpus.driver,
-        count=gpus.count,
-        device_ids=list(gpus.device_ids) or None,
-        capabilities=[list(gpus.capabilities)],
-    )
-
-
-def _resource_kwargs(resources: Resources) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {}
-    if resources.memory is not None:
-        kwargs["mem_limit"] = resources.memory
-    if resources.cpus is not None:
-        kwargs["nano_cpus"] = round(resources.cpus * 1e9)
-    if resources.gpus is not None:
-        kwargs["device_requests"] = [_device_request(resources.gpus)]
-    return kwargs
-
-
-_NO_GPU_DRIVER = "could not select device driver"
-
-
-def _gpu_error(answer: str) -> RunError:
-    """Docker's answer to --gpus on an engine without GPU support, as a message that says so."""
-    return RunError(
-        f"This Docker engine has no GPU support, so --gpus (or the `gpus` setting) cannot be met ({answer}). "
-        "GPUs reach containers through the NVIDIA Container Toolkit on the machine that runs the engine: "
-        "install it there and restart Docker, or run without --gpus."
-    )
-
-
-def _refused_gpus(exc: DockerCommandError) -> bool:
-    return _NO_GPU_DRIVER in f"{exc.message} {exc.output}"
-
-
-def _api_version(text: str) -> tuple[int, int]:
-    major, _, minor = text.partition(".")
-    return (int(major), int(minor)) if major.isdigit() and minor.isdigit() else (0, 0)
-
-
-def api_refusal(server: str, where: str) -> str | None:
-    """The one-paragraph refusal of a daemon whose Engine API is older than nbship needs; None when new enough."""
-    if _api_version(server) >= MIN_API:
-        return None
-    return (
-        f"The Docker daemon at {where} speaks Engine API {server}; nbship needs {MIN_API[0]}.{MIN_API[1]} or "
-        "later (Docker 19.03 or later). Upgrade Docker, or use Podman with --engine podman."
-    )
 
 
 class DockerEngine:
@@ -229,12 +120,12 @@ class DockerEngine:
                 server = str(probe.api.version(api_version=False).get("ApiVersion") or "0.0")
             except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
                 raise DockerUnavailableError(
-                    f"Cannot reach the Docker daemon at {where} ({_short(exc)}). {_START_HINT}"
+                    f"Cannot reach the Docker daemon at {where} ({short(exc)}). {_START_HINT}"
                 ) from exc
             refusal = api_refusal(server, where)
             if refusal is not None:
                 raise DockerUnavailableError(refusal)
-            newest = min(server, DEFAULT_DOCKER_API_VERSION, key=_api_version)
+            newest = min(server, DEFAULT_DOCKER_API_VERSION, key=api_version)
             self._client = self._client_for(kwargs, version=newest, timeout=timeout)
         return self._client
 
@@ -282,17 +173,17 @@ class DockerEngine:
         try:
             return fn()
         except docker.errors.NotFound as exc:
-            raise NotFoundError(f"{what}: not found ({_short(exc)}).") from exc
+            raise NotFoundError(f"{what}: not found ({short(exc)}).") from exc
         except docker.errors.APIError as exc:
             raise DockerCommandError(
-                f"Docker refused `{what}`: {_short(exc)}",
+                f"Docker refused `{what}`: {short(exc)}",
                 command=what,
                 returncode=exc.status_code,
                 output=str(exc.explanation or exc),
             ) from exc
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             raise DockerUnavailableError(
-                f"Lost the Docker daemon during `{what}` ({_short(exc)}). {_START_HINT}"
+                f"Lost the Docker daemon during `{what}` ({short(exc)}). {_START_HINT}"
             ) from exc
 
     def _container(self, name: str) -> Container:
@@ -305,7 +196,7 @@ class DockerEngine:
             found = self.call(f"docker image inspect {reference}", lambda: self.sdk.images.get(reference))
         except NotFoundError:
             return None
-        return _image_info(found)
+        return image_info(found)
 
     def remove_untagged_image(self, image_id: str) -> bool:
         try:
@@ -324,7 +215,7 @@ class DockerEngine:
     def images(self, *, labels: Mapping[str, str] | None = None) -> list[ImageInfo]:
         filters = {"label": [f"{key}={value}" for key, value in labels.items()]} if labels else None
         found = self.call("docker images --filter label=...", lambda: self.sdk.images.list(all=False, filters=filters))
-        return [_image_info(image) for image in found]
+        return [image_info(image) for image in found]
 
     def remove_image(self, reference: str) -> None:
         self.call(f"docker rmi {reference}", lambda: self.sdk.api.remove_image(reference, force=False, noprune=False))
@@ -507,11 +398,11 @@ class DockerEngine:
             "docker ps --filter label=...",
             lambda: self.sdk.containers.list(all=all, filters=filters, ignore_removed=True),
         )
-        return [_container_info(container) for container in found]
+        return [container_info(container) for container in found]
 
     def container(self, name: str) -> ContainerInfo | None:
         try:
-            return _container_info(self._container(name))
+            return container_info(self._container(name))
         except NotFoundError:
             return None
 
@@ -521,7 +412,7 @@ class DockerEngine:
             f"docker ps -a --filter volume={volume}",
             lambda: self.sdk.containers.list(all=True, filters=filters, ignore_removed=True),
         )
-        return [_container_info(container) for container in found]
+        return [container_info(container) for container in found]
 
     def _create_kwargs(self, spec: ContainerSpec) -> dict[str, Any]:
         return {
@@ -530,13 +421,13 @@ class DockerEngine:
             "labels": dict(spec.labels),
             "environment": dict(spec.env),
             "ports": {f"{p.container_port}/tcp": (p.host_ip, p.host_port) for p in spec.ports} or None,
-            "mounts": [_sdk_mount(mount) for mount in spec.mounts] or None,
+            "mounts": [sdk_mount(mount) for mount in spec.mounts] or None,
             "user": self._user(spec.host_user),
             "network_mode": None if spec.network else "none",
             "security_opt": [c.NO_NEW_PRIVILEGES] if spec.no_new_privileges else None,
             "working_dir": spec.workdir,
             "network": spec.network_name,
-            **_resource_kwargs(spec.resources),
+            **resource_kwargs(spec.resources),
         }
 
     def run(self, spec: ContainerSpec) -> ContainerInfo:
@@ -546,24 +437,24 @@ class DockerEngine:
                 f"docker run -d {spec.image}", lambda: self.sdk.containers.run(spec.image, detach=True, **kwargs)
             )
         except DockerCommandError as exc:
-            if not _refused_gpus(exc):
+            if not refused_gpus(exc):
                 raise
             if spec.name:
                 self.remove_container(spec.name)  # created, then refused at its start
-            raise _gpu_error(exc.message) from exc
-        return _container_info(container)
+            raise gpu_error(exc.message) from exc
+        return container_info(container)
 
     def create(self, spec: ContainerSpec) -> ContainerInfo:
         kwargs = self._create_kwargs(spec)
         container = self.call(f"docker create {spec.image}", lambda: self.sdk.containers.create(spec.image, **kwargs))
-        return _container_info(container)
+        return container_info(container)
 
     def start(self, container: str) -> None:
         try:
             self.call(f"docker start {container}", self._container(container).start)
         except DockerCommandError as exc:
-            if _refused_gpus(exc):
-                raise _gpu_error(exc.message) from exc
+            if refused_gpus(exc):
+                raise gpu_error(exc.message) from exc
             raise
 
     def wait(self, container: str) -> int:
@@ -607,7 +498,7 @@ class DockerEngine:
     def exec_interactive(
         self, container: str, command: tuple[str, ...], *, tty: bool, env: Mapping[str, str] | None = None
     ) -> int:
-        with _env_file(env or {}) as env_args:
+        with env_file(env or {}) as env_args:
             return docker_cli.run_attached(
                 ["exec", "-it" if tty else "-i", *env_args, container, *command], env=self._cli_env()
             )
@@ -627,7 +518,7 @@ class DockerEngine:
             ended = self.container(created.id)
             if ended is not None and ended.status == "created":  # never started: the CLI said why
                 if spec.resources.gpus is not None:
-                    raise _gpu_error(f"docker start exited with {code}; its message is above")
+                    raise gpu_error(f"docker start exited with {code}; its message is above")
                 raise RunError(f"A container of {spec.image} could not start; Docker's message is above.")
             return ended.exit_code if ended is not None and ended.exit_code is not None else code
         finally:
@@ -637,18 +528,18 @@ class DockerEngine:
 
     def volume(self, name: str) -> VolumeInfo | None:
         try:
-            return _volume_info(self.call(f"docker volume inspect {name}", lambda: self.sdk.volumes.get(name)))
+            return volume_info(self.call(f"docker volume inspect {name}", lambda: self.sdk.volumes.get(name)))
         except NotFoundError:
             return None
 
     def volumes(self, *, labels: Mapping[str, str]) -> list[VolumeInfo]:
         filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
         found = self.call("docker volume ls --filter label=...", lambda: self.sdk.volumes.list(filters=filters))
-        return [_volume_info(volume) for volume in found]
+        return [volume_info(volume) for volume in found]
 
     def create_volume(self, name: str, *, labels: Mapping[str, str]) -> VolumeInfo:
         created = self.call(f"docker volume create {name}", lambda: self.sdk.volumes.create(name, labels=dict(labels)))
-        return _volume_info(created)
+        return volume_info(created)
 
     def remove_volume(self, name: str) -> None:
         volume = self.call(f"docker volume inspect {name}", lambda: self.sdk.volumes.get(name))
@@ -733,7 +624,7 @@ class DockerEngine:
             found = self.call(f"docker network inspect {name}", lambda: self.sdk.networks.get(name))
         except NotFoundError:
             return None
-        return _network_info(found)
+        return network_info(found)
 
     def create_network(self, name: str, *, overlay: bool, labels: Mapping[str, str]) -> NetworkInfo:
         driver = "overlay" if overlay else "bridge"
@@ -743,7 +634,7 @@ class DockerEngine:
                 name, driver=driver, attachable=overlay or None, labels=dict(labels), check_duplicate=True
             ),
         )
-        return _network_info(created)
+        return network_info(created)
 
     def remove_network(self, name: str) -> None:
         with contextlib.suppress(NotFoundError):
@@ -768,31 +659,3 @@ class DockerEngine:
         with contextlib.suppress(NotFoundError):
             found = self.call(f"docker service inspect {service}", lambda: self.sdk.services.get(service))
             self.call(f"docker service rm {service}", found.remove)
-
-
-def _network_info(network: Network) -> NetworkInfo:
-    attrs = network.attrs
-    return NetworkInfo(
-        name=str(network.name), driver=str(attrs.get("Driver") or ""), labels=dict(attrs.get("Labels") or {})
-    )
-
-
-@contextlib.contextmanager
-def _env_file(env: Mapping[str, str]) -> Iterator[list[str]]:
-    """`--env-file` arguments for the CLI: the values in a file only this user can read, never on a
-    command line (which every user of the machine can see)."""
-    if not env:
-        yield []
-        return
-    for name, value in env.items():
-        if "\n" in value or "\r" in value:
-            raise UsageError(
-                f"The value of {name} spans lines, which `docker exec` cannot take: run the command in a new "
-                "container instead (stop the server first, or use `nbship run`)."
-            )
-    with tempfile.TemporaryDirectory(prefix="nbship-env-") as folder:
-        path = Path(folder) / "env"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.writelines(f"{name}={value}\n" for name, value in env.items())
-        yield ["--env-file", str(path)]
