@@ -41,6 +41,7 @@ def archive(
             build_options=build_options_from(kwargs),
             force=force,
             reporter=reporter,
+            engine=console.engine(),
         )
     if as_json:
         console.emit_json(jsonout.archive(outcome))

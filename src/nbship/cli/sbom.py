@@ -22,7 +22,9 @@ def sbom(path: ProjectPath | None, image: str | None, as_json: bool, **kwargs: A
     from nbship import api
 
     with console.progress() as reporter:
-        found = api.sbom(path=path, image=image, build_options=build_options_from(kwargs), reporter=reporter)
+        found = api.sbom(
+            path=path, image=image, build_options=build_options_from(kwargs), reporter=reporter, engine=console.engine()
+        )
     # The document is JSON already: with or without --json it is printed byte for byte as the image has it.
     click.echo(found.text.decode("utf-8"), nl=False)
     count = sum(1 for p in found.document.get("packages", ()) if isinstance(p, dict))

@@ -69,7 +69,7 @@ def up(
         if image:
             raise UsageError("--archive loads the image to serve, so it cannot go with --image: give one of them.")
         with console.progress() as reporter:
-            image = api.load_archive(file=archive, reporter=reporter).image
+            image = api.load_archive(file=archive, reporter=reporter, engine=console.engine()).image
         console.say(f"Loaded {image} from {archive}.")
     options = api.UpOptions(
         image=image,

@@ -11,8 +11,9 @@ from pathlib import Path
 from nbship import __version__
 from nbship import contract as c
 from nbship.commands.sbom import chosen_image, image_sbom
+from nbship.commands.serve import connect_for
 from nbship.engine import connect
-from nbship.options import BuildOptions
+from nbship.options import BuildOptions, EngineChoice
 from nbship.reporter import RecordingReporter, Reporter
 from nbship.runtime.image_archive import ArchiveOutcome, check_archive, load_checked, write_archive
 from nbship.runtime.image_files import read_image_files
@@ -65,17 +66,18 @@ def archive(
     build_options: BuildOptions | None = None,
     force: bool = False,
     reporter: Reporter | None = None,
+    engine: EngineChoice | None = None,
 ) -> ArchiveOutcome:
     """Writes `image` (or the project's image, built when needed) and its documents into `output`."""
     reporter = reporter or RecordingReporter()
-    engine = connect()
-    reference, info = chosen_image(engine, path, image, build_options, reporter)
-    documents = read_image_files(engine, reference, [*_lock_paths(), *(f"{c.CONTENT_DIR}/{n}" for n in _READMES)])
+    chosen = connect_for(engine, path, image, reporter)
+    reference, info = chosen_image(chosen, path, image, build_options, reporter)
+    documents = read_image_files(chosen, reference, [*_lock_paths(), *(f"{c.CONTENT_DIR}/{n}" for n in _READMES)])
     extras: dict[str, bytes] = {}
     for found_path, data in documents.items():
         rel = posixpath.relpath(found_path, c.CONTENT_DIR)
         extras[f"locks/{rel}" if posixpath.basename(rel) in c.LOCK_FILES else rel] = data
-    found = image_sbom(engine, reference, info.id)
+    found = image_sbom(chosen, reference, info.id)
     if found is not None:
         extras["sbom.spdx.json"] = found.text
     else:
@@ -101,7 +103,7 @@ def archive(
     extras[posixpath.basename(c.ARCHIVE_INFO)] = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
     reporter.info(f"Saving {reference} ({info.size / 1e6:.0f} MB) into {output}.")
     return write_archive(
-        engine,
+        chosen,
         reference,
         image_id=info.id,
         image_size=info.size,
@@ -112,9 +114,9 @@ def archive(
     )
 
 
-def load_archive(*, file: Path, reporter: Reporter | None = None) -> LoadedArchive:
+def load_archive(*, file: Path, reporter: Reporter | None = None, engine: EngineChoice | None = None) -> LoadedArchive:
     """Checks the archive whole, then loads it; the image comes back with its id and tag."""
     reporter = reporter or RecordingReporter()
     checked = check_archive(file, reporter)
-    loaded = load_checked(connect(), checked, reporter)
+    loaded = load_checked(connect(engine, reporter=reporter), checked, reporter)
     return LoadedArchive(loaded[0], checked.image_id, file)

@@ -11,11 +11,11 @@ from typing import Any
 
 from nbship import contract as c
 from nbship.commands.build import build_project
-from nbship.commands.serve import given_image
-from nbship.engine import Engine, connect
+from nbship.commands.serve import connect_for, given_image
+from nbship.engine import Engine
 from nbship.engine.base import ImageInfo
 from nbship.errors import NotFoundError, ProjectError
-from nbship.options import BuildOptions
+from nbship.options import BuildOptions, EngineChoice
 from nbship.references import validate_reference
 from nbship.reporter import RecordingReporter, Reporter
 from nbship.runtime.image_files import read_image_file
@@ -67,11 +67,13 @@ def sbom(
     image: str | None = None,
     build_options: BuildOptions | None = None,
     reporter: Reporter | None = None,
+    engine: EngineChoice | None = None,
 ) -> Sbom:
     """The SBOM of `image` (pulled when needed), or of the project's image (built when needed)."""
-    engine = connect()
-    reference, info = chosen_image(engine, path, image, build_options, reporter or RecordingReporter())
-    found = image_sbom(engine, reference, info.id)
+    reporter = reporter or RecordingReporter()
+    chosen = connect_for(engine, path, image, reporter)
+    reference, info = chosen_image(chosen, path, image, build_options, reporter)
+    found = image_sbom(chosen, reference, info.id)
     if found is None:
         raise NotFoundError(
             f"The image {reference} has no SBOM at {c.SBOM}: nbship writes one into every image it builds "
