@@ -259,6 +259,27 @@ def test_login_push_and_up_from_the_registry(built: Built, tmp_path: Path) -> No
             ok(user.nbship("--engine", "podman", "down", "--image", target))
 
 
+def test_archive_round_trip_and_up_archive(built: Built) -> None:
+    """podman save and podman load behind the seam: the archive gives back the same image id."""
+    user = built.user
+    target = "localhost/podman-archived:1"
+    ok(user.run("podman", "tag", built.image, target))
+    output = user.home / "podman-archived.tar"
+    try:
+        ok(user.nbship("--engine", "podman", "archive", "--image", target, "-o", str(output)))
+        image_id = str(_inspect(user, target)["Id"])
+        ok(user.run("podman", "rmi", target))
+        port = free_port()
+        up = ok(user.nbship("--engine", "podman", "up", "--archive", str(output), "--detach", "--port", str(port)))
+        assert str(_inspect(user, target)["Id"]) == image_id
+        base, token = _lab_url(up)
+        assert requests.get(f"{base}/api/status?token={token}", timeout=30).status_code == 200
+    finally:
+        user.nbship("--engine", "podman", "down", "--image", target, "--volumes")
+        user.run("podman", "rmi", target)
+        output.unlink(missing_ok=True)
+
+
 def test_compose_file_runs_with_podman_compose(built: Built) -> None:
     user = built.user
     assert shutil.which("podman-compose"), "podman-compose is not installed (scripts/setup-test-machine.sh)"

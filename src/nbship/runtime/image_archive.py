@@ -229,9 +229,14 @@ def _described(path: Path, small: dict[str, bytes]) -> CheckedArchive:
         raise _refuse(path, f"its manifest.json does not name one image: {exc}") from exc
     config = small.get(config_name)
     image_id = "sha256:" + hashlib.sha256(config).hexdigest() if config is not None else ""
-    if not image_id or image_id != info.get("image_id", image_id):
+    if not image_id or image_id != digest_id(str(info.get("image_id", image_id))):
         raise _refuse(path, "its image config is not the image the archive names")
     return CheckedArchive(path, tags, image_id, info)
+
+
+def digest_id(image_id: str) -> str:
+    """An image id as the digest of its config: Docker says `sha256:HEX`, Podman the bare HEX."""
+    return image_id if image_id.startswith("sha256:") else f"sha256:{image_id}"
 
 
 def load_checked(engine: Engine, checked: CheckedArchive, reporter: Reporter) -> tuple[str, ...]:
@@ -240,7 +245,7 @@ def load_checked(engine: Engine, checked: CheckedArchive, reporter: Reporter) ->
     with checked.path.open("rb") as handle:
         loaded = engine.load_image(io.BufferedReader(_Hashing(handle, progress)))
     found = engine.image(checked.images[0] if checked.images else checked.image_id)
-    if found is None or found.id != checked.image_id:
+    if found is None or digest_id(found.id) != checked.image_id:
         raise ProjectError(
             f"Loading {checked.path} did not give the image {checked.image_id} it holds "
             f"(the engine reported {', '.join(loaded) or 'nothing'})."
