@@ -89,7 +89,7 @@ def _env_create(plan: p.BuildPlan) -> str:
     major, minor = (int(part) for part in plan.python.version.split(".")[:2])
     seeds = "pip setuptools" if (major, minor) < (3, 12) else "pip"
     return (
-        f'{c.TOOLS_DIR}/bin/uv venv -q --python "$(command -v python3)" {c.ENV_PREFIX}; '
+        f'{c.TOOLS_DIR}/bin/uv venv -q --allow-existing --python "$(command -v python3)" {c.ENV_PREFIX}; '
         f"rm -f {c.ENV_PREFIX}/bin/*.bat; "
         f"{c.TOOLS_DIR}/bin/uv pip install -q --python {c.ENV_PREFIX}/bin/python {seeds}"
     )
