@@ -34,6 +34,8 @@ def test_without_postbuild_an_edit_reruns_one_step(make_project: MakeProject, bu
     content, sbom, image = parts["content"], parts["sbom"], parts["image"]
     manifest = [s for s in content if MANIFEST_STEP in s]
     assert len(manifest) == 1 and manifest[0].endswith(f"> {c.MANIFEST}") and manifest[0] == content[-1]
+    # One RUN in the stage: the trim of the copy and the manifest of what is left.
+    assert [s for s in content if s.startswith("RUN ")] == manifest and f"rm -rf {c.CONTENT_DIR}/data" in manifest[0]
     assert ("--mount=type=bind,from=nbship" in manifest[0]) is buildkit
     assert sbom[0] == "FROM installed AS sbom" and sbom[-1].startswith(f"RUN python3 {c.SBOM_WRITER} ")
     assert "COPY requirements.txt" not in "\n".join(sbom)  # no lock here: nothing to copy
