@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import TEST_PREFIX, BuiltProject, copy_project, run_cli
 from docker_helpers import docker, inspect, layers, run_in
+from sbom_helpers import dpkg_installed, listed, sbom_of
 
 pytestmark = pytest.mark.docker
 
@@ -93,6 +94,8 @@ def test_binder_folder_kinds(kinds_built: BuiltProject) -> None:
     assert lines[3] == "postBuild ran as 1000 in /opt/nbship/project"
     assert lines[4] == "1.16.0"  # postBuild sees the project's environment
     assert "more.ipynb" in lines
+    # The SBOM names binder/apt.txt's package with the version dpkg installed.
+    assert ("jq", dpkg_installed(kinds_built.image)["jq"]) in listed(sbom_of(kinds_built.image), "deb")
 
 
 def test_project_package_data_and_excludes(package_built: BuiltProject) -> None:

@@ -23,6 +23,8 @@ from nbship.ignore import lines as ignore_lines
 from nbship.options import BuildOptions
 from nbship.project.detect import Project
 from nbship.project.kinds.apt import AptInput
+from nbship.project.kinds.r import RUNTIME_PACKAGES as R_RUNTIME_PACKAGES
+from nbship.project.kinds.r import RInput
 from nbship.render.dockerignore import context_entries
 from nbship.reporter import Reporter
 from nbship.runtime.reproducible import iso
@@ -41,12 +43,23 @@ def clock(project: Project, reporter: Reporter) -> SourceDate:
             f"git commit`), or set {c.SOURCE_DATE_EPOCH_ENV} to seconds since 1970, or build without --reproducible."
         )
     reporter.info(f"Reproducible build: every time in the image is {iso(found.epoch)} ({found.origin}).")
-    if project.input(AptInput) is not None:
+    unlocked = unlocked_debian(project)
+    if unlocked:
         reporter.warn(
-            "apt.txt packages are not locked: this image is reproducible only while the Debian mirror serves "
-            "the same versions of them."
+            f"{' and '.join(unlocked)} are not locked: this image is reproducible only while the Debian mirror "
+            "serves the same versions of them (the SBOM in the image records the versions it got)."
         )
     return found
+
+
+def unlocked_debian(project: Project) -> tuple[str, ...]:
+    """What the build installs from the Debian mirror, whose versions no lock pins."""
+    found = []
+    if project.input(AptInput) is not None:
+        found.append("apt.txt's packages")
+    if project.input(RInput) is not None:
+        found.append(f"R and its kernel ({', '.join(R_RUNTIME_PACKAGES)})")
+    return tuple(found)
 
 
 def identity(project: Project) -> str:

@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import re
+import subprocess
 import sys
 import sysconfig
 from collections.abc import Iterator
@@ -185,8 +186,31 @@ def python_distributions(prefix: Path, owned: set[str]) -> Iterator[tuple[Path, 
             )
 
 
-def r_packages(library: Path) -> Iterator[dict[str, str]]:
+def r_libraries(project_library: str) -> list[str]:
+    """The project's R library, then every library R itself searches (.libPaths(): Debian's
+    site-library for apt.txt's r-cran-* packages, R's own library for base and recommended ones).
+    No R in the image: the project's library alone."""
+    folders = [project_library]
+    try:
+        found = subprocess.run(
+            ["Rscript", "--vanilla", "-e", 'cat(.libPaths(), sep = "\\n")'],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return folders
+    if found.returncode == 0:
+        folders += [line for line in found.stdout.splitlines() if line.startswith("/") and line not in folders]
+    return folders
+
+
+def r_packages(library: Path, owned: set[str]) -> Iterator[dict[str, str]]:
+    """The DESCRIPTION fields of every package in `library` that no conda package installed."""
     for description in sorted(library.glob("*/DESCRIPTION")):
+        if str(description.resolve()) in owned:
+            continue
         fields: dict[str, str] = {}
         key = ""
         for line in description.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -333,16 +357,19 @@ def build_document(args: argparse.Namespace) -> dict[str, Any]:
                 comment=None if env else f"Installed in the base image's Python ({site}).",
             )
         )
-    for fields in r_packages(Path(args.r_library)):
-        contained.append(
-            doc.add(
-                "cran",
-                fields["Package"],
-                fields["Version"],
-                purl=f"pkg:cran/{fields['Package']}@{fields['Version']}",
-                license_text=fields.get("License"),
+    for number, library in enumerate(args.r_library):
+        for fields in r_packages(Path(library), owned):
+            base_r = fields.get("Priority") == "base"
+            contained.append(
+                doc.add(
+                    "cran",
+                    fields["Package"],
+                    fields["Version"],
+                    purl=None if base_r else f"pkg:cran/{fields['Package']}@{fields['Version']}",
+                    license_text=fields.get("License"),
+                    comment="Part of R itself." if base_r else (f"In the R library {library}." if number else None),
+                )
             )
-        )
     for fields in sorted(
         dpkg_packages(Path(args.dpkg_status)), key=lambda f: (f["Package"], f.get("Architecture", ""))
     ):
@@ -388,9 +415,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source-date-epoch", default=os.environ.get(SOURCE_DATE_EPOCH_ENV, ""))
     parser.add_argument("--prefix", required=True, help="the environment")
     parser.add_argument("--content", required=True, help="the project as the image has it (its locks)")
-    parser.add_argument("--r-library", required=True)
+    parser.add_argument("--r-library", required=True, help="the project's R library")
     parser.add_argument("--dpkg-status", default="/var/lib/dpkg/status")
     args = parser.parse_args(argv)
+    args.r_library = r_libraries(args.r_library)
     json.dump(build_document(args), sys.stdout, indent=2, sort_keys=True, ensure_ascii=False)
     sys.stdout.write("\n")
     return 0
