@@ -75,6 +75,7 @@ def _tree(root: Path) -> argparse.Namespace:
         prefix=str(prefix),
         content=str(content),
         r_library=[str(root / "rlib"), str(root / "Rlib"), str(prefix / "lib" / "R" / "library")],
+        project_r_library=str(root / "rlib"),
         dpkg_status=str(status),
     )
 

@@ -190,7 +190,7 @@ def r_libraries(project_library: str) -> list[str]:
     """The project's R library, then every library R itself searches (.libPaths(): Debian's
     site-library for apt.txt's r-cran-* packages, R's own library for base and recommended ones).
     No R in the image: the project's library alone."""
-    folders = [project_library]
+    folders = [project_library] if project_library else []
     try:
         found = subprocess.run(
             ["Rscript", "--vanilla", "-e", 'cat(.libPaths(), sep = "\\n")'],
@@ -332,7 +332,7 @@ def build_document(args: argparse.Namespace) -> dict[str, Any]:
                 license_text=record.get("license"),
             )
         )
-    locked = lock_facts(Path(args.content))
+    locked = lock_facts(Path(args.content)) if args.content else {}
     seen: set[tuple[str, str]] = set()
     for site, dist in sorted(
         python_distributions(prefix, owned), key=lambda item: (canonical(item[1]["name"]), item[1]["version"])
@@ -357,7 +357,7 @@ def build_document(args: argparse.Namespace) -> dict[str, Any]:
                 comment=None if env else f"Installed in the base image's Python ({site}).",
             )
         )
-    for number, library in enumerate(args.r_library):
+    for library in args.r_library:
         for fields in r_packages(Path(library), owned):
             base_r = fields.get("Priority") == "base"
             contained.append(
@@ -367,7 +367,9 @@ def build_document(args: argparse.Namespace) -> dict[str, Any]:
                     fields["Version"],
                     purl=None if base_r else f"pkg:cran/{fields['Package']}@{fields['Version']}",
                     license_text=fields.get("License"),
-                    comment="Part of R itself." if base_r else (f"In the R library {library}." if number else None),
+                    comment="Part of R itself."
+                    if base_r
+                    else (None if library == args.project_r_library else f"In the R library {library}."),
                 )
             )
     for fields in sorted(
@@ -413,12 +415,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-image", required=True, help="the reference the image was built FROM")
     parser.add_argument("--base-digest", default=os.environ.get(BASE_DIGEST_ENV, ""))
     parser.add_argument("--source-date-epoch", default=os.environ.get(SOURCE_DATE_EPOCH_ENV, ""))
-    parser.add_argument("--prefix", required=True, help="the environment")
-    parser.add_argument("--content", required=True, help="the project as the image has it (its locks)")
-    parser.add_argument("--r-library", required=True, help="the project's R library")
+    # An image from the project's own Dockerfile has no nbship layout: its python3's environment,
+    # no locks, and the libraries R itself searches.
+    parser.add_argument("--prefix", default=sys.prefix, help="the environment (default: this Python's)")
+    parser.add_argument("--content", default="", help="the project as the image has it (its locks)")
+    parser.add_argument("--r-library", default="", help="the project's R library")
     parser.add_argument("--dpkg-status", default="/var/lib/dpkg/status")
     args = parser.parse_args(argv)
-    args.r_library = r_libraries(args.r_library)
+    args.project_r_library, args.r_library = args.r_library, r_libraries(args.r_library)
     json.dump(build_document(args), sys.stdout, indent=2, sort_keys=True, ensure_ascii=False)
     sys.stdout.write("\n")
     return 0
