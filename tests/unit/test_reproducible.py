@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nbship.commands.reproducible import clock, unlocked_debian
+from nbship.commands.reproducible import clock, unlocked_debian, unlocked_r_packages
 from nbship.project.detect import detect
 from nbship.reporter import RecordingReporter
 from nbship.runtime.reproducible import clamp_pyc, clamp_shadow, normalize_config, normalize_layer
@@ -128,3 +128,19 @@ def test_the_reproducible_note_is_given_only_when_it_applies(
         clock(detect(make_project({"analysis.ipynb": "{}", **files}, name=name)), reporter)
         warnings = [text for level, text in reporter.events if level == "warn"]
         assert any("not locked" in text and "Debian mirror" in text for text in warnings) is noted, warnings
+
+
+@pytest.mark.parametrize(
+    ("files", "source"),
+    [
+        ({"install.R": 'install.packages("x")\n'}, "https://cloud.r-project.org"),
+        ({"install.R": "", "nbship.toml": 'r-repository = "https://r.example/repo"\n'}, "https://r.example/repo"),
+        ({"install.R": "", "runtime.txt": "r-4.2-2024-05-01\n"}, None),  # a dated snapshot
+        ({"runtime.txt": "r-4.2\n"}, None),  # R alone: no packages from a repository
+    ],
+)
+def test_r_packages_from_an_undated_repository_are_noted(
+    make_project: MakeProject, files: dict[str, str], source: str | None
+) -> None:
+    note = unlocked_r_packages(detect(make_project({"analysis.ipynb": "{}", **files})))
+    assert (note is None) if source is None else (note is not None and f"come from {source}," in note)

@@ -23,6 +23,7 @@ from nbship.ignore import lines as ignore_lines
 from nbship.options import BuildOptions
 from nbship.project.detect import Project
 from nbship.project.kinds.apt import AptInput
+from nbship.project.kinds.r import CRAN as R_CRAN
 from nbship.project.kinds.r import RUNTIME_PACKAGES as R_RUNTIME_PACKAGES
 from nbship.project.kinds.r import RInput
 from nbship.render.dockerignore import context_entries
@@ -49,7 +50,25 @@ def clock(project: Project, reporter: Reporter) -> SourceDate:
             f"{' and '.join(unlocked)} are not locked: this image is reproducible only while the Debian mirror "
             "serves the same versions of them (the SBOM in the image records the versions it got)."
         )
+    packages = unlocked_r_packages(project)
+    if packages:
+        reporter.warn(packages)
     return found
+
+
+def unlocked_r_packages(project: Project) -> str | None:
+    """What to say of install.R's and DESCRIPTION's packages when they come from no dated snapshot."""
+    r = project.input(RInput)
+    if r is None or (r.install_r is None and r.description is None):
+        return None
+    repository = project.settings.r_repository
+    if repository is None and r.runtime is not None and r.runtime.snapshot is not None:
+        return None  # a dated CRAN snapshot serves the same versions for good
+    return (
+        f"The R packages install.R and DESCRIPTION ask for come from {repository or R_CRAN}, which nbship does not "
+        "know to be a dated snapshot: this image is reproducible only while it serves the same versions. A date "
+        "in runtime.txt (r-4.3-2024-05-01) installs them from that day's CRAN snapshot."
+    )
 
 
 def unlocked_debian(project: Project) -> tuple[str, ...]:
