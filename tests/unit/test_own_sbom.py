@@ -41,6 +41,7 @@ def test_the_sbom_build_keeps_the_image_and_adds_one_copy(tmp_path: Path) -> Non
     text = sbom_dockerfile("me/analysis:1", project, "it's:odd", {c.SOURCE_DATE_EPOCH_ENV: "1"})
     stages = [line for line in text.splitlines() if line.startswith("FROM ")]
     assert stages[1:] == ["FROM me/analysis:1 AS scan", "FROM me/analysis:1"]
+    assert "USER root" in text.split("FROM me/analysis:1 AS scan\n", 1)[1].split("FROM ", 1)[0]
     final = text.split("FROM me/analysis:1\n", 1)[1]
     assert final == f"COPY --from=scan /tmp/nbship-sbom/sbom.spdx.json {c.SBOM}\n"  # no USER, CMD or ENV of ours
     assert "--base-image 'it'\"'\"'s:odd'" in text and f"ARG {c.SOURCE_DATE_EPOCH_ENV}" in text

@@ -1,7 +1,7 @@
 """The SBOM of an image built from the project's own Dockerfile, which nbship does not write.
 
 After that build, one more small build on top of the image: a throw-away stage runs nbship's SBOM
-writer (payload/sbom.py) with the image's own python3, as the image's own user, and the image gets
+writer (payload/sbom.py) with the image's own python3, and the image gets
 the document at contract.SBOM in one COPY layer. Nothing else of the image changes: its user,
 command, entrypoint, environment and labels are the ones its Dockerfile gave. An image without a
 usable python3 (3.8 or newer) keeps no SBOM; the build says so and still succeeds, and
@@ -50,6 +50,8 @@ def sbom_dockerfile(tag: str, project: Project, base_image: str | None, build_ar
     return (
         f"FROM {support.support_image()} AS {writer}\n"
         f"FROM {tag} AS scan\n"
+        # Root in this stage only (it never reaches the image): the image's user may read too little.
+        "USER root\n"
         f"COPY --from={writer} {c.SBOM_WRITER.removeprefix(c.NBSHIP_DIR)} {_SCAN}/writer\n"
         f"{args}"
         f"RUN command -v python3 >/dev/null || exit {_NO_PYTHON}; {command}\n"
@@ -78,7 +80,13 @@ def add_sbom(
             engine.build(request, reporter)
         except BuildError as exc:
             lacks = re.search(rf"code:? {_NO_PYTHON}\b", f"{exc.message}\n{exc.details or ''}") is not None
-            why = "it has no python3" if lacks else "the SBOM writer failed in it (it needs python3 3.8 or newer)"
+            said = [line.strip() for line in (exc.details or "").splitlines() if line.strip()]
+            why = (
+                "it has no python3"
+                if lacks
+                else "the SBOM writer failed in it (it needs python3 3.8 or newer)"
+                + (f": {said[-1][:300]}" if said else "")
+            )
             reporter.warn(
                 f"The image of {project.rel(project.root / 'Dockerfile')} has no SBOM ({c.SBOM}): {why}. "
                 "Install python3 in the Dockerfile to get one, or let nbship write the Dockerfile (nbship init)."
