@@ -26,15 +26,15 @@ def listed(document: dict[str, Any], kind: str | None = None) -> set[tuple[str, 
     return {(p["name"], p["versionInfo"]) for p in document["packages"] if p["SPDXID"].startswith(prefix)}
 
 
-def python_installed(image: str, python: str = "/opt/nbship/env/bin/python") -> set[tuple[str, str]]:
+def python_installed(image: str, python: str = "/opt/nbship/env/bin/python", *extra: str) -> set[tuple[str, str]]:
     script = (
         f"{python} -c 'import importlib.metadata as m, json; "
         'print(json.dumps(sorted([d.metadata["Name"], d.version] for d in m.distributions())))\''
     )
-    return {(name, version) for name, version in json.loads(run_in(image, script))}
+    return {(name, version) for name, version in json.loads(run_in(image, script, *extra))}
 
 
-def dpkg_installed(image: str) -> dict[str, str]:
-    """Package name to version, as dpkg itself reports what is installed."""
-    lines = run_in(image, _DPKG_LIST).splitlines()
+def dpkg_installed(image: str, *extra: str) -> dict[str, str]:
+    """Package name to version, as dpkg itself reports what is installed (`extra`: docker run's options)."""
+    lines = run_in(image, _DPKG_LIST, *extra).splitlines()
     return {name: version for name, version, state in (line.split(" ") for line in lines) if state == "installed"}

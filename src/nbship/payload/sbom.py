@@ -138,6 +138,9 @@ def lock_facts(content: Path) -> LockFacts:
 def _site_folders(prefix: Path) -> list[Path]:
     found = sorted(prefix.glob("lib/python3*/site-packages"))
     system = [Path(sysconfig.get_paths()[key]) for key in ("purelib", "platlib")]
+    # Debian's python3 keeps its packages (python3-pip's, say) in /usr/lib/python3/dist-packages,
+    # on its path but in no sysconfig scheme.
+    system += [Path(entry) for entry in sys.path if Path(entry).name in ("site-packages", "dist-packages")]
     ordered: list[Path] = []
     for folder in [*found, *system]:
         if folder.is_dir() and folder.resolve() not in [f.resolve() for f in ordered]:
