@@ -361,6 +361,7 @@ def test_support_image_is_made_once_and_shared(example_built: BuiltProject) -> N
     assert inspect(reference)["Id"] == first["Id"]  # reused, not made again
     listing = run_in(example_built.image, "ls /opt/nbship/bin; ls /opt/nbship/build 2>&1 | head -1")
     assert listing.split()[:3] == ["dumb-init", "entrypoint", "nbship-refresh"]
+    assert {"refresh_delivery.py", "refresh_disk.py", "refresh_merge.py"} <= set(listing.split())  # its modules
     assert "No such file" in listing  # the build-time helpers stay in the build stages
 
 
