@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -44,4 +46,7 @@ def test_the_sbom_build_keeps_the_image_and_adds_one_copy(tmp_path: Path) -> Non
     assert "USER root" in text.split("FROM me/analysis:1 AS scan\n", 1)[1].split("FROM ", 1)[0]
     final = text.split("FROM me/analysis:1\n", 1)[1]
     assert final == f"COPY --from=scan /tmp/nbship-sbom/sbom.spdx.json {c.SBOM}\n"  # no USER, CMD or ENV of ours
-    assert "--base-image 'it'\"'\"'s:odd'" in text and f"ARG {c.SOURCE_DATE_EPOCH_ENV}" in text
+    run = next(line for line in text.splitlines() if line.startswith("RUN "))
+    shell, flag, script = json.loads(run[len("RUN ") :])  # exec form: whatever SHELL the image set
+    assert (shell, flag) == ("/bin/sh", "-c")
+    assert "it's:odd" in shlex.split(script.split("; ", 1)[1]) and f"ARG {c.SOURCE_DATE_EPOCH_ENV}" in text

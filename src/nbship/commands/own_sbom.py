@@ -10,6 +10,7 @@ usable python3 (3.8 or newer) keeps no SBOM; the build says so and still succeed
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 from pathlib import Path
@@ -54,7 +55,8 @@ def sbom_dockerfile(tag: str, project: Project, base_image: str | None, build_ar
         "USER root\n"
         f"COPY --from={writer} {c.SBOM_WRITER.removeprefix(c.NBSHIP_DIR)} {_SCAN}/writer\n"
         f"{args}"
-        f"RUN command -v python3 >/dev/null || exit {_NO_PYTHON}; {command}\n"
+        # Exec form: the image's own SHELL may be anything.
+        f"RUN {json.dumps(['/bin/sh', '-c', f'command -v python3 >/dev/null || exit {_NO_PYTHON}; {command}'])}\n"
         f"FROM {tag}\n"
         f"COPY --from=scan {_SCAN}/sbom.spdx.json {c.SBOM}\n"
     )
