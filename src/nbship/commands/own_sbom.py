@@ -22,6 +22,7 @@ from nbship.engine import Engine
 from nbship.engine.base import Builder, BuildRequest
 from nbship.errors import BuildError
 from nbship.project.detect import Project
+from nbship.project.kinds.dockerfile import DockerfileInput
 from nbship.render import support
 from nbship.reporter import Reporter
 
@@ -73,6 +74,8 @@ def add_sbom(
 ) -> bool:
     """Writes the SBOM into the image `tag` names (the tag then names the image with it); False,
     with a warning saying why, when the image cannot have one."""
+    own = project.input(DockerfileInput)
+    dockerfile = own.display if own is not None else "the Dockerfile"  # binder/Dockerfile keeps its folder
     request_text = sbom_dockerfile(tag, project, base_image, build_args)
     with tempfile.TemporaryDirectory(prefix="nbship-sbom-") as empty:
         request = BuildRequest(
@@ -90,7 +93,7 @@ def add_sbom(
                 + (f": {said[-1][:300]}" if said else "")
             )
             reporter.warn(
-                f"The image of {project.rel(project.root / 'Dockerfile')} has no SBOM ({c.SBOM}): {why}. "
+                f"The image of {dockerfile} has no SBOM ({c.SBOM}): {why}. "
                 "Install python3 in the Dockerfile to get one, or let nbship write the Dockerfile (nbship init)."
             )
             return False
