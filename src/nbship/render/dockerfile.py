@@ -24,8 +24,9 @@ _CA_ENV = (
     "export SSL_CERT_FILE=$CA PIP_CERT=$CA REQUESTS_CA_BUNDLE=$CA CURL_CA_BUNDLE=$CA GIT_SSL_CAINFO=$CA; fi;"
 )
 _CA_MOUNT = f"--mount=type=secret,id={c.CA_SECRET},mode=0444,required=false \\\n    "
-# Build-stage paths that no image holds: the refresh program in the content stage, the locks in the SBOM's.
-_STAGED_REFRESH = "/tmp/nbship/refresh"  # noqa: S108 - inside a build stage
+# Build-stage paths that no image holds: nbship's programs (the refresh program and its modules)
+# in the content stage, the locks in the SBOM's.
+_STAGED_BIN = "/tmp/nbship/bin"  # noqa: S108 - inside a build stage
 _SBOM_LOCKS_DIR = "/tmp/nbship/locks"  # noqa: S108 - inside a build stage
 _BOOT_VENV = "/tmp/nbship/pip"  # noqa: S108 - a pip for a base image without one, in the env stage only
 _PLAIN_ENV_VALUE = re.compile(r"^[A-Za-z0-9_./:@%+,=-]*$")
@@ -149,7 +150,7 @@ def shared_values(plan: p.BuildPlan) -> dict[str, Any]:
         "dumb_init": c.DUMB_INIT,
         "refresh": c.REFRESH,
         "refresh_name": c.REFRESH.rsplit("/", 1)[1],
-        "staged_refresh": _STAGED_REFRESH,
+        "staged_bin": _STAGED_BIN,
         # Without a step after the project's copy (postBuild), the manifest and the SBOM are made
         # where a notebook edit reruns the fewest steps; after one, they must see what it added.
         "early_records": not plan.stage("final"),
