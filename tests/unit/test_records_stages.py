@@ -86,6 +86,14 @@ def test_the_sbom_stage_gets_the_locks_the_project_copy_holds(make_project: Make
     assert sbom[-1].count("--content /tmp/nbship/locks ") == 1
 
 
+def test_a_lock_the_build_writes_is_planned_before_it_exists(make_project: MakeProject) -> None:
+    root = make_project({"environment.yml": "dependencies:\n  - python=3.11\n", "a.ipynb": "{}"})
+    before = render(root)
+    assert plan_of(root).sbom_locks == ("nbship.lock",)
+    (root / "nbship.lock").write_text("version: 6\n")
+    assert render(root) == before  # so the build's up-to-date check does not see a change
+
+
 def test_linked_locks_are_not_followed(make_project: MakeProject) -> None:
     root = make_project({"requirements.txt": "numpy\n", "elsewhere/requirements.lock": "numpy==2.0.0\n"})
     os.symlink("elsewhere/requirements.lock", root / "requirements.lock")

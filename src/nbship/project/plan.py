@@ -102,8 +102,9 @@ def hidden_inputs(project: Project) -> tuple[str, ...]:
 
 def sbom_locks(project: Project, sent: Mapping[str, bool], hidden: tuple[str, ...]) -> tuple[str, ...]:
     """The lock files (contract.LOCK_FOLDERS x LOCK_FILES) the image's copy of the project holds,
-    which the SBOM reads: regular files, not behind a link, that reach the build (the .dockerignore
-    leaves them in, or nbship sends them as inputs) and that the content stage keeps."""
+    which the SBOM reads: those an input installs from (sent always; the build writes a missing
+    one first, so the Dockerfile is the same before and after), and regular files, not behind a
+    link, that the .dockerignore leaves in; none that the content stage removes."""
     matcher = ignore.Matcher(project.ignore)
     found = []
     for folder in c.LOCK_FOLDERS:
@@ -112,8 +113,8 @@ def sbom_locks(project: Project, sent: Mapping[str, bool], hidden: tuple[str, ..
         for name in c.LOCK_FILES:
             rel = f"{folder}/{name}" if folder else name
             path = project.root / rel
-            reaches = rel in sent or not matcher.excluded(rel)
-            if path.is_file() and not path.is_symlink() and reaches and rel not in hidden:
+            present = path.is_file() and not path.is_symlink() and not matcher.excluded(rel)
+            if rel not in hidden and (rel in sent or present):
                 found.append(rel)
     return tuple(found)
 
