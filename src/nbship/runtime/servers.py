@@ -5,17 +5,23 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
-import secrets
 import socket
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
 from nbship import contract as c
-from nbship.engine.base import ContainerInfo, ContainerSpec, Engine, HostUser, ImageInfo, Mount, PortBinding
+from nbship.engine.base import (
+    ContainerInfo,
+    ContainerSpec,
+    Engine,
+    EngineReader,
+    HostUser,
+    ImageInfo,
+    Mount,
+    PortBinding,
+)
 from nbship.errors import Interrupted, NbshipError, PortInUseError, RunError, UsageError
 from nbship.options import Env
 from nbship.reporter import Reporter
@@ -101,6 +107,8 @@ class Server:
 
 
 def new_token() -> str:
+    import secrets  # here, not at the top: `status` imports this module and never makes a token
+
     return secrets.token_hex(32)  # 32 random bytes
 
 
@@ -183,18 +191,20 @@ def find_project_container(engine: Engine, project_id: str) -> ContainerInfo | N
     return found[0] if found else None
 
 
-def list_servers(engine: Engine) -> list[Server]:
+def list_servers(engine: EngineReader) -> list[Server]:
     servers = [server_of(found) for found in engine.containers(labels={c.LABEL_MANAGED: "true"}, all=False)]
     return sorted((s for s in servers if s is not None), key=lambda s: s.project_path)
 
 
 def _answers(port: int, token: str) -> bool:
+    import urllib.request  # here, not at the top: `status` imports this module and never polls
+
     url = f"http://{c.LOOPBACK}:{port}/api/status?token={token}"
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             json.load(response)
             return bool(response.status == 200)
-    except (urllib.error.URLError, OSError, ValueError):
+    except (OSError, ValueError):  # urllib's URLError is an OSError
         return False
 
 
