@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -62,6 +64,17 @@ def test_a_no_change_build_answers_from_its_record(project: Path) -> None:
     assert settled["id"] == inspect(TAG)["Id"] == first["id"]
     assert not settled["built"] and settled["builder"] == "none"
     assert f"{TAG} is up to date" in settled["stderr"]
+
+    # Answered before the build's machinery loads: none of it is imported (a process of its own).
+    code = (
+        "import sys\nfrom nbship.cli import main\ntry:\n"
+        f"    main(['build', {str(project)!r}, '-t', {TAG!r}, '--json'])\nexcept SystemExit:\n    pass\n"
+        "print('imported:', *sorted({m.split('.')[0] for m in sys.modules} & set(sys.argv[1:])))"
+    )
+    heavy = ["docker", "requests", "rattler", "pydantic", "jinja2", "nbformat", "yaml", "packaging"]
+    result = subprocess.run([sys.executable, "-c", code, *heavy], capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout.rsplit("imported:", 1)[0])["from_record"], result.stderr
+    assert result.stdout.strip().endswith("imported:"), result.stdout
 
 
 def test_every_input_takes_the_full_path(project: Path) -> None:
