@@ -28,17 +28,20 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbship import __version__
 from nbship import contract as c
 from nbship.cachedir import cache_home
 from nbship.engine import connect_reader
-from nbship.engine.base import BuildReport, EngineReader, ImageInfo
+from nbship.engine.base import BuildReport, Engine, EngineReader, ImageInfo
 from nbship.errors import NbshipError
 from nbship.options import BuildOptions, EngineChoice
 from nbship.reporter import RecordingReporter, Reporter
 from nbship.sources.refs import ProjectPath
+
+if TYPE_CHECKING:
+    from nbship.project.detect import Project
 
 RECORD_FORMAT = 1
 # Where detection and the settings look besides the top of the project (nbship's binder folders).
@@ -193,7 +196,12 @@ def _wanted(options: BuildOptions) -> bool:
 
 
 def lookup(
-    path: ProjectPath, options: BuildOptions, *, engine: EngineChoice | None, reporter: Reporter
+    path: ProjectPath,
+    options: BuildOptions,
+    *,
+    engine: EngineChoice | None,
+    reporter: Reporter,
+    reader: EngineReader | None = None,
 ) -> BuildOutcome | None:
     """The outcome of the last build when nothing it read changed and its image is still there; else None."""
     root = _local_root(path)
@@ -205,7 +213,7 @@ def lookup(
         state = _state(root, options, engine, ignore)
         if state is None or record["format"] != RECORD_FORMAT or record["state"] != state.digest:
             return None
-        reader = connect_reader(engine, setting=record["engine"], reporter=reporter)
+        reader = reader or connect_reader(engine, setting=record["engine"], reporter=reporter)
         found = reader.image(str(record["tag"]))
         if found is None or found.id != record["image_id"]:
             return None
@@ -263,6 +271,30 @@ def remember(
     except (OSError, NbshipError):
         return False
     return True
+
+
+def build_when_needed(
+    engine: Engine,
+    path: ProjectPath,
+    project: Project,
+    options: BuildOptions,
+    reporter: Reporter,
+    *,
+    engine_choice: EngineChoice | None,
+    started_ns: int,
+) -> BuildOutcome:
+    """The project's image for a command that detected the project already (up, run, hub): from
+    the record when it stands, else built when needed, and recorded. `started_ns`: before the
+    project was read."""
+    if engine.name == "docker":
+        known = lookup(path, options, engine=engine_choice, reporter=reporter, reader=engine)
+        if known is not None:
+            return known
+    from nbship.commands.build import build_project
+
+    outcome = build_project(engine, project, options, reporter)
+    remember(path, options, engine=engine_choice, outcome=outcome, started_ns=started_ns, reader=engine)
+    return outcome
 
 
 def build(

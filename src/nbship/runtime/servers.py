@@ -214,11 +214,22 @@ def log_tail(engine: Engine, container: str, lines: int = 30) -> str:
     return ""
 
 
+# A short poll: `up` returns as soon as the server answers; each miss costs one refused local connection.
+_POLL = 0.05
+
+
 def wait_ready(engine: Engine, container: str, port: int, token: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
+    next_look = 0.0
     while time.monotonic() < deadline:
         if _answers(port, token):
             return
+        # Whether the container still runs is asked twice a second, not at every poll: an inspect
+        # costs ten times a refused connection, and a start that fails takes longer than that.
+        if time.monotonic() < next_look:
+            time.sleep(_POLL)
+            continue
+        next_look = time.monotonic() + 0.5
         found = engine.container(container)
         if found is None or found.status in {"exited", "dead"}:
             code = found.exit_code if found is not None else None
@@ -227,8 +238,7 @@ def wait_ready(engine: Engine, container: str, port: int, token: str, timeout: f
                 "lines are below; fix the cause (often the project's start script) and run nbship up again.",
                 details=log_tail(engine, container),
             )
-        # A short poll: `up` returns as soon as the server answers; each miss costs one local request.
-        time.sleep(0.1)
+        time.sleep(_POLL)
     raise RunError(
         f"JupyterLab did not answer on port {port} within {timeout:.0f} s. Its last log lines are below; "
         "`nbship logs` shows all of them.",
