@@ -13,14 +13,14 @@ from nbship.commands import reproducible as repro
 from nbship.commands.fresh import BuildInputs, BuildOutcome, up_to_date_message
 from nbship.commands.source_date import git as _git
 from nbship.commands.source_date import source_date
-from nbship.engine import Engine, connect
+from nbship.engine import Engine
 from nbship.engine.base import Builder, BuildRequest
 from nbship.engine.buildlog import NotInContext
 from nbship.errors import BuildError, ProjectError, UsageError
 from nbship.ignore import Matcher, Pattern
 from nbship.ignore import lines as ignore_lines
 from nbship.lock import manage as locks
-from nbship.options import BuildOptions, EngineChoice, ImageOptions
+from nbship.options import BuildOptions, ImageOptions
 from nbship.project.detect import Project
 from nbship.project.kinds.dockerfile import DockerfileInput
 from nbship.project.plan import BuildPlan, make_plan, notebook_uid, python_of
@@ -30,7 +30,7 @@ from nbship.render.dockerfile import render_dockerfile
 from nbship.render.dockerignore import context_entries, context_patterns, render_dockerignore
 from nbship.reporter import RecordingReporter, Reporter
 from nbship.runtime.reproducible import normalize_image
-from nbship.sources.open import ProjectPath, engine_setting, open_project, refuse_fetched
+from nbship.sources.open import ProjectPath, open_project, refuse_fetched
 from nbship.values import public_url
 from nbship.writing import NewFile, preflight, write_all
 
@@ -286,17 +286,3 @@ def _not_in_context(project: Project, ignore: tuple[Pattern, ...], exc: NotInCon
             details=exc.details,
         )
     return exc
-
-
-def build(
-    *,
-    path: ProjectPath,
-    options: BuildOptions | None = None,
-    reporter: Reporter | None = None,
-    engine: EngineChoice | None = None,
-) -> BuildOutcome:
-    """Builds the project's image when its inputs changed since the last build."""
-    reporter = reporter or RecordingReporter()
-    project = open_project(path, reporter=reporter)
-    chosen = connect(engine, setting=engine_setting(project), reporter=reporter)
-    return build_project(chosen, project, options or BuildOptions(), reporter)

@@ -282,11 +282,12 @@ def build_when_needed(
     *,
     engine_choice: EngineChoice | None,
     started_ns: int,
+    looked: bool = False,
 ) -> BuildOutcome:
     """The project's image for a command that detected the project already (up, run, hub): from
-    the record when it stands, else built when needed, and recorded. `started_ns`: before the
-    project was read."""
-    if engine.name == "docker":
+    the record when it stands (`looked`: the caller asked it already), else built when needed,
+    and recorded. `started_ns`: before the project was read."""
+    if engine.name == "docker" and not looked:
         known = lookup(path, options, engine=engine_choice, reporter=reporter, reader=engine)
         if known is not None:
             return known
@@ -311,8 +312,11 @@ def build(
     known = lookup(path, options, engine=engine, reporter=reporter)
     if known is not None:
         return known
-    from nbship.commands.build import build as full_build
+    from nbship.engine import connect
+    from nbship.sources.open import engine_setting, open_project
 
-    outcome = full_build(path=path, options=options, reporter=reporter, engine=engine)
-    remember(path, options, engine=engine, outcome=outcome, started_ns=started)
-    return outcome
+    project = open_project(path, reporter=reporter)
+    chosen = connect(engine, setting=engine_setting(project), reporter=reporter)
+    return build_when_needed(
+        chosen, path, project, options, reporter, engine_choice=engine, started_ns=started, looked=True
+    )
