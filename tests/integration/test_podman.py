@@ -316,6 +316,11 @@ def test_auto_uses_podman_when_no_docker_daemon_answers(built: Built) -> None:
     no_docker = built.user.nbship("--engine", "docker", "status")
     assert no_docker.returncode == ExitCode.DOCKER_UNAVAILABLE
     assert "Cannot reach the Docker daemon at" in no_docker.stderr and "Traceback" not in no_docker.stderr
+    # JupyterHub's spawners speak the Docker API only: the hub refuses Podman and says what to use.
+    hub = built.user.nbship("--engine", "podman", "hub", "status")
+    assert hub.returncode == ExitCode.USAGE, hub.stdout + hub.stderr
+    assert "nbship hub needs Docker" in hub.stderr and "--engine docker" in hub.stderr
+    assert "Traceback" not in hub.stderr
 
 
 def test_run_resources_and_clean(built: Built) -> None:

@@ -522,3 +522,27 @@ def test_help_lists_run_and_clean() -> None:
     assert "run " in result.stdout and "clean " in result.stdout
     assert "-e, --env NAME=VALUE" in run("run", "--help").stdout
     assert "-p, --port" in run("up", "--help").stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# nbship hub and the engine choice
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [("hub", "status"), ("hub", "down"), ("hub", "up", "--detach")])
+def test_hub_follows_the_engine_choice_and_refuses_podman(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+) -> None:
+    # The choice is refused before any engine is asked, so no Podman is needed to see it.
+    root = make_project({"requirements.txt": "numpy\n", "analysis.ipynb": "{}"})
+    monkeypatch.chdir(root)
+    chosen = run("--engine", "podman", *command)
+    assert chosen.exit_code == ExitCode.USAGE, chosen.output
+    assert "nbship hub needs Docker" in error_text(chosen) and "--engine docker" in chosen.stderr
+    monkeypatch.setenv("NBSHIP_ENGINE", "podman")
+    from_env = run(*command)
+    assert from_env.exit_code == ExitCode.USAGE and "this engine is podman" in from_env.stderr
+    monkeypatch.delenv("NBSHIP_ENGINE")
+    (root / "nbship.toml").write_text('engine = "podman"\n', encoding="utf-8")
+    from_setting = run(*command)
+    assert from_setting.exit_code == ExitCode.USAGE and "this engine is podman" in from_setting.stderr

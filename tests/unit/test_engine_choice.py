@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from nbship.cli import main
 from nbship.engine import choose, connect
-from nbship.engine.buildlog import BuildahLog
+from nbship.engine.buildlog import BuildahLog, NotInContext
 from nbship.engine.docker import DockerEngine, api_refusal
 from nbship.engine.podman import PodmanEngine
 from nbship.engine.podman_values import version_refusal
@@ -189,6 +189,26 @@ def test_a_single_stage_buildah_log() -> None:
     error = log.error()
     assert "'nosuchpackage' could not be found in PyPI" in error.message and "[2/2] RUN pip install" in error.message
     assert log.report().steps == ()  # steps of an unnamed single stage, as for BuildKit
+
+
+@pytest.mark.parametrize(
+    ("source", "error"),
+    [
+        ("data/missing.txt", 'copier: stat: "/data/missing.txt": no such file or directory'),
+        ("../outside.txt", "possible escaping context directory error: "
+                           'copier: stat: "/outside.txt": no such file or directory'),
+    ],
+)  # fmt: skip
+def test_a_buildah_copy_outside_the_context(source: str, error: str) -> None:
+    # Podman 4.3's words, as `podman build` printed them on this machine.
+    log = BuildahLog()
+    stopped = f'Error: building at STEP "COPY {source} /x": checking on sources under "/tmp/ctx": {error}'
+    for line in ["STEP 1/2: FROM scratch AS one", f"STEP 2/2: COPY {source} /x", stopped]:
+        log.feed(line)
+    found = log.error()
+    assert isinstance(found, NotInContext), found.message
+    assert found.path == source.removeprefix("../") and "not in the build context" in found.message
+    assert "[one 2/2] COPY" in found.message
 
 
 @given(st.lists(st.text(max_size=80), max_size=30))

@@ -92,7 +92,13 @@ def hub_up(
         resources=resources_from(kwargs),
     )
     with console.progress() as reporter:
-        outcome = api.hub_up(path=path, options=options, build_options=build_options_from(kwargs), reporter=reporter)
+        outcome = api.hub_up(
+            path=path,
+            options=options,
+            build_options=build_options_from(kwargs),
+            reporter=reporter,
+            engine=console.engine(),
+        )
     found = outcome.hub
     mode = "as Swarm services" if found.swarm else "on this machine"
     console.say(f"JupyterHub for {found.project_path} is ready; users' servers run {found.image} {mode}:")
@@ -120,9 +126,9 @@ def hub_up(
         console.say(f"Stop it with: nbship hub down {again}")
         return
     console.follow_log(
-        api.hub_logs(hub=found),
+        api.hub_logs(hub=found, engine=console.engine()),
         intro="Showing the hub's log; press Ctrl-C to stop the hub (every user's work stays in their volume).",
-        stop=lambda: api.hub_down(path=path, image=image),
+        stop=lambda: api.hub_down(path=path, image=image, engine=console.engine()),
         ended=f"The hub stopped on its own; `docker logs {found.container_name}` shows why.",
     )
 
@@ -136,7 +142,7 @@ def hub_down(path: ProjectPath | None, image: str | None, volumes: bool) -> None
     from nbship import api
 
     with console.progress() as reporter:
-        outcome = api.hub_down(path=path, image=image, volumes_too=volumes, reporter=reporter)
+        outcome = api.hub_down(path=path, image=image, volumes_too=volumes, reporter=reporter, engine=console.engine())
     console.say(f"Stopped {outcome.hub.container_name}." if outcome.hub else "No hub was running for this project.")
     if outcome.removed_servers:
         console.say(f"Removed the servers the hub left: {', '.join(outcome.removed_servers)}.")
@@ -156,7 +162,7 @@ def hub_status(path: ProjectPath | None, as_json: bool) -> None:
     """List the hubs on this machine: their URLs, users and users' servers."""
     from nbship import api
 
-    found = api.hub_status(path=path)
+    found = api.hub_status(path=path, engine=console.engine())
     if as_json:
         from nbship.cli import jsonout
 
@@ -187,7 +193,12 @@ def hub_image(path: ProjectPath | None, image: str | None, name: str | None, as_
 
     with console.progress() as reporter:
         outcome = api.hub_image(
-            path=path, image=image, tag=name, build_options=build_options_from(kwargs), reporter=reporter
+            path=path,
+            image=image,
+            tag=name,
+            build_options=build_options_from(kwargs),
+            reporter=reporter,
+            engine=console.engine(),
         )
     if as_json:
         console.emit_json({"format": 1, "image": outcome.image, "source": outcome.source, "built": outcome.built})
@@ -213,7 +224,7 @@ def hub_k8s(path: ProjectPath | None, image: str, output: Path, storage: str, fo
     """Write Zero to JupyterHub Helm values for PATH's image (no Docker or cluster needed)."""
     from nbship import api
 
-    outcome = api.hub_k8s(path=path, image=image, output=output, storage=storage, force=force)
+    outcome = api.hub_k8s(path=path, image=image, output=output, storage=storage, force=force, engine=console.engine())
     console.say(f"Wrote {outcome.values_file}.")
     if outcome.secrets_file is not None:
         console.say(f"Wrote the secrets into {outcome.secrets_file} (readable by you only; keep it out of git).")

@@ -19,8 +19,7 @@ from pathlib import Path
 from nbship import contract as c
 from nbship import envvars
 from nbship.commands.build import ca_secret_files
-from nbship.commands.serve import Target, bind_choice, image_and_target, project_target, target_of
-from nbship.engine import connect
+from nbship.commands.serve import Target, bind_choice, connect_for, image_and_target, project_target, target_of
 from nbship.engine.base import Builder, BuildRequest, HubEngine, ImageInfo
 from nbship.errors import NbshipError, ProjectError, UsageError
 from nbship.hub import images, k8s
@@ -29,7 +28,7 @@ from nbship.hub import spec as s
 from nbship.hub.client import HubClient, HubUser
 from nbship.hub.runtime import Hub
 from nbship.hub.state import new_password, next_state
-from nbship.options import BuilderChoice, BuildOptions, HubOptions
+from nbship.options import BuilderChoice, BuildOptions, EngineChoice, HubOptions
 from nbship.project.kinds.dockerfile import DockerfileInput
 from nbship.references import validate_reference
 from nbship.reporter import RecordingReporter, Reporter
@@ -78,12 +77,13 @@ class K8sOutcome:
     passwords: Mapping[str, str] = field(default_factory=dict)  # the shared passwords made now
 
 
-def hub_engine() -> HubEngine:
-    engine = connect()
+def hub_engine(choice: EngineChoice | None, path: ProjectPath | None = None, image: str | None = None) -> HubEngine:
+    """The engine the hub runs on, chosen as every command's is; only Docker can serve a hub."""
+    engine = connect_for(choice, path, image, None)
     if not isinstance(engine, HubEngine):
         raise UsageError(
             f"nbship hub needs Docker: JupyterHub starts users' servers through the Docker API (DockerSpawner), "
-            f"and this engine is {engine.name}."
+            f"and this engine is {engine.name}. Run it with Docker: --engine docker, or NBSHIP_ENGINE=docker."
         )
     return engine
 
@@ -182,16 +182,17 @@ def hub_image(
     tag: str | None = None,
     build_options: BuildOptions | None = None,
     reporter: Reporter | None = None,
+    engine: EngineChoice | None = None,
 ) -> UsersImageOutcome:
     """The project's image (built when needed), or `image`, made hub-ready: what `hub up` runs for
     each user, and what a cluster needs in a registry (`nbship push --image` it)."""
     reporter = reporter or RecordingReporter()
     build_options = build_options or BuildOptions()
-    engine = hub_engine()
-    source, info, target = image_and_target(engine, path, image, build_options, reporter)
-    builder, secrets = _builder(engine, build_options, target.settings.builder)
+    on = hub_engine(engine, path, image)
+    source, info, target = image_and_target(on, path, image, build_options, reporter)
+    builder, secrets = _builder(on, build_options, target.settings.builder)
     reference, _, built = ensure_users_image(
-        engine, source, info, builder, secrets, reporter, tag=validate_reference(tag) if tag else None
+        on, source, info, builder, secrets, reporter, tag=validate_reference(tag) if tag else None
     )
     return UsersImageOutcome(reference, source, built)
 
@@ -273,6 +274,7 @@ def hub_up(
     options: HubOptions | None = None,
     build_options: BuildOptions | None = None,
     reporter: Reporter | None = None,
+    engine: EngineChoice | None = None,
 ) -> HubOutcome:
     """Starts (or updates) the project's hub and returns once it answers, with the passwords made
     now. A running hub that already serves exactly this is left as it is, with its users' servers."""
@@ -280,24 +282,24 @@ def hub_up(
     reporter = reporter or RecordingReporter()
     build_options = build_options or BuildOptions()
     _check_options(options)
-    engine = hub_engine()
-    socket = engine.daemon_socket()
+    on = hub_engine(engine, path)
+    socket = on.daemon_socket()
     if socket is None:
         raise UsageError(
             "The hub starts users' servers through the engine's socket, mounted into its container, and nbship "
             "reaches this engine over the network (DOCKER_HOST or a docker context with tcp:// or ssh://). Run "
             "nbship hub on the engine's own machine."
         )
-    image, info, target = image_and_target(engine, path, options.image, build_options, reporter)
+    image, info, target = image_and_target(on, path, options.image, build_options, reporter)
     settings: HubSettings = target.settings.hub
     swarm = options.swarm if options.swarm is not None else settings.swarm
     if swarm:
-        hubs.require_swarm_manager(engine)
-    builder, secrets = _builder(engine, build_options, target.settings.builder)
-    users_ref, users_info, _ = ensure_users_image(engine, image, info, builder, secrets, reporter)
-    hub_info = ensure_hub_image(engine, builder, secrets, reporter)
+        hubs.require_swarm_manager(on)
+    builder, secrets = _builder(on, build_options, target.settings.builder)
+    users_ref, users_info, _ = ensure_users_image(on, image, info, builder, secrets, reporter)
+    hub_info = ensure_hub_image(on, builder, secrets, reporter)
     hub_ref = images.hub_image(buildkit=builder.kind == "buildkit")
-    previous, found = hubs.previous_state(engine, target.project_id, hub_ref)
+    previous, found = hubs.previous_state(on, target.project_id, hub_ref)
     auth = project_authenticator(target, reporter)
     users = _names(options.users, settings.users, previous.users, "--user")
     admins = _names(options.admins, settings.admins, previous.admins, "--admin")
@@ -341,21 +343,21 @@ def hub_up(
         reporter.info(
             f"Restarting the hub of {target.label}: users' servers stop now (their work stays in their volumes)."
         )
-        hubs.stop(engine, target.project_id)
+        hubs.stop(on, target.project_id)
     if spec.bind != c.LOOPBACK:
         reporter.warn(
             f"The hub will be reachable from other machines on {spec.bind}:{spec.port}; only its logins protect it. "
             "Put HTTPS in front of it (a reverse proxy) before passwords cross a network."
         )
     reporter.step(f"starting JupyterHub for {users_ref}")
-    hub = hubs.start(engine, spec, state, socket, reporter)
+    hub = hubs.start(on, spec, state, socket, reporter)
     return HubOutcome(hub, state.admin_token, tuple(client.users()), made, started=True, login=login)
 
 
-def hub_logs(*, hub: Hub) -> Iterator[str]:
+def hub_logs(*, hub: Hub, engine: EngineChoice | None = None) -> Iterator[str]:
     """The hub's log as it comes, until the hub stops."""
-    engine = hub_engine()
-    for chunk in engine.logs(hub.container_name, follow=True):
+    on = hub_engine(engine)
+    for chunk in on.logs(hub.container_name, follow=True):
         yield from chunk.decode(errors="replace").splitlines()
 
 
@@ -368,34 +370,35 @@ def hub_down(
     image: str | None = None,
     volumes_too: bool = False,
     reporter: Reporter | None = None,
+    engine: EngineChoice | None = None,
 ) -> HubDownOutcome:
     """Stops the project's hub and every user's server. The users' volumes (and the hub's own,
     which keeps its users and their password hashes) stay unless `volumes_too`."""
     reporter = reporter or RecordingReporter()
-    engine = hub_engine()
-    target = target_of(engine, path, image)
-    found = hubs.find_hub(engine, target.project_id)
-    hub = hubs.hub_of(found, hubs.read_state(engine, found.id).hub) if found is not None else None
-    _, removed = hubs.stop(engine, target.project_id)
-    owned = sorted(item.name for item in engine.volumes(labels={c.LABEL_HUB: target.project_id}))
+    on = hub_engine(engine, path, image)
+    target = target_of(on, path, image)
+    found = hubs.find_hub(on, target.project_id)
+    hub = hubs.hub_of(found, hubs.read_state(on, found.id).hub) if found is not None else None
+    _, removed = hubs.stop(on, target.project_id)
+    owned = sorted(item.name for item in on.volumes(labels={c.LABEL_HUB: target.project_id}))
     if not volumes_too:
         return HubDownOutcome(hub, removed, (), tuple(owned))
     if owned:
         reporter.info(f"Removing the hub's volumes, with every user's work in them: {', '.join(owned)}.")
     for name in owned:
-        volumes.remove(engine, name)
+        volumes.remove(on, name)
     return HubDownOutcome(hub, removed, tuple(owned), ())
 
 
-def hub_status(*, path: ProjectPath | None = None) -> list[HubStatus]:
+def hub_status(*, path: ProjectPath | None = None, engine: EngineChoice | None = None) -> list[HubStatus]:
     """The hubs on this engine (PATH's only, when given), each with its users and their servers."""
-    engine = hub_engine()
-    wanted = target_of(engine, path, None).project_id if path is not None else None
+    on = hub_engine(engine, path)
+    wanted = target_of(on, path, None).project_id if path is not None else None
     found: list[HubStatus] = []
-    for container in hubs.list_hubs(engine):
+    for container in hubs.list_hubs(on):
         if wanted is not None and container.labels.get(c.LABEL_HUB) != wanted:
             continue
-        previous = hubs.read_state(engine, container.id)
+        previous = hubs.read_state(on, container.id)
         hub = hubs.hub_of(container, previous.hub)
         users: tuple[HubUser, ...] = ()
         note = ""
@@ -423,6 +426,7 @@ def hub_k8s(
     storage: str = k8s.DEFAULT_STORAGE,
     force: bool = False,
     reporter: Reporter | None = None,
+    engine: EngineChoice | None = None,
 ) -> K8sOutcome:
     """Writes Zero to JupyterHub values for `image` (hub-ready, in a registry the cluster reaches);
     secrets, when there are any, go to a second file beside it, readable by its owner only."""
@@ -448,7 +452,7 @@ def hub_k8s(
         uid: int | None = project.settings.user_id
         workdir = c.WORKDIR
     else:
-        uid, workdir = None, servers.image_workdir(connect().image(reference))
+        uid, workdir = None, servers.image_workdir(connect_for(engine, path, None, reporter).image(reference))
     auth = project_authenticator(project_target(project), reporter)
     users = _names((), settings.users, (), "--user")
     admins = _names((), settings.admins, (), "--admin")

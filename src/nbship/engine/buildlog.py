@@ -50,8 +50,13 @@ _MISSING_PACKAGE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"No matching distribution found for ([A-Za-z0-9._-]+)"), "PyPI"),
     (re.compile(r"E: Unable to locate package ([a-z0-9.+-]+)"), "the Debian package lists"),
 )
-# A COPY whose source is not in the context: BuildKit's words (20.10, then newer) and the classic builder's.
+# A COPY whose source is not in the context: BuildKit's words (20.10, then newer), the classic
+# builder's and Buildah's (Podman; a path above the context is shown from the context's root).
 _NOT_IN_CONTEXT = (
+    re.compile(
+        r'checking on sources under "[^"]*":(?: possible escaping context directory error:)? copier: '
+        r'stat: "/?([^"]+)": no such file or directory'
+    ),
     re.compile(r'failed to compute cache key: "/?([^"]+)" not found'),
     re.compile(r'failed to calculate checksum of ref [^:]*: "/?([^"]+)": not found'),
     re.compile(r"failed to walk \S*?/buildkit-mount\d+/([^:]+): lstat .*: no such file or directory"),  # its folder
