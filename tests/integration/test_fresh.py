@@ -80,7 +80,7 @@ def test_a_no_change_build_answers_from_its_record(project: Path) -> None:
 def test_every_input_takes_the_full_path(project: Path) -> None:
     _build(project)
     lock = project / "binder" / "Pipfile.lock"
-    edits: dict[str, Callable[[], None]] = {
+    edits: dict[str, Callable[[], object]] = {
         "a notebook, same size": lambda: _same_size_edit(project / "check_pipfile_lock.ipynb"),
         "a new file": lambda: (project / "notes.txt").write_text("new\n"),
         ".dockerignore": lambda: (project / ".dockerignore").write_text("notes.txt\n"),
