@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 from conftest import TEST_PREFIX, BuiltProject, copy_project, run_cli
 from docker_helpers import docker, inspect, layers, run_in
+from sbom_helpers import dpkg_installed, listed, python_installed, sbom_of
+
+from nbship.errors import ExitCode
 
 pytestmark = pytest.mark.docker
 
@@ -93,6 +96,8 @@ def test_binder_folder_kinds(kinds_built: BuiltProject) -> None:
     assert lines[3] == "postBuild ran as 1000 in /opt/nbship/project"
     assert lines[4] == "1.16.0"  # postBuild sees the project's environment
     assert "more.ipynb" in lines
+    # The SBOM names binder/apt.txt's package with the version dpkg installed.
+    assert ("jq", dpkg_installed(kinds_built.image)["jq"]) in listed(sbom_of(kinds_built.image), "deb")
 
 
 def test_project_package_data_and_excludes(package_built: BuiltProject) -> None:
@@ -159,6 +164,59 @@ def test_own_dockerfile_is_used_as_is(docker_daemon: str, tmp_path: Path) -> Non
     assert result.exit_code == 0, result.stderr
     assert "own Dockerfile as is" in result.stderr
     assert docker("run", "--rm", tag).stdout.strip() == "built from the project's own Dockerfile"
+
+
+def test_own_dockerfile_image_gets_an_sbom_and_keeps_its_config(docker_daemon: str, tmp_path: Path) -> None:
+    project = copy_project("own-dockerfile", tmp_path)
+    (project / "Dockerfile").write_text(
+        (project / "Dockerfile").read_text()
+        + 'USER nobody\nENV OWN=1\nENTRYPOINT ["/bin/sh", "-c"]\nCMD ["cat /own-marker"]\n'
+    )
+    tag = f"{TEST_PREFIX}/own-sbom:latest"
+    try:
+        result = run_cli("build", str(project), "-t", tag)
+        assert result.exit_code == 0, result.output + result.stderr
+        assert "no SBOM" not in result.stderr
+        config = inspect(tag)["Config"]
+        assert (config["User"], config["Entrypoint"], config["Cmd"]) == (
+            "nobody",
+            ["/bin/sh", "-c"],
+            ["cat /own-marker"],
+        )
+        assert "OWN=1" in config["Env"]
+        assert docker("run", "--rm", tag).stdout.strip() == "built from the project's own Dockerfile"
+        document = sbom_of(tag)
+        plain = ("--entrypoint", "")  # past the image's own entrypoint, which would take `sh -c` as its script
+        debs = set(dpkg_installed(tag, *plain).items())
+        assert debs and debs <= listed(document, "deb"), sorted(debs - listed(document, "deb"))
+        python = python_installed(tag, "python3", *plain)
+        assert python <= listed(document, "pypi"), sorted(python - listed(document, "pypi"))
+        base = [p for p in document["packages"] if p["SPDXID"].startswith("SPDXRef-base-")]
+        assert base[0]["name"] == "python:3.11-slim" and base[0]["versionInfo"].startswith("sha256:")
+        # One layer on top, and no image without the SBOM left behind.
+        history = docker("images", "--filter", "dangling=true", "--format", "{{.ID}}").stdout.split()
+        assert inspect(tag)["Id"].split(":")[1][:12] not in history
+        again = run_cli("build", str(project), "-t", tag)
+        assert again.exit_code == 0 and "up to date" in again.stderr, again.stderr
+    finally:
+        docker("rmi", "-f", tag, check=False)
+
+
+def test_own_dockerfile_image_without_python_says_why_it_has_no_sbom(docker_daemon: str, tmp_path: Path) -> None:
+    project = copy_project("own-dockerfile", tmp_path)
+    (project / "Dockerfile").write_text('FROM debian:bookworm-slim\nCMD ["true"]\n')
+    tag = f"{TEST_PREFIX}/own-nosbom:latest"
+    try:
+        result = run_cli("build", str(project), "-t", tag)
+        assert result.exit_code == 0, result.output + result.stderr
+        stderr = " ".join(result.stderr.split())
+        assert "The image of Dockerfile has no SBOM (/opt/nbship/sbom.spdx.json): it has no python3." in stderr
+        assert "Traceback" not in stderr
+        sbom = run_cli("sbom", "--image", tag)
+        assert sbom.exit_code == ExitCode.NOT_FOUND, sbom.output + sbom.stderr
+        assert "has no SBOM" in sbom.stderr and "python3" in sbom.stderr
+    finally:
+        docker("rmi", "-f", tag, check=False)
 
 
 def test_runtime_txt_selects_the_python_version(docker_daemon: str, tmp_path: Path) -> None:
@@ -303,6 +361,7 @@ def test_support_image_is_made_once_and_shared(example_built: BuiltProject) -> N
     assert inspect(reference)["Id"] == first["Id"]  # reused, not made again
     listing = run_in(example_built.image, "ls /opt/nbship/bin; ls /opt/nbship/build 2>&1 | head -1")
     assert listing.split()[:3] == ["dumb-init", "entrypoint", "nbship-refresh"]
+    assert {"refresh_delivery.py", "refresh_disk.py", "refresh_merge.py"} <= set(listing.split())  # its modules
     assert "No such file" in listing  # the build-time helpers stay in the build stages
 
 

@@ -15,6 +15,7 @@ import requests
 from conda_channel import PLACEHOLDER, TEST_PACKAGES, Package, make_ca, serve, write_channel
 from conftest import TEST_PREFIX, BuiltProject, free_port, run_cli, wait_until
 from docker_helpers import bridge_gateway, docker, run_in
+from sbom_helpers import listed, python_installed, sbom_of
 
 from nbship.errors import ExitCode
 
@@ -95,6 +96,24 @@ def test_image_keeps_no_installer_cache_or_stripped_files(conda_built: tuple[Bui
     assert report["files_removed"] >= 2 and report["packages"] == 2
     assert report["bytes_removed"] >= 4096 + 8192  # the static library and the source map, measured
     assert report["bytes_removed"] < report["bytes_before"]
+
+
+def test_sbom_lists_the_conda_and_pip_packages_really_in_the_environment(conda_built: tuple[BuiltProject, str]) -> None:
+    built, _ = conda_built
+    document = sbom_of(built.image)
+    # conda-meta/NAME-VERSION-BUILD.json is how conda itself records an installed package.
+    records = run_in(built.image, "cd /opt/nbship/env/conda-meta && ls *.json").split()
+    installed = {tuple(r[: -len(".json")].rsplit("-", 2)[:2]) for r in records if r != "nbship-strip.json"}
+    assert installed and listed(document, "conda") == installed
+    # Each conda package with the sha256 the lock pinned for its file.
+    lock = (built.path / "nbship.lock").read_text()
+    conda = [p for p in document["packages"] if p["SPDXID"].startswith("SPDXRef-conda-")]
+    for package in conda:
+        assert package["checksums"][0]["checksumValue"] in lock, package
+        assert package["externalRefs"][0]["referenceLocator"].startswith(f"pkg:conda/{package['name']}@")
+    # The pip: section's and nbship's own Python packages, each once, with the version it has.
+    python = python_installed(built.image)
+    assert ("six", "1.16.0") in python and python <= listed(document, "pypi"), sorted(python - listed(document))
 
 
 def test_unchanged_conda_project_is_not_rebuilt_nor_relocked(conda_built: tuple[BuiltProject, str]) -> None:

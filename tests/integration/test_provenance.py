@@ -13,39 +13,19 @@ import pytest
 import requests
 from conftest import TEST_PREFIX, BuiltProject, free_port, run_cli
 from docker_helpers import docker, inspect, run_in
+from sbom_helpers import dpkg_installed, listed, python_installed, sbom_of
 
 from nbship import contract as c
 from nbship.errors import ExitCode
 
-# What the image's own tools say is installed: its environment's Python and dpkg.
-_PYTHON_LIST = (
-    "/opt/nbship/env/bin/python -c 'import importlib.metadata as m, json; "
-    'print(json.dumps(sorted([d.metadata["Name"], d.version] for d in m.distributions())))\''
-)
-_DPKG_LIST = "dpkg-query -W -f '${Package} ${Version} ${db:Status-Status}\\n'"
-
-
-def _sbom(image: str) -> dict[str, object]:
-    result = run_cli("sbom", "--image", image)
-    assert result.exit_code == 0, result.output + result.stderr
-    document: dict[str, object] = json.loads(result.stdout)
-    return document
-
 
 def test_sbom_lists_the_packages_really_in_the_image(example_built: BuiltProject) -> None:
-    document = _sbom(example_built.image)
-    assert document["spdxVersion"] == "SPDX-2.3"
+    document = sbom_of(example_built.image)
     packages = document["packages"]
-    assert isinstance(packages, list)
-    listed = {(p["name"], p["versionInfo"]) for p in packages}
-    installed = {tuple(pair) for pair in json.loads(run_in(example_built.image, _PYTHON_LIST))}
-    assert installed and installed <= listed, sorted(installed - listed)
-    debs = {
-        (name, version)
-        for name, version, state in (line.split(" ") for line in run_in(example_built.image, _DPKG_LIST).splitlines())
-        if state == "installed"
-    }
-    assert debs and debs <= listed, sorted(debs - listed)
+    installed = python_installed(example_built.image)
+    assert installed and installed <= listed(document, "pypi"), sorted(installed - listed(document, "pypi"))
+    debs = set(dpkg_installed(example_built.image).items())
+    assert debs and debs <= listed(document, "deb"), sorted(debs - listed(document, "deb"))
     # The lock's hashes are carried for the locked packages; nbship's version and the base are named.
     by_name = {p["name"]: p for p in packages}
     assert "checksums" in by_name["jupyterlab"] or "accepts these files" in by_name["jupyterlab"].get("comment", "")

@@ -19,6 +19,7 @@ from conda_channel import make_ca, serve
 from conftest import TEST_PREFIX, BuiltProject, copy_project, free_port, run_cli
 from docker_helpers import bridge_gateway, docker, layers, run_in
 from r_repository import TEST_R_PACKAGES, write_repository
+from sbom_helpers import dpkg_installed, listed, sbom_of
 
 from nbship.errors import ExitCode
 
@@ -85,6 +86,24 @@ def test_packages_come_from_each_source_into_the_notebook_users_library(r_built:
     # postBuild ran after both, as the notebook user, in the project folder.
     assert run_in(built.image, "cat /opt/nbship/project/postbuild.txt").split() == ["hello,", "postBuild!", "42"]
     assert run_in(built.image, "stat -c %u /opt/nbship/rlib /opt/nbship/rlib/nbshipgreet").split() == ["1000"] * 2
+
+
+def test_sbom_lists_the_r_and_apt_packages_really_in_the_image(r_built: tuple[BuiltProject, str]) -> None:
+    built, _ = r_built
+    document = sbom_of(built.image)
+    table = run_in(
+        built.image,
+        'Rscript -e \'write.table(installed.packages()[, c("Package", "Version")], '
+        "row.names = FALSE, col.names = FALSE, quote = FALSE)'",
+    )
+    # Every library R searches: the project's, Debian's site library (apt.txt's praise), R's own.
+    installed = {(line.split()[0], line.split()[1]) for line in table.splitlines()}
+    assert {"nbshipgreet", "praise", "stats"} <= {name for name, _ in installed}
+    assert installed <= listed(document, "cran"), sorted(installed - listed(document, "cran"))
+    debs = dpkg_installed(built.image)
+    for name in ("r-cran-praise", "r-base-core", "r-cran-irkernel"):  # apt.txt's, and R's own
+        assert (name, debs[name]) in listed(document, "deb")
+    assert set(debs.items()) <= listed(document, "deb")
 
 
 def test_image_keeps_the_repository_but_no_compiler_or_ca(

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import TEST_PREFIX, copy_project, run_cli
+from conftest import TEST_PREFIX, BuiltProject, copy_project, run_cli
 from docker_helpers import docker, inspect
 
 from nbship.errors import ExitCode
@@ -46,6 +46,7 @@ def test_one_commit_built_from_scratch_in_two_folders_gives_one_image_id(
             result = run_cli("build", str(project), "-t", tag, "--reproducible", "--no-cache", "--json")
             assert result.exit_code == 0, result.output + result.stderr
             assert "Reproducible build: every time in the image is 2024-05-01T12:00:00Z" in result.stderr
+            assert "not locked" not in result.stderr  # nothing from the Debian mirror: no caveat
             ids.append(json.loads(result.stdout)["id"])
         assert ids[0] == ids[1] == inspect(tags[0])["Id"] == inspect(tags[1])["Id"]
         config = inspect(tags[0])
@@ -71,3 +72,20 @@ def test_reproducible_without_a_clock_is_refused(
     assert result.exit_code == ExitCode.USAGE, result.output + result.stderr
     assert "--reproducible needs a time every machine agrees on" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_reproducible_build_of_an_apt_project_says_the_mirror_is_not_locked(
+    kinds_built: BuiltProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(COMMIT_EPOCH))
+    project = copy_project("binder-kinds", tmp_path)  # binder/apt.txt; kinds_built cached its layers
+    tag = f"{TEST_PREFIX}/repro-apt:1"
+    try:
+        result = run_cli("build", str(project), "-t", tag, "--reproducible")
+        assert result.exit_code == 0, result.output + result.stderr
+        assert (
+            "apt.txt's packages are not locked: this image is reproducible only while the Debian mirror serves "
+            "the same versions of them"
+        ) in " ".join(result.stderr.split())
+    finally:
+        docker("rmi", "-f", tag, check=False)

@@ -63,6 +63,7 @@ def test_support_files_land_where_the_contract_says() -> None:
     assert {
         c.ENTRYPOINT,
         c.REFRESH,
+        *(f"{c.BIN_DIR}/refresh_{name}.py" for name in ("delivery", "disk", "merge")),  # its modules
         c.SBOM_WRITER,
         *(f"{c.BUILD_DIR}/nbship_build/{name}.py" for name in ("assemble", "layers", "elf", "slim")),
         c.CONDA_INSTALLER,

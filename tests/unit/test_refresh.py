@@ -5,11 +5,13 @@ of it, what the image delivers now, and what the work folder holds afterwards.""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from nbship.payload import refresh
+from nbship.render import support
 
 from .refresh_helpers import CuttingDisk, Image, Killed, Tree, debris, edit, files_of, snapshot
 
@@ -283,6 +286,26 @@ def test_the_command_line(image: Image, work: Path, capsys: pytest.CaptureFixtur
     assert refresh.main(["sync", str(image.content), str(image.manifest), str(work)]) == 0
     assert "nbship: kept your version of a" in capsys.readouterr().err
     assert refresh.main(["what"]) == 2
+
+
+def test_the_script_runs_from_the_support_files_as_the_image_has_them(image: Image, work: Path, tmp_path: Path) -> None:
+    """bin/nbship-refresh finds its modules beside it, as the support image lays them out."""
+    bin_dir = tmp_path / "opt-nbship"
+    with tarfile.open(fileobj=io.BytesIO(support.support_archive())) as tar:
+        tar.extractall(bin_dir)  # noqa: S202 - nbship's own archive, made just above
+    script = str(bin_dir / "bin" / "nbship-refresh")
+    image.deliver({"a": "1", "nb/b.ipynb": "{}"})
+    manifest = subprocess.run(
+        [sys.executable, "-S", script, "manifest", str(image.content), "proj"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert manifest.stdout == image.manifest.read_text()
+    subprocess.run(
+        [sys.executable, "-S", script, "sync", str(image.content), str(image.manifest), str(work)], check=True
+    )
+    assert (work / "nb" / "b.ipynb").read_text() == "{}"
 
 
 @pytest.mark.parametrize(

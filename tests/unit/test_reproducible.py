@@ -8,10 +8,16 @@ import io
 import struct
 import tarfile
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nbship.commands.reproducible import clock, unlocked_debian, unlocked_r_packages
+from nbship.project.detect import detect
+from nbship.reporter import RecordingReporter
 from nbship.runtime.reproducible import clamp_pyc, clamp_shadow, normalize_config, normalize_layer
+
+from .helpers import MakeProject
 
 EPOCH = 1_700_000_000
 
@@ -91,3 +97,50 @@ def test_the_config_holds_the_clock_and_the_new_layers() -> None:
     assert fixed["created"] == "2023-11-14T22:13:20Z" and fixed["history"][0]["created"] == fixed["created"]
     assert fixed["history"][0]["created_by"] == "RUN x" and fixed["rootfs"]["diff_ids"] == ["sha256:new"]
     assert fixed["config"] == config["config"] and config["created"].startswith("2026")
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"requirements.txt": "six\n"}, ()),
+        ({"environment.yml": "dependencies:\n  - python\n"}, ()),
+        ({"apt.txt": "jq\n", "requirements.txt": "six\n"}, ("apt.txt's packages",)),
+        ({"binder/apt.txt": "# a comment\njq\n"}, ("apt.txt's packages",)),
+        ({"install.R": 'install.packages("x")\n'}, ("R and its kernel (r-base-core, r-cran-irkernel)",)),
+        (
+            {"runtime.txt": "r-4.2\n", "apt.txt": "r-cran-praise\n"},
+            ("apt.txt's packages", "R and its kernel (r-base-core, r-cran-irkernel)"),
+        ),
+    ],
+)
+def test_the_reproducible_note_names_what_the_debian_mirror_installs_unlocked(
+    make_project: MakeProject, files: dict[str, str], expected: tuple[str, ...]
+) -> None:
+    assert unlocked_debian(detect(make_project({"analysis.ipynb": "{}", **files}))) == expected
+
+
+def test_the_reproducible_note_is_given_only_when_it_applies(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(EPOCH))
+    for name, files, noted in (("pip", {"requirements.txt": "six\n"}, False), ("apt", {"apt.txt": "jq\n"}, True)):
+        reporter = RecordingReporter()
+        clock(detect(make_project({"analysis.ipynb": "{}", **files}, name=name)), reporter)
+        warnings = [text for level, text in reporter.events if level == "warn"]
+        assert any("not locked" in text and "Debian mirror" in text for text in warnings) is noted, warnings
+
+
+@pytest.mark.parametrize(
+    ("files", "source"),
+    [
+        ({"install.R": 'install.packages("x")\n'}, "https://cloud.r-project.org"),
+        ({"install.R": "", "nbship.toml": 'r-repository = "https://r.example/repo"\n'}, "https://r.example/repo"),
+        ({"install.R": "", "runtime.txt": "r-4.2-2024-05-01\n"}, None),  # a dated snapshot
+        ({"runtime.txt": "r-4.2\n"}, None),  # R alone: no packages from a repository
+    ],
+)
+def test_r_packages_from_an_undated_repository_are_noted(
+    make_project: MakeProject, files: dict[str, str], source: str | None
+) -> None:
+    note = unlocked_r_packages(detect(make_project({"analysis.ipynb": "{}", **files})))
+    assert (note is None) if source is None else (note is not None and f"come from {source}," in note)

@@ -51,6 +51,16 @@ def _tree(root: Path) -> argparse.Namespace:
     rlib = root / "rlib" / "tibble"
     rlib.mkdir(parents=True)
     (rlib / "DESCRIPTION").write_text("Package: tibble\nVersion: 3.2.1\nLicense: MIT + file\n    LICENSE\n")
+    # R's own library (base packages) and one a conda package installed, which is listed as conda's.
+    for folder, text in (
+        ("Rlib/stats", "Package: stats\nVersion: 4.2.2\nPriority: base\nLicense: Part of R 4.2.2\n"),
+        ("Rlib/praise", "Package: praise\nVersion: 1.0.0\nLicense: MIT + file LICENSE\n"),
+        ("env/lib/R/library/zlibwrap", "Package: zlibwrap\nVersion: 1.0\n"),
+    ):
+        (root / folder).mkdir(parents=True)
+        (root / folder / "DESCRIPTION").write_text(text)
+    record["files"].append("lib/R/library/zlibwrap/DESCRIPTION")
+    (conda / "zlibwrap-1.0-h0_0.json").write_text(json.dumps(record))
     status = root / "status"
     status.write_text(
         "Package: zlib1g\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1:1.2.13\n\n"
@@ -64,7 +74,8 @@ def _tree(root: Path) -> argparse.Namespace:
         source_date_epoch="1700000000",
         prefix=str(prefix),
         content=str(content),
-        r_library=str(root / "rlib"),
+        r_library=[str(root / "rlib"), str(root / "Rlib"), str(prefix / "lib" / "R" / "library")],
+        project_r_library=str(root / "rlib"),
         dpkg_status=str(status),
     )
 
@@ -90,6 +101,8 @@ def test_the_document_lists_every_kind_of_package_with_what_is_known(tmp_path: P
     assert str(conda["externalRefs"][0]["referenceLocator"]).startswith("pkg:conda/zlibwrap@1.0?build=h0_0")
     assert sum(1 for p in document["packages"] if p["name"] == "zlibwrap") == 1
     assert packages["tibble"]["versionInfo"] == "3.2.1"
+    assert packages["stats"]["comment"] == "Part of R itself." and "externalRefs" not in packages["stats"]
+    assert packages["praise"]["comment"] == f"In the R library {tmp_path / 'Rlib'}."
     assert packages["zlib1g"]["versionInfo"] == "1:1.2.13"
     assert "gone" not in packages
     assert packages["python:3.11-slim"]["versionInfo"] == "sha256:" + "c" * 64

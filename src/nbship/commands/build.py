@@ -11,6 +11,7 @@ from nbship import __version__
 from nbship import contract as c
 from nbship.commands import reproducible as repro
 from nbship.commands.fresh import BuildInputs, BuildOutcome, up_to_date_message
+from nbship.commands.own_sbom import add_sbom, final_base
 from nbship.commands.source_date import git as _git
 from nbship.commands.source_date import source_date
 from nbship.engine import Engine
@@ -235,8 +236,7 @@ def build_project(engine: Engine, project: Project, options: BuildOptions, repor
     if existing is not None and fresh and not (options.rebuild or options.no_cache):
         reporter.info(up_to_date_message(tag))
         return BuildOutcome(tag, existing.id, existing.size, "none", False, existing, inputs=inputs)
-    if project.input(DockerfileInput) is None:
-        ensure_support_image(engine)
+    ensure_support_image(engine)  # the own Dockerfile's image gets its SBOM from it too
     reporter.info(f"Building {tag} with {builder.description}.")
     with locks.build_secrets(project, channel_auth=options.channel_auth, gateway=engine.build_host) as extra:
         if extra and builder.kind != "buildkit":
@@ -256,6 +256,13 @@ def build_project(engine: Engine, project: Project, options: BuildOptions, repor
             report = engine.build(request, reporter)
         except NotInContext as exc:
             raise _not_in_context(project, ignore, exc) from exc
+    own = project.input(DockerfileInput)
+    if own is not None:
+        base = final_base(text)
+        own_args = {**(sbom_build_args(engine, project, base) if base else {}), **build_args}
+        plain = engine.image(tag)
+        if add_sbom(engine, project, tag, builder, base, own_args, reporter) and plain is not None:
+            engine.remove_untagged_image(plain.id)  # the image without its SBOM: left dangling otherwise
     built = normalize_image(engine, tag, when.epoch) if when is not None else engine.image(tag)
     assert built is not None, "engine.build checks that the tag exists"
     if existing is not None and existing.id != built.id:

@@ -23,6 +23,9 @@ from nbship.ignore import lines as ignore_lines
 from nbship.options import BuildOptions
 from nbship.project.detect import Project
 from nbship.project.kinds.apt import AptInput
+from nbship.project.kinds.r import CRAN as R_CRAN
+from nbship.project.kinds.r import RUNTIME_PACKAGES as R_RUNTIME_PACKAGES
+from nbship.project.kinds.r import RInput
 from nbship.render.dockerignore import context_entries
 from nbship.reporter import Reporter
 from nbship.runtime.reproducible import iso
@@ -41,12 +44,41 @@ def clock(project: Project, reporter: Reporter) -> SourceDate:
             f"git commit`), or set {c.SOURCE_DATE_EPOCH_ENV} to seconds since 1970, or build without --reproducible."
         )
     reporter.info(f"Reproducible build: every time in the image is {iso(found.epoch)} ({found.origin}).")
-    if project.input(AptInput) is not None:
+    unlocked = unlocked_debian(project)
+    if unlocked:
         reporter.warn(
-            "apt.txt packages are not locked: this image is reproducible only while the Debian mirror serves "
-            "the same versions of them."
+            f"{' and '.join(unlocked)} are not locked: this image is reproducible only while the Debian mirror "
+            "serves the same versions of them (the SBOM in the image records the versions it got)."
         )
+    packages = unlocked_r_packages(project)
+    if packages:
+        reporter.warn(packages)
     return found
+
+
+def unlocked_r_packages(project: Project) -> str | None:
+    """What to say of install.R's and DESCRIPTION's packages when they come from no dated snapshot."""
+    r = project.input(RInput)
+    if r is None or (r.install_r is None and r.description is None):
+        return None
+    repository = project.settings.r_repository
+    if repository is None and r.runtime is not None and r.runtime.snapshot is not None:
+        return None  # a dated CRAN snapshot serves the same versions for good
+    return (
+        f"The R packages install.R and DESCRIPTION ask for come from {repository or R_CRAN}, which nbship does not "
+        "know to be a dated snapshot: this image is reproducible only while it serves the same versions. A date "
+        "in runtime.txt (r-4.3-2024-05-01) installs them from that day's CRAN snapshot."
+    )
+
+
+def unlocked_debian(project: Project) -> tuple[str, ...]:
+    """What the build installs from the Debian mirror, whose versions no lock pins."""
+    found = []
+    if project.input(AptInput) is not None:
+        found.append("apt.txt's packages")
+    if project.input(RInput) is not None:
+        found.append(f"R and its kernel ({', '.join(R_RUNTIME_PACKAGES)})")
+    return tuple(found)
 
 
 def identity(project: Project) -> str:

@@ -76,8 +76,9 @@ def sbom(
     found = image_sbom(chosen, reference, info.id)
     if found is None:
         raise NotFoundError(
-            f"The image {reference} has no SBOM at {c.SBOM}: nbship writes one into every image it builds "
-            "from a project, but not into an image built from the project's own Dockerfile or by another "
-            "tool. Build the project with nbship (or rebuild an image made by an older nbship with --rebuild)."
+            f"The image {reference} has no SBOM at {c.SBOM}. nbship writes one into every image it builds, "
+            "with the image's own python3: an image from the project's own Dockerfile that has no python3 "
+            "(3.8 or newer) gets none, nor does one another tool or an older nbship built. Install python3 in "
+            "the Dockerfile and build with nbship (--rebuild for an image an older nbship made)."
         )
     return found

@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import re
+import subprocess
 import sys
 import sysconfig
 from collections.abc import Iterator
@@ -137,6 +138,9 @@ def lock_facts(content: Path) -> LockFacts:
 def _site_folders(prefix: Path) -> list[Path]:
     found = sorted(prefix.glob("lib/python3*/site-packages"))
     system = [Path(sysconfig.get_paths()[key]) for key in ("purelib", "platlib")]
+    # Debian's python3 keeps its packages (python3-pip's, say) in /usr/lib/python3/dist-packages,
+    # on its path but in no sysconfig scheme.
+    system += [Path(entry) for entry in sys.path if Path(entry).name in ("site-packages", "dist-packages")]
     ordered: list[Path] = []
     for folder in [*found, *system]:
         if folder.is_dir() and folder.resolve() not in [f.resolve() for f in ordered]:
@@ -185,8 +189,31 @@ def python_distributions(prefix: Path, owned: set[str]) -> Iterator[tuple[Path, 
             )
 
 
-def r_packages(library: Path) -> Iterator[dict[str, str]]:
+def r_libraries(project_library: str) -> list[str]:
+    """The project's R library, then every library R itself searches (.libPaths(): Debian's
+    site-library for apt.txt's r-cran-* packages, R's own library for base and recommended ones).
+    No R in the image: the project's library alone."""
+    folders = [project_library] if project_library else []
+    try:
+        found = subprocess.run(
+            ["Rscript", "--vanilla", "-e", 'cat(.libPaths(), sep = "\\n")'],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return folders
+    if found.returncode == 0:
+        folders += [line for line in found.stdout.splitlines() if line.startswith("/") and line not in folders]
+    return folders
+
+
+def r_packages(library: Path, owned: set[str]) -> Iterator[dict[str, str]]:
+    """The DESCRIPTION fields of every package in `library` that no conda package installed."""
     for description in sorted(library.glob("*/DESCRIPTION")):
+        if str(description.resolve()) in owned:
+            continue
         fields: dict[str, str] = {}
         key = ""
         for line in description.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -308,7 +335,7 @@ def build_document(args: argparse.Namespace) -> dict[str, Any]:
                 license_text=record.get("license"),
             )
         )
-    locked = lock_facts(Path(args.content))
+    locked = lock_facts(Path(args.content)) if args.content else {}
     seen: set[tuple[str, str]] = set()
     for site, dist in sorted(
         python_distributions(prefix, owned), key=lambda item: (canonical(item[1]["name"]), item[1]["version"])
@@ -333,16 +360,21 @@ def build_document(args: argparse.Namespace) -> dict[str, Any]:
                 comment=None if env else f"Installed in the base image's Python ({site}).",
             )
         )
-    for fields in r_packages(Path(args.r_library)):
-        contained.append(
-            doc.add(
-                "cran",
-                fields["Package"],
-                fields["Version"],
-                purl=f"pkg:cran/{fields['Package']}@{fields['Version']}",
-                license_text=fields.get("License"),
+    for library in args.r_library:
+        for fields in r_packages(Path(library), owned):
+            base_r = fields.get("Priority") == "base"
+            contained.append(
+                doc.add(
+                    "cran",
+                    fields["Package"],
+                    fields["Version"],
+                    purl=None if base_r else f"pkg:cran/{fields['Package']}@{fields['Version']}",
+                    license_text=fields.get("License"),
+                    comment="Part of R itself."
+                    if base_r
+                    else (None if library == args.project_r_library else f"In the R library {library}."),
+                )
             )
-        )
     for fields in sorted(
         dpkg_packages(Path(args.dpkg_status)), key=lambda f: (f["Package"], f.get("Architecture", ""))
     ):
@@ -386,11 +418,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-image", required=True, help="the reference the image was built FROM")
     parser.add_argument("--base-digest", default=os.environ.get(BASE_DIGEST_ENV, ""))
     parser.add_argument("--source-date-epoch", default=os.environ.get(SOURCE_DATE_EPOCH_ENV, ""))
-    parser.add_argument("--prefix", required=True, help="the environment")
-    parser.add_argument("--content", required=True, help="the project as the image has it (its locks)")
-    parser.add_argument("--r-library", required=True)
+    # An image from the project's own Dockerfile has no nbship layout: its python3's environment,
+    # no locks, and the libraries R itself searches.
+    parser.add_argument("--prefix", default=sys.prefix, help="the environment (default: this Python's)")
+    parser.add_argument("--content", default="", help="the project as the image has it (its locks)")
+    parser.add_argument("--r-library", default="", help="the project's R library")
     parser.add_argument("--dpkg-status", default="/var/lib/dpkg/status")
     args = parser.parse_args(argv)
+    args.project_r_library, args.r_library = args.r_library, r_libraries(args.r_library)
     json.dump(build_document(args), sys.stdout, indent=2, sort_keys=True, ensure_ascii=False)
     sys.stdout.write("\n")
     return 0

@@ -26,6 +26,10 @@ from nbship import contract as c
 _FILES: tuple[tuple[str, str, int], ...] = (
     ("bin/entrypoint", "entrypoint.sh", 0o755),
     ("bin/nbship-refresh", "refresh.py", 0o755),
+    # nbship-refresh's modules: the script's own folder is first on its import path.
+    ("bin/refresh_delivery.py", "refresh_delivery.py", 0o644),
+    ("bin/refresh_disk.py", "refresh_disk.py", 0o644),
+    ("bin/refresh_merge.py", "refresh_merge.py", 0o644),
     ("bin/nbship-sbom", "sbom.py", 0o755),
     ("build/nbship_build/assemble.py", "assemble.py", 0o644),
     ("build/nbship_build/layers.py", "layers.py", 0o644),
