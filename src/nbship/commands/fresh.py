@@ -287,7 +287,8 @@ def build_when_needed(
     """The project's image for a command that detected the project already (up, run, hub): from
     the record when it stands (`looked`: the caller asked it already), else built when needed,
     and recorded. `started_ns`: before the project was read."""
-    if engine.name == "docker" and not looked:
+    # No engine call before the record matches: the full path refuses bad input (a tag) before any.
+    if not looked:
         known = lookup(path, options, engine=engine_choice, reporter=reporter, reader=engine)
         if known is not None:
             return known
