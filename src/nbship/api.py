@@ -29,10 +29,11 @@ if TYPE_CHECKING:
     from nbship.check.report import to_junit as check_report_junit
     from nbship.check.results import CheckReport
     from nbship.commands.archive import LoadedArchive, archive, load_archive
-    from nbship.commands.build import BuildOutcome, build, dockerfile, init
+    from nbship.commands.build import dockerfile, init
     from nbship.commands.check import check
     from nbship.commands.clean import clean
     from nbship.commands.compose import ComposeOutcome, compose
+    from nbship.commands.fresh import BuildOutcome, build
     from nbship.commands.hub import (
         HubDownOutcome,
         HubOutcome,
@@ -82,8 +83,8 @@ _WHERE: dict[str, str] = {
     "LoadedArchive": "nbship.commands.archive",
     "archive": "nbship.commands.archive",
     "load_archive": "nbship.commands.archive",
-    "BuildOutcome": "nbship.commands.build",
-    "build": "nbship.commands.build",
+    "BuildOutcome": "nbship.commands.fresh",
+    "build": "nbship.commands.fresh",
     "dockerfile": "nbship.commands.build",
     "init": "nbship.commands.build",
     "check": "nbship.commands.check",

@@ -70,6 +70,11 @@ def _everything_lands_on(
         volume = running.split()[0]  # the project's volume has the container's name
         assert daemon.docker("volume", "inspect", volume, check=False).returncode == 0
         assert volume not in _default_has("volume", "ls", "-q").split()
+        listed = run_cli("status", "--json")  # status's own client, on the endpoint nbship resolved
+        assert listed.exit_code == 0, listed.output + listed.stderr
+        assert [(server["project"], server["container"]) for server in json.loads(listed.stdout)["servers"]] == [
+            (str(project), volume)
+        ]
     finally:
         down = run_cli("down", str(project))
         assert down.exit_code == 0, down.output + down.stderr
@@ -128,6 +133,9 @@ def test_docker_context_with_tls_material(
     assert daemon.docker("volume", "inspect", f"{TEST_PREFIX}-over-tls", check=False).returncode == 0
     built = run_cli("build", str(project), "-t", TAG, "--rebuild")  # the CLI's BuildKit build, over TLS
     assert built.exit_code == 0, built.output + built.stderr
+    listed = run_cli("status", "--json")  # status's own client over TLS, with the context's CA and key
+    assert listed.exit_code == 0, listed.output + listed.stderr
+    assert json.loads(listed.stdout)["servers"] == []
     removed = run_cli("volume", "rm", f"{TEST_PREFIX}-over-tls")
     assert removed.exit_code == 0, removed.output + removed.stderr
 

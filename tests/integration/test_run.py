@@ -62,6 +62,28 @@ def test_status_lists_the_server(served_example: ServedLab) -> None:
     assert served_example.lab_url in row and "running" in row
 
 
+def test_status_reads_the_daemon_as_the_sdk_does(served_example: ServedLab) -> None:
+    # status asks over the standard library's HTTP client (engine/docker_api.py); the SDK engine
+    # does everything else. Both must see the same servers, containers and images.
+    from nbship.engine.docker import DockerEngine
+    from nbship.engine.docker_api import DockerApi
+    from nbship.errors import DockerCommandError
+    from nbship.runtime.servers import list_servers
+
+    light, sdk = DockerApi(), DockerEngine()
+    servers = list_servers(light)
+    assert servers == list_servers(sdk)
+    ours = next(server for server in servers if server.project_path == str(served_example.path))
+    assert ours.token and ours.status == "running" and ours.url == served_example.lab_url
+    labels = {"io.nbship.managed": "true"}
+    assert light.containers(labels=labels, all=True) == sdk.containers(labels=labels, all=True)
+    assert light.image(ours.image) == sdk.image(ours.image) is not None
+    assert light.image(f"{TEST_PREFIX}/no-such-image:none") is None
+    with pytest.raises(DockerCommandError) as refused:
+        light._get("/containers/json", "docker ps --filter bogus=x", {"filters": '{"bogus": ["x"]}'})
+    assert refused.value.returncode == 400 and "bogus" in refused.value.output
+
+
 def test_logs_show_the_server_log(served_example: ServedLab) -> None:
     result = run_cli("logs", str(served_example.path))
     assert result.exit_code == 0

@@ -30,6 +30,7 @@ def build(outcome: BuildOutcome) -> dict[str, Any]:
         "id": outcome.image_id,
         "size": outcome.size,
         "built": outcome.built,
+        "from_record": outcome.from_record,
         "builder": outcome.builder,
         "rebuilt": [{"stage": step.stage, "step": step.instruction} for step in outcome.report.rebuilt],
         "cached_steps": sum(1 for step in outcome.report.steps if step.cached),

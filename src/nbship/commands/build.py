@@ -5,23 +5,23 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 
 from nbship import __version__
 from nbship import contract as c
 from nbship.commands import reproducible as repro
+from nbship.commands.fresh import BuildInputs, BuildOutcome, up_to_date_message
 from nbship.commands.own_sbom import add_sbom, final_base
 from nbship.commands.source_date import git as _git
 from nbship.commands.source_date import source_date
-from nbship.engine import Engine, connect
-from nbship.engine.base import Builder, BuildReport, BuildRequest, ImageInfo
+from nbship.engine import Engine
+from nbship.engine.base import Builder, BuildRequest
 from nbship.engine.buildlog import NotInContext
 from nbship.errors import BuildError, ProjectError, UsageError
 from nbship.ignore import Matcher, Pattern
 from nbship.ignore import lines as ignore_lines
 from nbship.lock import manage as locks
-from nbship.options import BuildOptions, EngineChoice, ImageOptions
+from nbship.options import BuildOptions, ImageOptions
 from nbship.project.detect import Project
 from nbship.project.kinds.dockerfile import DockerfileInput
 from nbship.project.plan import BuildPlan, make_plan, notebook_uid, python_of
@@ -31,20 +31,9 @@ from nbship.render.dockerfile import render_dockerfile
 from nbship.render.dockerignore import context_entries, context_patterns, render_dockerignore
 from nbship.reporter import RecordingReporter, Reporter
 from nbship.runtime.reproducible import normalize_image
-from nbship.sources.open import ProjectPath, engine_setting, open_project, refuse_fetched
+from nbship.sources.open import ProjectPath, open_project, refuse_fetched
 from nbship.values import public_url
 from nbship.writing import NewFile, preflight, write_all
-
-
-@dataclass(frozen=True)
-class BuildOutcome:
-    image: str
-    image_id: str
-    size: int
-    builder: str
-    built: bool  # False: the image was up to date and no build ran
-    info: ImageInfo  # the image as the engine has it, so callers need not inspect it again
-    report: BuildReport = dataclasses.field(default_factory=BuildReport)  # each step of the build, cached or run
 
 
 def default_tag(project: Project) -> str:
@@ -143,6 +132,12 @@ def fingerprint(root: Path, dockerfile_text: str, ignore: tuple[Pattern, ...]) -
     return digest.hexdigest()[:32]
 
 
+def own_dockerfile_notice(project: Project) -> str:
+    own = project.input(DockerfileInput)
+    assert own is not None
+    return f"Using the project's own {project.rel(own.path)} as is (as Binder does)."
+
+
 def _dockerfile_text(
     project: Project, options: BuildOptions, builder: Builder, reporter: Reporter
 ) -> tuple[str, str, str | None]:
@@ -150,7 +145,7 @@ def _dockerfile_text(
     base image (None for the project's own Dockerfile)."""
     own = project.input(DockerfileInput)
     if own is not None:
-        reporter.info(f"Using the project's own {project.rel(own.path)} as is (as Binder does).")
+        reporter.info(own_dockerfile_notice(project))
         return own.text(), python_of(project).version, None
     plan = plan_for(project, options.image, buildkit=builder.kind == "buildkit")
     return render_dockerfile(plan), plan.python.version, plan.base_image
@@ -231,11 +226,16 @@ def build_project(engine: Engine, project: Project, options: BuildOptions, repor
         if reproducible
         else fingerprint(project.root, text + arg_lines, ignore)
     )
+    # What a no-change build of this project says again, for the record of this build (fresh.py).
+    notices = [("warn", item.reason) for item in project.ignored]
+    if base_image is None:
+        notices.append(("info", own_dockerfile_notice(project)))
+    inputs = BuildInputs(ignore_lines(ignore), wanted, base_image, tuple(notices), engine.name)
     existing = engine.image(tag)
     fresh = existing is not None and existing.labels.get(c.LABEL_FINGERPRINT) == wanted
     if existing is not None and fresh and not (options.rebuild or options.no_cache):
-        reporter.info(f"{tag} is up to date: nothing in the project changed since it was built.")
-        return BuildOutcome(tag, existing.id, existing.size, "none", False, existing)
+        reporter.info(up_to_date_message(tag))
+        return BuildOutcome(tag, existing.id, existing.size, "none", False, existing, inputs=inputs)
     ensure_support_image(engine)  # the own Dockerfile's image gets its SBOM from it too
     reporter.info(f"Building {tag} with {builder.description}.")
     with locks.build_secrets(project, channel_auth=options.channel_auth, gateway=engine.build_host) as extra:
@@ -268,7 +268,7 @@ def build_project(engine: Engine, project: Project, options: BuildOptions, repor
     if existing is not None and existing.id != built.id:
         # The image this tag named before is now dangling; without this every rebuild would leave one.
         engine.remove_untagged_image(existing.id)
-    return BuildOutcome(tag, built.id, built.size, builder.description, True, built, report)
+    return BuildOutcome(tag, built.id, built.size, builder.description, True, built, report, inputs)
 
 
 def _not_in_context(project: Project, ignore: tuple[Pattern, ...], exc: NotInContext) -> BuildError:
@@ -293,17 +293,3 @@ def _not_in_context(project: Project, ignore: tuple[Pattern, ...], exc: NotInCon
             details=exc.details,
         )
     return exc
-
-
-def build(
-    *,
-    path: ProjectPath,
-    options: BuildOptions | None = None,
-    reporter: Reporter | None = None,
-    engine: EngineChoice | None = None,
-) -> BuildOutcome:
-    """Builds the project's image when its inputs changed since the last build."""
-    reporter = reporter or RecordingReporter()
-    project = open_project(path, reporter=reporter)
-    chosen = connect(engine, setting=engine_setting(project), reporter=reporter)
-    return build_project(chosen, project, options or BuildOptions(), reporter)

@@ -13,7 +13,8 @@ from nbship.check.inputs import image_settings, missing_error, notebook_option, 
 from nbship.check.output import inside, prepare_output_dir, write_output
 from nbship.check.report import to_json
 from nbship.check.results import CheckReport, with_comparisons
-from nbship.commands.build import BuildOutcome, build_project
+from nbship.commands.build import build_project
+from nbship.commands.fresh import BuildOutcome
 from nbship.commands.sbom import image_sbom
 from nbship.engine import connect
 from nbship.errors import NotFoundError, ProjectError, UsageError

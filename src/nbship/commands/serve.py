@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from nbship import contract as c
 from nbship import envvars
-from nbship.commands.build import build_project
+from nbship.commands.fresh import build_when_needed
 from nbship.engine import Engine, connect
 from nbship.engine.base import ContainerSpec, HostUser, ImageInfo, Mount
 from nbship.errors import NbshipError, NotFoundError, RegistryError, UsageError
@@ -76,17 +77,24 @@ def image_and_target(
     image: str | None,
     build_options: BuildOptions | None,
     reporter: Reporter,
+    *,
+    engine_choice: EngineChoice | None = None,
 ) -> tuple[str, ImageInfo, Target]:
     """The image a container runs (`image` as given, pulled when needed; else the project's, built
     when needed) and whose container it is. A folder and an image: that folder's settings and
-    volume, that image."""
+    volume, that image. `engine_choice`: the caller's, which the record of the last build names."""
+    started = time.time_ns()
     project = open_project(path or Path("."), reporter=reporter) if path is not None or not image else None
     if image:
         chosen = validate_reference(image)
         info = given_image(engine, chosen, reporter)
     else:
         assert project is not None
-        outcome = build_project(engine, project, build_options or BuildOptions(), reporter)
+        options = build_options or BuildOptions()
+        where = path or Path(".")
+        outcome = build_when_needed(
+            engine, where, project, options, reporter, engine_choice=engine_choice, started_ns=started
+        )
         chosen, info = outcome.image, outcome.info
     target = project_target(project) if project is not None else image_target(chosen, info)
     return chosen, info, target
@@ -233,7 +241,7 @@ def up(
     _check_up_options(options)
     refuse_host_mount(path, options.mount, "mount it as the work folder (--mount host)")
     chosen = connect_for(engine, path, options.image, reporter)
-    image, info, target = image_and_target(chosen, path, options.image, build_options, reporter)
+    image, info, target = image_and_target(chosen, path, options.image, build_options, reporter, engine_choice=engine)
     settings = target.settings
     port = options.port or settings.port or c.CONTAINER_PORT
     bind = bind_choice(target, options.bind, reporter)
@@ -379,6 +387,8 @@ def shell(
         reference = validate_reference(image)
         info = given_image(chosen, reference, reporter)
     else:
+        from nbship.commands.build import build_project
+
         outcome = build_project(chosen, project, build_options or BuildOptions(), reporter)
         reference, info = outcome.image, outcome.info
     volume = volumes.volume_name(project.project_id)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from nbship.engine import connect
+from nbship.engine import connect_reader
 from nbship.options import EngineChoice
 from nbship.reporter import Reporter
 from nbship.runtime.servers import Server, list_servers
 
 
 def status(*, engine: EngineChoice | None = None, reporter: Reporter | None = None) -> list[Server]:
-    chosen = connect(engine, reporter=reporter)
+    chosen = connect_reader(engine, reporter=reporter)
     return [dataclasses.replace(server, engine=chosen.name) for server in list_servers(chosen)]

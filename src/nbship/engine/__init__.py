@@ -12,9 +12,10 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+from collections.abc import Callable
 from typing import Any, cast, get_args
 
-from nbship.engine.base import Engine
+from nbship.engine.base import Engine, EngineReader
 from nbship.errors import DockerUnavailableError, UsageError
 from nbship.options import EngineChoice
 from nbship.reporter import Reporter
@@ -43,30 +44,48 @@ def connect(
 ) -> Engine:
     """The engine for this command. `given`: the caller's choice; `setting`: the project's. Nothing
     is asked of an engine until the command's first call, so a command refuses bad input first."""
-    from nbship.engine.docker import DockerEngine
-
     choice, chosen_by = choose(given, setting=setting)
-    if choice == "docker":
-        return DockerEngine()
     if choice == "podman":
         from nbship.engine.podman import PodmanEngine
 
         return PodmanEngine(chosen_by=chosen_by)
-    return cast(Engine, _Auto(reporter))
+    from nbship.engine.docker import DockerEngine
+
+    if choice == "docker":
+        return DockerEngine()
+    return cast(Engine, _Auto(reporter, DockerEngine))
+
+
+def connect_reader(
+    given: EngineChoice | None = None, *, setting: EngineChoice = "auto", reporter: Reporter | None = None
+) -> EngineReader:
+    """An engine for commands that only look (status, the up-to-date check), chosen as `connect`
+    chooses. Docker at a socket or over TCP is asked with the standard library's HTTP client
+    (docker_api), which starts in a fraction of the SDK's import; elsewhere this is `connect`."""
+    from nbship.engine import docker_api
+    from nbship.engine.docker_endpoint import resolve
+
+    choice, _ = choose(given, setting=setting)
+    if choice == "podman":
+        return connect(given, setting=setting, reporter=reporter)
+    endpoint = resolve()
+    if not docker_api.applies(endpoint):
+        return connect(given, setting=setting, reporter=reporter)
+    if choice == "docker":
+        return docker_api.DockerApi(endpoint)
+    return cast(EngineReader, _Auto(reporter, lambda: docker_api.DockerApi(endpoint)))
 
 
 class _Auto:
     """Docker when its default endpoint answers, else Podman: decided at the first call."""
 
-    def __init__(self, reporter: Reporter | None) -> None:
+    def __init__(self, reporter: Reporter | None, docker: Callable[[], Any]) -> None:
         self._reporter = reporter
+        self._docker = docker
 
     @functools.cached_property
-    def _engine(self) -> Engine:
-        from nbship.engine.docker import DockerEngine
-        from nbship.engine.podman import PodmanEngine
-
-        docker = DockerEngine()
+    def _engine(self) -> Any:
+        docker = self._docker()
         try:
             docker.connect()
         except DockerUnavailableError as exc:
@@ -77,6 +96,8 @@ class _Auto:
                     f"No container engine answers here. {exc.message} Podman, the other engine nbship uses, is not "
                     "installed either (no `podman` command on PATH)."
                 ) from exc
+            from nbship.engine.podman import PodmanEngine
+
             podman = PodmanEngine(chosen_by="no Docker daemon answered")
             if self._reporter is not None:
                 self._reporter.info(
@@ -104,4 +125,4 @@ def compose_command(given: EngineChoice | None = None, *, setting: EngineChoice 
         return "podman-compose"  # the one to install where Podman is older than 4.7 or missing
 
 
-__all__ = ["ENGINES", "ENGINE_ENV", "Engine", "choose", "compose_command", "connect"]
+__all__ = ["ENGINES", "ENGINE_ENV", "Engine", "EngineReader", "choose", "compose_command", "connect", "connect_reader"]

@@ -170,6 +170,16 @@ def unreachable_host(engine: str) -> UsageError:
     )
 
 
+class EngineReader(Protocol):
+    """The read-only part of an engine, which `connect_reader` may serve without the engine's SDK."""
+
+    name: str
+
+    def containers(self, *, labels: Mapping[str, str], all: bool = True) -> list[ContainerInfo]: ...
+
+    def image(self, reference: str) -> ImageInfo | None: ...
+
+
 class Engine(Protocol):
     """What nbship needs from a container engine. One instance talks to one daemon."""
 

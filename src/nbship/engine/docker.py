@@ -49,11 +49,9 @@ from nbship.engine.base import (
     unreachable_host,
 )
 from nbship.engine.buildlog import Step, failure, notes
+from nbship.engine.docker_api import MIN_API, START_HINT, api_refusal, api_version
 from nbship.engine.docker_endpoint import DockerEndpoint, resolve
 from nbship.engine.docker_values import (
-    MIN_API,
-    api_refusal,
-    api_version,
     container_info,
     env_file,
     gpu_error,
@@ -79,12 +77,6 @@ from nbship.reporter import Reporter
 
 T = TypeVar("T")
 
-_START_HINT = (
-    "Start it and try again: on Linux `sudo systemctl start docker` (or run `sudo dockerd` where "
-    "there is no systemd; `systemctl --user start docker` for rootless Docker), on macOS and Windows "
-    "start Docker Desktop (or `colima start`). If it is running, check DOCKER_HOST, `docker context ls`, "
-    "and that your user may use the Docker socket; or use Podman with --engine podman."
-)
 # The volume helper: a one-layer image nbship imports itself (an empty /nbship folder), whose
 # containers are created and never started, so no program runs on the volume's files.
 HELPER_IMAGE = (c.HELPER_REPOSITORY, "1")
@@ -120,7 +112,7 @@ class DockerEngine:
                 server = str(probe.api.version(api_version=False).get("ApiVersion") or "0.0")
             except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
                 raise DockerUnavailableError(
-                    f"Cannot reach the Docker daemon at {where} ({short(exc)}). {_START_HINT}"
+                    f"Cannot reach the Docker daemon at {where} ({short(exc)}). {START_HINT}"
                 ) from exc
             refusal = api_refusal(server, where)
             if refusal is not None:
@@ -183,7 +175,7 @@ class DockerEngine:
             ) from exc
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             raise DockerUnavailableError(
-                f"Lost the Docker daemon during `{what}` ({short(exc)}). {_START_HINT}"
+                f"Lost the Docker daemon during `{what}` ({short(exc)}). {START_HINT}"
             ) from exc
 
     def _container(self, name: str) -> Container:

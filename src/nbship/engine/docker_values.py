@@ -17,11 +17,10 @@ from docker.models.networks import Network
 from docker.models.volumes import Volume
 
 from nbship.engine.base import ContainerInfo, ImageInfo, Mount, NetworkInfo, VolumeInfo
+from nbship.engine.docker_api import container_info as api_container_info
+from nbship.engine.docker_api import image_info as api_image_info
 from nbship.errors import DockerCommandError, RunError, UsageError
 from nbship.resources import GpuRequest, Resources
-
-# Engine API 1.40 is Docker 19.03, the oldest release with BuildKit's secrets and cache mounts.
-MIN_API = (1, 40)
 
 
 def short(exc: BaseException) -> str:
@@ -29,49 +28,12 @@ def short(exc: BaseException) -> str:
     return text[:300]
 
 
-def env_pairs(items: Any) -> dict[str, str]:
-    return dict(str(item).split("=", 1) for item in items or [] if "=" in str(item))
-
-
 def image_info(image: Image) -> ImageInfo:
-    config = image.attrs.get("Config") or {}
-    return ImageInfo(
-        id=str(image.id),
-        tags=tuple(image.tags),
-        labels=dict(config.get("Labels") or {}),
-        size=int(image.attrs.get("Size") or 0),
-        env=env_pairs(config.get("Env")),
-        workdir=str(config.get("WorkingDir") or ""),
-        user=str(config.get("User") or ""),
-        architecture=str(image.attrs.get("Architecture") or ""),
-        entrypoint=tuple(str(word) for word in config.get("Entrypoint") or ()),
-        cmd=tuple(str(word) for word in config.get("Cmd") or ()),
-        repo_digests=tuple(str(digest) for digest in image.attrs.get("RepoDigests") or ()),
-    )
+    return api_image_info(image.attrs)
 
 
 def container_info(container: Container) -> ContainerInfo:
-    attrs = container.attrs
-    config = attrs.get("Config") or {}
-    code = (attrs.get("State") or {}).get("ExitCode")
-    host = attrs.get("HostConfig") or {}
-    requests = host.get("DeviceRequests") or []
-    resources = Resources(
-        memory=int(host["Memory"]) if host.get("Memory") else None,
-        cpus=int(host["NanoCpus"]) / 1e9 if host.get("NanoCpus") else None,
-        gpus=GpuRequest(count=int(requests[0].get("Count") or 0), text="(set)") if requests else None,
-    )
-    return ContainerInfo(
-        id=str(container.id),
-        name=str(container.name),
-        image=str(config.get("Image") or ""),
-        image_id=str(attrs.get("Image") or ""),
-        labels=dict(config.get("Labels") or container.labels or {}),
-        status=str(container.status),
-        env=env_pairs(config.get("Env")),
-        exit_code=int(code) if code is not None else None,
-        resources=resources,
-    )
+    return api_container_info(container.attrs)
 
 
 def volume_info(volume: Volume) -> VolumeInfo:
@@ -123,21 +85,6 @@ def gpu_error(answer: str) -> RunError:
 
 def refused_gpus(exc: DockerCommandError) -> bool:
     return NO_GPU_DRIVER in f"{exc.message} {exc.output}"
-
-
-def api_version(text: str) -> tuple[int, int]:
-    major, _, minor = text.partition(".")
-    return (int(major), int(minor)) if major.isdigit() and minor.isdigit() else (0, 0)
-
-
-def api_refusal(server: str, where: str) -> str | None:
-    """The one-paragraph refusal of a daemon whose Engine API is older than nbship needs; None when new enough."""
-    if api_version(server) >= MIN_API:
-        return None
-    return (
-        f"The Docker daemon at {where} speaks Engine API {server}; nbship needs {MIN_API[0]}.{MIN_API[1]} or "
-        "later (Docker 19.03 or later). Upgrade Docker, or use Podman with --engine podman."
-    )
 
 
 def network_info(network: Network) -> NetworkInfo:

@@ -5,17 +5,23 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
-import secrets
 import socket
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
 from nbship import contract as c
-from nbship.engine.base import ContainerInfo, ContainerSpec, Engine, HostUser, ImageInfo, Mount, PortBinding
+from nbship.engine.base import (
+    ContainerInfo,
+    ContainerSpec,
+    Engine,
+    EngineReader,
+    HostUser,
+    ImageInfo,
+    Mount,
+    PortBinding,
+)
 from nbship.errors import Interrupted, NbshipError, PortInUseError, RunError, UsageError
 from nbship.options import Env
 from nbship.reporter import Reporter
@@ -101,6 +107,8 @@ class Server:
 
 
 def new_token() -> str:
+    import secrets  # here, not at the top: `status` imports this module and never makes a token
+
     return secrets.token_hex(32)  # 32 random bytes
 
 
@@ -183,18 +191,20 @@ def find_project_container(engine: Engine, project_id: str) -> ContainerInfo | N
     return found[0] if found else None
 
 
-def list_servers(engine: Engine) -> list[Server]:
+def list_servers(engine: EngineReader) -> list[Server]:
     servers = [server_of(found) for found in engine.containers(labels={c.LABEL_MANAGED: "true"}, all=False)]
     return sorted((s for s in servers if s is not None), key=lambda s: s.project_path)
 
 
 def _answers(port: int, token: str) -> bool:
+    import urllib.request  # here, not at the top: `status` imports this module and never polls
+
     url = f"http://{c.LOOPBACK}:{port}/api/status?token={token}"
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             json.load(response)
             return bool(response.status == 200)
-    except (urllib.error.URLError, OSError, ValueError):
+    except (OSError, ValueError):  # urllib's URLError is an OSError
         return False
 
 
@@ -204,11 +214,22 @@ def log_tail(engine: Engine, container: str, lines: int = 30) -> str:
     return ""
 
 
+# A short poll: `up` returns as soon as the server answers; each miss costs one refused local connection.
+_POLL = 0.05
+
+
 def wait_ready(engine: Engine, container: str, port: int, token: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
+    next_look = 0.0
     while time.monotonic() < deadline:
         if _answers(port, token):
             return
+        # Whether the container still runs is asked twice a second, not at every poll: an inspect
+        # costs ten times a refused connection, and a start that fails takes longer than that.
+        if time.monotonic() < next_look:
+            time.sleep(_POLL)
+            continue
+        next_look = time.monotonic() + 0.5
         found = engine.container(container)
         if found is None or found.status in {"exited", "dead"}:
             code = found.exit_code if found is not None else None
@@ -217,8 +238,7 @@ def wait_ready(engine: Engine, container: str, port: int, token: str, timeout: f
                 "lines are below; fix the cause (often the project's start script) and run nbship up again.",
                 details=log_tail(engine, container),
             )
-        # A short poll: `up` returns as soon as the server answers; each miss costs one local request.
-        time.sleep(0.1)
+        time.sleep(_POLL)
     raise RunError(
         f"JupyterLab did not answer on port {port} within {timeout:.0f} s. Its last log lines are below; "
         "`nbship logs` shows all of them.",

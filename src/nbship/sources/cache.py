@@ -30,7 +30,7 @@ except ImportError:  # Windows: no advisory locks; two nbship processes may then
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from nbship import contract as c
+from nbship.cachedir import cache_home
 from nbship.project.kinds.environment_yml import LOCK_NAME as CONDA_LOCK
 from nbship.project.kinds.pip_lock import LOCK_NAME as PIP_LOCK
 
@@ -42,13 +42,7 @@ WRITTEN_BY_NBSHIP = frozenset({CONDA_LOCK, PIP_LOCK})
 
 
 def cache_root() -> Path:
-    explicit = os.environ.get(c.CACHE_DIR_ENV)
-    if explicit:
-        base = Path(explicit).expanduser()
-    else:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        base = (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "nbship"
-    return base / "sources"
+    return cache_home() / "sources"
 
 
 def digest(*parts: str) -> str:

@@ -1,0 +1,111 @@
+"""The light Engine API client (engine/docker_api.py) without a daemon: where it applies, how the
+daemon's JSON becomes the seam's values, and what a daemon that is not there gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nbship.engine import connect_reader
+from nbship.engine.docker_api import DockerApi, applies, container_info, image_info
+from nbship.engine.docker_endpoint import DEFAULT_CONTEXT, DockerEndpoint, TlsFiles
+from nbship.errors import DockerUnavailableError
+
+
+def _host(host: str) -> DockerEndpoint:
+    return DockerEndpoint(host, "DOCKER_HOST", DEFAULT_CONTEXT)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "environ", "expected"),
+    [
+        (DockerEndpoint("", "no DOCKER_HOST or docker context set", DEFAULT_CONTEXT), {}, True),
+        (_host("unix:///run/user/1000/docker.sock"), {}, True),
+        (_host("tcp://10.0.0.5:2375"), {}, True),
+        (_host("tcp://10.0.0.5:2376"), {"DOCKER_TLS_VERIFY": "1"}, False),  # the SDK's TLS variables
+        (_host("tcp://10.0.0.5:2376"), {"DOCKER_CERT_PATH": "/certs"}, False),
+        (_host("tcp://10.0.0.5:2375"), {"DOCKER_TLS_VERIFY": ""}, True),  # empty: off, as the SDK reads it
+        (_host("ssh://me@build-host"), {}, False),
+        (_host("npipe:////./pipe/docker_engine"), {}, False),
+        (DockerEndpoint("tcp://h:2376", "docker context remote", "remote", TlsFiles(None, None, None, True)), {}, True),
+    ],
+)
+def test_where_the_light_client_applies(endpoint: DockerEndpoint, environ: dict[str, str], expected: bool) -> None:
+    assert applies(endpoint, environ) is expected
+
+
+def test_the_seam_gives_the_light_client_for_a_socket_and_the_sdk_for_ssh(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NBSHIP_ENGINE", raising=False)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nowhere.sock")
+    assert isinstance(connect_reader("docker"), DockerApi)
+    monkeypatch.setenv("DOCKER_HOST", "ssh://me@build-host")
+    from nbship.engine.docker import DockerEngine
+
+    assert isinstance(connect_reader("docker"), DockerEngine)
+
+
+def test_no_daemon_is_a_clear_error_naming_where(tmp_path: Path) -> None:
+    socket = tmp_path / "no-daemon.sock"
+    api = DockerApi(_host(f"unix://{socket}"))
+    with pytest.raises(DockerUnavailableError) as raised:
+        api.containers(labels={"io.nbship.managed": "true"})
+    assert str(socket) in raised.value.message and "Start it and try again" in raised.value.message
+
+
+_text = st.text(max_size=12)
+_labels = st.dictionaries(_text, _text, max_size=4)
+_env = st.lists(st.one_of(_text, st.tuples(_text.filter(lambda k: "=" not in k), _text).map("=".join)), max_size=4)
+
+
+@given(
+    ident=_text,
+    name=_text,
+    labels=st.one_of(st.none(), _labels),
+    env=st.one_of(st.none(), _env),
+    status=st.one_of(st.none(), _text),
+    code=st.one_of(st.none(), st.integers(-255, 255)),
+    memory=st.one_of(st.none(), st.integers(0, 2**40)),
+)
+def test_container_json_loses_nothing_the_seam_keeps(
+    ident: str,
+    name: str,
+    labels: dict[str, str] | None,
+    env: list[str] | None,
+    status: str | None,
+    code: int | None,
+    memory: int | None,
+) -> None:
+    attrs: dict[str, Any] = {
+        "Id": ident,
+        "Name": "/" + name,
+        "Image": "sha256:abc",
+        "Config": {"Image": "x:1", "Labels": labels, "Env": env},
+        "State": {"Status": status, "ExitCode": code},
+        "HostConfig": {"Memory": memory},
+    }
+    info = container_info(attrs)
+    assert (info.id, info.name, info.image, info.image_id) == (ident, name.lstrip("/"), "x:1", "sha256:abc")
+    assert dict(info.labels) == (labels or {})
+    assert info.status == (status or "") and info.exit_code == code
+    assert info.resources.memory == (memory or None)
+    assert dict(info.env) == dict(item.split("=", 1) for item in env or [] if "=" in item)
+    assert container_info({}).id == ""  # nothing at all: empty values, no exception
+
+
+@given(tags=st.lists(_text, max_size=3), digests=st.lists(_text, max_size=3), labels=st.one_of(st.none(), _labels))
+def test_image_json_loses_nothing_the_seam_keeps(
+    tags: list[str], digests: list[str], labels: dict[str, str] | None
+) -> None:
+    attrs = {
+        "Id": "sha256:1",
+        "RepoTags": [*tags, "<none>:<none>"],
+        "RepoDigests": digests,
+        "Config": {"Labels": labels},
+    }
+    info = image_info(attrs)
+    assert info.tags == tuple(tags) and info.repo_digests == tuple(digests) and dict(info.labels) == (labels or {})
+    assert image_info({}).id == ""
