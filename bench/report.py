@@ -168,20 +168,20 @@ ROWS = (
 # Why a met target is met, and what stands in the way of a missed one: per row, for this design.
 EXPLAIN: dict[str, tuple[str, str]] = {
     COLD: (
-        "uv installs the locked wheels in parallel without compiling bytecode; nbship's own steps (the tools "
-        "venv, the assembly into layers, the manifest) fit in the rest.",
+        "uv installs the locked wheels in parallel without compiling bytecode; nbship's own steps (the tools, "
+        "the assembly into layers, the manifest and the SBOM) fit in the rest.",
         "The floor is the download and unpacking of the locked wheels (uv on the host, empty cache: about 6 s). "
-        "Above it, nbship pays for its own steps: the tools venv (`pip install uv dumb-init` with no cache on a "
-        "cold build), the assembly into layers (copy, strip, the server's bytecode), the content and manifest "
-        "steps, and the layer snapshots and exports of a 600 MB environment. The uv guide's Dockerfile pays "
-        "uv's bytecode compilation of every module instead.",
+        "Above it, nbship pays for its own steps: the tools (`pip install --target` of uv and dumb-init with "
+        "no cache on a cold build) and the environment's pip, the assembly into layers (copy, strip, the "
+        "server's bytecode), the content and SBOM steps, and the layer snapshots and exports of a 600 MB "
+        "environment. The uv guide's Dockerfile pays uv's bytecode compilation of every module instead.",
     ),
     EDIT: (
         "Notebooks are copied in a late stage that only an edit to them invalidates; the environment and data "
         "layers come from cache.",
-        "nbship's rebuild reruns the `content` stage and the manifest step (two steps, each a container and a "
-        "snapshot on BuildKit 0.8), plus the CLI's up-to-date check; a `COPY notebooks` of a hand-written "
-        "Dockerfile is one cached-context copy. Folding the manifest into the content stage saves one step.",
+        "nbship's rebuild reruns the `content` stage (its copy and one RUN that trims the copy and writes the "
+        "manifest, a container and a snapshot on BuildKit 0.8) and the final COPY of it, plus the CLI's "
+        "up-to-date check; a `COPY notebooks` of a hand-written Dockerfile is one cached-context copy.",
     ),
     DEPENDENCY: (
         "nbship reruns only its install step, and uv takes every package but the new one from its cache mount.",
@@ -199,10 +199,10 @@ EXPLAIN: dict[str, tuple[str, str]] = {
         "type stubs, headers and JupyterLab's unused locale and theme assets out.",
     ),
     PUSH_EDIT: (
-        "A notebook edit changes only the small content layer and the manifest layer; the registry holds every "
-        "other layer, so only those, the image config and the manifest are written.",
-        "The content layer holds every file of the project copy, not only the edited notebook, and the manifest "
-        "is a layer of its own; the hand-written Dockerfiles re-push only the notebooks folder.",
+        "A notebook edit changes only the small content layer (the project copy with its manifest); the "
+        "registry holds every other layer, so only it, the image config and the manifest are written.",
+        "The content layer holds every file of the project copy and the manifest, not only the edited "
+        "notebook; the hand-written Dockerfiles re-push only the notebooks folder.",
     ),
     PUSH_DEPENDENCY: (
         "Only the layers the new package lands in change; the others are the same bytes.",

@@ -32,7 +32,7 @@ def test_crlf_and_mode_are_fixed_in_the_image_copy_only(make_project: MakeProjec
     text = render(root)
     assert "sed -i 's/\\r$//' binder/start; chmod 0755 binder/start" in text
     assert "sed -i '1s/^\\xEF\\xBB\\xBF//' binder/postBuild; sed -i 's/\\r$//' binder/postBuild" in text
-    content = text.split("FROM system AS content", 1)[1].split("FROM system AS image", 1)[0]
+    content = text.split("FROM system AS content", 1)[1].split("FROM system AS installed", 1)[0]
     assert "chmod 0755 binder/start" in content and "chmod 0755 binder/postBuild" in content
     assert (root / "binder" / "start").read_bytes() == CRLF_START  # the user's file is untouched
 
@@ -86,7 +86,7 @@ def test_no_postbuild_no_tools(make_project: MakeProject) -> None:
 
 def test_binder_s_names_and_path(make_project: MakeProject) -> None:
     text = render(make_project({"requirements.txt": "six\n"}), user_id=4321)
-    final = text.split("FROM system AS image", 1)[1]
+    final = text.split("FROM system AS installed", 1)[1]
     assert "ENV PATH=/home/jovyan/.local/bin:/opt/nbship/project/.local/bin:/opt/nbship/env/bin:$PATH" in final
     for pair in (
         "REPO_DIR=/opt/nbship/project",

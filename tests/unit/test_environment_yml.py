@@ -111,9 +111,12 @@ def test_dockerfile_installs_the_lock_in_a_builder_stage(make_project: MakeProje
     assert "COPY binder/nbship.lock /tmp/nbship/conda/nbship.lock" in text
     assert "--mount=type=cache,target=/root/.cache/rattler" in text
     assert "--mount=type=secret,id=nbship-channel-auth" in text
-    final = text[text.index("FROM system AS image") :]
-    # the final stage gets the finished prefix only: no installer, no cache, no lock
+    installed = text[text.index("FROM system AS installed") : text.index("FROM installed AS sbom")]
+    final = installed + text[text.index("FROM installed AS image") :]
+    # the final stage gets the finished prefix only: no installer, no cache, no lock (the SBOM's
+    # stage reads the lock; only the SBOM reaches the image)
     assert "rattler" not in final and "nbship.lock" not in final
+    assert "COPY binder/nbship.lock /tmp/nbship/locks/binder/nbship.lock" in text
     assert "COPY --from=conda-env /opt/nbship/env /opt/nbship/env" in text
     # the pip: section comes from the lock, hashed: none of its lines is in the Dockerfile
     assert "requests" not in text
@@ -187,7 +190,7 @@ def test_variables_are_set_in_the_image(make_project: MakeProject) -> None:
     conda = detect(root).input(CondaInput)
     assert conda is not None
     assert conda.variables == (("ANALYSIS_MODE", "full"), ("RETRIES", "3"), ("EMPTY", ""), ("ODD", 'a b "$HOME"'))
-    final = render(root)[render(root).index("FROM system AS image") :]
+    final = render(root)[render(root).index("FROM system AS installed") :]
     assert "ANALYSIS_MODE=full" in final and "RETRIES=3" in final
     assert 'ODD="a b \\"\\$HOME\\""' in final  # literal, as conda sets it: no expansion
 

@@ -190,7 +190,7 @@ def test_packages_are_built_apart_and_only_the_library_reaches_the_image(make_pr
     assert position(text, "FROM system AS source") < position(text, "FROM system AS r-build")
     copy = "COPY --from=r-build --chown=1000:1000 /opt/nbship/rlib /opt/nbship/rlib"
     # Before the content: a notebook edit leaves the library's layer alone. postBuild comes after it.
-    assert position(text, "FROM system AS image") < position(text, copy) < position(text, "COPY --from=content")
+    assert position(text, "FROM system AS installed") < position(text, copy) < position(text, "COPY --from=content")
     assert position(text, copy) < position(text, "postBuild failed")
 
 

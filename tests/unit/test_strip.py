@@ -37,10 +37,10 @@ def test_the_environment_is_assembled_once_into_its_layers(
     assert text.count(ASSEMBLE) == 1
     step = _stage(text, "env-layers")[1]
     assert ASSEMBLE in step and "--strip" in step and f"--layers {c.ENV_LAYERS}" in step
-    copies = [s for s in _stage(text, "image") if s.startswith("COPY --from=env-layers ")]
+    copies = [s for s in _stage(text, "installed") if s.startswith("COPY --from=env-layers ")]
     assert copies == [f"COPY --from=env-layers {c.LAYERS_DIR}/{n}/ /" for n in range(1, c.ENV_LAYERS + 1)]
     # The final image never holds the build helpers or runs them.
-    assert not any("/build/" in step for step in _stage(text, "image"))
+    assert not any("/build/" in step for step in _stage(text, "installed"))
 
 
 def test_the_project_package_is_in_the_layers_too(make_project: MakeProject) -> None:

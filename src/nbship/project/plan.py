@@ -44,6 +44,7 @@ class BuildPlan:
     jupyterlab: str | None  # the requirement nbship adds; None when the project brings JupyterLab
     has_data: bool  # data/ is there, and the project's .dockerignore leaves some of it in
     hidden: tuple[str, ...]  # input files the project's .dockerignore hides: sent for the build, kept out of the image
+    sbom_locks: tuple[str, ...]  # the lock files the image's copy of the project has, which the SBOM reads
     strip: bool  # trim the environment (payload/slim.py) before it reaches the image
     strip_keep: tuple[str, ...]  # build tools the project names, which stripping leaves in
     fragments: Mapping[Stage, tuple[Fragment, ...]]  # each input kind's part, stage by stage
@@ -99,6 +100,25 @@ def hidden_inputs(project: Project) -> tuple[str, ...]:
     return tuple(rel for rel in context_inputs(project) if matcher.excluded(rel))
 
 
+def sbom_locks(project: Project, sent: Mapping[str, bool], hidden: tuple[str, ...]) -> tuple[str, ...]:
+    """The lock files (contract.LOCK_FOLDERS x LOCK_FILES) the image's copy of the project holds,
+    which the SBOM reads: those an input installs from (sent always; the build writes a missing
+    one first, so the Dockerfile is the same before and after), and regular files, not behind a
+    link, that the .dockerignore leaves in; none that the content stage removes."""
+    matcher = ignore.Matcher(project.ignore)
+    found = []
+    for folder in c.LOCK_FOLDERS:
+        if folder and (project.root / folder).is_symlink():
+            continue
+        for name in c.LOCK_FILES:
+            rel = f"{folder}/{name}" if folder else name
+            path = project.root / rel
+            present = path.is_file() and not path.is_symlink() and not matcher.excluded(rel)
+            if rel not in hidden and (rel in sent or present):
+                found.append(rel)
+    return tuple(found)
+
+
 def notebook_uid(project: Project, options: ImageOptions) -> int:
     """The notebook user's uid: --user-id, else the settings (NBSHIP_USER_ID, the file, the default)."""
     uid = options.user_id if options.user_id is not None else project.settings.user_id
@@ -134,6 +154,7 @@ def make_plan(project: Project, options: ImageOptions, *, buildkit: bool, suppor
     if len(fragments["env-base"]) > 1:
         raise UsageError("Two of the project's files each define the whole environment; keep one of them.")
     kept = context_inputs(project)
+    hidden = tuple(rel for rel in hidden_inputs(project) if not kept[rel])
     return BuildPlan(
         project_name=project.name,
         base_image=base_image_of(project, options, python),
@@ -144,7 +165,8 @@ def make_plan(project: Project, options: ImageOptions, *, buildkit: bool, suppor
         uid=uid,
         jupyterlab=None if provided & JUPYTER_PROVIDERS else jupyterlab_for(python.version),
         has_data=project.data_dir is not None and ignore.Matcher(project.ignore).sends_any(project.root, "data"),
-        hidden=tuple(rel for rel in hidden_inputs(project) if not kept[rel]),
+        hidden=hidden,
+        sbom_locks=sbom_locks(project, kept, hidden),
         strip=options.strip if options.strip is not None else settings.strip,
         strip_keep=tuple(sorted(provided & BUILD_TOOLS)),
         fragments={stage: tuple(items) for stage, items in fragments.items()},

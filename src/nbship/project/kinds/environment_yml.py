@@ -79,7 +79,7 @@ COPY --from=conda-env {{ env_prefix }} {{ env_prefix }}
 COPY --from=conda-env {{ pip_dir }}/ {{ pip_dir }}/
 RUN {{ mounts }}set -eu; {{ ca_env }} \\
     {{ tools_setup }}; \\
-    if [ ! -x {{ env_prefix }}/bin/python ]; then python3 -m venv {{ env_prefix }}; fi; \\
+    if [ ! -x {{ env_prefix }}/bin/python ]; then {{ env_create }}; fi; \\
     if [ -s {{ pip_dir }}/pip.txt ]; then {{ install }} --require-hashes --no-deps -r {{ pip_dir }}/pip.txt; fi; \\
     if [ -x {{ env_prefix }}/bin/jupyter-lab ]; then :; \\
     elif command -v jupyter-lab >/dev/null; \\

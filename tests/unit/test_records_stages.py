@@ -1,0 +1,118 @@
+"""Where the image's records are made (the manifest in the content stage, the SBOM in a stage of
+its own, or both after a postBuild) and how the env stage makes the tools and the environment."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from nbship import contract as c
+
+from .helpers import MakeProject, plan_of, render
+from .test_plan_render import instructions
+
+PROJECT = {"requirements.txt": "numpy\n", "data/a.csv": "1\n", "analysis.ipynb": "{}"}
+MANIFEST_STEP = f"manifest {c.CONTENT_DIR} "
+
+
+def stages(text: str) -> dict[str, list[str]]:
+    """Each stage's instructions by the stage's name."""
+    found: dict[str, list[str]] = {}
+    current: list[str] = []
+    for step in instructions(text):
+        if step.startswith("FROM "):
+            current = found.setdefault(step.rsplit(" ", 1)[-1], [])
+        current.append(step)
+    return found
+
+
+@pytest.mark.parametrize("buildkit", [True, False])
+def test_without_postbuild_an_edit_reruns_one_step(make_project: MakeProject, buildkit: bool) -> None:
+    text = render(make_project(PROJECT), buildkit=buildkit)
+    parts = stages(text)
+    content, sbom, image = parts["content"], parts["sbom"], parts["image"]
+    manifest = [s for s in content if MANIFEST_STEP in s]
+    assert len(manifest) == 1 and manifest[0].endswith(f"> {c.MANIFEST}") and manifest[0] == content[-1]
+    # One RUN in the stage: the trim of the copy and the manifest of what is left.
+    assert [s for s in content if s.startswith("RUN ")] == manifest and f"rm -rf {c.CONTENT_DIR}/data" in manifest[0]
+    assert ("--mount=type=bind,from=nbship" in manifest[0]) is buildkit
+    assert sbom[0] == "FROM installed AS sbom" and sbom[-1].startswith(f"RUN python3 {c.SBOM_WRITER} ")
+    assert "COPY requirements.txt" not in "\n".join(sbom)  # no lock here: nothing to copy
+    # The image stage runs nothing: it copies the SBOM, then data, then the project with the manifest.
+    assert not any(s.startswith("RUN ") for s in image)
+    copies = [s for s in image if s.startswith("COPY ")]
+    assert copies == [
+        f"COPY --from=sbom {c.SBOM} {c.SBOM}",
+        f"COPY data/ {c.DATA_DIR}/",
+        f"COPY --from=content --chown=1000:1000 {c.NBSHIP_DIR}/ {c.NBSHIP_DIR}/",
+    ]
+    # The build's clock reaches the SBOM's RUN only, so no other step's cache depends on it.
+    for name, steps in parts.items():
+        has_arg = any(s == f"ARG {c.SOURCE_DATE_EPOCH_ENV}" for s in steps)
+        assert has_arg is (name == "sbom"), name
+
+
+def test_after_a_postbuild_both_records_follow_it(make_project: MakeProject) -> None:
+    text = render(make_project({**PROJECT, "postBuild": "#!/bin/bash\necho hi > made.txt\n"}))
+    parts = stages(text)
+    assert "sbom" not in parts
+    assert not any(MANIFEST_STEP in s for s in parts["content"])
+    image = parts["image"]
+    post = next(i for i, s in enumerate(image) if "postBuild" in s)
+    manifest = next(i for i, s in enumerate(image) if MANIFEST_STEP in s)
+    sbom = next(i for i, s in enumerate(image) if s.startswith(f"RUN python3 {c.SBOM_WRITER} "))
+    assert post < manifest < sbom
+    assert f"--content {c.CONTENT_DIR}" in image[sbom]
+    assert f"COPY --from=content --chown=1000:1000 {c.CONTENT_DIR} {c.CONTENT_DIR}" in image
+
+
+def test_the_sbom_stage_gets_the_locks_the_project_copy_holds(make_project: MakeProject) -> None:
+    root = make_project(
+        {
+            "binder/requirements.txt": "numpy\n",
+            "requirements.lock": "numpy==2.0.0\n",
+            "binder/Pipfile.lock": "{}",
+            "binder/nbship.lock": "version: 6\n",
+            "notes/requirements.lock": "not where the SBOM looks\n",
+            ".dockerignore": "binder/nbship.lock\n",
+            "a.ipynb": "{}",
+        }
+    )
+    assert plan_of(root).sbom_locks == ("requirements.lock", "binder/Pipfile.lock")
+    sbom = stages(render(root))["sbom"]
+    assert "COPY requirements.lock /tmp/nbship/locks/requirements.lock" in sbom
+    assert "COPY binder/Pipfile.lock /tmp/nbship/locks/binder/Pipfile.lock" in sbom
+    assert sbom[-1].count("--content /tmp/nbship/locks ") == 1
+
+
+def test_a_lock_the_build_writes_is_planned_before_it_exists(make_project: MakeProject) -> None:
+    root = make_project({"environment.yml": "dependencies:\n  - python=3.11\n", "a.ipynb": "{}"})
+    before = render(root)
+    assert plan_of(root).sbom_locks == ("nbship.lock",)
+    (root / "nbship.lock").write_text("version: 6\n")
+    assert render(root) == before  # so the build's up-to-date check does not see a change
+
+
+def test_linked_locks_are_not_followed(make_project: MakeProject) -> None:
+    root = make_project({"requirements.txt": "numpy\n", "elsewhere/requirements.lock": "numpy==2.0.0\n"})
+    os.symlink("elsewhere/requirements.lock", root / "requirements.lock")
+    os.symlink("elsewhere", root / "binder")
+    assert plan_of(root).sbom_locks == ()
+
+
+@pytest.mark.parametrize(
+    ("python", "seeds"), [("3.8", "pip setuptools"), ("3.11", "pip setuptools"), ("3.12", "pip"), ("3.14", "pip")]
+)
+def test_the_environment_is_made_without_ensurepip(make_project: MakeProject, python: str, seeds: str) -> None:
+    root = make_project({"requirements.txt": "numpy\n", "runtime.txt": f"python-{python}\n"})
+    env = " ".join(stages(render(root))["env"])
+    assert f"{c.TOOLS_DIR}/bin/uv venv -q " in env and "-m venv" not in env.split("else python3 -m venv")[0]
+    assert env.count("python3 -m venv ") == 1  # only the fallback for a base image without pip
+    assert f"--python {c.ENV_PREFIX}/bin/python {seeds};" in env
+    assert f"--target {c.TOOLS_DIR} " in env
+
+
+def test_pip_as_installer_keeps_python_venv(make_project: MakeProject) -> None:
+    env = " ".join(stages(render(make_project({"requirements.txt": "numpy\n"}), installer="pip"))["env"])
+    assert f"python3 -m venv {c.ENV_PREFIX};" in env and "uv venv" not in env
