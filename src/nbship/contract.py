@@ -34,6 +34,7 @@ ENV_LAYERS = 6  # how many layers the environment is cut into (bench/RESULTS.md)
 CONDA_INSTALLER = f"{BUILD_DIR}/nbship-conda-install"
 CONDA_PIP_DIR = f"{BUILD_DIR}/conda-pip"  # the lock's PyPI packages as hashed requirements (pip.txt, jupyterlab.txt)
 PIPFILE_LOCK_READER = f"{BUILD_DIR}/nbship-pipfile-lock"
+SEED_WHEELS = f"{BUILD_DIR}/nbship-seed-wheels"  # the pip and setuptools wheels the base Python ships
 LAB_OVERRIDES = f"{BUILD_DIR}/lab-overrides.json"
 R_INSTALLER = f"{BUILD_DIR}/nbship-r-install"  # install.R and DESCRIPTION dependencies (payload/r_install.R)
 R_LIBRARY = f"{NBSHIP_DIR}/rlib"  # the R packages a project installs, owned by the notebook user

@@ -68,6 +68,7 @@ def test_support_files_land_where_the_contract_says() -> None:
         *(f"{c.BUILD_DIR}/nbship_build/{name}.py" for name in ("assemble", "layers", "elf", "slim")),
         c.CONDA_INSTALLER,
         c.PIPFILE_LOCK_READER,
+        c.SEED_WHEELS,
         c.LAB_OVERRIDES,
         c.R_INSTALLER,
     } == placed

@@ -109,8 +109,14 @@ def test_the_environment_is_made_without_ensurepip(make_project: MakeProject, py
     env = " ".join(stages(render(root))["env"])
     assert f"{c.TOOLS_DIR}/bin/uv venv -q " in env and "-m venv" not in env.split("else python3 -m venv")[0]
     assert env.count("python3 -m venv ") == 1  # only the fallback for a base image without pip
-    assert f"--python {c.ENV_PREFIX}/bin/python {seeds};" in env
+    # The wheels the base Python ships, as `python3 -m venv` installs them (the index only without them).
+    assert f"--python {c.ENV_PREFIX}/bin/python $(python3 {c.SEED_WHEELS} {seeds});" in env
     assert f"--target {c.TOOLS_DIR} " in env
+
+
+def test_the_servers_bytecode_is_compiled_with_a_fixed_hash_seed(make_project: MakeProject) -> None:
+    env_layers = " ".join(stages(render(make_project({"requirements.txt": "numpy\n"})))["env-layers"])
+    assert f"PYTHONHASHSEED=0 {c.ENV_PREFIX}/bin/python -m {c.ASSEMBLE_MODULE} " in env_layers
 
 
 def test_pip_as_installer_keeps_python_venv(make_project: MakeProject) -> None:

@@ -83,8 +83,9 @@ def ca_values(*, buildkit: bool) -> dict[str, str]:
 
 def _env_create(plan: p.BuildPlan) -> str:
     """The step that makes the environment. It gets what `python3 -m venv` gives (pip, and below
-    Python 3.12 setuptools): notebooks run `%pip install`. With uv, from the index through uv's
-    cache instead of ensurepip (~2 s); without the Windows scripts uv adds."""
+    Python 3.12 setuptools, in the versions the base Python ships): notebooks run `%pip install`.
+    With uv, those wheels installed by uv instead of by ensurepip (~2 s), or from the index when
+    the base Python ships none; without the Windows scripts uv adds."""
     if plan.installer != "uv":
         return f"python3 -m venv {c.ENV_PREFIX}"
     major, minor = (int(part) for part in plan.python.version.split(".")[:2])
@@ -92,7 +93,8 @@ def _env_create(plan: p.BuildPlan) -> str:
     return (
         f'{c.TOOLS_DIR}/bin/uv venv -q --allow-existing --python "$(command -v python3)" {c.ENV_PREFIX}; '
         f"rm -f {c.ENV_PREFIX}/bin/*.bat; "
-        f"{c.TOOLS_DIR}/bin/uv pip install -q --python {c.ENV_PREFIX}/bin/python {seeds}"
+        f"{c.TOOLS_DIR}/bin/uv pip install -q --python {c.ENV_PREFIX}/bin/python "
+        f"$(python3 {c.SEED_WHEELS} {seeds})"
     )
 
 
@@ -124,8 +126,11 @@ def shared_values(plan: p.BuildPlan) -> dict[str, Any]:
         # The install steps no longer trim: the assembly at the end of the env stage leaves out what
         # stripping removes while it lays the environment out in layers (payload/assemble.py).
         "strip": "",
-        "assemble": f"cd {c.BUILD_DIR}; {c.ENV_PREFIX}/bin/python -m {c.ASSEMBLE_MODULE} {c.ENV_PREFIX} "
-        f"{c.LAYERS_DIR} --uid {plan.uid} --layers {c.ENV_LAYERS}" + (f" --strip{keep}" if plan.strip else ""),
+        # A fixed hash seed: before Python 3.11, marshal writes a set constant's items in hash
+        # order, so the server's bytecode would differ from one build to the next.
+        "assemble": f"cd {c.BUILD_DIR}; PYTHONHASHSEED=0 {c.ENV_PREFIX}/bin/python -m {c.ASSEMBLE_MODULE} "
+        f"{c.ENV_PREFIX} {c.LAYERS_DIR} --uid {plan.uid} --layers {c.ENV_LAYERS}"
+        + (f" --strip{keep}" if plan.strip else ""),
         "layers_dir": c.LAYERS_DIR,
         "env_layers": c.ENV_LAYERS,
         # uv and dumb-init are programs, not modules: installed as files (--target), with the base

@@ -37,6 +37,7 @@ _FILES: tuple[tuple[str, str, int], ...] = (
     ("build/nbship_build/slim.py", "slim.py", 0o644),
     ("build/nbship-conda-install", "conda_install.py", 0o755),
     ("build/nbship-pipfile-lock", "pipfile_lock.py", 0o755),
+    ("build/nbship-seed-wheels", "seed_wheels.py", 0o755),
     ("build/lab-overrides.json", "lab_overrides.json", 0o644),
     ("build/nbship-r-install", "r_install.R", 0o755),
 )
