@@ -95,13 +95,17 @@ def test_every_input_takes_the_full_path(project: Path) -> None:
         if after["built"]:
             assert after["id"] != before["id"], name
 
-    # An option the image does not depend on still is one: the record is for other options.
+    # An option the image does not depend on still is one: each set of options has its own record,
+    # so `build` and `up` (or two option sets) do not overwrite each other's.
     bundle = project.parent / "ca.pem"
     bundle.write_text("-----BEGIN CERTIFICATE-----\n")
     _settled(project)
     assert not _build(project, "--ca-bundle", str(bundle))["from_record"]
     assert _settled(project, "--ca-bundle", str(bundle))["from_record"]
-    assert not _build(project)["from_record"]  # and back
+    assert _build(project)["from_record"]  # and back: the first options' record still stands
+    (project / "notes.txt").write_text("changed\n")
+    assert not _build(project)["from_record"]  # a change reaches every record
+    assert not _build(project, "--ca-bundle", str(bundle))["from_record"]
 
     # --rebuild always builds.
     _settled(project)

@@ -164,7 +164,7 @@ def test_no_record_breaks_the_build(
         _project(root)
     if matching and isinstance(record, dict):
         record = {**record, "format": fresh.RECORD_FORMAT, "ignore": list(IGNORE), "state": _state(root)}
-    path = fresh._record_path(root.resolve())
+    path = fresh._record_path(root.resolve(), BuildOptions(), "docker")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record))
     reporter = RecordingReporter()

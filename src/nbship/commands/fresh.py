@@ -179,8 +179,11 @@ def _state(root: Path, options: BuildOptions, engine: EngineChoice | None, ignor
     return _State(digest.hexdigest(), newest)
 
 
-def _record_path(root: Path) -> Path:
-    return cache_home() / "builds" / f"{hashlib.sha256(str(root).encode()).hexdigest()[:32]}.json"
+def _record_path(root: Path, options: BuildOptions, engine: EngineChoice | None) -> Path:
+    """One record per folder and options: `build` and `up` of one folder often differ in options
+    (a tag, a builder), and one would otherwise overwrite the other's record at every turn."""
+    key = f"{root}\0{options!r}\0{engine}"
+    return cache_home() / "builds" / f"{hashlib.sha256(key.encode('utf-8', 'surrogateescape')).hexdigest()[:32]}.json"
 
 
 def _image_key(image: ImageInfo | None) -> list[str]:
@@ -208,7 +211,7 @@ def lookup(
     if root is None or not _wanted(options):
         return None
     try:
-        record = json.loads(_record_path(root).read_text(encoding="utf-8"))
+        record = json.loads(_record_path(root, options, engine).read_text(encoding="utf-8"))
         ignore = tuple(str(line) for line in record["ignore"])
         state = _state(root, options, engine, ignore)
         if state is None or record["format"] != RECORD_FORMAT or record["state"] != state.digest:
@@ -263,7 +266,7 @@ def remember(
             "engine": inputs.engine,
             "notices": [list(notice) for notice in inputs.notices],
         }
-        target = _record_path(root)
+        target = _record_path(root, options, engine)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_suffix(f".{os.getpid()}.tmp")
         partial.write_text(json.dumps(record), encoding="utf-8")
