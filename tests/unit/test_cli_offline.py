@@ -234,6 +234,7 @@ def test_init_writes_dockerfile_and_dockerignore(make_project: MakeProject, no_d
         "build/nbship-pipfile-lock",
         "build/lab-overrides.json",
         "build/nbship-r-install",
+        "build/nbship-seed-wheels",
     }
 
 
