@@ -9,16 +9,18 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.status import Status
 from rich.text import Text
 
-from nbship.errors import CheckFailed, NbshipError
-from nbship.options import EngineChoice
+if TYPE_CHECKING:
+    from rich.status import Status
+
+    from nbship.errors import NbshipError
+    from nbship.options import EngineChoice
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 stdout = Console(highlight=False, soft_wrap=True, emoji=False)
@@ -129,6 +131,8 @@ def error_json(
 
 
 def report_error(exc: NbshipError, *, debug: bool, as_json: bool = False) -> None:
+    from nbship.errors import CheckFailed
+
     if debug:
         traceback.print_exception(exc)
     styled("bold red", "error", f" {exc.message}")
