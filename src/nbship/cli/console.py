@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -134,6 +133,8 @@ def report_error(exc: NbshipError, *, debug: bool, as_json: bool = False) -> Non
     from nbship.errors import CheckFailed
 
     if debug:
+        import traceback
+
         traceback.print_exception(exc)
     styled("bold red", "error", f" {exc.message}")
     if exc.details:
@@ -161,6 +162,8 @@ def report_usage_error(exc: click.ClickException) -> None:
 
 def report_bug(exc: Exception, *, debug: bool, as_json: bool = False) -> None:
     if debug:
+        import traceback
+
         traceback.print_exc()
     message = (
         f"nbship failed unexpectedly ({type(exc).__name__}: {exc}). "
