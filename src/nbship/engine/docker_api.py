@@ -215,17 +215,19 @@ class DockerApi:
             raise _refused(what, status, _message(data, body))
         return data
 
-    def connect(self) -> None:
-        """Asks the daemon which API it speaks; DockerUnavailableError naming where nbship looked.
+    def server_api(self) -> str:
+        """The Engine API version the daemon speaks, from /_ping, which answers with it in a header,
+        as the docker CLI negotiates: /version also asks containerd and runc for theirs, several
+        milliseconds that every command would wait for."""
+        status, headers, body = self._exchange("/_ping", "docker version")
+        if status >= 400:
+            raise _refused("docker version", status, _message(None, body))
+        return headers.get("api-version") or "0.0"
 
-        With /_ping, which answers with the version in a header, as the docker CLI negotiates: /version
-        also asks containerd and runc for theirs, several milliseconds that `nbship status` would wait."""
+    def connect(self) -> None:
+        """Asks the daemon which API it speaks; DockerUnavailableError naming where nbship looked."""
         if self._prefix is None:
-            status, headers, body = self._exchange("/_ping", "docker version")
-            if status >= 400:
-                raise _refused("docker version", status, _message(None, body))
-            server = headers.get("api-version") or "0.0"
-            refusal = api_refusal(server, self.endpoint.describe())
+            refusal = api_refusal(self.server_api(), self.endpoint.describe())
             if refusal is not None:
                 raise DockerUnavailableError(refusal)
             self._prefix = f"/v{MIN_API[0]}.{MIN_API[1]}"
