@@ -71,7 +71,7 @@ def connect_reader(
     given: EngineChoice | None = None, *, setting: EngineChoice = "auto", reporter: Reporter | None = None
 ) -> EngineReader:
     """An engine for commands that only look (status, the up-to-date check), chosen as `connect`
-    chooses. Docker at a socket or over TCP is asked with the standard library's HTTP client
+    chooses. Docker at a socket or over TCP is asked with the standard library's sockets
     (docker_api), which starts in a fraction of the SDK's import; elsewhere this is `connect`."""
     from nbship.engine import docker_api
     from nbship.engine.docker_endpoint import resolve

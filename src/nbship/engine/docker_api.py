@@ -163,7 +163,7 @@ def applies(endpoint: DockerEndpoint, environ: Mapping[str, str] | None = None) 
 
 
 class DockerApi:
-    """Read-only questions to one Docker daemon, over the standard library's HTTP client.
+    """Read-only questions to one Docker daemon, over a plain socket (http.client for TLS).
 
     Errors are the seam's: DockerUnavailableError when the daemon does not answer, NotFoundError
     for a 404, DockerCommandError (with the request, the status and the daemon's message) otherwise."""
