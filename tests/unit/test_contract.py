@@ -243,6 +243,44 @@ def test_the_up_to_date_check_loads_no_seam_protocols_or_options() -> None:
     assert not {name.split(".")[0] for name in loaded} & set(_HEAVY)
 
 
+# Each input kind loads its parser only when a file of its kind is there: detection of a project
+# without environment.yml loads no YAML or conda match specs, one without Python requirements no packaging.
+_PARSERS = ("rattler", "yaml", "packaging", "nbformat")
+# kind: (the project's files beside a notebook, the kinds detected, the parsers they may load)
+_KIND_CASES: dict[str, tuple[dict[str, str], list[str], set[str]]] = {
+    "notebooks": ({}, [], set()),
+    "requirements": ({"requirements.txt": "numpy==1.26.4\npandas>=2  # comment\n"}, ["requirements"], {"packaging"}),
+    "conda": (
+        {"environment.yml": "channels: [conda-forge]\ndependencies:\n  - numpy=1.26\n"},
+        ["conda"],
+        {"rattler", "yaml", "packaging"},
+    ),
+    "package": (
+        {"pyproject.toml": '[project]\nname = "p"\nrequires-python = ">=3.9"\n'},
+        ["package"],
+        {"packaging"},
+    ),
+    "runtime": ({"runtime.txt": "python-3.10\n"}, ["runtime"], set()),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_KIND_CASES))
+def test_detection_loads_only_the_parsers_of_the_files_there(tmp_path: Path, case: str) -> None:
+    files, kinds, parsers = _KIND_CASES[case]
+    (tmp_path / "analysis.ipynb").write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom nbship.project.detect import detect\n"
+        f"project = detect(Path({str(tmp_path)!r}))\nprint(*sorted(i.kind for i in project.inputs))\n"
+        f"print('imported:', *sorted({{m.split('.')[0] for m in sys.modules}} & set({_PARSERS!r})))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    detected, imported = result.stdout.splitlines()[-2:]
+    assert detected.split() == kinds, result.stdout
+    assert set(imported.split()[1:]) == parsers, result.stdout
+
+
 def test_status_with_podman_imports_nothing_heavy() -> None:
     imported, output = _imported_by(["--engine", "podman", "status"])
     assert imported == set(), output

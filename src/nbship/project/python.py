@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-from packaging.specifiers import SpecifierSet
-from packaging.version import Version
+from typing import TYPE_CHECKING
 
 from nbship.errors import ProjectError
 from nbship.project.kinds.base import PythonHint
+
+if TYPE_CHECKING:
+    # packaging is imported when a specifier is checked: only projects that give one need it.
+    from packaging.specifiers import SpecifierSet
 
 DEFAULT_PYTHON = "3.11"
 # Minor versions nbship picks from when requires-python rules out the default.
@@ -24,6 +26,8 @@ class PythonChoice:
 
 def allows_minor(spec: SpecifierSet, minor: str) -> bool:
     """Whether any release of `minor` (3.11.0 ... 3.11.40) satisfies `spec`: python:X.Y images are X.Y.latest."""
+    from packaging.version import Version
+
     return any(spec.contains(Version(f"{minor}.{patch}"), prereleases=False) for patch in range(41))
 
 

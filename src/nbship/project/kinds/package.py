@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
-
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import canonicalize_name
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from nbship.errors import InputFileError
 from nbship.project.kinds.base import Fragment, Ignored, Input, InputBase, Layout, PlanContext, PythonHint
 from nbship.project.kinds.pipfile import PipfileInput
 from nbship.project.python import DEFAULT_PYTHON, KNOWN_PYTHONS, for_specifier
 from nbship.project.text import load_toml
+
+if TYPE_CHECKING:
+    # packaging is imported where pyproject.toml is read: a project without one does not load it.
+    from packaging.specifiers import SpecifierSet
 
 name = "package"
 
@@ -62,6 +62,9 @@ class PackageInput(InputBase):
 
 
 def _dependency_names(deps: Any) -> frozenset[str]:
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
     names: set[str] = set()
     for dep in deps if isinstance(deps, list) else []:
         try:
@@ -79,6 +82,8 @@ def parse_package(folder: Path, display_root: Path) -> PackageInput | None:
         data, _ = load_toml(pyproject, display)
         project = data.get("project")
         if isinstance(project, dict) or "build-system" in data:
+            from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
             spec: SpecifierSet | None = None
             raw = project.get("requires-python") if isinstance(project, dict) else None
             if raw is not None:

@@ -16,19 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from nbship import contract as c
 from nbship.project.kinds.base import Fragment, Ignored, Input, InputBase, Layout, PlanContext, PythonHint
-from nbship.project.kinds.pipfile_read import (
-    LocalPath,
-    PipfileData,
-    locked_pipfile_hash,
-    pipfile_hash,
-    read_pipfile,
-    read_pipfile_lock,
-)
 from nbship.project.python import DEFAULT_PYTHON
+
+if TYPE_CHECKING:
+    # The reader (packaging, json) is imported by detect, once a Pipfile or its lock is there.
+    from nbship.project.kinds.pipfile_read import LocalPath, PipfileData
 
 name = "pipfile"
 PIPFILE = "Pipfile"
@@ -108,6 +104,8 @@ class PipfileInput(InputBase):
 
 
 def _stale(pipfile: Path, lock: Path, layout: Layout) -> Ignored | None:
+    from nbship.project.kinds.pipfile_read import locked_pipfile_hash, pipfile_hash
+
     recorded = locked_pipfile_hash(lock)
     current = pipfile_hash(pipfile)
     if recorded is None or current is None or recorded == current:
@@ -133,6 +131,8 @@ def detect(layout: Layout, found: tuple[Input, ...]) -> Input | Ignored | tuple[
             f"{shown} not used: {layout.display(conda.files[0])} describes the environment (as on Binder, where "
             "environment.yml comes first). Put pip packages in its 'pip:' section.",
         )
+    from nbship.project.kinds.pipfile_read import read_pipfile, read_pipfile_lock
+
     display = layout.display(decider)
     if lock is not None:
         data = read_pipfile_lock(lock, display, layout.root)

@@ -8,9 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
-
 from nbship.errors import InputFileError
 from nbship.project.kinds.base import Fragment, Ignored, Input, InputBase, Layout, PlanContext
 from nbship.project.text import check_include_depth, outside_problem, read_text
@@ -177,6 +174,9 @@ class _Parser:
             return
         if _URL_RE.match(line):
             return
+        from packaging.requirements import InvalidRequirement, Requirement
+        from packaging.utils import canonicalize_name
+
         requirement_text = _PER_LINE_OPTION_RE.sub("", line)
         try:
             requirement = Requirement(requirement_text)
