@@ -33,19 +33,27 @@ def test_without_postbuild_an_edit_reruns_one_step(make_project: MakeProject, bu
     parts = stages(text)
     content, sbom, image = parts["content"], parts["sbom"], parts["image"]
     manifest = [s for s in content if MANIFEST_STEP in s]
-    assert len(manifest) == 1 and manifest[0].endswith(f"> {c.MANIFEST}") and manifest[0] == content[-1]
-    # One RUN in the stage: the trim of the copy and the manifest of what is left.
-    assert [s for s in content if s.startswith("RUN ")] == manifest and f"rm -rf {c.CONTENT_DIR}/data" in manifest[0]
+    assert len(manifest) == 1 and manifest[0] == content[-1]
+    # One RUN in the stage: the trim of the copy, the manifest of what is left, then the copy
+    # sorted into its layers (the specs apart, the notebooks with the manifest).
+    step = manifest[0]
+    assert [s for s in content if s.startswith("RUN ")] == manifest and f"rm -rf {c.CONTENT_DIR}/data" in step
+    last = "/tmp/nbship/content/last"
+    assert f"> {last}/manifest.json;" in step
+    assert step.endswith(f"split {c.CONTENT_DIR} /tmp/nbship/content/stable {last}/project requirements.txt")
     assert ("--mount=type=bind,from=nbship" in manifest[0]) is buildkit
     assert sbom[0] == "FROM installed AS sbom" and sbom[-1].startswith(f"RUN python3 {c.SBOM_WRITER} ")
     assert "COPY requirements.txt" not in "\n".join(sbom)  # no lock here: nothing to copy
-    # The image stage runs nothing: it copies the SBOM, then data, then the project with the manifest.
+    # The image stage runs nothing: it copies the SBOM, the specs, data, the rest of the project,
+    # then the notebooks with the manifest.
     assert not any(s.startswith("RUN ") for s in image)
     copies = [s for s in image if s.startswith("COPY ")]
     assert copies == [
         f"COPY --from=sbom {c.SBOM} {c.SBOM}",
+        f"COPY --from=content --chown=1000:1000 /tmp/nbship/content/stable/ {c.CONTENT_DIR}/",
         f"COPY data/ {c.DATA_DIR}/",
         f"COPY --from=content --chown=1000:1000 {c.NBSHIP_DIR}/ {c.NBSHIP_DIR}/",
+        f"COPY --from=content --chown=1000:1000 {last}/ {c.NBSHIP_DIR}/",
     ]
     # The build's clock reaches the SBOM's RUN only, so no other step's cache depends on it.
     for name, steps in parts.items():

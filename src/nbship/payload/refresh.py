@@ -7,6 +7,9 @@ compose file, or a plain `docker run -v NAME:/home/jovyan/work`. It must run on 
 
     nbship-refresh manifest CONTENT_DIR [PROJECT]  print what CONTENT_DIR delivers (JSON)
     nbship-refresh sync CONTENT_DIR MANIFEST WORK  bring WORK up to date with CONTENT_DIR
+    nbship-refresh split CONTENT_DIR STABLE LAST [REL ...]
+                                                   move the files REL into STABLE and the
+                                                   notebooks into LAST (the build's layers)
 
 `sync` is a three-way merge per file between what the image delivers now (MANIFEST), what it
 delivered the last time (WORK/.nbship/delivered.json) and what is in WORK now:
@@ -46,6 +49,7 @@ if __package__:
         file_hash,
         parse_delivery,
         read_json,
+        split_layers,
     )
     from .refresh_disk import Disk, path_kind, why
     from .refresh_merge import Merge, Report, beside_name
@@ -61,6 +65,7 @@ else:
         file_hash,
         parse_delivery,
         read_json,
+        split_layers,
     )
     from refresh_disk import Disk, path_kind, why  # type: ignore[import-not-found,no-redef]
     from refresh_merge import Merge, Report, beside_name  # type: ignore[import-not-found,no-redef]
@@ -80,6 +85,7 @@ __all__ = [
     "main",
     "parse_delivery",
     "read_json",
+    "split_layers",
     "sync",
 ]
 
@@ -190,6 +196,11 @@ def sync(content: str, manifest_path: str, work: str, disk: Disk | None = None) 
 def main(argv: list[str]) -> int:
     if len(argv) in (2, 3) and argv[0] == "manifest":
         sys.stdout.write(build_manifest(argv[1], argv[2] if len(argv) == 3 else "").dump())
+        return 0
+    if len(argv) >= 4 and argv[0] == "split":
+        for folder in argv[2:4]:
+            os.makedirs(folder, exist_ok=True)
+        split_layers(argv[1], argv[2], argv[3], argv[4:])
         return 0
     if len(argv) == 4 and argv[0] == "sync":
         try:
