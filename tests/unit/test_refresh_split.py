@@ -40,7 +40,10 @@ def merge(*layers: Path, into: Path) -> None:
 
 def split(tmp: Path, specs: list[str]) -> tuple[Path, Path, Path]:
     content, stable, last = tmp / "project", tmp / "stable", tmp / "last" / "project"
-    assert refresh.main(["split", str(content), str(stable), str(last), *specs]) == 0
+    manifest = tmp / "last" / "manifest.json"
+    whole = refresh.build_manifest(str(content), "demo").dump()
+    assert refresh.main(["split", str(content), "demo", str(manifest), str(stable), str(last), *specs]) == 0
+    assert manifest.read_text() == whole  # the manifest of the whole copy, before the split
     return content, stable, last
 
 
