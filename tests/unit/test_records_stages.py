@@ -40,7 +40,8 @@ def test_without_postbuild_an_edit_reruns_one_step(make_project: MakeProject, bu
     step = manifest[0]
     assert [s for s in content if s.startswith("RUN ")] == manifest and f"rm -rf {c.CONTENT_DIR}/data" in step
     last = "/tmp/nbship/content/last"
-    split = f"split {c.CONTENT_DIR} proj {last}/manifest.json /tmp/nbship/content/stable {last}/project requirements.txt"
+    stable = "/tmp/nbship/content/stable"
+    split = f"split {c.CONTENT_DIR} proj {last}/manifest.json {stable} {last}/project requirements.txt"
     assert " ".join(step.split()).endswith(split)
     assert ("--mount=type=bind,from=nbship" in manifest[0]) is buildkit
     assert sbom[0] == "FROM installed AS sbom" and sbom[-1].startswith(f"RUN python3 {c.SBOM_WRITER} ")
