@@ -116,12 +116,16 @@ def test_linked_locks_are_not_followed(make_project: MakeProject) -> None:
 )
 def test_the_environment_is_made_without_ensurepip(make_project: MakeProject, python: str, seeds: str) -> None:
     root = make_project({"requirements.txt": "numpy\n", "runtime.txt": f"python-{python}\n"})
-    env = " ".join(stages(render(root))["env"])
-    assert f"{c.TOOLS_DIR}/bin/uv venv -q " in env and "-m venv" not in env.split("else python3 -m venv")[0]
-    assert env.count("python3 -m venv ") == 1  # only the fallback for a base image without pip
+    parts = stages(render(root))
+    env, tools = " ".join(parts["env"]), " ".join(parts["tools"])
+    assert f"{c.TOOLS_DIR}/bin/uv venv -q " in env and "-m venv" not in env
     # The wheels the base Python ships, as `python3 -m venv` installs them (the index only without them).
     assert f"--python {c.ENV_PREFIX}/bin/python $(python3 {c.SEED_WHEELS} {seeds});" in env
-    assert f"--target {c.TOOLS_DIR} " in env
+    # The tools in a stage of their own, from the base image, beside the system stage.
+    assert parts["tools"][0].startswith("FROM python:") and f"COPY --from=tools {c.TOOLS_DIR}/ {c.TOOLS_DIR}/" in env
+    assert f"--target {c.TOOLS_DIR} " in tools
+    assert tools.count("python3 -m venv ") == 1  # only the fallback for a base image without pip
+    assert "has no python3; pick a Python base image" in tools  # the same message as the system stage's
 
 
 def test_the_servers_bytecode_is_compiled_with_a_fixed_hash_seed(make_project: MakeProject) -> None:
