@@ -129,13 +129,19 @@ def _write(path: str, data: bytes) -> int:
 
 
 def _compile(job: tuple[str, str, str, int]) -> int:
+    """Compile the environment's source into the layer tree, while the main process copies: the
+    header then gets the fixed time the tree's copy of the source has (same size, same bytes)."""
     source, cache, final, uid = job
+    os.makedirs(os.path.dirname(cache), exist_ok=True)
     if py_compile.compile(source, cfile=cache, dfile=final, quiet=2) is None:
         return 0
+    with open(cache, "rb") as handle:
+        data = handle.read()
+    _write(cache, fixed_bytecode(data, os.stat(source)))
     os.chmod(cache, 0o644)
     os.lchown(cache, uid, uid)
     os.utime(cache, (MTIME, MTIME))
-    return os.stat(cache).st_size
+    return len(data)
 
 
 def assemble(prefix: Path, dest: Path, *, uid: int, slots: int, strip: bool, keep: set[str]) -> list[str]:
@@ -166,20 +172,25 @@ def assemble(prefix: Path, dest: Path, *, uid: int, slots: int, strip: bool, kee
     writer = Writer(dest, prefix, uid, slots=slots, strip=strip)
     for number in range(1, slots + 1):
         (dest / str(number)).mkdir(parents=True, exist_ok=True)
-    for rel, path, info, unit in entries:
-        writer.copy(index[unit], rel, path, info)
-    jobs = []
+    copied = {rel for rel, _, info, _ in entries if stat.S_ISREG(info.st_mode)}
+    jobs, made = [], set()
     for source in sorted(trim.compile):
         rel = str(source.relative_to(prefix))
-        staged = writer.target(index[layers.owner_of(rel, found, folders)], rel)
-        if os.path.isfile(staged):
-            cache = importlib.util.cache_from_source(staged)
-            jobs.append((staged, cache, str(prefix / rel), uid))
-    compiled = 0
-    if jobs:
-        # Compiling is CPU-bound under the GIL: processes, one per core.
-        with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            compiled = sum(pool.map(_compile, jobs, chunksize=64))
+        if rel in copied:
+            cache = importlib.util.cache_from_source(writer.target(index[layers.owner_of(rel, found, folders)], rel))
+            jobs.append((str(source), cache, str(prefix / rel), uid))
+            made.add(cache)
+    # Compiling is CPU-bound under the GIL: processes, one per core, started before the copy (mostly
+    # the kernel's work) so that both run at once. A .pyc the environment has where the compile
+    # writes one is not copied: the compiled one is what the image gets, as when this ran after.
+    pool = ProcessPoolExecutor(max_workers=os.cpu_count() or 1)
+    with pool:
+        compiling = pool.map(_compile, jobs, chunksize=64)
+        for rel, path, info, unit in entries:
+            layer = index[unit]
+            if writer.target(layer, rel) not in made:
+                writer.copy(layer, rel, path, info)
+        compiled = sum(compiling)
     _folders(dest, prefix, uid, slots)
     lines = []
     if strip:
