@@ -175,10 +175,7 @@ _STUB_FILES = (".pyi", "METADATA.toml", "py.typed")
 
 def _stubs_only(folder: Path) -> bool:
     """Whether a folder holds type stubs and nothing else (typeshed's layout)."""
-    for _, _, files in os.walk(folder):
-        if not all(name.endswith(_STUB_FILES) for name in files):
-            return False
-    return True
+    return all(name.endswith(_STUB_FILES) for _, _, files in os.walk(folder) for name in files)
 
 
 def find_absent_stubs(site: Path, dists: dict[str, md.Distribution]) -> list[Path]:
