@@ -128,6 +128,13 @@ class Writer:
         self.sizes[layer] = self.sizes.get(layer, 0) + size
         self.finish(target, info.st_mode)
 
+    def mark(self, layer: int, rel: str) -> None:
+        """An empty file that names the layer (layers.MARKERS says why)."""
+        target = self.target(layer, rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        _write(target, b"")
+        self.finish(target, 0o644)
+
 
 def _write(path: str, data: bytes) -> int:
     with open(path, "wb") as handle:
@@ -181,6 +188,9 @@ def assemble(prefix: Path, dest: Path, *, uid: int, slots: int, strip: bool, kee
         (dest / str(number)).mkdir(parents=True, exist_ok=True)
     for rel, path, info, unit in entries:
         writer.copy(index[unit], rel, path, info)
+    for number in range(1, slots + 1):
+        marker = plan[number - 1].marker if number <= len(plan) else f"unused-{number}"
+        writer.mark(number, f"{layers.MARKERS}/{marker}")
     jobs = []
     for source in sorted(trim.compile):
         rel = str(source.relative_to(prefix))

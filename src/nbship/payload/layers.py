@@ -39,6 +39,9 @@ else:  # run in the image: the support files are beside each other
 
 # 8 MB: numpy, pandas, JupyterLab... get layers of their own; pure-Python packages do not.
 THRESHOLD = 8_000_000
+# Every layer tree holds one empty file here (PREFIX/.nbship-layers/<marker>), the unused ones too:
+# the classic builder fails on two COPY steps in a row that change nothing ("layer does not exist").
+MARKERS = ".nbship-layers"
 BASE = "(base)"  # what no package owns: the virtualenv's own files
 SEEDS = ("pip", "setuptools", "wheel")  # what a new virtualenv holds before any install
 TIERS = ("base", "server", "packages")
@@ -59,10 +62,18 @@ class Unit:
 class Layer:
     tier: str
     units: tuple[str, ...]
+    shared: int | None = None  # which of the tier's shared layers; None for a unit's own
 
     @property
     def label(self) -> str:
-        return self.units[0] if len(self.units) == 1 and self.units[0] != BASE else f"{self.tier} ({len(self.units)})"
+        return self.units[0] if self.shared is None else f"{self.tier} ({len(self.units)})"
+
+    @property
+    def marker(self) -> str:
+        """The name of the layer's marker file: from what the layer is, never from its position, so
+        a layer that moves up or down the stack keeps its bytes."""
+        name = self.units[0] if self.shared is None else f"{self.tier}-shared-{self.shared + 1}"
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", name)
 
 
 def _conda_units(prefix: Path) -> dict[str, Unit]:
@@ -239,5 +250,5 @@ def plan(
         for name in members:
             if name not in solo:
                 shared[bucket(name, buckets)].append(name)
-        layers += [Layer(tier, tuple(names)) for names in shared if names]
+        layers += [Layer(tier, tuple(names), number) for number, names in enumerate(shared) if names]
     return layers
