@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from nbship.values import redact_urls
-
 
 class ExitCode(IntEnum):
     OK = 0
@@ -34,6 +32,9 @@ class NbshipError(Exception):
     exit_code: ExitCode = ExitCode.FAILURE
 
     def __init__(self, message: str, *, details: str | None = None) -> None:
+        # Here, not at the top: every command imports this module, few raise (and values compiles patterns).
+        from nbship.values import redact_urls
+
         message = redact_urls(message)
         super().__init__(message)
         self.message = message

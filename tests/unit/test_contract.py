@@ -174,10 +174,18 @@ _HEAVY = ("docker", "requests", "rattler", "pydantic", "jinja2", "nbformat", "ya
 
 def _imported_by(argv: list[str], env: dict[str, str] | None = None) -> tuple[set[str], str]:
     """The heavy top-level modules that `nbship ARGV` imported, and what it printed."""
+    return _loaded_by(argv, _HEAVY, env, top_level=True)
+
+
+def _loaded_by(
+    argv: list[str], watched: tuple[str, ...], env: dict[str, str] | None = None, *, top_level: bool = False
+) -> tuple[set[str], str]:
+    """Which of the `watched` modules `nbship ARGV` imported (`top_level`: by package), and what it printed."""
+    names = "{m.split('.')[0] for m in sys.modules}" if top_level else "set(sys.modules)"
     code = (
         "import sys\nfrom nbship.cli import main\ntry:\n"
         f"    main({argv!r})\nexcept SystemExit:\n    pass\n"
-        f"print('imported:', *sorted({{m.split('.')[0] for m in sys.modules}} & set({_HEAVY!r})))"
+        f"print('imported:', *sorted({names} & set({watched!r})))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     last = result.stdout.strip().splitlines()[-1]
@@ -198,6 +206,41 @@ def test_status_imports_nothing_heavy(tmp_path: Path) -> None:
     imported, output = _imported_by(["status"], env)
     assert imported == set(), output
     assert "no-daemon.sock" in output, output
+
+
+# What `nbship status` does without, beyond the heavy packages: the seam's protocols and the option
+# values (dataclasses made at import), the link parser, rich's live line, and http.client with ssl
+# and the email parser (a socket speaks HTTP/1.0 itself; TLS alone needs them). Each is a few
+# milliseconds of a command whose whole budget is about 35 ms above click and rich.
+_STATUS_SPARES = (
+    "ssl",
+    "http.client",
+    "email.parser",
+    "hashlib",
+    "rich.status",
+    "nbship.engine.base",
+    "nbship.options",
+    "nbship.reporter",
+    "nbship.sources.refs",
+    "nbship.cli.options",
+)
+
+
+def test_status_loads_only_the_listing(tmp_path: Path) -> None:
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path / 'no-daemon.sock'}"}
+    for argv in (["status"], ["status", "--json"]):
+        loaded, output = _loaded_by(argv, _STATUS_SPARES, env)
+        assert loaded == set(), output
+
+
+def test_the_up_to_date_check_loads_no_seam_protocols_or_options() -> None:
+    # commands/fresh.py answers a no-change build before detection; its imports are that path's.
+    code = "import sys, nbship.commands.fresh, nbship.cli.build\nprint(*sorted(sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(result.stdout.split())
+    spared = {"nbship.engine.base", "nbship.project", "nbship.settings", "nbship.sources.refs", "nbship.cli.check"}
+    assert loaded & spared == set()
+    assert not {name.split(".")[0] for name in loaded} & set(_HEAVY)
 
 
 def test_status_with_podman_imports_nothing_heavy() -> None:

@@ -3,6 +3,7 @@ daemon's JSON becomes the seam's values, and what a daemon that is not there giv
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nbship.engine import connect_reader
-from nbship.engine.docker_api import DockerApi, applies, container_info, image_info
+from nbship.engine.docker_api import DockerApi, _plain_get, applies, container_info, image_info
 from nbship.engine.docker_endpoint import DEFAULT_CONTEXT, DockerEndpoint, TlsFiles
 from nbship.errors import DockerUnavailableError
 
@@ -109,3 +110,38 @@ def test_image_json_loses_nothing_the_seam_keeps(
     info = image_info(attrs)
     assert info.tags == tuple(tags) and info.repo_digests == tuple(digests) and dict(info.labels) == (labels or {})
     assert image_info({}).id == ""
+
+
+def _answer(raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    """What the light client reads from a daemon that answers `raw` and closes, over a real socket pair."""
+    ours, daemon = socket.socketpair()
+    with daemon:
+        daemon.sendall(raw)
+        daemon.shutdown(socket.SHUT_WR)
+        answer = _plain_get(ours, "/_ping")
+        assert daemon.recv(1024).startswith(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+    return answer
+
+
+def test_an_answer_is_read_to_its_length_or_its_end() -> None:
+    status, headers, body = _answer(b"HTTP/1.0 200 OK\r\nApi-Version: 1.41\r\nContent-Length: 2\r\n\r\nOKextra")
+    assert (status, headers["api-version"], body) == (200, "1.41", b"OK")
+    status, headers, body = _answer(b'HTTP/1.0 404 Not Found\r\nContent-Type: application/json\r\n\r\n{"message": "x"}')
+    assert (status, body) == (404, b'{"message": "x"}') and "content-length" not in headers
+
+
+@pytest.mark.parametrize(
+    "raw", [b"", b"OK", b"HTTP/1.0 200 OK\r\n", b"SSH-2.0-OpenSSH\r\n\r\n", b"HTTP/1.0 abc\r\n\r\n"]
+)
+def test_what_is_not_http_is_a_connection_error(raw: bytes) -> None:
+    with pytest.raises(ConnectionError):
+        _answer(raw)
+
+
+@given(st.binary(max_size=300))
+def test_any_answer_reads_or_is_a_connection_error(raw: bytes) -> None:
+    try:
+        status, headers, body = _answer(raw)
+    except ConnectionError:
+        return
+    assert status >= 0 and all(name == name.lower() for name in headers) and body in raw

@@ -6,12 +6,14 @@ from __future__ import annotations
 import importlib
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from nbship import __version__
-from nbship.options import EngineChoice
+
+if TYPE_CHECKING:
+    from nbship.options import EngineChoice
 
 # name -> (module, attribute, one line of help). The help line is the command's docstring's first
 # line (tests/unit/test_cli_offline.py pins that they agree); it is here so that listing the
@@ -23,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "down": ("nbship.cli.serve", "down", "Stop and remove PATH's JupyterLab container (its volume stays)."),
     "logs": ("nbship.cli.serve", "logs", "Print the server log of PATH's container."),
     "shell": ("nbship.cli.serve", "shell", "Open bash in PATH's running container, or in a new one from its image."),
-    "status": ("nbship.cli.serve", "status", "List the running nbship servers and their URLs."),
+    "status": ("nbship.cli.status", "status", "List the running nbship servers and their URLs."),
     "volume": (
         "nbship.cli.volume",
         "volume",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,7 +17,9 @@ from nbship.cli.options import (
     image_options_from,
     project_arg,
 )
-from nbship.sources.refs import ProjectPath
+
+if TYPE_CHECKING:
+    from nbship.sources.refs import ProjectPath
 
 _BUILDER = click.option(
     "--builder",
@@ -77,7 +79,6 @@ def build(path: ProjectPath, then_check: bool, as_json: bool, **kwargs: Any) -> 
     """Build the image for PATH (only when its inputs changed)."""
     from nbship import api
     from nbship.cli import jsonout
-    from nbship.cli.check import print_report
 
     options = build_options_from(kwargs)
     with console.progress() as reporter:
@@ -87,6 +88,8 @@ def build(path: ProjectPath, then_check: bool, as_json: bool, **kwargs: Any) -> 
     elif not then_check:
         console.emit_json(jsonout.build(outcome))
     if then_check:
+        from nbship.cli.check import print_report
+
         with console.progress() as reporter:
             report = api.check(
                 path=path, build_options=options, reporter=reporter, built=outcome, engine=console.engine()

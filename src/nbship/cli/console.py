@@ -6,19 +6,20 @@ from __future__ import annotations
 
 import json
 import time
-import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.status import Status
 from rich.text import Text
 
-from nbship.errors import CheckFailed, NbshipError
-from nbship.options import EngineChoice
+if TYPE_CHECKING:
+    from rich.status import Status
+
+    from nbship.errors import NbshipError
+    from nbship.options import EngineChoice
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 stdout = Console(highlight=False, soft_wrap=True, emoji=False)
@@ -129,7 +130,11 @@ def error_json(
 
 
 def report_error(exc: NbshipError, *, debug: bool, as_json: bool = False) -> None:
+    from nbship.errors import CheckFailed
+
     if debug:
+        import traceback
+
         traceback.print_exception(exc)
     styled("bold red", "error", f" {exc.message}")
     if exc.details:
@@ -157,6 +162,8 @@ def report_usage_error(exc: click.ClickException) -> None:
 
 def report_bug(exc: Exception, *, debug: bool, as_json: bool = False) -> None:
     if debug:
+        import traceback
+
         traceback.print_exc()
     message = (
         f"nbship failed unexpectedly ({type(exc).__name__}: {exc}). "

@@ -12,14 +12,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from nbship import contract as c
 from nbship.options import BuildOptions, Env, ImageOptions
 from nbship.resources import Resources, parse_cpus, parse_gpus, parse_memory
-from nbship.sources.refs import ProjectPath, SourceRef, is_archive_name, parse_reference
+
+if TYPE_CHECKING:
+    from nbship.sources.refs import ProjectPath
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,6 +33,9 @@ class ProjectParam(click.ParamType):  # type: ignore[type-arg]  # generic only f
     name = "path"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> ProjectPath:
+        # Here, not at the top: the link parser's patterns are start-up that a no-change build does not need.
+        from nbship.sources.refs import SourceRef, is_archive_name, parse_reference
+
         if isinstance(value, Path | SourceRef):
             return value
         text = str(value)

@@ -1,4 +1,4 @@
-"""nbship up, down, logs, status and shell."""
+"""nbship up, down, logs and shell."""
 
 from __future__ import annotations
 
@@ -151,27 +151,6 @@ def logs(path: ProjectPath | None, image: str | None, follow: bool) -> None:
             console.stdout.out(line, highlight=False)
     except KeyboardInterrupt:
         return
-
-
-@click.command()
-@json_option
-def status(as_json: bool) -> None:
-    """List the running nbship servers and their URLs."""
-    from nbship import api
-
-    with console.progress() as reporter:
-        servers = api.status(engine=console.engine(), reporter=reporter)
-    if as_json:
-        from nbship.cli import jsonout
-
-        console.emit_json(jsonout.servers(servers))
-        return
-    if not servers:
-        console.say("No nbship server is running.")
-        return
-    for server in servers:
-        mount = server.mount.label if server.mount else ""
-        console.out(f"{server.project_path}\t{server.status}\t{server.url}\t{server.image}\t{mount}")
 
 
 @click.command()

@@ -34,14 +34,16 @@ from nbship import __version__
 from nbship import contract as c
 from nbship.cachedir import cache_home
 from nbship.engine import connect_reader
-from nbship.engine.base import BuildReport, Engine, EngineReader, ImageInfo
+from nbship.engine.info import BuildReport, ImageInfo
 from nbship.errors import NbshipError
-from nbship.options import BuildOptions, EngineChoice
-from nbship.reporter import RecordingReporter, Reporter
-from nbship.sources.refs import ProjectPath
+from nbship.reporter import RecordingReporter
 
 if TYPE_CHECKING:
+    from nbship.engine.base import Engine, EngineReader
+    from nbship.options import BuildOptions, EngineChoice
     from nbship.project.detect import Project
+    from nbship.reporter import Reporter
+    from nbship.sources.refs import ProjectPath
 
 RECORD_FORMAT = 1
 # Where detection and the settings look besides the top of the project (nbship's binder folders).

@@ -4,11 +4,14 @@ and the server records, not the build (solvers, templates, the notebook reader, 
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from nbship.engine import connect_reader
-from nbship.options import EngineChoice
-from nbship.reporter import Reporter
 from nbship.runtime.servers import Server, list_servers
+
+if TYPE_CHECKING:
+    from nbship.options import EngineChoice
+    from nbship.reporter import Reporter
 
 
 def status(*, engine: EngineChoice | None = None, reporter: Reporter | None = None) -> list[Server]:

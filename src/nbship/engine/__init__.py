@@ -11,17 +11,28 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 from collections.abc import Callable
-from typing import Any, cast, get_args
+from typing import TYPE_CHECKING, Any, cast
 
-from nbship.engine.base import Engine, EngineReader
 from nbship.errors import DockerUnavailableError, UsageError
-from nbship.options import EngineChoice
-from nbship.reporter import Reporter
+
+if TYPE_CHECKING:
+    # Names for annotations only: the seam's protocols and the option values are a few milliseconds
+    # of start-up that `nbship status` and the no-change build do not pay.
+    from nbship.engine.base import Engine, EngineReader
+    from nbship.options import EngineChoice
+    from nbship.reporter import Reporter
 
 ENGINE_ENV = "NBSHIP_ENGINE"
-ENGINES: tuple[EngineChoice, ...] = get_args(EngineChoice)
+
+
+def engines() -> tuple[EngineChoice, ...]:
+    """The engines nbship knows, as the option's values."""
+    from typing import get_args
+
+    from nbship.options import EngineChoice
+
+    return get_args(EngineChoice)
 
 
 def choose(given: EngineChoice | None, *, setting: EngineChoice = "auto") -> tuple[EngineChoice, str]:
@@ -30,10 +41,10 @@ def choose(given: EngineChoice | None, *, setting: EngineChoice = "auto") -> tup
         return given, f"--engine {given}"
     from_env = os.environ.get(ENGINE_ENV, "").strip().lower()
     if from_env:
-        if from_env not in ENGINES:
+        if from_env not in engines():
             raise UsageError(
                 f"{ENGINE_ENV}={os.environ[ENGINE_ENV]!r} names no engine nbship knows: use one of "
-                f"{', '.join(ENGINES)}, or unset it."
+                f"{', '.join(engines())}, or unset it."
             )
         return from_env, f"{ENGINE_ENV}={from_env}"
     return setting, f"the engine setting ({setting})"
@@ -53,14 +64,14 @@ def connect(
 
     if choice == "docker":
         return DockerEngine()
-    return cast(Engine, _Auto(reporter, DockerEngine))
+    return cast("Engine", _Auto(reporter, DockerEngine))
 
 
 def connect_reader(
     given: EngineChoice | None = None, *, setting: EngineChoice = "auto", reporter: Reporter | None = None
 ) -> EngineReader:
     """An engine for commands that only look (status, the up-to-date check), chosen as `connect`
-    chooses. Docker at a socket or over TCP is asked with the standard library's HTTP client
+    chooses. Docker at a socket or over TCP is asked with the standard library's sockets
     (docker_api), which starts in a fraction of the SDK's import; elsewhere this is `connect`."""
     from nbship.engine import docker_api
     from nbship.engine.docker_endpoint import resolve
@@ -73,7 +84,7 @@ def connect_reader(
         return connect(given, setting=setting, reporter=reporter)
     if choice == "docker":
         return docker_api.DockerApi(endpoint)
-    return cast(EngineReader, _Auto(reporter, lambda: docker_api.DockerApi(endpoint)))
+    return cast("EngineReader", _Auto(reporter, lambda: docker_api.DockerApi(endpoint)))
 
 
 class _Auto:
@@ -91,6 +102,8 @@ class _Auto:
         except DockerUnavailableError as exc:
             if docker.endpoint.configured:
                 raise
+            import shutil
+
             if shutil.which("podman") is None:
                 raise DockerUnavailableError(
                     f"No container engine answers here. {exc.message} Podman, the other engine nbship uses, is not "
@@ -125,4 +138,13 @@ def compose_command(given: EngineChoice | None = None, *, setting: EngineChoice 
         return "podman-compose"  # the one to install where Podman is older than 4.7 or missing
 
 
-__all__ = ["ENGINES", "ENGINE_ENV", "Engine", "EngineReader", "choose", "compose_command", "connect", "connect_reader"]
+def __getattr__(name: str) -> Any:
+    # The seam's protocols, for `from nbship.engine import Engine`: loaded when first asked for.
+    if name in {"Engine", "EngineReader"}:
+        from nbship.engine import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["ENGINE_ENV", "Engine", "EngineReader", "choose", "compose_command", "connect", "connect_reader", "engines"]

@@ -16,47 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol, runtime_checkable
 
+# What the engine reports back is defined in info.py; named here too, as the seam's vocabulary.
+from nbship.engine.info import BuildReport as BuildReport
+from nbship.engine.info import BuildStep as BuildStep
+from nbship.engine.info import ContainerInfo as ContainerInfo
+from nbship.engine.info import ImageInfo as ImageInfo
+from nbship.engine.info import VolumeInfo as VolumeInfo
 from nbship.errors import UsageError
 from nbship.options import BuilderChoice
 from nbship.reporter import Reporter
 from nbship.resources import Resources
 
 MountKind = Literal["volume", "bind", "anonymous"]
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    id: str
-    tags: tuple[str, ...]
-    labels: Mapping[str, str]
-    size: int
-    env: Mapping[str, str]
-    workdir: str
-    user: str
-    architecture: str = ""
-    entrypoint: tuple[str, ...] = ()
-    cmd: tuple[str, ...] = ()
-    repo_digests: tuple[str, ...] = ()  # NAME@sha256:... for each registry the image came from
-
-
-@dataclass(frozen=True)
-class ContainerInfo:
-    id: str
-    name: str
-    image: str  # the reference it was started from
-    image_id: str
-    labels: Mapping[str, str]
-    status: str  # created, running, exited, ...
-    env: Mapping[str, str]
-    exit_code: int | None = None
-    resources: Resources = field(default_factory=Resources)  # the limits it was started with
-
-
-@dataclass(frozen=True)
-class VolumeInfo:
-    name: str
-    labels: Mapping[str, str]
-    created: str
 
 
 @dataclass(frozen=True)
@@ -127,24 +98,6 @@ class Builder:
 
     kind: Literal["buildkit", "classic"]
     description: str
-
-
-@dataclass(frozen=True)
-class BuildStep:
-    stage: str  # the Dockerfile stage ("" when the builder does not say)
-    instruction: str  # e.g. "COPY . /opt/..." as the builder shows it
-    cached: bool  # False: it ran in this build
-
-
-@dataclass(frozen=True)
-class BuildReport:
-    """What a build did, step by step (the builder's own steps and FROM lines left out)."""
-
-    steps: tuple[BuildStep, ...] = ()
-
-    @property
-    def rebuilt(self) -> tuple[BuildStep, ...]:
-        return tuple(step for step in self.steps if not step.cached)
 
 
 @dataclass(frozen=True)

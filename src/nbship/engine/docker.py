@@ -46,7 +46,7 @@ from nbship.engine.base import (
     VolumeInfo,
     unreachable_host,
 )
-from nbship.engine.docker_api import MIN_API, START_HINT, api_refusal, api_version
+from nbship.engine.docker_api import MIN_API, START_HINT, DockerApi, api_refusal, api_version, applies
 from nbship.engine.docker_classic import classic_build
 from nbship.engine.docker_endpoint import DockerEndpoint, resolve
 from nbship.engine.docker_values import (
@@ -103,15 +103,18 @@ class DockerEngine:
         if self._client is None:
             where = self.endpoint.describe()
             kwargs = self.endpoint.sdk_kwargs(os.environ)
-            try:
-                # Asked with a short timeout whether it answers, and which API it speaks; the client for
-                # the work then speaks the newest version both sides know.
-                probe = self._client_for(kwargs, version=f"{MIN_API[0]}.{MIN_API[1]}", timeout=min(timeout, 15))
-                server = str(probe.api.version(api_version=False).get("ApiVersion") or "0.0")
-            except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-                raise DockerUnavailableError(
-                    f"Cannot reach the Docker daemon at {where} ({short(exc)}). {START_HINT}"
-                ) from exc
+            # Asked with a short timeout whether it answers, and which API it speaks; the client for
+            # the work then speaks the newest version both sides know.
+            if applies(self.endpoint):
+                server = DockerApi(self.endpoint, timeout=min(timeout, 15)).server_api()
+            else:
+                try:
+                    probe = self._client_for(kwargs, version=f"{MIN_API[0]}.{MIN_API[1]}", timeout=min(timeout, 15))
+                    server = str(probe.api.version(api_version=False).get("ApiVersion") or "0.0")
+                except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+                    raise DockerUnavailableError(
+                        f"Cannot reach the Docker daemon at {where} ({short(exc)}). {START_HINT}"
+                    ) from exc
             refusal = api_refusal(server, where)
             if refusal is not None:
                 raise DockerUnavailableError(refusal)

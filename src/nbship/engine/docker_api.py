@@ -5,7 +5,9 @@ questions: which containers carry nbship's labels, what an image's id is. Import
 SDK (requests, urllib3, the SDK's mixins) costs more than the whole CLI, so these questions go
 over `http.client` instead: to a unix socket, or over TCP, with TLS where the docker context has
 TLS material. Where this client does not apply (ssh:// hosts, named pipes, DOCKER_HOST with the
-TLS variables, whose rules the SDK owns) `applies` says so and the seam uses the SDK.
+TLS variables, whose rules the SDK owns) `applies` says so and the seam uses the SDK. Plain
+connections speak HTTP/1.0 on a socket (no chunking: the daemon closes after its answer); TLS
+goes through http.client, imported only then.
 
 What a container's JSON means is decided here once (`container_info`): the SDK's Container
 objects carry the same inspect JSON, and docker_values reads them through this function.
@@ -13,7 +15,6 @@ objects carry the same inspect JSON, and docker_values reads them through this f
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import socket
@@ -21,8 +22,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from nbship.engine.base import ContainerInfo, ImageInfo
-from nbship.engine.docker_endpoint import DockerEndpoint, resolve
+from nbship.engine.docker_endpoint import DockerEndpoint, TlsFiles, resolve
+from nbship.engine.info import ContainerInfo, ImageInfo
 from nbship.errors import DockerCommandError, DockerUnavailableError, NotFoundError
 from nbship.resources import GpuRequest, Resources
 
@@ -99,20 +100,47 @@ def image_info(attrs: Mapping[str, Any]) -> ImageInfo:
     )
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
+Answer = tuple[int, dict[str, str], bytes]  # status, headers (names in lower case), body
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
+
+def _plain_get(sock: socket.socket, path: str) -> Answer:
+    """One GET as HTTP/1.0 on a connection of its own: the daemon answers without chunking and
+    closes when done, so the answer is all there is to read. The standard library's http.client
+    would import ssl and the email parser (several milliseconds of `nbship status`) for this."""
+    with sock:
+        sock.sendall(f"GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode("ascii"))
+        chunks = []
+        while chunk := sock.recv(1 << 16):
+            chunks.append(chunk)
+    head, separator, body = b"".join(chunks).partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = lines[0].split(" ", 2)
+    if not separator or len(status) < 2 or not status[0].startswith("HTTP/") or not status[1].isdigit():
+        raise ConnectionError("the daemon's answer is not HTTP")
+    headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
+    length = headers.get("content-length", "")
+    return int(status[1]), headers, body[: int(length)] if length.isdigit() else body
+
+
+def _tls_get(address: str, port: int, tls: TlsFiles, path: str, timeout: float) -> Answer:
+    import http.client
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(tls.ca) if tls.ca else None)
+    if not tls.verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if tls.cert and tls.key:
+        context.load_cert_chain(str(tls.cert), str(tls.key))
+    connection = http.client.HTTPSConnection(address, port, timeout=timeout, context=context)
+    try:
+        connection.request("GET", path, headers={"Host": "docker"})
+        response = connection.getresponse()
+        return response.status, {name.lower(): value for name, value in response.getheaders()}, response.read()
+    except http.client.HTTPException as exc:
+        raise ConnectionError(str(exc) or type(exc).__name__) from exc
+    finally:
+        connection.close()
 
 
 def _tls_dockerhost(environ: Mapping[str, str]) -> bool:
@@ -135,7 +163,7 @@ def applies(endpoint: DockerEndpoint, environ: Mapping[str, str] | None = None) 
 
 
 class DockerApi:
-    """Read-only questions to one Docker daemon, over the standard library's HTTP client.
+    """Read-only questions to one Docker daemon, over a plain socket (http.client for TLS).
 
     Errors are the seam's: DockerUnavailableError when the daemon does not answer, NotFoundError
     for a 404, DockerCommandError (with the request, the status and the daemon's message) otherwise."""
@@ -145,63 +173,61 @@ class DockerApi:
     def __init__(self, endpoint: DockerEndpoint | None = None, *, timeout: float = 60) -> None:
         self.endpoint = endpoint if endpoint is not None else resolve()
         self._timeout = timeout
-        self._connection: http.client.HTTPConnection | None = None
         self._prefix: str | None = None
 
-    def _connect(self) -> http.client.HTTPConnection:
+    def _send(self, path: str) -> Answer:
         host = self.endpoint.host
-        if not host:
-            return _UnixConnection(DEFAULT_SOCKET, self._timeout)
-        parts = urlsplit(host)
-        if parts.scheme == "unix":
-            return _UnixConnection(parts.path, self._timeout)
-        address, port = parts.hostname or "localhost", parts.port
-        tls = self.endpoint.tls
-        if tls is None:
-            return http.client.HTTPConnection(address, port or 2375, timeout=self._timeout)
-        import ssl
+        parts = urlsplit(host) if host else None
+        if parts is None or parts.scheme == "unix":
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self._timeout)
+            try:
+                sock.connect(parts.path if parts is not None else DEFAULT_SOCKET)
+            except OSError:
+                sock.close()
+                raise
+            return _plain_get(sock, path)
+        address, port, tls = parts.hostname or "localhost", parts.port, self.endpoint.tls
+        if tls is not None:
+            return _tls_get(address, port or 2376, tls, path, self._timeout)
+        return _plain_get(socket.create_connection((address, port or 2375), timeout=self._timeout), path)
 
-        context = ssl.create_default_context(cafile=str(tls.ca) if tls.ca else None)
-        if not tls.verify:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        if tls.cert and tls.key:
-            context.load_cert_chain(str(tls.cert), str(tls.key))
-        return http.client.HTTPSConnection(address, port or 2376, timeout=self._timeout, context=context)
-
-    def _request(self, path: str, what: str) -> Any:
-        """GET `path`, its JSON answer; `what` reads like a docker command, for messages."""
+    def _exchange(self, path: str, what: str) -> Answer:
+        """GET `path`: its status, headers and body; `what` reads like a docker command, for messages."""
         try:
-            if self._connection is None:
-                self._connection = self._connect()
-            self._connection.request("GET", path, headers={"Host": "docker"})
-            response = self._connection.getresponse()
-            body = response.read()
-        except (OSError, http.client.HTTPException) as exc:
-            self._connection = None
+            return self._send(path)
+        except OSError as exc:
             reason = str(exc).strip() or type(exc).__name__
             raise DockerUnavailableError(
                 f"Cannot reach the Docker daemon at {self.endpoint.describe()} during `{what}` ({reason}). {START_HINT}"
             ) from exc
+
+    def _request(self, path: str, what: str) -> Any:
+        """GET `path`, its JSON answer."""
+        status, _, body = self._exchange(path, what)
         try:
             data = json.loads(body) if body else None
         except ValueError:
             data = None
-        if response.status == 404:
+        if status == 404:
             raise NotFoundError(f"{what}: not found ({_message(data, body)}).")
-        if response.status >= 400 or data is None:
-            message = _message(data, body)
-            raise DockerCommandError(
-                f"Docker refused `{what}`: {message}", command=what, returncode=response.status, output=message
-            )
+        if status >= 400 or data is None:
+            raise _refused(what, status, _message(data, body))
         return data
+
+    def server_api(self) -> str:
+        """The Engine API version the daemon speaks, from /_ping, which answers with it in a header,
+        as the docker CLI negotiates: /version also asks containerd and runc for theirs, several
+        milliseconds that every command would wait for."""
+        status, headers, body = self._exchange("/_ping", "docker version")
+        if status >= 400:
+            raise _refused("docker version", status, _message(None, body))
+        return headers.get("api-version") or "0.0"
 
     def connect(self) -> None:
         """Asks the daemon which API it speaks; DockerUnavailableError naming where nbship looked."""
         if self._prefix is None:
-            version = self._request("/version", "docker version")
-            server = str(version.get("ApiVersion") or "0.0") if isinstance(version, dict) else "0.0"
-            refusal = api_refusal(server, self.endpoint.describe())
+            refusal = api_refusal(self.server_api(), self.endpoint.describe())
             if refusal is not None:
                 raise DockerUnavailableError(refusal)
             self._prefix = f"/v{MIN_API[0]}.{MIN_API[1]}"
@@ -230,6 +256,10 @@ class DockerApi:
         except NotFoundError:
             return None
         return image_info(attrs)
+
+
+def _refused(what: str, status: int, message: str) -> DockerCommandError:
+    return DockerCommandError(f"Docker refused `{what}`: {message}", command=what, returncode=status, output=message)
 
 
 def _message(data: Any, body: bytes) -> str:

@@ -15,7 +15,6 @@ the name>/meta.json holds the endpoint, tls/<sha256>/docker/ its CA, certificate
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -93,6 +92,8 @@ def config_dir(environ: Mapping[str, str]) -> Path:
 
 
 def _context_id(name: str) -> str:
+    import hashlib  # here: only a named context needs it, and OpenSSL's load is felt in `nbship status`
+
     return hashlib.sha256(name.encode()).hexdigest()
 
 

@@ -9,24 +9,19 @@ import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from nbship import contract as c
-from nbship.engine.base import (
-    ContainerInfo,
-    ContainerSpec,
-    Engine,
-    EngineReader,
-    HostUser,
-    ImageInfo,
-    Mount,
-    PortBinding,
-)
 from nbship.errors import Interrupted, NbshipError, PortInUseError, RunError, UsageError
-from nbship.options import Env
-from nbship.reporter import Reporter
 from nbship.resources import Resources
-from nbship.values import container_path_problem, shown
+
+if TYPE_CHECKING:
+    # `nbship status` lists servers with this module: the seam's protocols and requests, and the
+    # option values, load with the commands that start one.
+    from nbship.engine.base import Engine, EngineReader, HostUser, Mount
+    from nbship.engine.info import ContainerInfo, ImageInfo
+    from nbship.options import Env
+    from nbship.reporter import Reporter
 
 WorkMountKind = Literal["volume", "host", "none"]
 
@@ -55,6 +50,8 @@ class WorkMount:
         return None
 
     def engine_mount(self, target: str) -> Mount:
+        from nbship.engine.base import Mount
+
         if self.kind == "host":
             return Mount("bind", self.source, target)
         if self.kind == "none":
@@ -128,6 +125,8 @@ def image_workdir(image: ImageInfo | None) -> str:
     if not value.startswith("/"):
         value = image.workdir if image.workdir not in {"", "/"} else c.WORKDIR
         where = "WorkingDir"
+    from nbship.values import container_path_problem, shown
+
     problem = container_path_problem(value)
     if problem:
         name = image.tags[0] if image.tags else image.id
@@ -265,6 +264,8 @@ def _same_server(found: ContainerInfo, server: Server, spec: ServerSpec) -> bool
 
 def start_server(engine: Engine, spec: ServerSpec, reporter: Reporter) -> Server:
     """Starts JupyterLab for a project and returns once it answers (the container is removed on failure)."""
+    from nbship.engine.base import ContainerSpec, PortBinding
+
     old = find_project_container(engine, spec.project_id)
     old_server = server_of(old) if old is not None else None
     if old is not None and old_server is not None and _same_server(old, old_server, spec):
