@@ -192,11 +192,12 @@ EXPLAIN: dict[str, tuple[str, str]] = {
     ),
     "size": (
         "The assembly leaves out test suites, build tools, C/Cython sources, source maps, debug sections of "
-        "shared libraries and the bytecode of all but the server; the others carry pip's or uv's bytecode for "
-        "every module.",
+        "shared libraries, the type stubs of packages that are not installed (jedi's typeshed) and the bytecode "
+        "of all but the server, and hard-links the files a layer holds twice (JupyterLab's static assets); the "
+        "others carry pip's or uv's bytecode for every module.",
         "What is left is compiled extensions (numpy, pandas, matplotlib and the libraries their wheels bundle, "
-        "now without debug sections), JupyterLab's static assets and the base image; the next steps are leaving "
-        "type stubs, headers and JupyterLab's unused locale and theme assets out.",
+        "now without debug sections), JupyterLab's static assets, babel's locale data, the server's bytecode and "
+        "the base image.",
     ),
     PUSH_EDIT: (
         "A notebook edit changes only the small content layer (the project copy with its manifest); the "
@@ -205,10 +206,11 @@ EXPLAIN: dict[str, tuple[str, str]] = {
         "notebook; the hand-written Dockerfiles re-push only the notebooks folder.",
     ),
     PUSH_DEPENDENCY: (
-        "Only the layers the new package lands in change; the others are the same bytes.",
-        "The environment is in 6 layers, and the new package (scipy, 104 MB installed) takes a layer of its "
-        "own; the registry stores its layer and the tier's shared layer anew (the other four are the same "
-        "bytes). More layers, or keeping the shared layer smaller, would bring it under 0.35x.",
+        "The environment is in 14 layers (each large package alone, the small ones in hash buckets per tier): "
+        "the new package takes a layer of its own and moves at most one other package into a shared layer, so "
+        "the registry stores scipy's layer and one small bucket anew; the others are the same bytes.",
+        "The environment is in 14 layers; the new package takes a layer of its own, and at most one other "
+        "layer changes (a full tier pushes its smallest large package into a shared layer).",
     ),
     NO_CHANGE: (
         "nbship's up-to-date check (detect, render, stat the inputs) decides without asking the builder.",
