@@ -155,12 +155,13 @@ def test_notebook_edit_rebuilds_only_the_content(docker_daemon: str, tmp_path: P
 
 
 def test_project_copy_is_layered_by_how_often_it_changes(example_built: BuiltProject, tmp_path: Path) -> None:
-    """The specs and the lock (150 kB here) in a layer before data/, the rest of the project after
-    it, the notebooks with the manifest last: an edit re-pushes only what it touched."""
+    """data/ before the environment, the specs and the lock (150 kB here) after it, the rest of the
+    project, the notebooks with the manifest last: an edit re-pushes only what it touched."""
     rows = _created_by(example_built.image)
     specs = next(i for i, row in enumerate(rows) if "COPY /tmp/nbship/content/stable/ /opt/nbship/project/" in row)
     data = next(i for i, row in enumerate(rows) if "data/ /opt/nbship/data/" in row)
-    assert specs < data < len(rows) - 2
+    env = next(i for i, row in enumerate(rows) if "/opt/nbship/layers/1/ /" in row)
+    assert data < env < specs < len(rows) - 2
     assert rows[-1].endswith("COPY /tmp/nbship/content/last/ /opt/nbship/ # buildkit")
     script = "cd /opt/nbship/project && ls -A && stat -c '%U %a' requirements.lock sst_analysis.ipynb"
     names = ["README.md", "data", "make_data.py", "requirements.lock", "requirements.txt", "sst_analysis.ipynb"]

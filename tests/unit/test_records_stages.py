@@ -46,14 +46,14 @@ def test_without_postbuild_an_edit_reruns_one_step(make_project: MakeProject, bu
     assert ("--mount=type=bind,from=nbship" in manifest[0]) is buildkit
     assert sbom[0] == "FROM installed AS sbom" and sbom[-1].startswith(f"RUN python3 {c.SBOM_WRITER} ")
     assert "COPY requirements.txt" not in "\n".join(sbom)  # no lock here: nothing to copy
-    # The image stage runs nothing: it copies the SBOM, the specs, data, the rest of the project,
-    # then the notebooks with the manifest.
+    # The image stage runs nothing: it copies the SBOM, the specs, the rest of the project, then the
+    # notebooks with the manifest; data/ is the first layer of the installed stage.
+    assert [s for s in parts["installed"] if s.startswith("COPY ")][0] == f"COPY data/ {c.DATA_DIR}/"
     assert not any(s.startswith("RUN ") for s in image)
     copies = [s for s in image if s.startswith("COPY ")]
     assert copies == [
         f"COPY --from=sbom {c.SBOM} {c.SBOM}",
         f"COPY --from=content --chown=1000:1000 /tmp/nbship/content/stable/ {c.CONTENT_DIR}/",
-        f"COPY data/ {c.DATA_DIR}/",
         f"COPY --from=content --chown=1000:1000 {c.NBSHIP_DIR}/ {c.NBSHIP_DIR}/",
         f"COPY --from=content --chown=1000:1000 {last}/ {c.NBSHIP_DIR}/",
     ]
