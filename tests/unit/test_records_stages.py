@@ -48,7 +48,7 @@ def test_without_postbuild_an_edit_reruns_one_step(make_project: MakeProject, bu
     assert "COPY requirements.txt" not in "\n".join(sbom)  # no lock here: nothing to copy
     # The image stage runs nothing: it copies the SBOM, the specs, the rest of the project, then the
     # notebooks with the manifest; data/ is the first layer of the installed stage.
-    assert [s for s in parts["installed"] if s.startswith("COPY ")][0] == f"COPY data/ {c.DATA_DIR}/"
+    assert next(s for s in parts["installed"] if s.startswith("COPY ")) == f"COPY data/ {c.DATA_DIR}/"
     assert not any(s.startswith("RUN ") for s in image)
     copies = [s for s in image if s.startswith("COPY ")]
     assert copies == [
