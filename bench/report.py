@@ -171,44 +171,50 @@ EXPLAIN: dict[str, tuple[str, str]] = {
         "uv installs the locked wheels in parallel without compiling bytecode; nbship's own steps (the tools, "
         "the assembly into layers, the manifest and the SBOM) fit in the rest.",
         "The floor is the download and unpacking of the locked wheels (uv on the host, empty cache: about 6 s). "
-        "Above it, nbship pays for its own steps: the tools (`pip install --target` of uv and dumb-init with "
-        "no cache on a cold build) and the environment's pip, the assembly into layers (copy, strip, the "
-        "server's bytecode), the content and SBOM steps, and the layer snapshots and exports of a 600 MB "
-        "environment. The uv guide's Dockerfile pays uv's bytecode compilation of every module instead.",
+        "Above it, nbship pays for its own steps: the tools (`pip install --target` of uv and dumb-init, in a "
+        "stage beside the system stage), the environment's pip, the assembly into layers (copying 600 MB and "
+        "stripping it while the server's bytecode compiles), BuildKit's content hash of each layer tree for its "
+        "COPY, the layer snapshots and the export. Installing and assembling in one RUN (so files could be "
+        "moved, not copied) or one build stage per layer would remove the copy; neither is done.",
     ),
     EDIT: (
         "Notebooks are copied in a late stage that only an edit to them invalidates; the environment and data "
         "layers come from cache.",
-        "nbship's rebuild reruns the `content` stage (its copy and one RUN that trims the copy and writes the "
-        "manifest, a container and a snapshot on BuildKit 0.8) and the final COPY of it, plus the CLI's "
-        "up-to-date check; a `COPY notebooks` of a hand-written Dockerfile is one cached-context copy.",
+        "nbship's rebuild reruns the `content` stage (its copy and one RUN that trims the copy, writes the "
+        "manifest and sorts the copy into its layers: a container and a snapshot on BuildKit 0.8) and the COPY "
+        "of the notebooks' layer, plus the CLI's up-to-date check; a `COPY notebooks` of a hand-written "
+        "Dockerfile is one cached-context copy.",
     ),
     DEPENDENCY: (
         "nbship reruns only its install step, and uv takes every package but the new one from its cache mount.",
         "Both nbship and the uv guide rerun the whole install from uv's cache mount; nbship then assembles the "
         "whole environment into its layers again (copying 600 MB, stripping every shared library, compiling the "
-        "server's bytecode: 4-5 s), although only the layers the new package touches change. Making the "
-        "assembly reuse the previous build's trees would remove most of that.",
+        "server's bytecode) and BuildKit hashes every new layer tree for its COPY, although only the layers the "
+        "new package touches change. One build stage per layer, installed from its share of the lock, would "
+        "rerun only those.",
     ),
     "size": (
         "The assembly leaves out test suites, build tools, C/Cython sources, source maps, debug sections of "
-        "shared libraries and the bytecode of all but the server; the others carry pip's or uv's bytecode for "
-        "every module.",
+        "shared libraries, the type stubs of packages that are not installed (jedi's typeshed) and the bytecode "
+        "of all but the server, and hard-links the files a layer holds twice (JupyterLab's static assets); the "
+        "others carry pip's or uv's bytecode for every module.",
         "What is left is compiled extensions (numpy, pandas, matplotlib and the libraries their wheels bundle, "
-        "now without debug sections), JupyterLab's static assets and the base image; the next steps are leaving "
-        "type stubs, headers and JupyterLab's unused locale and theme assets out.",
+        "now without debug sections), JupyterLab's static assets, babel's locale data, the server's bytecode and "
+        "the base image.",
     ),
     PUSH_EDIT: (
-        "A notebook edit changes only the small content layer (the project copy with its manifest); the "
-        "registry holds every other layer, so only it, the image config and the manifest are written.",
-        "The content layer holds every file of the project copy and the manifest, not only the edited "
-        "notebook; the hand-written Dockerfiles re-push only the notebooks folder.",
+        "The project copy is three layers (the environment files and locks, the rest, the notebooks with the "
+        "manifest): a notebook edit changes the last alone, so only it, the image config and the manifest "
+        "are written.",
+        "The changed layer holds every notebook and the manifest (a hash per file of the project), and nbship's "
+        "image config (its history of steps) is larger than a hand-written one's.",
     ),
     PUSH_DEPENDENCY: (
-        "Only the layers the new package lands in change; the others are the same bytes.",
-        "The environment is in 6 layers, and the new package (scipy, 104 MB installed) takes a layer of its "
-        "own; the registry stores its layer and the tier's shared layer anew (the other four are the same "
-        "bytes). More layers, or keeping the shared layer smaller, would bring it under 0.35x.",
+        "The environment is in 14 layers (each large package alone, the small ones in hash buckets per tier): "
+        "the new package takes a layer of its own and moves at most one other package into a shared layer, so "
+        "the registry stores scipy's layer and one small bucket anew; the others are the same bytes.",
+        "The environment is in 14 layers; the new package takes a layer of its own, and at most one other "
+        "layer changes (a full tier pushes its smallest large package into a shared layer).",
     ),
     NO_CHANGE: (
         "nbship's up-to-date check (detect, render, stat the inputs) decides without asking the builder.",

@@ -33,7 +33,7 @@ def _tiers(units: dict[str, layers.Unit], server: set[str]) -> dict[str, str]:
     return layers.tiers(units, server)
 
 
-@given(environments(), st.integers(3, 12), st.data())
+@given(environments(), st.integers(3, 20), st.data())
 @settings(max_examples=200, deadline=None)
 def test_every_unit_gets_exactly_one_layer_and_tiers_keep_their_order(
     units: dict[str, layers.Unit], slots: int, data: st.DataObject
@@ -59,15 +59,70 @@ def test_the_plan_does_not_depend_on_the_order_it_reads_the_environment_in(
     assert layers.plan(units, tier_of, slots) == layers.plan(reversed_units, _tiers(reversed_units, set()), slots)
 
 
-@given(environments(), st.integers(3, 12))
-@settings(max_examples=100, deadline=None)
-def test_adding_a_small_package_changes_only_its_tiers_shared_layer(units: dict[str, layers.Unit], slots: int) -> None:
+def _touched(before: list[layers.Layer], after: list[layers.Layer], changed: str) -> list[layers.Layer]:
+    """The layers whose bytes differ: a new unit list, or the changed unit inside."""
+    return [layer for layer in after if layer not in before or changed in layer.units]
+
+
+def _room(units: dict[str, layers.Unit], tier_of: dict[str, str], tier: str, slots: int) -> bool:
+    share = layers.budget(slots)[tier]
+    large = [n for n in units if tier_of[n] == tier and n != layers.BASE and units[n].size >= layers.THRESHOLD]
+    return len(large) <= share - layers.shared_count(share)
+
+
+@given(environments(), st.integers(3, 20), st.integers(0, 3 * layers.THRESHOLD), st.data())
+@settings(max_examples=300, deadline=None)
+def test_one_package_added_changes_at_most_two_layers(
+    units: dict[str, layers.Unit], slots: int, size: int, data: st.DataObject
+) -> None:
+    """Adding a package changes the layer it goes to, and at most one more: the shared layer that
+    takes a large package it pushes out of its solo layer. Nothing in another tier moves."""
+    server = data.draw(st.sets(st.sampled_from(sorted(units)), max_size=5))
+    before = layers.plan(units, _tiers(units, server), slots)
+    added = {**units, "pypi:zz-new": layers.Unit("pypi:zz-new", size=size)}
+    tier_of = _tiers(added, server)
+    touched = _touched(before, layers.plan(added, tier_of, slots), "pypi:zz-new")
+    assert any("pypi:zz-new" in layer.units for layer in touched)
+    assert len(touched) <= 2 and {layer.tier for layer in touched} == {"packages"}
+    if size < layers.THRESHOLD or _room(added, tier_of, "packages", slots):
+        assert len(touched) == 1
+
+
+@given(environments(), st.integers(3, 20), st.data())
+@settings(max_examples=300, deadline=None)
+def test_one_package_upgraded_changes_its_own_layer_alone_while_the_tier_has_room(
+    units: dict[str, layers.Unit], slots: int, data: st.DataObject
+) -> None:
+    name = data.draw(st.sampled_from(sorted(units)))
+    size = data.draw(st.integers(0, 3 * layers.THRESHOLD))
+    upgraded = {**units, name: layers.Unit(name, needs=units[name].needs, size=size)}
     tier_of = _tiers(units, set())
-    before = layers.plan(units, tier_of, slots)
-    added = {**units, "pypi:zz-new": layers.Unit("pypi:zz-new", size=1_000)}
-    after = layers.plan(added, _tiers(added, set()), slots)
-    changed = [layer for layer in after if layer not in before]
-    assert len(changed) == 1 and "pypi:zz-new" in changed[0].units
+    touched = _touched(layers.plan(units, tier_of, slots), layers.plan(upgraded, tier_of, slots), name)
+    assert len(touched) <= 3 and {layer.tier for layer in touched} == {tier_of[name]}
+    same_side = (units[name].size >= layers.THRESHOLD) == (size >= layers.THRESHOLD) or name == layers.BASE
+    tier = tier_of[name]
+    if same_side and _room(units, tier_of, tier, slots) and _room(upgraded, tier_of, tier, slots):
+        assert len(touched) == 1
+
+
+@given(st.integers(3, 40))
+def test_every_tier_gets_its_share_and_the_shares_add_up(slots: int) -> None:
+    shares = layers.budget(slots)
+    assert set(shares) == set(layers.TIERS) and min(shares.values()) >= 1 and sum(shares.values()) == slots
+
+
+@given(st.text(min_size=1, max_size=30), st.integers(1, 8))
+def test_a_units_shared_layer_depends_on_its_name_alone(name: str, buckets: int) -> None:
+    assert layers.bucket(name, buckets) == layers.bucket(name, buckets) < buckets
+
+
+@given(environments(), st.integers(3, 20))
+@settings(max_examples=100, deadline=None)
+def test_markers_name_each_layer_once_and_never_by_position(units: dict[str, layers.Unit], slots: int) -> None:
+    plan = layers.plan(units, _tiers(units, set()), slots)
+    markers = [layer.marker for layer in plan]
+    assert len(set(markers)) == len(markers)
+    assert all(marker and "/" not in marker and not marker.startswith(".") for marker in markers)
 
 
 def test_the_dependency_graph_orders_solo_layers() -> None:
@@ -81,7 +136,7 @@ def test_the_dependency_graph_orders_solo_layers() -> None:
     plan = layers.plan(units, _tiers(units, set()), 6)
     labels = [layer.label for layer in plan]
     assert labels.index("pypi:numpy") < labels.index("pypi:pandas")
-    assert plan[-1].units == ("pypi:six",)  # the tier's shared layer comes last
+    assert plan[-1].units == ("pypi:six",) and plan[-1].shared is not None  # the tier's shared layers come last
     with pytest.raises(ValueError, match="at least"):
         layers.plan(units, _tiers(units, set()), 2)
 

@@ -13,7 +13,8 @@ from .helpers import MakeProject, plan_of, render
 from .test_plan_render import instructions
 
 PROJECT = {"requirements.txt": "numpy\n", "data/a.csv": "1\n", "analysis.ipynb": "{}"}
-MANIFEST_STEP = f"manifest {c.CONTENT_DIR} "
+MANIFEST_STEP = f"split {c.CONTENT_DIR} "  # the manifest, then the copy sorted into layers
+LATE_MANIFEST_STEP = f"manifest {c.CONTENT_DIR} "  # after a postBuild: the manifest alone
 
 
 def stages(text: str) -> dict[str, list[str]]:
@@ -33,19 +34,28 @@ def test_without_postbuild_an_edit_reruns_one_step(make_project: MakeProject, bu
     parts = stages(text)
     content, sbom, image = parts["content"], parts["sbom"], parts["image"]
     manifest = [s for s in content if MANIFEST_STEP in s]
-    assert len(manifest) == 1 and manifest[0].endswith(f"> {c.MANIFEST}") and manifest[0] == content[-1]
-    # One RUN in the stage: the trim of the copy and the manifest of what is left.
-    assert [s for s in content if s.startswith("RUN ")] == manifest and f"rm -rf {c.CONTENT_DIR}/data" in manifest[0]
+    assert len(manifest) == 1 and manifest[0] == content[-1]
+    # One RUN in the stage: the trim of the copy, the manifest of what is left, then the copy
+    # sorted into its layers (the specs apart, the notebooks with the manifest).
+    step = manifest[0]
+    assert [s for s in content if s.startswith("RUN ")] == manifest and f"rm -rf {c.CONTENT_DIR}/data" in step
+    last = "/tmp/nbship/content/last"
+    stable = "/tmp/nbship/content/stable"
+    split = f"split {c.CONTENT_DIR} proj {last}/manifest.json {stable} {last}/project requirements.txt"
+    assert " ".join(step.split()).endswith(split)
     assert ("--mount=type=bind,from=nbship" in manifest[0]) is buildkit
     assert sbom[0] == "FROM installed AS sbom" and sbom[-1].startswith(f"RUN python3 {c.SBOM_WRITER} ")
     assert "COPY requirements.txt" not in "\n".join(sbom)  # no lock here: nothing to copy
-    # The image stage runs nothing: it copies the SBOM, then data, then the project with the manifest.
+    # The image stage runs nothing: it copies the SBOM, the specs, the rest of the project, then the
+    # notebooks with the manifest; data/ is the first layer of the installed stage.
+    assert next(s for s in parts["installed"] if s.startswith("COPY ")) == f"COPY data/ {c.DATA_DIR}/"
     assert not any(s.startswith("RUN ") for s in image)
     copies = [s for s in image if s.startswith("COPY ")]
     assert copies == [
         f"COPY --from=sbom {c.SBOM} {c.SBOM}",
-        f"COPY data/ {c.DATA_DIR}/",
+        f"COPY --from=content --chown=1000:1000 /tmp/nbship/content/stable/ {c.CONTENT_DIR}/",
         f"COPY --from=content --chown=1000:1000 {c.NBSHIP_DIR}/ {c.NBSHIP_DIR}/",
+        f"COPY --from=content --chown=1000:1000 {last}/ {c.NBSHIP_DIR}/",
     ]
     # The build's clock reaches the SBOM's RUN only, so no other step's cache depends on it.
     for name, steps in parts.items():
@@ -57,10 +67,10 @@ def test_after_a_postbuild_both_records_follow_it(make_project: MakeProject) -> 
     text = render(make_project({**PROJECT, "postBuild": "#!/bin/bash\necho hi > made.txt\n"}))
     parts = stages(text)
     assert "sbom" not in parts
-    assert not any(MANIFEST_STEP in s for s in parts["content"])
+    assert not any(MANIFEST_STEP in s or LATE_MANIFEST_STEP in s for s in parts["content"])
     image = parts["image"]
     post = next(i for i, s in enumerate(image) if "postBuild" in s)
-    manifest = next(i for i, s in enumerate(image) if MANIFEST_STEP in s)
+    manifest = next(i for i, s in enumerate(image) if LATE_MANIFEST_STEP in s)
     sbom = next(i for i, s in enumerate(image) if s.startswith(f"RUN python3 {c.SBOM_WRITER} "))
     assert post < manifest < sbom
     assert f"--content {c.CONTENT_DIR}" in image[sbom]
@@ -106,12 +116,16 @@ def test_linked_locks_are_not_followed(make_project: MakeProject) -> None:
 )
 def test_the_environment_is_made_without_ensurepip(make_project: MakeProject, python: str, seeds: str) -> None:
     root = make_project({"requirements.txt": "numpy\n", "runtime.txt": f"python-{python}\n"})
-    env = " ".join(stages(render(root))["env"])
-    assert f"{c.TOOLS_DIR}/bin/uv venv -q " in env and "-m venv" not in env.split("else python3 -m venv")[0]
-    assert env.count("python3 -m venv ") == 1  # only the fallback for a base image without pip
+    parts = stages(render(root))
+    env, tools = " ".join(parts["env"]), " ".join(parts["tools"])
+    assert f"{c.TOOLS_DIR}/bin/uv venv -q " in env and "-m venv" not in env
     # The wheels the base Python ships, as `python3 -m venv` installs them (the index only without them).
     assert f"--python {c.ENV_PREFIX}/bin/python $(python3 {c.SEED_WHEELS} {seeds});" in env
-    assert f"--target {c.TOOLS_DIR} " in env
+    # The tools in a stage of their own, from the base image, beside the system stage.
+    assert parts["tools"][0].startswith("FROM python:") and f"COPY --from=tools {c.TOOLS_DIR}/ {c.TOOLS_DIR}/" in env
+    assert f"--target {c.TOOLS_DIR} " in tools
+    assert tools.count("python3 -m venv ") == 1  # only the fallback for a base image without pip
+    assert "has no python3; pick a Python base image" in tools  # the same message as the system stage's
 
 
 def test_the_servers_bytecode_is_compiled_with_a_fixed_hash_seed(make_project: MakeProject) -> None:

@@ -9,10 +9,12 @@ import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nbship import contract as c
 from nbship.options import Installer
-from nbship.payload import assemble, slim
+from nbship.payload import assemble, layers, slim
 from nbship.project.plan import BUILD_TOOLS
 
 from .helpers import MakeProject, plan_of, render, write_files
@@ -116,6 +118,25 @@ def site(tmp_path: Path) -> Path:
         site, "setuptools", [], ["setuptools/__init__.py", "pkg_resources/__init__.py", "_distutils_hack/__init__.py"]
     )
     write_files(site, {"distutils-precedence.pth": "import os\n", "pandas/__pycache__/__init__.cpython-311.pyc": "x"})
+    # A vendored typeshed, as jedi carries it: one folder of stubs per distribution.
+    _dist(site, "requests", [], ["requests/__init__.py"])
+    write_files(site, {"six.py": "x = 1\n"})  # installed without metadata, found by its module
+    stubs = "jedi/third_party/typeshed/stubs"
+    write_files(
+        site,
+        {
+            f"{stubs}/requests/requests/__init__.pyi": "def get(url: str) -> object: ...\n",
+            f"{stubs}/six/six/__init__.pyi": "x: int\n",
+            f"{stubs}/Flask-Cors/flask_cors/__init__.pyi": "class CORS: ...\n",
+            f"{stubs}/Flask-Cors/METADATA.toml": 'version = "6.0"\n',
+            "mypkg/stubs/data/table.json": "{}",  # a package's own `stubs` folder with data: not typeshed's
+            "mypkg/stubs/more/more.pyi": "y: int\n",
+        },
+    )
+    # JupyterLab's wheel installs its static assets twice: in the package and in share/.
+    asset = "/* bundle */\n" * 200
+    _dist(site, "jupyterlab-assets", [], ["lab_assets/static/app.js", "../../../share/lab_assets/app.js"])
+    write_files(site, {"lab_assets/static/app.js": asset, "../../../share/lab_assets/app.js": asset})
     return site
 
 
@@ -149,7 +170,7 @@ def _kept(prefix: Path, site: Path, keep: set[str] = frozenset()) -> set[str]:  
     found = set()
     for folder, dirs, files in os.walk(prefix):
         dirs[:] = [d for d in dirs if Path(folder) / d not in trim.drop]
-        found |= {str((Path(folder) / f).relative_to(site)) for f in files if Path(folder) / f not in trim.drop}
+        found |= {os.path.relpath(Path(folder) / f, site) for f in files if Path(folder) / f not in trim.drop}
     return found
 
 
@@ -170,7 +191,48 @@ def test_slim_leaves_out_what_is_safe_and_compiles_the_server(site: Path) -> Non
     assert {"jupyter_server/__init__.py", "isoduration/__init__.py"} <= compiled
     assert "pytest/__init__.py" not in compiled
     saved = trim.saved()
-    assert saved["tests"] > 0 and saved["build tools"] > 0
+    assert saved["tests"] > 0 and saved["build tools"] > 0 and saved["stubs of absent packages"] > 0
+
+
+def test_slim_keeps_the_stubs_of_what_is_installed(site: Path) -> None:
+    kept = _kept(site.parent.parent.parent, site)
+    stubs = "jedi/third_party/typeshed/stubs"
+    assert f"{stubs}/requests/requests/__init__.pyi" in kept  # by the distribution's name
+    assert f"{stubs}/six/six/__init__.pyi" in kept  # by the module it installs
+    assert not any(f.startswith(f"{stubs}/Flask-Cors/") for f in kept)
+    assert {"mypkg/stubs/data/table.json", "mypkg/stubs/more/more.pyi"} <= kept
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 2), st.sampled_from([b"", b"a" * 1500, b"b" * 1500, b"a" * 2000]), st.booleans()),
+        max_size=12,
+    )
+)
+@settings(max_examples=60, deadline=None)
+def test_duplicates_link_to_an_earlier_file_of_the_same_layer_bytes_and_mode(
+    tmp_path_factory: pytest.TempPathFactory, files: list[tuple[int, bytes, bool]]
+) -> None:
+    root = tmp_path_factory.mktemp("dups")
+    entries = []
+    for number, (layer, data, executable) in enumerate(files):
+        path = root / f"f{number}"
+        path.write_bytes(data)
+        entries.append((layer, str(path), len(data), 0o100755 if executable else 0o100644))
+    links = slim.find_duplicates(entries)
+    order = {path: i for i, (_, path, _, _) in enumerate(entries)}
+    info = {path: (layer, size, mode) for layer, path, size, mode in entries}
+    for copy, original in links.items():
+        assert order[original] < order[copy] and original not in links  # linked to a file written before
+        assert info[copy] == info[original] and Path(copy).read_bytes() == Path(original).read_bytes()
+    for (layer, path, size, mode), later in ((e, entries[i + 1 :]) for i, e in enumerate(entries)):
+        same = [
+            p
+            for group, p, s, m in later
+            if (group, s, m) == (layer, size, mode) and Path(p).read_bytes() == Path(path).read_bytes()
+        ]
+        if size >= slim.LINK_MIN_SIZE and path not in links:
+            assert all(links.get(p) == path for p in same)  # every later copy is linked to the first
 
 
 def test_slim_keeps_build_tools_asked_for_or_required(site: Path) -> None:
@@ -202,11 +264,19 @@ def test_the_assembly_writes_every_kept_file_once_with_one_owner_and_time(
                 written[rel] = number
                 assert path.lstat().st_mtime == assemble.MTIME
     site_rel = site.relative_to(prefix)
-    expected = {str(site_rel / f) for f in (_kept(prefix, site) if strip else _all(site))}
+    expected = {os.path.normpath(site_rel / f) for f in (_kept(prefix, site) if strip else _all(site))}
     assert {f for f in written if not f.endswith(".pyc") or not strip} >= expected - {
         f for f in expected if f.endswith(".pyc")
     }
     assert lines[-1].startswith("nbship-layers: ")
+    for number in range(1, 5):  # every tree names its layer, so none is empty
+        assert len(os.listdir(dest / str(number) / prefix.relative_to("/") / layers.MARKERS)) == 1
+    share_rel, package_rel = str(Path("share/lab_assets/app.js")), str(site_rel / "lab_assets/static/app.js")
+    trees = {rel: dest / str(written[rel]) / prefix.relative_to("/") / rel for rel in (share_rel, package_rel)}
+    linked = os.path.samefile(trees[share_rel], trees[package_rel])
+    assert linked == strip and written[share_rel] == written[package_rel]
+    if strip:
+        assert "stubs of absent packages" in lines[0] and "duplicates linked 0.0 MB" in lines[0]
     if strip:
         assert any(f.startswith(str(site_rel / "jupyter_server" / "__pycache__")) for f in written)
     again = tmp_path_factory.mktemp("again")

@@ -81,7 +81,9 @@ class Writer:
         self.uid, self.strip = uid, strip
         self.roots = {n: str(dest / str(n) / prefix.relative_to("/")) for n in range(1, slots + 1)}
         self.made: set[str] = set()
-        self.debug_saved = 0
+        self.links: dict[str, str] = {}  # source -> an earlier source of the same layer and bytes
+        self.written: dict[str, str] = {}  # source -> its target, for the links
+        self.debug_saved = self.linked = 0
         self.sizes: dict[int, int] = {}
 
     def target(self, layer: int, rel: str) -> str:
@@ -103,6 +105,10 @@ class Writer:
             os.symlink(os.readlink(source), target)
             self.finish(target, None)
             return
+        if source in self.links:
+            os.link(self.written[self.links[source]], target)
+            self.linked += info.st_size
+            return
         name = os.path.basename(source)
         if self.strip and _is_shared_library(name):
             with open(source, "rb") as handle:
@@ -118,8 +124,16 @@ class Writer:
         else:
             shutil.copyfile(source, target, follow_symlinks=False)
             size = info.st_size
+        self.written[source] = target
         self.sizes[layer] = self.sizes.get(layer, 0) + size
         self.finish(target, info.st_mode)
+
+    def mark(self, layer: int, rel: str) -> None:
+        """An empty file that names the layer (layers.MARKERS says why)."""
+        target = self.target(layer, rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        _write(target, b"")
+        self.finish(target, 0o644)
 
 
 def _write(path: str, data: bytes) -> int:
@@ -129,13 +143,19 @@ def _write(path: str, data: bytes) -> int:
 
 
 def _compile(job: tuple[str, str, str, int]) -> int:
+    """Compile the environment's source into the layer tree, while the main process copies: the
+    header then gets the fixed time the tree's copy of the source has (same size, same bytes)."""
     source, cache, final, uid = job
+    os.makedirs(os.path.dirname(cache), exist_ok=True)
     if py_compile.compile(source, cfile=cache, dfile=final, quiet=2) is None:
         return 0
+    with open(cache, "rb") as handle:
+        data = handle.read()
+    _write(cache, fixed_bytecode(data, os.stat(source)))
     os.chmod(cache, 0o644)
     os.lchown(cache, uid, uid)
     os.utime(cache, (MTIME, MTIME))
-    return os.stat(cache).st_size
+    return len(data)
 
 
 def assemble(prefix: Path, dest: Path, *, uid: int, slots: int, strip: bool, keep: set[str]) -> list[str]:
@@ -164,26 +184,40 @@ def assemble(prefix: Path, dest: Path, *, uid: int, slots: int, strip: bool, kee
     plan = layers.plan(units, layers.tiers(units, server), slots)
     index = {unit: number for number, layer in enumerate(plan, start=1) for unit in layer.units}
     writer = Writer(dest, prefix, uid, slots=slots, strip=strip)
+    if strip:
+        writer.links = slim.find_duplicates(
+            (index[unit], path, info.st_size, info.st_mode)
+            for _, path, info, unit in entries
+            if stat.S_ISREG(info.st_mode) and not path.endswith(".pyc")
+        )
     for number in range(1, slots + 1):
         (dest / str(number)).mkdir(parents=True, exist_ok=True)
-    for rel, path, info, unit in entries:
-        writer.copy(index[unit], rel, path, info)
-    jobs = []
+    copied = {rel for rel, _, info, _ in entries if stat.S_ISREG(info.st_mode)}
+    jobs, made = [], set()
     for source in sorted(trim.compile):
         rel = str(source.relative_to(prefix))
-        staged = writer.target(index[layers.owner_of(rel, found, folders)], rel)
-        if os.path.isfile(staged):
-            cache = importlib.util.cache_from_source(staged)
-            jobs.append((staged, cache, str(prefix / rel), uid))
-    compiled = 0
-    if jobs:
-        # Compiling is CPU-bound under the GIL: processes, one per core.
-        with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            compiled = sum(pool.map(_compile, jobs, chunksize=64))
+        if rel in copied:
+            cache = importlib.util.cache_from_source(writer.target(index[layers.owner_of(rel, found, folders)], rel))
+            jobs.append((str(source), cache, str(prefix / rel), uid))
+            made.add(cache)
+    # Compiling is CPU-bound under the GIL: processes, one per core, started before the copy (mostly
+    # the kernel's work) so that both run at once. A .pyc the environment has where the compile
+    # writes one is not copied: the compiled one is what the image gets, as when this ran after.
+    pool = ProcessPoolExecutor(max_workers=os.cpu_count() or 1)
+    with pool:
+        compiling = pool.map(_compile, jobs, chunksize=64)
+        for rel, path, info, unit in entries:
+            layer = index[unit]
+            if writer.target(layer, rel) not in made:
+                writer.copy(layer, rel, path, info)
+        for number in range(1, slots + 1):
+            marker = plan[number - 1].marker if number <= len(plan) else f"unused-{number}"
+            writer.mark(number, f"{layers.MARKERS}/{marker}")
+        compiled = sum(compiling)
     _folders(dest, prefix, uid, slots)
     lines = []
     if strip:
-        saved = {**trim.saved(), "debug symbols": writer.debug_saved}
+        saved = {**trim.saved(), "debug symbols": writer.debug_saved, "duplicates linked": writer.linked}
         parts = ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in saved.items())
         lines.append(f"nbship-slim: removed {parts}; compiled the server's bytecode {compiled / 1e6:.1f} MB")
     sizes = ", ".join(

@@ -2,23 +2,29 @@
 (so from the lock: the same lock gives the same layers, on any machine).
 
 The environment is cut into a fixed number of layers (the Dockerfile's COPY lines), most stable
-first, so that one added or upgraded package changes few layers: the registry and a colleague's
-daemon already hold the others, byte for byte (assemble.py makes them reproducible).
+first, so that one added or upgraded package changes few layers, and small ones: the registry and a
+colleague's daemon already hold the others, byte for byte (assemble.py makes them reproducible).
 
 - Units: each conda package (conda-meta/*.json, its `files`) and each Python distribution conda
   does not own (its `RECORD`). A file no unit names goes with its neighbours (bytecode with its
   source, a file inside a package with that package), or else to the base.
 - Tiers, from the most stable: the base (the virtualenv itself, pip, and a conda Python with what
   it needs), the server (the dependency closure of JupyterLab, notebook, jupyter-server and
-  ipykernel), then everything else.
+  ipykernel), then everything else. Each tier has a fixed share of the layers (`budget`), so what
+  happens in one tier never moves anything in another.
 - Within a tier, a unit of at least THRESHOLD bytes gets a layer of its own, the largest first
-  while layers last; the rest of the tier shares one layer. Solo layers follow the dependency
-  graph (a package's height: 0 for one that needs nothing installed, numpy before pandas), then
-  the name; the tier's shared layer comes last.
+  while the tier's solo layers last; the others are spread over the tier's shared layers by a hash
+  of their name (`bucket`), so a small package added, removed or upgraded changes its own bucket
+  and no other, and a large one adds or changes its own layer. Only a tier with more large units
+  than solo layers moves one: a new larger unit pushes the smallest solo one into its bucket.
+- Order: the solo layers by their height in the dependency graph (0 for a unit that needs nothing
+  installed: numpy before pandas), then the name; then the tier's shared layers. Where a layer sits
+  does not change its bytes, so a push sends only the layers whose units changed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -33,6 +39,9 @@ else:  # run in the image: the support files are beside each other
 
 # 8 MB: numpy, pandas, JupyterLab... get layers of their own; pure-Python packages do not.
 THRESHOLD = 8_000_000
+# Every layer tree holds one empty file here (PREFIX/.nbship-layers/<marker>), the unused ones too:
+# the classic builder fails on two COPY steps in a row that change nothing ("layer does not exist").
+MARKERS = ".nbship-layers"
 BASE = "(base)"  # what no package owns: the virtualenv's own files
 SEEDS = ("pip", "setuptools", "wheel")  # what a new virtualenv holds before any install
 TIERS = ("base", "server", "packages")
@@ -53,10 +62,18 @@ class Unit:
 class Layer:
     tier: str
     units: tuple[str, ...]
+    shared: int | None = None  # which of the tier's shared layers; None for a unit's own
 
     @property
     def label(self) -> str:
-        return self.units[0] if len(self.units) == 1 and self.units[0] != BASE else f"{self.tier} ({len(self.units)})"
+        return self.units[0] if self.shared is None else f"{self.tier} ({len(self.units)})"
+
+    @property
+    def marker(self) -> str:
+        """The name of the layer's marker file: from what the layer is, never from its position, so
+        a layer that moves up or down the stack keeps its bytes."""
+        name = self.units[0] if self.shared is None else f"{self.tier}-shared-{self.shared + 1}"
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", name)
 
 
 def _conda_units(prefix: Path) -> dict[str, Unit]:
@@ -192,6 +209,25 @@ def tiers(units: Mapping[str, Unit], server: Iterable[str]) -> dict[str, str]:
     return {name: "base" if name in base else "server" if name in serving else "packages" for name in units}
 
 
+def budget(slots: int) -> dict[str, int]:
+    """How many of the `slots` layers each tier gets: the base a seventh, the server two sevenths,
+    the packages, where projects change, the rest (14 slots: 2, 4, 8)."""
+    if slots < len(TIERS):
+        raise ValueError(f"at least {len(TIERS)} layers are needed, one per tier")
+    base, server = max(1, slots // 7), max(1, 2 * slots // 7)
+    return {"base": base, "server": server, "packages": slots - base - server}
+
+
+def shared_count(layers: int) -> int:
+    """A tier's shared layers: two once it has four layers, so a small change rewrites half of them."""
+    return 2 if layers >= 4 else 1
+
+
+def bucket(name: str, buckets: int) -> int:
+    """A unit's shared layer: a hash of its name, the same on every machine and for every lock."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") % buckets
+
+
 def plan(
     units: Mapping[str, Unit],
     tier_of: Mapping[str, str],
@@ -199,24 +235,20 @@ def plan(
     threshold: int = THRESHOLD,
 ) -> list[Layer]:
     """At most `slots` layers (at least one per tier that has units), most stable first."""
-    if slots < len(TIERS):
-        raise ValueError(f"at least {len(TIERS)} layers are needed, one per tier")
+    shares = budget(slots)
     height = heights(units)
-    candidates = sorted(
-        (name for name in units if name != BASE and units[name].size >= threshold),
-        key=lambda name: (-units[name].size, name),
-    )
-    solo: set[str] = set()
-    for name in candidates:
-        trial = solo | {name}
-        shared = {tier_of[n] for n in units if n not in trial}
-        if len(trial) + len(shared) <= slots:
-            solo = trial
     layers: list[Layer] = []
     for tier in TIERS:
         members = sorted((n for n in units if tier_of[n] == tier), key=lambda n: (height.get(n, 0), n))
+        buckets = shared_count(shares[tier])
+        large = sorted(
+            (n for n in members if n != BASE and units[n].size >= threshold), key=lambda n: (-units[n].size, n)
+        )
+        solo = set(large[: shares[tier] - buckets])
         layers += [Layer(tier, (name,)) for name in members if name in solo]
-        rest = tuple(name for name in members if name not in solo)
-        if rest:
-            layers.append(Layer(tier, rest))
+        shared: list[list[str]] = [[] for _ in range(buckets)]
+        for name in members:
+            if name not in solo:
+                shared[bucket(name, buckets)].append(name)
+        layers += [Layer(tier, tuple(names), number) for number, names in enumerate(shared) if names]
     return layers

@@ -7,6 +7,10 @@ compose file, or a plain `docker run -v NAME:/home/jovyan/work`. It must run on 
 
     nbship-refresh manifest CONTENT_DIR [PROJECT]  print what CONTENT_DIR delivers (JSON)
     nbship-refresh sync CONTENT_DIR MANIFEST WORK  bring WORK up to date with CONTENT_DIR
+    nbship-refresh split CONTENT_DIR PROJECT MANIFEST STABLE LAST [REL ...]
+                                                   write the manifest to MANIFEST, then move
+                                                   the files REL into STABLE and the notebooks
+                                                   into LAST (the build's layers)
 
 `sync` is a three-way merge per file between what the image delivers now (MANIFEST), what it
 delivered the last time (WORK/.nbship/delivered.json) and what is in WORK now:
@@ -46,6 +50,7 @@ if __package__:
         file_hash,
         parse_delivery,
         read_json,
+        split_layers,
     )
     from .refresh_disk import Disk, path_kind, why
     from .refresh_merge import Merge, Report, beside_name
@@ -61,6 +66,7 @@ else:
         file_hash,
         parse_delivery,
         read_json,
+        split_layers,
     )
     from refresh_disk import Disk, path_kind, why  # type: ignore[import-not-found,no-redef]
     from refresh_merge import Merge, Report, beside_name  # type: ignore[import-not-found,no-redef]
@@ -80,6 +86,7 @@ __all__ = [
     "main",
     "parse_delivery",
     "read_json",
+    "split_layers",
     "sync",
 ]
 
@@ -190,6 +197,14 @@ def sync(content: str, manifest_path: str, work: str, disk: Disk | None = None) 
 def main(argv: list[str]) -> int:
     if len(argv) in (2, 3) and argv[0] == "manifest":
         sys.stdout.write(build_manifest(argv[1], argv[2] if len(argv) == 3 else "").dump())
+        return 0
+    if len(argv) >= 6 and argv[0] == "split":
+        content, project, manifest, stable, last = argv[1:6]
+        for folder in (os.path.dirname(manifest), stable, last):
+            os.makedirs(folder, exist_ok=True)
+        with open(manifest, "w", encoding="utf-8") as handle:
+            handle.write(build_manifest(content, project).dump())
+        split_layers(content, stable, last, argv[6:])
         return 0
     if len(argv) == 4 and argv[0] == "sync":
         try:

@@ -108,6 +108,42 @@ def build_manifest(content: str, project: str = "") -> Delivery:
     return Delivery(files, modes, project)
 
 
+def _move(content: str, rel: str, dest: str) -> None:
+    """Move content/rel to dest/rel, making its folders with the modes they have under content."""
+    parts = rel.split("/")
+    for depth in range(1, len(parts)):
+        source = os.path.join(content, *parts[:depth])
+        target = os.path.join(dest, *parts[:depth])
+        if not os.path.isdir(target):
+            os.mkdir(target)
+            os.chmod(target, stat.S_IMODE(os.lstat(source).st_mode))
+    os.rename(os.path.join(content, *parts), os.path.join(dest, *parts))
+
+
+def split_layers(content: str, stable: str, last: str, stable_rels: list[str]) -> tuple[int, int]:
+    """Move the files that change least (the environment's specs and locks, named by the build)
+    into `stable` and the notebooks into `last`, each at its path under `content`, so the image
+    gets them as layers of their own: a notebook edit then changes the last layer alone, and not
+    the one holding a lock of a hundred kilobytes. Only regular files reached without a link move;
+    everything else (folders, links, other files) stays. Returns how many moved to each."""
+    names = set(stable_rels)
+    moved = [0, 0]
+    for folder, dirs, files in os.walk(content):
+        rel_folder = os.path.relpath(folder, content)
+        dirs.sort()
+        for name in sorted(files):
+            rel = (name if rel_folder == "." else os.path.join(rel_folder, name)).replace(os.sep, "/")
+            if not stat.S_ISREG(os.lstat(os.path.join(folder, name)).st_mode):
+                continue
+            if rel in names:
+                _move(content, rel, stable)
+                moved[0] += 1
+            elif name.endswith(".ipynb"):
+                _move(content, rel, last)
+                moved[1] += 1
+    return moved[0], moved[1]
+
+
 class Unreadable(Exception):
     """A manifest or record that cannot be used, and why (for the report)."""
 

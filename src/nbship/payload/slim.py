@@ -14,12 +14,21 @@ What goes, and why it is safe (bench/RESULTS.md measures each part):
   server the image runs) get theirs compiled anew, so JupyterLab starts without compiling ~80
   packages first. The analysis packages compile on their first import, as uv leaves them.
 - Debug sections of shared libraries (elf.py).
+- Type stubs of packages that are not installed: a vendored copy of typeshed's `stubs/` (jedi
+  carries stubs for ~200 distributions, 13 MB) keeps the folders of the distributions the
+  environment has (by name, or by a top-level module it installs); the others describe code
+  no notebook here can import (and jedi 0.19+ never reads that folder).
+- Duplicates: files of one layer with the same bytes and mode are written once and hard-linked
+  (JupyterLab's wheel installs its 17 MB of static assets twice, in the package and in
+  share/jupyter/lab); both paths stay, and a write through one copies the file up in the
+  container's own layer, leaving the other as it was.
 
 pip stays (without its bytecode): `%pip install` in a notebook keeps working.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata as md
 import os
 import re
@@ -161,6 +170,33 @@ def find_build_tools(site: Path, dists: dict[str, md.Distribution], keep: set[st
     return found
 
 
+_STUB_FILES = (".pyi", "METADATA.toml", "py.typed")
+
+
+def _stubs_only(folder: Path) -> bool:
+    """Whether a folder holds type stubs and nothing else (typeshed's layout)."""
+    return all(name.endswith(_STUB_FILES) for _, _, files in os.walk(folder) for name in files)
+
+
+def find_absent_stubs(site: Path, dists: dict[str, md.Distribution]) -> list[Path]:
+    """Folders of a vendored typeshed `stubs/` (one per distribution) whose distribution is not
+    installed and none of whose top-level modules is."""
+    importable = {name.split(".")[0] for name in os.listdir(site)}
+    found: list[Path] = []
+    for stubs in sorted(d for d in _walk_dirs(site) if d.name == "stubs" and d.parent != site):
+        try:
+            entries = sorted(stubs.iterdir())
+        except OSError:
+            continue
+        if not entries or not all(e.is_dir() and not e.is_symlink() and _stubs_only(e) for e in entries):
+            continue
+        for dist in entries:
+            tops = {name.split(".")[0] for name in os.listdir(dist)} - {"METADATA", "py"}
+            if canonical(dist.name) not in dists and not tops & importable:
+                found.append(dist)
+    return found
+
+
 def find_bytecode(site: Path) -> list[Path]:
     return [d for d in _walk_dirs(site) if d.name == "__pycache__"]
 
@@ -176,6 +212,33 @@ def server_sources(site: Path, dists: dict[str, md.Distribution], names: set[str
                 if str(path).startswith(inside):
                     files.add(path)
     return files
+
+
+# Below this a hard link saves little: a tar member's header is 512 bytes either way.
+LINK_MIN_SIZE = 1024
+
+
+def find_duplicates(files: Iterable[tuple[int, str, int, int]]) -> dict[str, str]:
+    """Path -> the first earlier path of the same group (layer) with the same bytes and mode, over
+    (group, path, size, mode) in the order the files are written; only sizes two files share are
+    read."""
+    candidates: dict[tuple[int, int, int], list[str]] = {}
+    for group, path, size, mode in files:
+        if size >= LINK_MIN_SIZE:
+            candidates.setdefault((group, size, mode), []).append(path)
+    links: dict[str, str] = {}
+    for paths in candidates.values():
+        if len(paths) < 2:
+            continue
+        first: dict[bytes, str] = {}
+        for path in paths:
+            with open(path, "rb") as handle:
+                digest = hashlib.sha256(handle.read()).digest()
+            if digest in first:
+                links[path] = first[digest]
+            else:
+                first[digest] = path
+    return links
 
 
 @dataclass
@@ -202,6 +265,7 @@ def plan(prefix: Path, keep: set[str], site: Path) -> Trim:
         ("source maps", find_source_maps(prefix)),
         ("extension sources", find_extension_sources(site)),
         ("build tools", find_build_tools(site, dists, keep)),
+        ("stubs of absent packages", find_absent_stubs(site, dists)),
         ("bytecode", find_bytecode(site)),
     )
     for part, paths in parts:

@@ -45,6 +45,7 @@ class BuildPlan:
     has_data: bool  # data/ is there, and the project's .dockerignore leaves some of it in
     hidden: tuple[str, ...]  # input files the project's .dockerignore hides: sent for the build, kept out of the image
     sbom_locks: tuple[str, ...]  # the lock files the image's copy of the project has, which the SBOM reads
+    spec_files: tuple[str, ...]  # the inputs the image's copy keeps (specs, locks, postBuild): a layer of their own
     strip: bool  # trim the environment (payload/slim.py) before it reaches the image
     strip_keep: tuple[str, ...]  # build tools the project names, which stripping leaves in
     fragments: Mapping[Stage, tuple[Fragment, ...]]  # each input kind's part, stage by stage
@@ -167,6 +168,7 @@ def make_plan(project: Project, options: ImageOptions, *, buildkit: bool, suppor
         has_data=project.data_dir is not None and ignore.Matcher(project.ignore).sends_any(project.root, "data"),
         hidden=hidden,
         sbom_locks=sbom_locks(project, kept, hidden),
+        spec_files=tuple(sorted(rel for rel in kept if rel not in hidden)),
         strip=options.strip if options.strip is not None else settings.strip,
         strip_keep=tuple(sorted(provided & BUILD_TOOLS)),
         fragments={stage: tuple(items) for stage, items in fragments.items()},

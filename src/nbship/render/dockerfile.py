@@ -28,6 +28,10 @@ _CA_MOUNT = f"--mount=type=secret,id={c.CA_SECRET},mode=0444,required=false \\\n
 # in the content stage, the locks in the SBOM's.
 _STAGED_BIN = "/tmp/nbship/bin"  # noqa: S108 - inside a build stage
 _SBOM_LOCKS_DIR = "/tmp/nbship/locks"  # noqa: S108 - inside a build stage
+# The content stage's layers apart from the project's rest: the specs (a tree like CONTENT_DIR's),
+# and the notebooks with the manifest (a tree like NBSHIP_DIR's).
+_CONTENT_STABLE = "/tmp/nbship/content/stable"  # noqa: S108 - inside a build stage
+_CONTENT_LAST = "/tmp/nbship/content/last"  # noqa: S108 - inside a build stage
 _BOOT_VENV = "/tmp/nbship/pip"  # noqa: S108 - a pip for a base image without one, in the env stage only
 _PLAIN_ENV_VALUE = re.compile(r"^[A-Za-z0-9_./:@%+,=-]*$")
 
@@ -135,6 +139,7 @@ def shared_values(plan: p.BuildPlan) -> dict[str, Any]:
         "env_layers": c.ENV_LAYERS,
         # uv and dumb-init are programs, not modules: installed as files (--target), with the base
         # image's pip when it has one, which saves a virtualenv and its ensurepip (~2 s each).
+        "base_env": "LANG=C.UTF-8 LC_ALL=C.UTF-8 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1",
         "tools_setup": f"if python3 -m pip --version >/dev/null 2>&1; then PIP='python3 -m pip'; "
         f"else python3 -m venv {_BOOT_VENV}; PIP='{_BOOT_VENV}/bin/python -m pip'; fi; "
         f"PIP_ROOT_USER_ACTION=ignore $PIP install -q --no-warn-script-location --target {c.TOOLS_DIR} "
@@ -156,6 +161,10 @@ def shared_values(plan: p.BuildPlan) -> dict[str, Any]:
         "refresh": c.REFRESH,
         "refresh_name": c.REFRESH.rsplit("/", 1)[1],
         "staged_bin": _STAGED_BIN,
+        "content_stable": _CONTENT_STABLE,
+        "content_last": _CONTENT_LAST,
+        "content_name": c.CONTENT_DIR.removeprefix(c.NBSHIP_DIR + "/"),
+        "manifest_name": c.MANIFEST.removeprefix(c.NBSHIP_DIR + "/"),
         # Without a step after the project's copy (postBuild), the manifest and the SBOM are made
         # where a notebook edit reruns the fewest steps; after one, they must see what it added.
         "early_records": not plan.stage("final"),

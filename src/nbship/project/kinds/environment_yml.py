@@ -57,7 +57,6 @@ _ENV_BASE = """
 COPY --from=conda-env {{ env_prefix }} {{ env_prefix }}
 COPY --from=conda-env {{ pip_dir }}/ {{ pip_dir }}/
 RUN {{ mounts }}set -eu; {{ ca_env }} \\
-    {{ tools_setup }}; \\
     if [ ! -x {{ env_prefix }}/bin/python ]; then {{ env_create }}; fi; \\
     if [ -s {{ pip_dir }}/pip.txt ]; then {{ install }} --require-hashes --no-deps -r {{ pip_dir }}/pip.txt; fi; \\
     if [ -x {{ env_prefix }}/bin/jupyter-lab ]; then :; \\
