@@ -203,8 +203,7 @@ def assemble(prefix: Path, dest: Path, *, uid: int, slots: int, strip: bool, kee
     # Compiling is CPU-bound under the GIL: processes, one per core, started before the copy (mostly
     # the kernel's work) so that both run at once. A .pyc the environment has where the compile
     # writes one is not copied: the compiled one is what the image gets, as when this ran after.
-    pool = ProcessPoolExecutor(max_workers=os.cpu_count() or 1)
-    with pool:
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         compiling = pool.map(_compile, jobs, chunksize=64)
         for rel, path, info, unit in entries:
             layer = index[unit]

@@ -202,9 +202,10 @@ def main(argv: list[str]) -> int:
         content, project, manifest, stable, last = argv[1:6]
         for folder in (os.path.dirname(manifest), stable, last):
             os.makedirs(folder, exist_ok=True)
+        delivered = build_manifest(content, project)
         with open(manifest, "w", encoding="utf-8") as handle:
-            handle.write(build_manifest(content, project).dump())
-        split_layers(content, stable, last, argv[6:])
+            handle.write(delivered.dump())
+        split_layers(content, delivered, stable, last, argv[6:])
         return 0
     if len(argv) == 4 and argv[0] == "sync":
         try:

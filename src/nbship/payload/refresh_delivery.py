@@ -120,27 +120,22 @@ def _move(content: str, rel: str, dest: str) -> None:
     os.rename(os.path.join(content, *parts), os.path.join(dest, *parts))
 
 
-def split_layers(content: str, stable: str, last: str, stable_rels: list[str]) -> tuple[int, int]:
+def split_layers(content: str, delivered: Delivery, stable: str, last: str, stable_rels: list[str]) -> tuple[int, int]:
     """Move the files that change least (the environment's specs and locks, named by the build)
     into `stable` and the notebooks into `last`, each at its path under `content`, so the image
     gets them as layers of their own: a notebook edit then changes the last layer alone, and not
-    the one holding a lock of a hundred kilobytes. Only regular files reached without a link move;
-    everything else (folders, links, other files) stays. Returns how many moved to each."""
+    the one holding a lock of a hundred kilobytes. What moves is among the files the manifest of
+    `content` lists (regular files reached without a link); everything else stays. Returns how
+    many moved to each."""
     names = set(stable_rels)
     moved = [0, 0]
-    for folder, dirs, files in os.walk(content):
-        rel_folder = os.path.relpath(folder, content)
-        dirs.sort()
-        for name in sorted(files):
-            rel = (name if rel_folder == "." else os.path.join(rel_folder, name)).replace(os.sep, "/")
-            if not stat.S_ISREG(os.lstat(os.path.join(folder, name)).st_mode):
-                continue
-            if rel in names:
-                _move(content, rel, stable)
-                moved[0] += 1
-            elif name.endswith(".ipynb"):
-                _move(content, rel, last)
-                moved[1] += 1
+    for rel in sorted(delivered.files):
+        if rel in names:
+            _move(content, rel, stable)
+            moved[0] += 1
+        elif rel.endswith(".ipynb"):
+            _move(content, rel, last)
+            moved[1] += 1
     return moved[0], moved[1]
 
 

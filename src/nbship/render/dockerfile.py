@@ -137,9 +137,10 @@ def shared_values(plan: p.BuildPlan) -> dict[str, Any]:
         + (f" --strip{keep}" if plan.strip else ""),
         "layers_dir": c.LAYERS_DIR,
         "env_layers": c.ENV_LAYERS,
+        # The environment every stage on the base image starts from (system, tools).
+        "base_env": "LANG=C.UTF-8 LC_ALL=C.UTF-8 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1",
         # uv and dumb-init are programs, not modules: installed as files (--target), with the base
         # image's pip when it has one, which saves a virtualenv and its ensurepip (~2 s each).
-        "base_env": "LANG=C.UTF-8 LC_ALL=C.UTF-8 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1",
         "tools_setup": f"if python3 -m pip --version >/dev/null 2>&1; then PIP='python3 -m pip'; "
         f"else python3 -m venv {_BOOT_VENV}; PIP='{_BOOT_VENV}/bin/python -m pip'; fi; "
         f"PIP_ROOT_USER_ACTION=ignore $PIP install -q --no-warn-script-location --target {c.TOOLS_DIR} "
