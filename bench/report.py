@@ -477,7 +477,10 @@ def render_report(
         "on it). Every side builds with `--no-cache` "
         "(`docker build` / `nbship build`): no layer is reused, and on this engine a `--no-cache` build starts "
         "with empty BuildKit cache mounts, so uv's download cache is empty too (a two-build probe checks this "
-        f"every run: do cache mounts survive `--no-cache`? {survive}). pip keeps no cache here (the proxy strips "
+        f"every run: do cache mounts survive `--no-cache`? {survive}). Before each cold build, untimed, a "
+        "one-step `--no-cache` build mounts the same cache ids as the side's Dockerfile: it empties them, so "
+        "deleting the previous round's downloads (about 2 s for uv's cache) is not in the cold row. "
+        "pip keeps no cache here (the proxy strips "
         "caching headers). The new base also keeps the `--no-cache` builds from sharing a step with other "
         "developers' builds, which crashes BuildKit 0.8 (moby/buildkit#2303). The uv guide's cache mount has an "
         "id of the run's own, so it holds only what its own builds downloaded.",

@@ -110,13 +110,14 @@ def one_round(bench: Bench, results: Results, index: int) -> None:
     for side in order:
 
         def cold(side: Side = side) -> Completed:
-            done = bench.build(side, cold=True)
+            done = bench.build(side, cold=True)  # its cache mounts emptied just before (untimed)
             if index == 0:
                 results.steps[side], results.cold_total[side] = build_steps(done.output), done.seconds
                 if side == "nbship":
                     results.slim = slim_totals(done.output)
             return done
 
+        bench.empty_cache_mounts(side)
         timed(COLD, side, cold)
     for side in SIDES:
         results.size.setdefault(side, []).append(bench.size(side))

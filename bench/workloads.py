@@ -6,6 +6,7 @@ generated data.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -86,6 +87,18 @@ def requirement_lines(text: str) -> list[str]:
     return [line.split("#", 1)[0].strip() for line in text.splitlines() if line.split("#", 1)[0].strip()]
 
 
+def cache_mount_ids(dockerfile: str) -> list[str]:
+    """The ids of the BuildKit cache mounts a Dockerfile's RUN steps use (a mount's id is its
+    target when it names none), each once, in order."""
+    ids: list[str] = []
+    for spec in re.findall(r"--mount=(\S+)", dockerfile):
+        options = dict(part.split("=", 1) for part in spec.split(",") if "=" in part)
+        name = options.get("id", options.get("target"))
+        if options.get("type") == "cache" and name and name not in ids:
+            ids.append(name)
+    return ids
+
+
 # --------------------------------------------------------------------------------------------
 # The project and its edits
 
@@ -162,6 +175,24 @@ class Bench:
         """`nbship lock`, untimed in the build rows: the user locks after editing requirements.txt, and
         the expert's Dockerfile installs the same lock (its seconds are reported apart)."""
         return self.shell.run([self.nbship, "lock", str(self.project)]).seconds
+
+    def empty_cache_mounts(self, side: Side) -> None:
+        """Empties the cache mounts the side's Dockerfile uses, untimed, before its cold build. On
+        Engine 20.10 a `--no-cache` build empties them itself, at its start: deleting what the
+        previous round downloaded (uv's cache, ~1 GB: about 2 s) would count as building."""
+        if side == "nbship":
+            command = [self.nbship, "dockerfile", str(self.project), "--base-image", self.base]
+            text = self.shell.run(command, quiet=True).output
+        else:
+            text = (self.baseline_dir / ("Dockerfile" if side == "baseline" else "Dockerfile.expert")).read_text()
+        ids = cache_mount_ids(text)
+        if not ids:
+            return
+        folder = self.baseline_dir.parent / "empty-mounts"
+        folder.mkdir(exist_ok=True)
+        mounts = " ".join(f"--mount=type=cache,id={name},target=/mnt/{n}" for n, name in enumerate(ids))
+        (folder / "Dockerfile").write_text(f"FROM {self.base}\nRUN {mounts} true\n", encoding="utf-8")
+        self.docker("build", "--no-cache", "-q", "-t", self.tag("empty-mounts"), str(folder), quiet=True)
 
     def build(self, side: Side, *, cold: bool = False, expect: str = "build") -> Completed:
         if side == "nbship":

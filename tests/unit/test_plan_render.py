@@ -279,11 +279,11 @@ def test_layer_order(make_project: MakeProject, options: dict[str, object]) -> N
         "FROM system AS env",
         "COPY requirements.txt /tmp/nbship/env/requirements.txt",
         "-r requirements.txt",
-        "FROM env AS env-layers",
+        "nbship_build.assemble",
         "FROM system AS content",
         "FROM system AS installed",
         "COPY data/ /opt/nbship/data/",
-        "COPY --from=env-layers /opt/nbship/layers/1/ /",
+        "COPY --from=env /opt/nbship/layers/1/ /",
         "\nUSER 1000\n",
         "FROM installed AS image",
         "COPY --from=content --chown=1000:1000 /opt/nbship/project /opt/nbship/project",
@@ -419,8 +419,9 @@ def test_requirements_with_local_paths_install_from_the_source_stage(
     install = position(text, "-r requirements.txt")
     assert source < env_project < install < position(text, "FROM system AS content")
     assert "COPY --from=source /opt/nbship/project /opt/nbship/project" in steps
-    assert "FROM env-project AS env-layers" in steps
-    assert "COPY --from=env-layers /opt/nbship/layers/1/ /" in steps
+    # The environment is laid out in layers by the last step of env-project, after the project's install.
+    assert "nbship_build.assemble" in instructions(text[env_project : position(text, "FROM system AS content")])[-1]
+    assert "COPY --from=env-project /opt/nbship/layers/1/ /" in steps
     assert text.count("-r requirements.txt") == 1
 
 

@@ -129,8 +129,8 @@ def test_the_environment_is_made_without_ensurepip(make_project: MakeProject, py
 
 
 def test_the_servers_bytecode_is_compiled_with_a_fixed_hash_seed(make_project: MakeProject) -> None:
-    env_layers = " ".join(stages(render(make_project({"requirements.txt": "numpy\n"})))["env-layers"])
-    assert f"PYTHONHASHSEED=0 {c.ENV_PREFIX}/bin/python -m {c.ASSEMBLE_MODULE} " in env_layers
+    env = " ".join(stages(render(make_project({"requirements.txt": "numpy\n"})))["env"])
+    assert f"PYTHONHASHSEED=0 {c.ENV_PREFIX}/bin/python -m {c.ASSEMBLE_MODULE} " in env
 
 
 def test_pip_as_installer_keeps_python_venv(make_project: MakeProject) -> None:

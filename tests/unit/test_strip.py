@@ -5,7 +5,9 @@ like an environment, made here)."""
 from __future__ import annotations
 
 import os
+import re
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from nbship import contract as c
 from nbship.options import Installer
 from nbship.payload import assemble, layers, slim
 from nbship.project.plan import BUILD_TOOLS
+from nbship.render.dockerfile import with_assembly
 
 from .helpers import MakeProject, plan_of, render, write_files
 from .test_plan_render import FULL_PROJECT, instructions
@@ -37,17 +40,21 @@ def test_the_environment_is_assembled_once_into_its_layers(
 ) -> None:
     text = render(make_project(FULL_PROJECT), installer=installer, buildkit=buildkit)
     assert text.count(ASSEMBLE) == 1
-    step = _stage(text, "env-layers")[1]
-    assert ASSEMBLE in step and "--strip" in step and f"--layers {c.ENV_LAYERS}" in step
-    copies = [s for s in _stage(text, "installed") if s.startswith("COPY --from=env-layers ")]
-    assert copies == [f"COPY --from=env-layers {c.LAYERS_DIR}/{n}/ /" for n in range(1, c.ENV_LAYERS + 1)]
+    # In the env stage's last step, the one that installs the lock: the files it wrote are moved.
+    step = _stage(text, "env")[-1]
+    assert step.startswith("RUN ") and "-r requirements.txt" in step
+    assert ASSEMBLE in step and "--strip" in step and f"--layers {c.ENV_LAYERS}" in step and "--move" in step
+    copies = [s for s in _stage(text, "installed") if s.startswith("COPY --from=env ")]
+    assert copies == [f"COPY --from=env {c.LAYERS_DIR}/{n}/ /" for n in range(1, c.ENV_LAYERS + 1)]
     # The final image never holds the build helpers or runs them.
     assert not any("/build/" in step for step in _stage(text, "installed"))
 
 
 def test_the_project_package_is_in_the_layers_too(make_project: MakeProject) -> None:
     root = make_project({"pyproject.toml": '[project]\nname = "demo"\nversion = "1.0"\n', "a.ipynb": "{}"})
-    assert _stage(render(root), "env-layers")[0] == "FROM env-project AS env-layers"
+    text = render(root)
+    assert ASSEMBLE in _stage(text, "env-project")[-1] and ASSEMBLE not in " ".join(_stage(text, "env"))
+    assert f"COPY --from=env-project {c.LAYERS_DIR}/1/ /" in _stage(text, "installed")
 
 
 def test_layer_order_is_the_same_with_and_without_strip(make_project: MakeProject) -> None:
@@ -294,3 +301,103 @@ def _tree(root: Path) -> dict[str, tuple[int, bytes]]:
         str(p.relative_to(root)): (stat.S_IMODE(p.lstat().st_mode), p.read_bytes() if p.is_file() else b"")
         for p in sorted(root.rglob("*"))
     }
+
+
+@pytest.mark.parametrize("strip", [True, False])
+def test_the_assembly_moves_what_its_own_step_wrote_and_copies_the_rest(
+    site: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, strip: bool
+) -> None:
+    prefix = site.parent.parent.parent
+    monkeypatch.setattr(assemble, "site_of", lambda _prefix: site)
+    copied = tmp_path_factory.mktemp("copied")
+    assemble.assemble(prefix, copied, uid=os.getuid(), slots=4, strip=strip, keep=set())
+    files = sorted(p for p in prefix.rglob("*") if p.is_file() and not p.is_symlink())
+    before = {path: path.read_bytes() for path in files}
+    # Half the files are this step's: they changed after it started (their ctime, set by a chmod).
+    time.sleep(0.05)
+    since = time.time()
+    time.sleep(0.05)
+    older, newer = files[0::2], files[1::2]
+    for path in newer:
+        os.chmod(path, path.stat().st_mode)
+    moved = tmp_path_factory.mktemp("moved")
+    assemble.assemble(prefix, moved, uid=os.getuid(), slots=4, strip=strip, keep=set(), since=since)
+    for number in range(1, 5):  # the same trees, whether each file was moved or copied
+        assert _tree(moved / str(number)) == _tree(copied / str(number))
+    assert [path for path in newer if not path.exists()], "no file of this step was moved"
+    assert all(path.exists() and path.read_bytes() == before[path] for path in older)
+
+
+def test_the_step_start_is_a_time_before_now() -> None:
+    start = assemble.step_start()
+    assert start is None or 0 < start <= time.time()
+
+
+PROJECTS = Path(__file__).resolve().parents[1] / "projects"
+
+
+@pytest.mark.parametrize(
+    "name",
+    sorted(p.name for p in PROJECTS.iterdir() if p.is_dir() and not (p / "Dockerfile").exists()),
+)
+@pytest.mark.parametrize("buildkit", [True, False])
+def test_every_kind_of_project_lays_its_environment_out_once_at_the_end_of_its_env_stages(
+    name: str, buildkit: bool
+) -> None:
+    """Whatever the kinds (conda, Pipfile, R, a package, Binder's files), the assembly ends the
+    stage the layers are copied from, after every step that installs."""
+    text = render(PROJECTS / name, buildkit=buildkit)
+    assert text.count(ASSEMBLE) == 1
+    copies = [s for s in _stage(text, "installed") if s.startswith("COPY --from=") and c.LAYERS_DIR in s]
+    assert len(copies) == c.ENV_LAYERS
+    source = copies[0].split()[1].removeprefix("--from=")
+    assert {s.split()[1] for s in copies} == {f"--from={source}"}
+    last = _stage(text, source)[-1]
+    assert ASSEMBLE in last and "--move" in last
+    if last.startswith("RUN ") and not last.startswith(f"RUN cd {c.BUILD_DIR}"):
+        assert re.search(rf"&&\s+\{{ cd {c.BUILD_DIR}; ", last)  # a failed install never runs it
+    # The bytecode store lives in the step's cache mount: BuildKit's, and only where the step has it.
+    store = re.search(r"--bytecode-store (\S+)/nbship-bytecode", last)
+    assert (store is not None) == (buildkit and "--mount=type=cache," in last)
+    assert store is None or f"--mount=type=cache,target={store.group(1)}," in last
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("RUN set -eu; a; \\\n    b", "RUN set -eu; a; \\\n    b && \\\n    { ASM; }"),
+        ("COPY x /y\nRUN a\n", "COPY x /y\nRUN a && \\\n    { ASM; }"),
+        ("RUN a\nCOPY x /y", "RUN a\nCOPY x /y\nRUN ASM"),
+        ('RUN ["a", "b"]', 'RUN ["a", "b"]\nRUN ASM'),
+        (
+            "RUN a \\\n    # a comment in the middle\n    b\n# after\n",
+            "RUN a \\\n    # a comment in the middle\n    b && \\\n    { ASM; }\n# after",
+        ),
+        ("ENV A=1 \\\n    B=2", "ENV A=1 \\\n    B=2\nRUN ASM"),
+    ],
+)
+def test_the_assembly_joins_the_last_shell_run_or_follows_it(text: str, expected: str) -> None:
+    assert with_assembly(text, "ASM") == expected
+
+
+def test_the_servers_bytecode_is_kept_across_builds_and_taken_from_there(
+    site: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = site.parent.parent.parent
+    monkeypatch.setattr(assemble, "site_of", lambda _prefix: site)
+    store = tmp_path_factory.mktemp("store")
+    plain, first, second = (tmp_path_factory.mktemp(name) for name in ("plain", "first", "second"))
+    assemble.assemble(prefix, plain, uid=os.getuid(), slots=4, strip=True, keep=set())
+    assemble.assemble(prefix, first, uid=os.getuid(), slots=4, strip=True, keep=set(), bytecode_store=store)
+    kept = sorted(p for p in store.rglob("*") if p.is_file())
+    compiled = sorted(p for p in first.rglob("*.pyc") if "jupyter_server" in str(p))
+    assert kept and compiled and not any(p.name.endswith(".part") for p in kept)
+    for number in range(1, 5):  # the same bytes as compiled without a store
+        assert _tree(first / str(number)) == _tree(plain / str(number))
+    # A second build takes the bytecode from the store: changed there, it is what the tree gets.
+    marked = {p.read_bytes(): p for p in kept}
+    target = compiled[0]
+    entry = marked[target.read_bytes()]
+    entry.write_bytes(target.read_bytes() + b"# from the store")
+    assemble.assemble(prefix, second, uid=os.getuid(), slots=4, strip=True, keep=set(), bytecode_store=store)
+    assert (second / target.relative_to(first)).read_bytes().endswith(b"# from the store")

@@ -1,7 +1,8 @@
 """Assembles the image's environment from what the env stage installed: the last step of that stage,
 run with the environment's own Python (standard library only; it never reaches the image).
 
-    python -m nbship_build.assemble PREFIX DEST --uid UID --layers N [--strip [--keep TOOL]...]
+    python -m nbship_build.assemble PREFIX DEST --uid UID --layers N [--move] [--strip [--keep TOOL]...]
+        [--bytecode-store DIR]
 
 It reads the installed environment at PREFIX and writes it, file by file, into N trees DEST/1 ..
 DEST/N, each laid out from the root (DEST/3/opt/nbship/env/...), which the final stage copies to
@@ -14,13 +15,18 @@ DEST/N, each laid out from the root (DEST/3/opt/nbship/env/...), which the final
   from the tree); bytecode that was valid for its source stays valid (its header gets that time);
 - the folders above PREFIX get the owners and modes they have here, so the COPY changes nothing
   about them but their time.
-The installed environment itself is left in place: moving files that an earlier step of the stage
-wrote would copy each one up through the overlay filesystem, about twenty times slower than this.
+It runs at the end of the step that installs the environment's last packages, so that the files that
+step wrote are moved into the trees (a rename), not copied; files an earlier step wrote are copied,
+since moving them would copy each one up through the overlay filesystem, slower than a plain copy.
+A file counts as this step's when it changed after the step's first process started.
+With --bytecode-store DIR (a folder of the step's cache mount), the server's bytecode compiled by an
+earlier build is taken from there: after a dependency change, only new or changed modules compile.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import os
 import py_compile
@@ -77,8 +83,10 @@ class Writer:
     """Writes files into the layer trees with the image's owner and the fixed time. Paths are
     strings here: pathlib's parsing, done for each of ~15,000 files, was a third of the step."""
 
-    def __init__(self, dest: Path, prefix: Path, uid: int, *, slots: int, strip: bool) -> None:
-        self.uid, self.strip = uid, strip
+    def __init__(
+        self, dest: Path, prefix: Path, uid: int, *, slots: int, strip: bool, since: float | None = None
+    ) -> None:
+        self.uid, self.strip, self.since = uid, strip, since
         self.roots = {n: str(dest / str(n) / prefix.relative_to("/")) for n in range(1, slots + 1)}
         self.made: set[str] = set()
         self.links: dict[str, str] = {}  # source -> an earlier source of the same layer and bytes
@@ -105,6 +113,7 @@ class Writer:
             os.symlink(os.readlink(source), target)
             self.finish(target, None)
             return
+        mine = self.since is not None and info.st_ctime >= self.since
         if source in self.links:
             os.link(self.written[self.links[source]], target)
             self.linked += info.st_size
@@ -121,6 +130,9 @@ class Writer:
         elif name.endswith(".pyc"):
             with open(source, "rb") as handle:
                 size = _write(target, fixed_bytecode(handle.read(), _source_of(source)))
+        elif mine:
+            os.rename(source, target)
+            size = info.st_size
         else:
             shutil.copyfile(source, target, follow_symlinks=False)
             size = info.st_size
@@ -142,24 +154,81 @@ def _write(path: str, data: bytes) -> int:
     return len(data)
 
 
-def _compile(job: tuple[str, str, str, int]) -> int:
-    """Compile the environment's source into the layer tree, while the main process copies: the
-    header then gets the fixed time the tree's copy of the source has (same size, same bytes)."""
-    source, cache, final, uid = job
+def step_start() -> float | None:
+    """When the build step this runs in started: the start of its first process (PID 1 of the
+    step's container), as a wall-clock time; None where /proc does not tell."""
+    try:
+        with open("/proc/1/stat", encoding="ascii") as handle:
+            ticks = int(handle.read().rsplit(")", 1)[1].split()[19])  # field 22, starttime
+        with open("/proc/stat", encoding="ascii") as handle:
+            boot = next(int(line.split()[1]) for line in handle if line.startswith("btime "))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def _compile(job: tuple[str, str, str, int, str | None]) -> int:
+    """Compile a module's source, already in its layer tree, while the main process lays out the
+    rest: the header gets the fixed time the tree's copy of the source has. With a bytecode store
+    (a folder in the build's cache mount), a source compiled by an earlier build is not compiled
+    again: the bytecode depends on the source's bytes, its name and this Python alone."""
+    source, cache, final, uid, store = job
     os.makedirs(os.path.dirname(cache), exist_ok=True)
+    kept = None
+    if store is not None:
+        with open(source, "rb") as handle:
+            key = hashlib.sha256(handle.read())
+        key.update(f"\0{final}\0{sys.version}\0{importlib.util.MAGIC_NUMBER.hex()}\0{sys.flags.optimize}".encode())
+        kept = os.path.join(store, key.hexdigest()[:2], key.hexdigest()[2:])
+        try:
+            with open(kept, "rb") as handle:
+                data = handle.read()
+        except OSError:
+            pass
+        else:
+            _write(cache, data)
+            _finish_bytecode(cache, uid)
+            return len(data)
     if py_compile.compile(source, cfile=cache, dfile=final, quiet=2) is None:
         return 0
     with open(cache, "rb") as handle:
         data = handle.read()
-    _write(cache, fixed_bytecode(data, os.stat(source)))
-    os.chmod(cache, 0o644)
-    os.lchown(cache, uid, uid)
-    os.utime(cache, (MTIME, MTIME))
+    data = fixed_bytecode(data, os.stat(source))
+    _write(cache, data)
+    if kept is not None:
+        _store(kept, data)
+    _finish_bytecode(cache, uid)
     return len(data)
 
 
-def assemble(prefix: Path, dest: Path, *, uid: int, slots: int, strip: bool, keep: set[str]) -> list[str]:
-    """Writes the layer trees; returns the report's lines."""
+def _store(path: str, data: bytes) -> None:
+    """Keep bytecode for a later build: written aside, then renamed, so no reader sees half a file."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    partial = f"{path}.{os.getpid()}.part"
+    _write(partial, data)
+    os.replace(partial, path)
+
+
+def _finish_bytecode(cache: str, uid: int) -> None:
+    os.chmod(cache, 0o644)
+    os.lchown(cache, uid, uid)
+    os.utime(cache, (MTIME, MTIME))
+
+
+def assemble(
+    prefix: Path,
+    dest: Path,
+    *,
+    uid: int,
+    slots: int,
+    strip: bool,
+    keep: set[str],
+    since: float | None = None,
+    bytecode_store: Path | None = None,
+) -> list[str]:
+    """Writes the layer trees; returns the report's lines. Files that changed at or after `since`
+    (a time) are moved into the trees, the others copied; the server's bytecode is kept in and
+    taken from `bytecode_store` when given."""
     prefix = prefix.resolve()
     site = site_of(prefix)
     trim = slim.plan(prefix, keep, site) if strip else slim.Trim()
@@ -183,7 +252,7 @@ def assemble(prefix: Path, dest: Path, *, uid: int, slots: int, strip: bool, kee
     server = {by_dist[name] for name in slim.closure(slim.installed(site), slim.SERVER_ROOTS) if name in by_dist}
     plan = layers.plan(units, layers.tiers(units, server), slots)
     index = {unit: number for number, layer in enumerate(plan, start=1) for unit in layer.units}
-    writer = Writer(dest, prefix, uid, slots=slots, strip=strip)
+    writer = Writer(dest, prefix, uid, slots=slots, strip=strip, since=since)
     if strip:
         writer.links = slim.find_duplicates(
             (index[unit], path, info.st_size, info.st_mode)
@@ -192,20 +261,30 @@ def assemble(prefix: Path, dest: Path, *, uid: int, slots: int, strip: bool, kee
         )
     for number in range(1, slots + 1):
         (dest / str(number)).mkdir(parents=True, exist_ok=True)
-    copied = {rel for rel, _, info, _ in entries if stat.S_ISREG(info.st_mode)}
-    jobs, made = [], set()
-    for source in sorted(trim.compile):
-        rel = str(source.relative_to(prefix))
-        if rel in copied:
-            cache = importlib.util.cache_from_source(writer.target(index[layers.owner_of(rel, found, folders)], rel))
-            jobs.append((str(source), cache, str(prefix / rel), uid))
-            made.add(cache)
-    # Compiling is CPU-bound under the GIL: processes, one per core, started before the copy (mostly
-    # the kernel's work) so that both run at once. A .pyc the environment has where the compile
-    # writes one is not copied: the compiled one is what the image gets, as when this ran after.
+    regular = {rel for rel, _, info, _ in entries if stat.S_ISREG(info.st_mode)}
+    compile_rels = {rel for rel in (str(source.relative_to(prefix)) for source in trim.compile) if rel in regular}
+    jobs: list[tuple[str, str, str, int, str | None]] = []
+    made = set()
+    for rel in sorted(compile_rels):
+        source = writer.target(index[layers.owner_of(rel, found, folders)], rel)
+        cache = importlib.util.cache_from_source(source)
+        jobs.append((source, cache, str(prefix / rel), uid, None if bytecode_store is None else str(bytecode_store)))
+        made.add(cache)
+    # The sources to compile go first (the compile reads them from the trees, where they may have
+    # been moved); compiling is CPU-bound under the GIL: processes, one per core, that run while the
+    # main process lays out the rest. A .pyc the environment has where the compile writes one is not
+    # laid out: the compiled one is what the image gets.
+    # (With the first copies of any duplicates among them, in the walk's order, so that a link
+    # finds the file it links to.)
+    originals = {writer.links[path] for rel, path, _, _ in entries if rel in compile_rels and path in writer.links}
+    first, rest = [], []
+    for entry in entries:
+        (first if entry[0] in compile_rels or entry[1] in originals else rest).append(entry)
+    for rel, path, info, unit in first:
+        writer.copy(index[unit], rel, path, info)
     with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         compiling = pool.map(_compile, jobs, chunksize=64)
-        for rel, path, info, unit in entries:
+        for rel, path, info, unit in rest:
             layer = index[unit]
             if writer.target(layer, rel) not in made:
                 writer.copy(layer, rel, path, info)
@@ -254,9 +333,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--layers", type=int, required=True, help="how many layers the Dockerfile copies")
     parser.add_argument("--strip", action="store_true", help="leave out what no run-time import reaches")
     parser.add_argument("--keep", action="append", default=[], help="a build tool the project asks for")
+    parser.add_argument("--move", action="store_true", help="move the files this build step wrote, copy the rest")
+    parser.add_argument("--bytecode-store", type=Path, help="a folder that keeps compiled bytecode across builds")
     args = parser.parse_args(argv)
+    since = step_start() if args.move else None
     for line in assemble(
-        args.prefix, args.dest, uid=args.uid, slots=args.layers, strip=args.strip, keep=set(args.keep)
+        args.prefix,
+        args.dest,
+        uid=args.uid,
+        slots=args.layers,
+        strip=args.strip,
+        keep=set(args.keep),
+        since=since,
+        bytecode_store=args.bytecode_store,
     ):
         print(line)
     return 0

@@ -33,6 +33,7 @@ _SBOM_LOCKS_DIR = "/tmp/nbship/locks"  # noqa: S108 - inside a build stage
 _CONTENT_STABLE = "/tmp/nbship/content/stable"  # noqa: S108 - inside a build stage
 _CONTENT_LAST = "/tmp/nbship/content/last"  # noqa: S108 - inside a build stage
 _BOOT_VENV = "/tmp/nbship/pip"  # noqa: S108 - a pip for a base image without one, in the env stage only
+_BYTECODE_STORE = "nbship-bytecode"  # a folder of the download cache's mount (payload/assemble.py)
 _PLAIN_ENV_VALUE = re.compile(r"^[A-Za-z0-9_./:@%+,=-]*$")
 
 
@@ -124,6 +125,7 @@ def shared_values(plan: p.BuildPlan) -> dict[str, Any]:
         "install": install,
         "installer_env": installer_env,
         "mounts": _mounts(cache_target, buildkit=plan.buildkit),
+        "cache_target": cache_target,
         "pip_mounts": _mounts("/root/.cache/pip", buildkit=plan.buildkit),
         **ca_values(buildkit=plan.buildkit),
         "ca_secret": c.CA_SECRET,
@@ -133,8 +135,10 @@ def shared_values(plan: p.BuildPlan) -> dict[str, Any]:
         # A fixed hash seed: before Python 3.11, marshal writes a set constant's items in hash
         # order, so the server's bytecode would differ from one build to the next.
         "assemble": f"cd {c.BUILD_DIR}; PYTHONHASHSEED=0 {c.ENV_PREFIX}/bin/python -m {c.ASSEMBLE_MODULE} "
-        f"{c.ENV_PREFIX} {c.LAYERS_DIR} --uid {plan.uid} --layers {c.ENV_LAYERS}"
+        f"{c.ENV_PREFIX} {c.LAYERS_DIR} --uid {plan.uid} --layers {c.ENV_LAYERS} --move"
         + (f" --strip{keep}" if plan.strip else ""),
+        # The stage whose last step lays the environment out (payload/assemble.py).
+        "layers_stage": "env-project" if plan.stage("project") else "env",
         "layers_dir": c.LAYERS_DIR,
         "env_layers": c.ENV_LAYERS,
         # The environment every stage on the base image starts from (system, tools).
@@ -196,6 +200,33 @@ def _render_fragment(env: jinja2.Environment, fragment: Fragment, shared: Mappin
     return env.from_string(fragment.template).render({**shared, **fragment.values})
 
 
+def _last_instruction(text: str) -> int:
+    """Where the last instruction of `text` (Dockerfile lines) starts, as a line index."""
+    lines, last, continued = text.split("\n"), 0, False
+    for number, line in enumerate(lines):
+        bare = line.strip()
+        if not continued and bare and not bare.startswith("#"):
+            last = number
+        if bare and not bare.startswith("#"):
+            continued = bare.endswith("\\")
+    return last
+
+
+def with_assembly(text: str, assembly: str) -> str:
+    """`text`, the env stage's last instructions, with the environment's assembly at the end: inside
+    its last RUN when that is a shell-form RUN, so that the files that RUN installed are moved into
+    the layer trees instead of copied (payload/assemble.py); else as a RUN of its own."""
+    lines = text.rstrip().split("\n")
+    start = lines[_last_instruction(text)].lstrip()
+    if start.startswith("RUN ") and not start[4:].lstrip().startswith("["):
+        # After its last line that is no comment. `&&`: a RUN that does not stop at its first
+        # failure still fails when its last command does.
+        end = max(n for n, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#"))
+        lines[end] += f" && \\\n    {{ {assembly}; }}"
+        return "\n".join(lines)
+    return "\n".join([*lines, f"RUN {assembly}"])
+
+
 def render_dockerfile(plan: p.BuildPlan) -> str:
     env = _environment()
     shared = shared_values(plan)
@@ -204,5 +235,18 @@ def render_dockerfile(plan: p.BuildPlan) -> str:
         for stage in ("stages", "system", "env", "project", "content", "image", "final")
     }
     env_base = [_render_fragment(env, fragment, shared) for fragment in plan.stage("env-base")]
-    text = env.get_template("Dockerfile.j2").render({**shared, **rendered, "env_base": env_base[0] if env_base else ""})
+    # The assembly ends the env stage's (or, with the project's own package, env-project's) last step.
+    last = rendered["project"] or rendered["env"] or env_base
+    # The server's bytecode is kept in the download cache's mount when the step has it, so a build
+    # after a dependency change compiles only what changed.
+    store = f" --bytecode-store {shared['cache_target']}/{_BYTECODE_STORE}"
+    mounted = f"--mount=type=cache,target={shared['cache_target']},"
+    if last:
+        run = last[-1].rstrip().split("\n")[_last_instruction(last[-1].rstrip()) :]
+        keeps = plan.buildkit and mounted in "\n".join(run)
+        last[-1] = with_assembly(last[-1], shared["assemble"] + (store if keeps else ""))
+    else:
+        shared = {**shared, "assemble": shared["assemble"] + (store if plan.buildkit else "")}
+    values = {**shared, **rendered, "env_base": env_base[0] if env_base else "", "assemble_in_base": not last}
+    text = env.get_template("Dockerfile.j2").render(values)
     return text.rstrip() + "\n"
