@@ -277,7 +277,8 @@ def assemble(
     # (With the first copies of any duplicates among them, in the walk's order, so that a link
     # finds the file it links to.)
     originals = {writer.links[path] for rel, path, _, _ in entries if rel in compile_rels and path in writer.links}
-    first, rest = [], []
+    first: list[tuple[str, str, os.stat_result, str]] = []
+    rest: list[tuple[str, str, os.stat_result, str]] = []
     for entry in entries:
         (first if entry[0] in compile_rels or entry[1] in originals else rest).append(entry)
     for rel, path, info, unit in first:
