@@ -5,9 +5,12 @@ like an environment, made here)."""
 from __future__ import annotations
 
 import os
+import py_compile
 import re
 import stat
+import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -401,3 +404,26 @@ def test_the_servers_bytecode_is_kept_across_builds_and_taken_from_there(
     entry.write_bytes(target.read_bytes() + b"# from the store")
     assemble.assemble(prefix, second, uid=os.getuid(), slots=4, strip=True, keep=set(), bytecode_store=store)
     assert (second / target.relative_to(first)).read_bytes().endswith(b"# from the store")
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=200))
+@settings(max_examples=60, deadline=None)
+def test_the_bytecode_is_what_py_compile_writes_with_the_fixed_time(body: str) -> None:
+    """Whatever the module says (or fails to say), the bytes equal py_compile's for the source at
+    the fixed time, or there are none where py_compile makes none."""
+    source = f"VALUE = {body!r}\n{body if body.isidentifier() else 'pass'}\n".encode()
+    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        path = Path(folder) / "module.py"
+        path.write_bytes(source)
+        os.utime(path, (assemble.MTIME, assemble.MTIME))
+        cfile = Path(folder) / "module.pyc"
+        made = py_compile.compile(str(path), cfile=str(cfile), dfile="/opt/nbship/env/module.py", quiet=2)
+        ours = assemble.bytecode(source, "/opt/nbship/env/module.py")
+        assert (made is None) == (ours is None)
+        assert ours is None or cfile.read_bytes() == ours
+
+
+def test_a_module_that_does_not_compile_has_no_bytecode() -> None:
+    assert assemble.bytecode(b"def broken(:\n", "/x.py") is None
+    assert assemble.bytecode(b"x = 1\0\n", "/x.py") is None

@@ -28,8 +28,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.util
+import marshal
 import os
-import py_compile
 import shutil
 import stat
 import sys
@@ -167,37 +167,53 @@ def step_start() -> float | None:
         return None
 
 
+def bytecode(source: bytes, final: str) -> bytes | None:
+    """The .pyc Python would write for `source` (named `final` in tracebacks), with the fixed time
+    in its header (PEP 552: magic, flags, time, size); None when it does not compile. The same
+    bytes as py_compile's, in one write instead of its three."""
+    try:
+        code = compile(source, final, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return None
+    header = importlib.util.MAGIC_NUMBER + (0).to_bytes(4, "little") + (MTIME & 0xFFFFFFFF).to_bytes(4, "little")
+    return header + (len(source) & 0xFFFFFFFF).to_bytes(4, "little") + marshal.dumps(code)
+
+
+_MADE: set[str] = set()  # the folders this process made, so that each costs one mkdir
+
+
 def _compile(job: tuple[str, str, str, int, str | None]) -> int:
     """Compile a module's source, already in its layer tree, while the main process lays out the
-    rest: the header gets the fixed time the tree's copy of the source has. With a bytecode store
-    (a folder in the build's cache mount), a source compiled by an earlier build is not compiled
-    again: the bytecode depends on the source's bytes, its name and this Python alone."""
+    rest. With a bytecode store (a folder in the build's cache mount), a source compiled by an
+    earlier build is not compiled again: its bytecode depends on the source's bytes, its name and
+    this Python alone."""
     source, cache, final, uid, store = job
-    os.makedirs(os.path.dirname(cache), exist_ok=True)
-    kept = None
+    with open(source, "rb") as handle:
+        text = handle.read()
+    kept, data = None, None
     if store is not None:
-        with open(source, "rb") as handle:
-            key = hashlib.sha256(handle.read())
+        key = hashlib.sha256(text)
         key.update(f"\0{final}\0{sys.version}\0{importlib.util.MAGIC_NUMBER.hex()}\0{sys.flags.optimize}".encode())
         kept = os.path.join(store, key.hexdigest()[:2], key.hexdigest()[2:])
         try:
             with open(kept, "rb") as handle:
                 data = handle.read()
         except OSError:
-            pass
-        else:
-            _write(cache, data)
-            _finish_bytecode(cache, uid)
-            return len(data)
-    if py_compile.compile(source, cfile=cache, dfile=final, quiet=2) is None:
-        return 0
-    with open(cache, "rb") as handle:
-        data = handle.read()
-    data = fixed_bytecode(data, os.stat(source))
+            data = None
+    if data is None:
+        data = bytecode(text, final)
+        if data is None:
+            return 0
+        if kept is not None:
+            _store(kept, data)
+    folder = os.path.dirname(cache)
+    if folder not in _MADE:
+        os.makedirs(folder, exist_ok=True)
+        _MADE.add(folder)
     _write(cache, data)
-    if kept is not None:
-        _store(kept, data)
-    _finish_bytecode(cache, uid)
+    os.chmod(cache, 0o644)
+    os.lchown(cache, uid, uid)
+    os.utime(cache, (MTIME, MTIME))
     return len(data)
 
 
@@ -207,12 +223,6 @@ def _store(path: str, data: bytes) -> None:
     partial = f"{path}.{os.getpid()}.part"
     _write(partial, data)
     os.replace(partial, path)
-
-
-def _finish_bytecode(cache: str, uid: int) -> None:
-    os.chmod(cache, 0o644)
-    os.lchown(cache, uid, uid)
-    os.utime(cache, (MTIME, MTIME))
 
 
 def assemble(
