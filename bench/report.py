@@ -172,10 +172,11 @@ EXPLAIN: dict[str, tuple[str, str]] = {
         "the assembly into layers, the manifest and the SBOM) fit in the rest.",
         "The floor is the download and unpacking of the locked wheels (uv on the host, empty cache: about 6 s). "
         "Above it, nbship pays for its own steps: the tools (`pip install --target` of uv and dumb-init, in a "
-        "stage beside the system stage), the environment's pip, the assembly into layers (copying 600 MB and "
-        "stripping it while the server's bytecode compiles), BuildKit's content hash of each layer tree for its "
-        "COPY, the layer snapshots and the export. Installing and assembling in one RUN (so files could be "
-        "moved, not copied) or one build stage per layer would remove the copy; neither is done.",
+        "stage beside the system stage, on the critical path), the environment's pip, the assembly into layers "
+        "(in the install's own RUN, moving what it installed, stripping shared libraries and compiling the "
+        "server's bytecode: about 3.4 s), BuildKit's content hash of each layer tree for its COPY (1.5-2 s), the "
+        "layer snapshots and the export. One build stage per layer, installing its share of the lock, would let "
+        "the layers install, strip and hash side by side; not done.",
     ),
     EDIT: (
         "Notebooks are copied in a late stage that only an edit to them invalidates; the environment and data "
@@ -186,12 +187,13 @@ EXPLAIN: dict[str, tuple[str, str]] = {
         "Dockerfile is one cached-context copy.",
     ),
     DEPENDENCY: (
-        "nbship reruns only its install step, and uv takes every package but the new one from its cache mount.",
+        "nbship reruns only its install step (the assembly in the same RUN, moving what uv installed, the "
+        "server's bytecode from the cache mount), and uv takes every package but the new one from its cache mount.",
         "Both nbship and the uv guide rerun the whole install from uv's cache mount; nbship then assembles the "
-        "whole environment into its layers again (copying 600 MB, stripping every shared library, compiling the "
-        "server's bytecode) and BuildKit hashes every new layer tree for its COPY, although only the layers the "
-        "new package touches change. One build stage per layer, installed from its share of the lock, would "
-        "rerun only those.",
+        "whole environment into its layers again in the same RUN (moving the files, stripping every shared "
+        "library; the server's bytecode comes from the cache mount) and BuildKit hashes every new layer tree for "
+        "its COPY (1.5-2 s), although only the layers the new package touches change. One build stage per "
+        "layer, installed from its share of the lock, would rerun only those.",
     ),
     "size": (
         "The assembly leaves out test suites, build tools, C/Cython sources, source maps, debug sections of "
