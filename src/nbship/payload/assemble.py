@@ -241,8 +241,9 @@ def assemble(
     taken from `bytecode_store` when given."""
     prefix = prefix.resolve()
     site = site_of(prefix)
-    trim = slim.plan(prefix, keep, site) if strip else slim.Trim()
-    units, by_dist = layers.discover(prefix, site)
+    dists = slim.installed(site)
+    trim = slim.plan(prefix, keep, site, dists) if strip else slim.Trim()
+    units, by_dist = layers.discover(prefix, site, dists)
     found = layers.owners(units)
     folders = layers.package_folders(found)
     entries: list[tuple[str, str, os.stat_result, str]] = []
@@ -259,7 +260,7 @@ def assemble(
             unit = layers.owner_of(rel, found, folders)
             units[unit].size += info.st_size
             entries.append((rel, path, info, unit))
-    server = {by_dist[name] for name in slim.closure(slim.installed(site), slim.SERVER_ROOTS) if name in by_dist}
+    server = {by_dist[name] for name in slim.closure(dists, slim.SERVER_ROOTS) if name in by_dist}
     plan = layers.plan(units, layers.tiers(units, server), slots)
     index = {unit: number for number, layer in enumerate(plan, start=1) for unit in layer.units}
     writer = Writer(dest, prefix, uid, slots=slots, strip=strip, since=since)

@@ -25,6 +25,7 @@ colleague's daemon already hold the others, byte for byte (assemble.py makes the
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata as md
 import json
 import os
 import re
@@ -95,16 +96,19 @@ def _conda_units(prefix: Path) -> dict[str, Unit]:
     return units
 
 
-def discover(prefix: Path, site: Path) -> tuple[dict[str, Unit], dict[str, str]]:
-    """Every unit of the environment at `prefix` (site-packages `site`), with its needs resolved to
-    units that are there; and which unit holds each Python distribution (by canonical name)."""
+def discover(
+    prefix: Path, site: Path, dists: Mapping[str, md.Distribution] | None = None
+) -> tuple[dict[str, Unit], dict[str, str]]:
+    """Every unit of the environment at `prefix` (site-packages `site`, distributions `dists` when
+    read already), with its needs resolved to units that are there; and which unit holds each
+    Python distribution (by canonical name)."""
     units = _conda_units(prefix)
     owner: dict[str, str] = {}
     for unit in units.values():
         for rel in unit.files:
             owner.setdefault(rel, unit.name)
     by_dist: dict[str, str] = {}  # canonical distribution name -> the unit that holds it
-    dists = slim.installed(site)
+    dists = slim.installed(site) if dists is None else dists
     site_rel = site.relative_to(prefix)
     for name, dist in sorted(dists.items()):
         files = [os.path.normpath(site_rel / str(entry)) for entry in dist.files or ()]

@@ -28,6 +28,7 @@ pip stays (without its bytecode): `%pip install` in a notebook keeps working.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata as md
 import os
@@ -35,6 +36,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 # The distributions whose dependency closure starts the server and the kernel.
 SERVER_ROOTS = ("jupyterlab", "notebook", "jupyter-server", "ipykernel")
@@ -68,9 +70,23 @@ def requested_extras(requirement: str) -> set[str]:
     return {canonical(extra) for extra in match.group(2).split(",") if extra.strip()}
 
 
+class _Read(md.PathDistribution):
+    """A distribution whose metadata and file list are read once: importlib parses METADATA anew
+    on every `.metadata` and `.requires`, and the assembly asks each several times."""
+
+    @functools.cached_property
+    def metadata(self) -> Any:  # importlib's own type differs across Python versions
+        return super().metadata
+
+    @functools.cached_property
+    def files(self) -> Any:
+        return super().files
+
+
 def installed(site: Path) -> dict[str, md.Distribution]:
     found: dict[str, md.Distribution] = {}
-    for dist in sorted(md.distributions(path=[str(site)]), key=lambda d: str(getattr(d, "_path", ""))):
+    folders = sorted(str(getattr(d, "_path", "")) for d in md.distributions(path=[str(site)]))
+    for dist in (_Read(Path(folder)) for folder in folders if folder):
         name = dist.metadata["Name"]
         if name:
             found.setdefault(canonical(name), dist)
@@ -256,9 +272,10 @@ class Trim:
         return totals
 
 
-def plan(prefix: Path, keep: set[str], site: Path) -> Trim:
-    """What to leave out of the environment at `prefix` whose site-packages is `site`."""
-    dists = installed(site)
+def plan(prefix: Path, keep: set[str], site: Path, dists: dict[str, md.Distribution] | None = None) -> Trim:
+    """What to leave out of the environment at `prefix` whose site-packages is `site` (whose
+    distributions are `dists`, when read already)."""
+    dists = installed(site) if dists is None else dists
     trim = Trim()
     parts = (
         ("tests", find_tests(site)),
