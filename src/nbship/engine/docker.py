@@ -27,7 +27,7 @@ from docker.constants import DEFAULT_DOCKER_API_VERSION
 from docker.models.containers import Container
 
 from nbship import contract as c
-from nbship.engine import docker_cli
+from nbship.engine import builder_probe, docker_cli
 from nbship.engine.archive import moved
 from nbship.engine.base import (
     Builder,
@@ -272,7 +272,7 @@ class DockerEngine:
         return tuple(loaded)
 
     def choose_builder(self, requested: BuilderChoice, *, needs_secrets: bool) -> Builder:
-        cli = docker_cli.find_buildkit_cli(docker_cli.frozen(self._cli_env())) if requested != "classic" else None
+        cli = builder_probe.buildkit_cli(docker_cli.frozen(self._cli_env())) if requested != "classic" else None
         # Which daemon, when it is not the obvious one: a context, DOCKER_HOST, a rootless daemon.
         where = f" on {self.description}" if self.endpoint.configured or self.rootless else ""
         if cli is not None:
@@ -293,7 +293,7 @@ class DockerEngine:
 
     def build(self, request: BuildRequest, reporter: Reporter) -> BuildReport:
         if request.builder.kind == "buildkit":
-            cli = docker_cli.find_buildkit_cli(docker_cli.frozen(self._cli_env()))
+            cli = builder_probe.buildkit_cli(docker_cli.frozen(self._cli_env()))
             assert cli is not None, "choose_builder found it"
             done = docker_cli.buildkit_build(cli.path, request, reporter, env=self._cli_env())
         else:
