@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nbship.engine import connect_reader
-from nbship.engine.docker_api import DockerApi, _plain_get, applies, container_info, image_info
+from nbship.engine.docker_api import DockerApi, _plain_request, applies, container_info, image_info
 from nbship.engine.docker_endpoint import DEFAULT_CONTEXT, DockerEndpoint, TlsFiles
 from nbship.errors import DockerUnavailableError
 
@@ -118,7 +118,7 @@ def _answer(raw: bytes) -> tuple[int, dict[str, str], bytes]:
     with daemon:
         daemon.sendall(raw)
         daemon.shutdown(socket.SHUT_WR)
-        answer = _plain_get(ours, "/_ping")
+        answer = _plain_request(ours, "GET", "/_ping")
         assert daemon.recv(1024).startswith(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
     return answer
 
