@@ -22,6 +22,7 @@ def no_docker(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("Docker was reached")
 
     monkeypatch.setattr(DockerEngine, "sdk", property(refuse))
+    monkeypatch.setattr(DockerEngine, "light", property(refuse))
     monkeypatch.setattr(DockerEngine, "connect", refuse)
     monkeypatch.setattr(docker_cli, "find_buildkit_cli", refuse)
     monkeypatch.setattr(builder_probe, "buildkit_cli", refuse)
