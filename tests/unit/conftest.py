@@ -8,7 +8,7 @@ from typing import NoReturn
 
 import pytest
 
-from nbship.engine import docker_cli
+from nbship.engine import builder_probe, docker_cli
 from nbship.engine.docker import DockerEngine
 
 from .helpers import MakeProject, write_files
@@ -22,8 +22,10 @@ def no_docker(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("Docker was reached")
 
     monkeypatch.setattr(DockerEngine, "sdk", property(refuse))
+    monkeypatch.setattr(DockerEngine, "light", property(refuse))
     monkeypatch.setattr(DockerEngine, "connect", refuse)
     monkeypatch.setattr(docker_cli, "find_buildkit_cli", refuse)
+    monkeypatch.setattr(builder_probe, "buildkit_cli", refuse)
     monkeypatch.setattr(docker_cli, "docker_cli", refuse)
 
 

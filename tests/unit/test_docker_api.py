@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nbship.engine import connect_reader
-from nbship.engine.docker_api import DockerApi, _plain_get, applies, container_info, image_info
+from nbship.engine.docker_api import DockerApi, _plain_request, applies, container_info, image_info
 from nbship.engine.docker_endpoint import DEFAULT_CONTEXT, DockerEndpoint, TlsFiles
-from nbship.errors import DockerUnavailableError
+from nbship.errors import DockerCommandError, DockerUnavailableError
 
 
 def _host(host: str) -> DockerEndpoint:
@@ -118,7 +118,7 @@ def _answer(raw: bytes) -> tuple[int, dict[str, str], bytes]:
     with daemon:
         daemon.sendall(raw)
         daemon.shutdown(socket.SHUT_WR)
-        answer = _plain_get(ours, "/_ping")
+        answer = _plain_request(ours, "GET", "/_ping")
         assert daemon.recv(1024).startswith(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
     return answer
 
@@ -145,3 +145,85 @@ def test_any_answer_reads_or_is_a_connection_error(raw: bytes) -> None:
     except ConnectionError:
         return
     assert status >= 0 and all(name == name.lower() for name in headers) and body in raw
+
+
+class _FakeDaemon:
+    """A unix socket that answers each request with the next canned answer, keeping the request lines."""
+
+    def __init__(self, folder: Path, answers: list[bytes]) -> None:
+        import threading
+
+        self.path = folder / "daemon.sock"
+        self.requests: list[str] = []
+        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._server.bind(str(self.path))
+        self._server.listen(4)
+        self._answers = answers
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        for answer in self._answers:
+            connection, _ = self._server.accept()
+            with connection:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += connection.recv(4096)
+                self.requests.append(request.decode().split("\r\n", 1)[0])
+                connection.sendall(answer)
+        self._server.close()
+
+
+def _json(status: str, body: str) -> bytes:
+    return f"HTTP/1.0 {status}\r\nContent-Type: application/json\r\n\r\n{body}".encode()
+
+
+_PING = b"HTTP/1.0 200 OK\r\nApi-Version: 1.41\r\n\r\nOK"
+
+
+def test_info_and_image_removal_over_the_socket(tmp_path: Path) -> None:
+    daemon = _FakeDaemon(
+        tmp_path,
+        [
+            _PING,
+            _json("200 OK", '{"ServerVersion": "20.10", "SecurityOptions": ["name=rootless"]}'),
+            _json("200 OK", '[{"Deleted": "sha256:1"}]'),
+            _json("409 Conflict", '{"message": "image is being used by running container"}'),
+        ],
+    )
+    api = DockerApi(_host(f"unix://{daemon.path}"))
+    assert api.info()["SecurityOptions"] == ["name=rootless"]
+    api.remove_image("sha256:1")
+    with pytest.raises(DockerCommandError) as refused:
+        api.remove_image("app:1")
+    assert refused.value.returncode == 409 and "being used" in refused.value.message
+    assert "docker rmi app:1" in refused.value.message
+    assert daemon.requests == [
+        "GET /_ping HTTP/1.0",
+        "GET /v1.40/info HTTP/1.0",
+        "DELETE /v1.40/images/sha256:1?force=0 HTTP/1.0",
+        "DELETE /v1.40/images/app:1?force=0 HTTP/1.0",
+    ]
+
+
+def test_the_engine_answers_image_questions_without_the_sdk(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    daemon = _FakeDaemon(
+        tmp_path,
+        [_PING, _json("404 Not Found", '{"message": "No such image: app:1"}'), _json("200 OK", "{}")],
+    )
+    code = (
+        "import sys\nfrom nbship.engine.docker import DockerEngine\nfrom nbship.engine.docker_endpoint import "
+        f"DockerEndpoint\nengine = DockerEngine(DockerEndpoint('unix://{daemon.path}', 'DOCKER_HOST', 'default'))\n"
+        "engine.connect()\nprint(engine.image('app:1'), engine.rootless)\n"
+        "print(*sorted({m.split('.')[0] for m in sys.modules} & {'docker', 'requests'}))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines() == ["None False", ""], result.stdout + result.stderr
+    assert daemon.requests == [
+        "GET /_ping HTTP/1.0",
+        "GET /v1.40/images/app:1/json HTTP/1.0",
+        "GET /v1.40/info HTTP/1.0",
+    ]

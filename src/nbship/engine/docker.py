@@ -15,19 +15,10 @@ import io
 import os
 import tarfile
 from collections.abc import Callable, Iterator, Mapping
-from typing import IO, Any, TypeVar
-
-import docker
-import docker.errors
-import docker.types
-import docker.utils
-import docker.utils.build
-import requests
-from docker.constants import DEFAULT_DOCKER_API_VERSION
-from docker.models.containers import Container
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from nbship import contract as c
-from nbship.engine import docker_cli
+from nbship.engine import builder_probe, docker_cli
 from nbship.engine.archive import moved
 from nbship.engine.base import (
     Builder,
@@ -47,7 +38,6 @@ from nbship.engine.base import (
     unreachable_host,
 )
 from nbship.engine.docker_api import MIN_API, START_HINT, DockerApi, api_refusal, api_version, applies
-from nbship.engine.docker_classic import classic_build
 from nbship.engine.docker_endpoint import DockerEndpoint, resolve
 from nbship.engine.docker_values import (
     container_info,
@@ -66,12 +56,17 @@ from nbship.errors import (
     DockerCommandError,
     DockerUnavailableError,
     Interrupted,
+    NbshipError,
     NotFoundError,
     RunError,
     UsageError,
 )
 from nbship.options import BuilderChoice
 from nbship.reporter import Reporter
+
+if TYPE_CHECKING:  # the SDK (with requests) is imported when a call needs it: `sdk`, `call`
+    import docker
+    from docker.models.containers import Container
 
 T = TypeVar("T")
 
@@ -91,6 +86,15 @@ class DockerEngine:
     def __init__(self, endpoint: DockerEndpoint | None = None) -> None:
         self._endpoint = endpoint
         self._client: docker.DockerClient | None = None
+        self._light: DockerApi | None = None
+
+    @property
+    def light(self) -> DockerApi | None:
+        """The standard-library client for the calls it makes, when it can reach this daemon: the
+        SDK (and requests) is imported only for what it alone does, or for ssh:// hosts."""
+        if self._light is None and applies(self.endpoint):
+            self._light = DockerApi(self.endpoint, timeout=120)
+        return self._light
 
     @property
     def endpoint(self) -> DockerEndpoint:
@@ -98,9 +102,20 @@ class DockerEngine:
             self._endpoint = resolve()
         return self._endpoint
 
-    def connect(self, *, timeout: int = 120) -> docker.DockerClient:
+    def connect(self) -> None:
+        """Asks whether the daemon answers; DockerUnavailableError naming where nbship looked."""
+        if self.light is not None:
+            self.light.connect(timeout=15)
+        else:
+            self._sdk_client()
+
+    def _sdk_client(self, *, timeout: int = 120) -> docker.DockerClient:
         """The SDK client, once the daemon answered; DockerUnavailableError naming where nbship looked."""
         if self._client is None:
+            import docker.errors
+            import requests
+            from docker.constants import DEFAULT_DOCKER_API_VERSION
+
             where = self.endpoint.describe()
             kwargs = self.endpoint.sdk_kwargs(os.environ)
             # Asked with a short timeout whether it answers, and which API it speaks; the client for
@@ -124,6 +139,8 @@ class DockerEngine:
 
     @staticmethod
     def _client_for(kwargs: dict[str, Any], *, version: str, timeout: int) -> docker.DockerClient:
+        import docker
+
         client = docker.DockerClient(version=version, timeout=timeout, **kwargs)
         if kwargs.get("tls"):
             # requests verifies with REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE when either is set, not with the
@@ -133,10 +150,12 @@ class DockerEngine:
 
     @property
     def sdk(self) -> docker.DockerClient:
-        return self.connect()
+        return self._sdk_client()
 
     @functools.cached_property
     def _info(self) -> dict[str, Any]:
+        if self.light is not None:
+            return self.light.info()
         return dict(self.call("docker info", self.sdk.info))
 
     @property
@@ -163,6 +182,9 @@ class DockerEngine:
 
     def call(self, what: str, fn: Callable[[], T]) -> T:
         """Runs one SDK call; `what` reads like a docker command, for the error message."""
+        import docker.errors
+        import requests
+
         try:
             return fn()
         except docker.errors.NotFound as exc:
@@ -185,6 +207,8 @@ class DockerEngine:
     # -- images ----------------------------------------------------------------------------
 
     def image(self, reference: str) -> ImageInfo | None:
+        if self.light is not None:
+            return self.light.image(reference)
         try:
             found = self.call(f"docker image inspect {reference}", lambda: self.sdk.images.get(reference))
         except NotFoundError:
@@ -192,6 +216,17 @@ class DockerEngine:
         return image_info(found)
 
     def remove_untagged_image(self, image_id: str) -> bool:
+        if self.light is not None:
+            try:
+                found = self.light.image(image_id)
+                if found is None or found.tags:
+                    return False
+                self.light.remove_image(image_id)
+            except NbshipError:
+                return False  # in use, or already gone: either way nothing of the user's is at stake
+            return True
+        import docker.errors
+
         try:
             image = self.sdk.images.get(image_id)
             if image.tags:
@@ -272,7 +307,7 @@ class DockerEngine:
         return tuple(loaded)
 
     def choose_builder(self, requested: BuilderChoice, *, needs_secrets: bool) -> Builder:
-        cli = docker_cli.find_buildkit_cli(docker_cli.frozen(self._cli_env())) if requested != "classic" else None
+        cli = builder_probe.buildkit_cli(docker_cli.frozen(self._cli_env())) if requested != "classic" else None
         # Which daemon, when it is not the obvious one: a context, DOCKER_HOST, a rootless daemon.
         where = f" on {self.description}" if self.endpoint.configured or self.rootless else ""
         if cli is not None:
@@ -293,12 +328,14 @@ class DockerEngine:
 
     def build(self, request: BuildRequest, reporter: Reporter) -> BuildReport:
         if request.builder.kind == "buildkit":
-            cli = docker_cli.find_buildkit_cli(docker_cli.frozen(self._cli_env()))
+            cli = builder_probe.buildkit_cli(docker_cli.frozen(self._cli_env()))
             assert cli is not None, "choose_builder found it"
             done = docker_cli.buildkit_build(cli.path, request, reporter, env=self._cli_env())
         else:
             if request.secrets:
                 raise UsageError("Build secrets need BuildKit, and this build uses the classic builder.")
+            from nbship.engine.docker_classic import classic_build
+
             done = classic_build(self, request, reporter)
         if self.image(request.tag) is None:
             raise BuildError(f"The build finished but the image {request.tag} is not there. Build again with --debug.")

@@ -103,12 +103,13 @@ def image_info(attrs: Mapping[str, Any]) -> ImageInfo:
 Answer = tuple[int, dict[str, str], bytes]  # status, headers (names in lower case), body
 
 
-def _plain_get(sock: socket.socket, path: str) -> Answer:
-    """One GET as HTTP/1.0 on a connection of its own: the daemon answers without chunking and
+def _plain_request(sock: socket.socket, method: str, path: str) -> Answer:
+    """One request as HTTP/1.0 on a connection of its own: the daemon answers without chunking and
     closes when done, so the answer is all there is to read. The standard library's http.client
     would import ssl and the email parser (several milliseconds of `nbship status`) for this."""
     with sock:
-        sock.sendall(f"GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode("ascii"))
+        length = "" if method == "GET" else "Content-Length: 0\r\n"
+        sock.sendall(f"{method} {path} HTTP/1.0\r\nHost: docker\r\n{length}\r\n".encode("ascii"))
         chunks = []
         while chunk := sock.recv(1 << 16):
             chunks.append(chunk)
@@ -122,7 +123,7 @@ def _plain_get(sock: socket.socket, path: str) -> Answer:
     return int(status[1]), headers, body[: int(length)] if length.isdigit() else body
 
 
-def _tls_get(address: str, port: int, tls: TlsFiles, path: str, timeout: float) -> Answer:
+def _tls_request(address: str, port: int, tls: TlsFiles, method: str, path: str, timeout: float) -> Answer:
     import http.client
     import ssl
 
@@ -134,7 +135,7 @@ def _tls_get(address: str, port: int, tls: TlsFiles, path: str, timeout: float) 
         context.load_cert_chain(str(tls.cert), str(tls.key))
     connection = http.client.HTTPSConnection(address, port, timeout=timeout, context=context)
     try:
-        connection.request("GET", path, headers={"Host": "docker"})
+        connection.request(method, path, headers={"Host": "docker"})
         response = connection.getresponse()
         return response.status, {name.lower(): value for name, value in response.getheaders()}, response.read()
     except http.client.HTTPException as exc:
@@ -163,7 +164,7 @@ def applies(endpoint: DockerEndpoint, environ: Mapping[str, str] | None = None) 
 
 
 class DockerApi:
-    """Read-only questions to one Docker daemon, over a plain socket (http.client for TLS).
+    """Questions (and an image's removal) to one Docker daemon, over a plain socket (http.client for TLS).
 
     Errors are the seam's: DockerUnavailableError when the daemon does not answer, NotFoundError
     for a 404, DockerCommandError (with the request, the status and the daemon's message) otherwise."""
@@ -175,7 +176,7 @@ class DockerApi:
         self._timeout = timeout
         self._prefix: str | None = None
 
-    def _send(self, path: str) -> Answer:
+    def _send(self, method: str, path: str) -> Answer:
         host = self.endpoint.host
         parts = urlsplit(host) if host else None
         if parts is None or parts.scheme == "unix":
@@ -186,25 +187,25 @@ class DockerApi:
             except OSError:
                 sock.close()
                 raise
-            return _plain_get(sock, path)
+            return _plain_request(sock, method, path)
         address, port, tls = parts.hostname or "localhost", parts.port, self.endpoint.tls
         if tls is not None:
-            return _tls_get(address, port or 2376, tls, path, self._timeout)
-        return _plain_get(socket.create_connection((address, port or 2375), timeout=self._timeout), path)
+            return _tls_request(address, port or 2376, tls, method, path, self._timeout)
+        return _plain_request(socket.create_connection((address, port or 2375), timeout=self._timeout), method, path)
 
-    def _exchange(self, path: str, what: str) -> Answer:
-        """GET `path`: its status, headers and body; `what` reads like a docker command, for messages."""
+    def _exchange(self, path: str, what: str, method: str = "GET") -> Answer:
+        """`method` `path`: its status, headers and body; `what` reads like a docker command, for messages."""
         try:
-            return self._send(path)
+            return self._send(method, path)
         except OSError as exc:
             reason = str(exc).strip() or type(exc).__name__
             raise DockerUnavailableError(
                 f"Cannot reach the Docker daemon at {self.endpoint.describe()} during `{what}` ({reason}). {START_HINT}"
             ) from exc
 
-    def _request(self, path: str, what: str) -> Any:
-        """GET `path`, its JSON answer."""
-        status, _, body = self._exchange(path, what)
+    def _request(self, path: str, what: str, method: str = "GET") -> Any:
+        """`method` `path`, its JSON answer."""
+        status, _, body = self._exchange(path, what, method)
         try:
             data = json.loads(body) if body else None
         except ValueError:
@@ -224,18 +225,34 @@ class DockerApi:
             raise _refused("docker version", status, _message(None, body))
         return headers.get("api-version") or "0.0"
 
-    def connect(self) -> None:
-        """Asks the daemon which API it speaks; DockerUnavailableError naming where nbship looked."""
+    def connect(self, *, timeout: float | None = None) -> None:
+        """Asks the daemon which API it speaks (within `timeout` seconds when given: whether it
+        answers should not take as long as the work may); DockerUnavailableError naming where nbship looked."""
         if self._prefix is None:
-            refusal = api_refusal(self.server_api(), self.endpoint.describe())
+            work = self._timeout
+            self._timeout = min(work, timeout) if timeout is not None else work
+            try:
+                server = self.server_api()
+            finally:
+                self._timeout = work
+            refusal = api_refusal(server, self.endpoint.describe())
             if refusal is not None:
                 raise DockerUnavailableError(refusal)
             self._prefix = f"/v{MIN_API[0]}.{MIN_API[1]}"
 
-    def _get(self, path: str, what: str, query: Mapping[str, str] | None = None) -> Any:
+    def _get(self, path: str, what: str, query: Mapping[str, str] | None = None, *, method: str = "GET") -> Any:
         self.connect()
         suffix = f"?{urlencode(query)}" if query else ""
-        return self._request(f"{self._prefix}{path}{suffix}", what)
+        return self._request(f"{self._prefix}{path}{suffix}", what, method)
+
+    def info(self) -> dict[str, Any]:
+        """`docker info`'s JSON: the server's version and security options (rootless)."""
+        data = self._get("/info", "docker info")
+        return dict(data) if isinstance(data, dict) else {}
+
+    def remove_image(self, reference: str) -> None:
+        """Removes one image (never by force), and its untagged parents."""
+        self._get(f"/images/{quote(reference, safe='/:')}", f"docker rmi {reference}", {"force": "0"}, method="DELETE")
 
     def containers(self, *, labels: Mapping[str, str], all: bool = True) -> list[ContainerInfo]:
         filters = json.dumps({"label": [f"{key}={value}" for key, value in labels.items()]})

@@ -8,19 +8,20 @@ import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
-
-import docker.types
-from docker.models.containers import Container
-from docker.models.images import Image
-from docker.models.networks import Network
-from docker.models.volumes import Volume
+from typing import TYPE_CHECKING, Any
 
 from nbship.engine.base import ContainerInfo, ImageInfo, Mount, NetworkInfo, VolumeInfo
 from nbship.engine.docker_api import container_info as api_container_info
 from nbship.engine.docker_api import image_info as api_image_info
 from nbship.errors import DockerCommandError, RunError, UsageError
 from nbship.resources import GpuRequest, Resources
+
+if TYPE_CHECKING:  # the SDK is imported by the calls that use it (docker.py's sdk), never for a light one
+    import docker.types
+    from docker.models.containers import Container
+    from docker.models.images import Image
+    from docker.models.networks import Network
+    from docker.models.volumes import Volume
 
 
 def short(exc: BaseException) -> str:
@@ -45,6 +46,8 @@ def volume_info(volume: Volume) -> VolumeInfo:
 
 
 def sdk_mount(mount: Mount) -> docker.types.Mount:
+    import docker.types
+
     if mount.kind == "bind":
         return docker.types.Mount(mount.target, mount.source, type="bind")
     # An empty source makes an anonymous volume, which goes with its container (remove v=True).
@@ -52,6 +55,8 @@ def sdk_mount(mount: Mount) -> docker.types.Mount:
 
 
 def device_request(gpus: GpuRequest) -> docker.types.DeviceRequest:
+    import docker.types
+
     return docker.types.DeviceRequest(
         driver=gpus.driver,
         count=gpus.count,
