@@ -38,6 +38,7 @@ from nbship.engine.base import (
     unreachable_host,
 )
 from nbship.engine.docker_api import MIN_API, START_HINT, DockerApi, api_refusal, api_version, applies
+from nbship.engine.docker_create import create_body
 from nbship.engine.docker_endpoint import DockerEndpoint, resolve
 from nbship.engine.docker_values import (
     container_info,
@@ -46,8 +47,7 @@ from nbship.engine.docker_values import (
     image_info,
     network_info,
     refused_gpus,
-    resource_kwargs,
-    sdk_mount,
+    sdk_create_kwargs,
     short,
     volume_info,
 )
@@ -280,6 +280,8 @@ class DockerEngine:
         return int((result or {}).get("SpaceReclaimed") or 0)
 
     def import_image(self, tar_bytes: bytes, *, repository: str, tag: str) -> None:
+        if self.light is not None:
+            return self.light.import_image(tar_bytes, repository=repository, tag=tag)
         self.call(
             f"docker import - {repository}:{tag}",
             lambda: self.sdk.api.import_image_from_data(tar_bytes, repository=repository, tag=tag),
@@ -354,6 +356,8 @@ class DockerEngine:
     # ignore_removed: the SDK inspects each listed container, and one removed in between (by another
     # command on the same daemon) would otherwise fail the whole listing as "not found".
     def containers(self, *, labels: Mapping[str, str], all: bool = True) -> list[ContainerInfo]:
+        if self.light is not None:
+            return self.light.containers(labels=labels, all=all)
         filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
         found = self.call(
             "docker ps --filter label=...",
@@ -362,12 +366,16 @@ class DockerEngine:
         return [container_info(container) for container in found]
 
     def container(self, name: str) -> ContainerInfo | None:
+        if self.light is not None:
+            return self.light.container(name)
         try:
             return container_info(self._container(name))
         except NotFoundError:
             return None
 
     def containers_using(self, volume: str) -> list[ContainerInfo]:
+        if self.light is not None:
+            return self.light.containers_using(volume)
         filters = {"volume": volume}
         found = self.call(
             f"docker ps -a --filter volume={volume}",
@@ -376,43 +384,46 @@ class DockerEngine:
         return [container_info(container) for container in found]
 
     def _create_kwargs(self, spec: ContainerSpec) -> dict[str, Any]:
-        return {
-            "command": list(spec.command) if spec.command is not None else None,
-            "name": spec.name,
-            "labels": dict(spec.labels),
-            "environment": dict(spec.env),
-            "ports": {f"{p.container_port}/tcp": (p.host_ip, p.host_port) for p in spec.ports} or None,
-            "mounts": [sdk_mount(mount) for mount in spec.mounts] or None,
-            "user": self._user(spec.host_user),
-            "network_mode": None if spec.network else "none",
-            "security_opt": [c.NO_NEW_PRIVILEGES] if spec.no_new_privileges else None,
-            "working_dir": spec.workdir,
-            "network": spec.network_name,
-            **resource_kwargs(spec.resources),
-        }
+        return sdk_create_kwargs(spec, user=self._user(spec.host_user))
+
+    def _inspected(self, light: DockerApi, container: str, what: str) -> ContainerInfo:
+        found = light.container(container)
+        if found is None:
+            raise NotFoundError(f"{what}: the container {container} went as soon as it was made.")
+        return found
 
     def run(self, spec: ContainerSpec) -> ContainerInfo:
-        kwargs = self._create_kwargs(spec)
+        light = self.light
         try:
-            container = self.call(
-                f"docker run -d {spec.image}", lambda: self.sdk.containers.run(spec.image, detach=True, **kwargs)
-            )
+            if light is None:
+                kwargs = self._create_kwargs(spec)
+                run = functools.partial(self.sdk.containers.run, spec.image, detach=True, **kwargs)
+                return container_info(self.call(f"docker run -d {spec.image}", run))
+            ident = light.create_container(create_body(spec, user=self._user(spec.host_user)), name=spec.name)
+            light.start(ident)
+            return self._inspected(light, ident, f"docker run -d {spec.image}")
         except DockerCommandError as exc:
             if not refused_gpus(exc):
                 raise
             if spec.name:
                 self.remove_container(spec.name)  # created, then refused at its start
             raise gpu_error(exc.message) from exc
-        return container_info(container)
 
-    def create(self, spec: ContainerSpec) -> ContainerInfo:
-        kwargs = self._create_kwargs(spec)
+    def create(self, spec: ContainerSpec, *, tty: bool = False, stdin: bool = False) -> ContainerInfo:
+        if self.light is not None:
+            body = create_body(spec, user=self._user(spec.host_user), attach=True, tty=tty, stdin=stdin)
+            ident = self.light.create_container(body, name=spec.name)
+            return self._inspected(self.light, ident, f"docker create {spec.image}")
+        kwargs = {**self._create_kwargs(spec), "tty": tty, "stdin_open": stdin}
         container = self.call(f"docker create {spec.image}", lambda: self.sdk.containers.create(spec.image, **kwargs))
         return container_info(container)
 
     def start(self, container: str) -> None:
         try:
-            self.call(f"docker start {container}", self._container(container).start)
+            if self.light is not None:
+                self.light.start(container)
+            else:
+                self.call(f"docker start {container}", self._container(container).start)
         except DockerCommandError as exc:
             if refused_gpus(exc):
                 raise gpu_error(exc.message) from exc
@@ -423,6 +434,9 @@ class DockerEngine:
         return int(result.get("StatusCode", -1))
 
     def remove_container(self, container: str, *, stop_timeout: int = 10) -> None:
+        if self.light is not None:
+            return self.light.remove_container(container, stop_timeout=stop_timeout)
+
         def stop_and_remove() -> None:
             found = self.sdk.containers.get(container)
             if found.status in {"running", "restarting", "paused"}:
@@ -435,6 +449,8 @@ class DockerEngine:
             self.call(f"docker rm -f {container}", stop_and_remove)
 
     def logs(self, container: str, *, follow: bool, tail: int | None = None) -> Iterator[bytes]:
+        if self.light is not None:
+            return self.light.logs(container, follow=follow, tail=tail)
         found = self._container(container)
         lines: int | str = "all" if tail is None else tail
         if follow:
@@ -467,8 +483,7 @@ class DockerEngine:
     def run_interactive(self, spec: ContainerSpec, *, tty: bool, stdin: bool = True) -> int:
         # Created through the API (so the environment never appears on a command line), then
         # started by the CLI, which attaches the terminal and passes Ctrl-C on to the container.
-        kwargs = {**self._create_kwargs(spec), "tty": tty, "stdin_open": stdin}
-        created = self.call(f"docker create {spec.image}", lambda: self.sdk.containers.create(spec.image, **kwargs))
+        created = self.create(spec, tty=tty, stdin=stdin)
         try:
             try:
                 code = docker_cli.run_attached(
@@ -488,6 +503,8 @@ class DockerEngine:
     # -- volumes ---------------------------------------------------------------------------
 
     def volume(self, name: str) -> VolumeInfo | None:
+        if self.light is not None:
+            return self.light.volume(name)
         try:
             return volume_info(self.call(f"docker volume inspect {name}", lambda: self.sdk.volumes.get(name)))
         except NotFoundError:
@@ -499,6 +516,8 @@ class DockerEngine:
         return [volume_info(volume) for volume in found]
 
     def create_volume(self, name: str, *, labels: Mapping[str, str]) -> VolumeInfo:
+        if self.light is not None:
+            return self.light.create_volume(name, labels=labels)
         created = self.call(f"docker volume create {name}", lambda: self.sdk.volumes.create(name, labels=dict(labels)))
         return volume_info(created)
 
