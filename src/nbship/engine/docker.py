@@ -11,15 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import io
 import os
-import tarfile
 from collections.abc import Callable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
-from nbship import contract as c
-from nbship.engine import builder_probe, docker_cli
-from nbship.engine.archive import moved
+from nbship.engine import builder_probe, docker_cli, docker_volumes
 from nbship.engine.base import (
     Builder,
     BuildReport,
@@ -30,7 +26,6 @@ from nbship.engine.base import (
     DiskUsage,
     HostUser,
     ImageInfo,
-    Mount,
     NetworkInfo,
     ServiceInfo,
     SwarmRole,
@@ -69,12 +64,6 @@ if TYPE_CHECKING:  # the SDK (with requests) is imported when a call needs it: `
     from docker.models.containers import Container
 
 T = TypeVar("T")
-
-# The volume helper: a one-layer image nbship imports itself (an empty /nbship folder), whose
-# containers are created and never started, so no program runs on the volume's files.
-HELPER_IMAGE = (c.HELPER_REPOSITORY, "1")
-_HELPER_PARENT = "/nbship"
-_HELPER_NAME = "volume"
 
 
 class DockerEngine:
@@ -201,7 +190,7 @@ class DockerEngine:
                 f"Lost the Docker daemon during `{what}` ({short(exc)}). {START_HINT}"
             ) from exc
 
-    def _container(self, name: str) -> Container:
+    def sdk_container(self, name: str) -> Container:
         return self.call(f"docker container inspect {name}", lambda: self.sdk.containers.get(name))
 
     # -- images ----------------------------------------------------------------------------
@@ -369,7 +358,7 @@ class DockerEngine:
         if self.light is not None:
             return self.light.container(name)
         try:
-            return container_info(self._container(name))
+            return container_info(self.sdk_container(name))
         except NotFoundError:
             return None
 
@@ -423,14 +412,14 @@ class DockerEngine:
             if self.light is not None:
                 self.light.start(container)
             else:
-                self.call(f"docker start {container}", self._container(container).start)
+                self.call(f"docker start {container}", self.sdk_container(container).start)
         except DockerCommandError as exc:
             if refused_gpus(exc):
                 raise gpu_error(exc.message) from exc
             raise
 
     def wait(self, container: str) -> int:
-        result = self.call(f"docker wait {container}", self._container(container).wait)
+        result = self.call(f"docker wait {container}", self.sdk_container(container).wait)
         return int(result.get("StatusCode", -1))
 
     def remove_container(self, container: str, *, stop_timeout: int = 10) -> None:
@@ -451,7 +440,7 @@ class DockerEngine:
     def logs(self, container: str, *, follow: bool, tail: int | None = None) -> Iterator[bytes]:
         if self.light is not None:
             return self.light.logs(container, follow=follow, tail=tail)
-        found = self._container(container)
+        found = self.sdk_container(container)
         lines: int | str = "all" if tail is None else tail
         if follow:
             return iter(
@@ -460,11 +449,11 @@ class DockerEngine:
         return iter([self.call(f"docker logs {container}", lambda: found.logs(tail=lines))])
 
     def put_archive(self, container: str, path: str, data: bytes | IO[bytes]) -> None:
-        found = self._container(container)
+        found = self.sdk_container(container)
         self.call(f"docker cp - {container}:{path}", lambda: found.put_archive(path, data))
 
     def get_archive(self, container: str, path: str) -> bytes:
-        found = self._container(container)
+        found = self.sdk_container(container)
 
         def read() -> bytes:
             stream, _ = found.get_archive(path)
@@ -525,45 +514,11 @@ class DockerEngine:
         volume = self.call(f"docker volume inspect {name}", lambda: self.sdk.volumes.get(name))
         self.call(f"docker volume rm {name}", volume.remove)
 
-    @contextlib.contextmanager
-    def _volume_helper(self, name: str) -> Iterator[str]:
-        """A created, never started container with the volume at /nbship/volume, for the archive
-        endpoints. Unpacked at /nbship with the volume's root as the top entry, the root keeps the
-        archive's owner and mode; unpacked at the mount point, Docker skips the "." entry."""
-        repository, tag = HELPER_IMAGE
-        if self.image(f"{repository}:{tag}") is None:
-            layer = io.BytesIO()
-            with tarfile.open(fileobj=layer, mode="w") as tar:
-                folder = tarfile.TarInfo(_HELPER_PARENT.strip("/"))
-                folder.type, folder.mode = tarfile.DIRTYPE, 0o755
-                tar.addfile(folder)
-            self.import_image(layer.getvalue(), repository=repository, tag=tag)
-        container = self.create(
-            ContainerSpec(
-                image=f"{repository}:{tag}",
-                command=("nbship-volume-helper",),  # never run; an image without a command needs one to be created
-                mounts=(Mount("volume", name, f"{_HELPER_PARENT}/{_HELPER_NAME}"),),
-                labels={c.LABEL_MANAGED: "true"},
-            )
-        )
-        try:
-            yield container.id
-        finally:
-            self.remove_container(container.id)
-
     def export_volume(self, name: str) -> Iterator[bytes]:
-        with self._volume_helper(name) as helper:
-            found = self._container(helper)
-            path = f"{_HELPER_PARENT}/{_HELPER_NAME}"
-            stream, _ = self.call(f"docker cp {helper}:{path} -", lambda: found.get_archive(path))
-            yield from moved(iter(stream), top=_HELPER_NAME, rename=".")
+        return docker_volumes.export_volume(self, name)
 
     def import_volume(self, name: str, data: IO[bytes]) -> None:
-        with self._volume_helper(name) as helper:
-            found = self._container(helper)
-            # A generator: the SDK sends it chunked, as it is read from the caller's archive.
-            stream = moved(iter(lambda: data.read(1 << 20), b""), top="", rename=_HELPER_NAME)
-            self.call(f"docker cp - {helper}:{_HELPER_PARENT}", lambda: found.put_archive(_HELPER_PARENT, stream))
+        docker_volumes.import_volume(self, name, data)
 
     # -- registries ------------------------------------------------------------------------
 
