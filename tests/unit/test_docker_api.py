@@ -3,6 +3,7 @@ daemon's JSON becomes the seam's values, and what a daemon that is not there giv
 
 from __future__ import annotations
 
+import itertools
 import socket
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nbship.engine import connect_reader
-from nbship.engine.docker_api import DockerApi, _plain_request, applies, container_info, image_info
+from nbship.engine.docker_api import (
+    DockerApi,
+    _plain_request,
+    _plain_stream,
+    applies,
+    container_info,
+    frames,
+    image_info,
+)
 from nbship.engine.docker_endpoint import DEFAULT_CONTEXT, DockerEndpoint, TlsFiles
 from nbship.errors import DockerCommandError, DockerUnavailableError
 
@@ -227,3 +236,48 @@ def test_the_engine_answers_image_questions_without_the_sdk(tmp_path: Path) -> N
         "GET /v1.40/images/app:1/json HTTP/1.0",
         "GET /v1.40/info HTTP/1.0",
     ]
+
+
+def _framed(parts: list[tuple[int, bytes]]) -> bytes:
+    return b"".join(bytes([kind, 0, 0, 0]) + len(data).to_bytes(4, "big") + data for kind, data in parts)
+
+
+@given(
+    parts=st.lists(st.tuples(st.sampled_from([1, 2]), st.binary(max_size=300)), max_size=8),
+    cuts=st.lists(st.integers(0, 3000), max_size=6),
+)
+def test_a_multiplexed_log_reads_back_whole_however_it_arrives(parts: list[tuple[int, bytes]], cuts: list[int]) -> None:
+    raw = _framed(parts)
+    points = sorted({0, len(raw), *(cut for cut in cuts if cut < len(raw))})
+    chunks = [raw[a:b] for a, b in itertools.pairwise(points)]
+    assert b"".join(frames(chunks)) == b"".join(data for _, data in parts)
+    assert all(frames(chunks))  # no empty payloads
+
+
+@given(raw=st.binary(max_size=200))
+def test_arbitrary_bytes_as_a_log_end_without_an_exception(raw: bytes) -> None:
+    assert len(b"".join(frames([raw]))) <= len(raw)
+
+
+def test_a_followed_answer_arrives_as_it_is_written() -> None:
+    ours, daemon = socket.socketpair()
+    with daemon:
+        daemon.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\nfirst ")
+        status, first, rest = _plain_stream(ours, "/v1.40/containers/x/logs?follow=1")
+        assert daemon.recv(1024).startswith(b"GET /v1.40/containers/x/logs?follow=1 HTTP/1.0\r\n")
+        assert (status, first) == (200, b"first ")
+        daemon.sendall(b"second")
+        assert next(rest) == b"second"
+    assert list(rest) == []
+    assert ours.fileno() == -1  # closed with the answer's end
+
+
+def test_a_request_body_goes_with_its_length_and_type() -> None:
+    ours, daemon = socket.socketpair()
+    with daemon:
+        daemon.sendall(b'HTTP/1.0 201 Created\r\nContent-Length: 11\r\n\r\n{"Id": "a"}')
+        daemon.shutdown(socket.SHUT_WR)
+        answer = _plain_request(ours, "POST", "/v1.40/containers/create", b'{"Image": "i"}')
+        sent = daemon.recv(1024)
+    assert answer == (201, {"content-length": "11"}, b'{"Id": "a"}')
+    assert b"Content-Length: 14\r\nContent-Type: application/json\r\n\r\n" in sent and sent.endswith(b'{"Image": "i"}')

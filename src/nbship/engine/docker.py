@@ -11,15 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import io
 import os
-import tarfile
 from collections.abc import Callable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
-from nbship import contract as c
-from nbship.engine import builder_probe, docker_cli
-from nbship.engine.archive import moved
+from nbship.engine import builder_probe, docker_cli, docker_volumes
 from nbship.engine.base import (
     Builder,
     BuildReport,
@@ -30,7 +26,6 @@ from nbship.engine.base import (
     DiskUsage,
     HostUser,
     ImageInfo,
-    Mount,
     NetworkInfo,
     ServiceInfo,
     SwarmRole,
@@ -38,6 +33,7 @@ from nbship.engine.base import (
     unreachable_host,
 )
 from nbship.engine.docker_api import MIN_API, START_HINT, DockerApi, api_refusal, api_version, applies
+from nbship.engine.docker_create import create_body
 from nbship.engine.docker_endpoint import DockerEndpoint, resolve
 from nbship.engine.docker_values import (
     container_info,
@@ -46,8 +42,7 @@ from nbship.engine.docker_values import (
     image_info,
     network_info,
     refused_gpus,
-    resource_kwargs,
-    sdk_mount,
+    sdk_create_kwargs,
     short,
     volume_info,
 )
@@ -69,12 +64,6 @@ if TYPE_CHECKING:  # the SDK (with requests) is imported when a call needs it: `
     from docker.models.containers import Container
 
 T = TypeVar("T")
-
-# The volume helper: a one-layer image nbship imports itself (an empty /nbship folder), whose
-# containers are created and never started, so no program runs on the volume's files.
-HELPER_IMAGE = (c.HELPER_REPOSITORY, "1")
-_HELPER_PARENT = "/nbship"
-_HELPER_NAME = "volume"
 
 
 class DockerEngine:
@@ -201,7 +190,7 @@ class DockerEngine:
                 f"Lost the Docker daemon during `{what}` ({short(exc)}). {START_HINT}"
             ) from exc
 
-    def _container(self, name: str) -> Container:
+    def sdk_container(self, name: str) -> Container:
         return self.call(f"docker container inspect {name}", lambda: self.sdk.containers.get(name))
 
     # -- images ----------------------------------------------------------------------------
@@ -280,6 +269,8 @@ class DockerEngine:
         return int((result or {}).get("SpaceReclaimed") or 0)
 
     def import_image(self, tar_bytes: bytes, *, repository: str, tag: str) -> None:
+        if self.light is not None:
+            return self.light.import_image(tar_bytes, repository=repository, tag=tag)
         self.call(
             f"docker import - {repository}:{tag}",
             lambda: self.sdk.api.import_image_from_data(tar_bytes, repository=repository, tag=tag),
@@ -354,6 +345,8 @@ class DockerEngine:
     # ignore_removed: the SDK inspects each listed container, and one removed in between (by another
     # command on the same daemon) would otherwise fail the whole listing as "not found".
     def containers(self, *, labels: Mapping[str, str], all: bool = True) -> list[ContainerInfo]:
+        if self.light is not None:
+            return self.light.containers(labels=labels, all=all)
         filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
         found = self.call(
             "docker ps --filter label=...",
@@ -362,12 +355,16 @@ class DockerEngine:
         return [container_info(container) for container in found]
 
     def container(self, name: str) -> ContainerInfo | None:
+        if self.light is not None:
+            return self.light.container(name)
         try:
-            return container_info(self._container(name))
+            return container_info(self.sdk_container(name))
         except NotFoundError:
             return None
 
     def containers_using(self, volume: str) -> list[ContainerInfo]:
+        if self.light is not None:
+            return self.light.containers_using(volume)
         filters = {"volume": volume}
         found = self.call(
             f"docker ps -a --filter volume={volume}",
@@ -376,53 +373,59 @@ class DockerEngine:
         return [container_info(container) for container in found]
 
     def _create_kwargs(self, spec: ContainerSpec) -> dict[str, Any]:
-        return {
-            "command": list(spec.command) if spec.command is not None else None,
-            "name": spec.name,
-            "labels": dict(spec.labels),
-            "environment": dict(spec.env),
-            "ports": {f"{p.container_port}/tcp": (p.host_ip, p.host_port) for p in spec.ports} or None,
-            "mounts": [sdk_mount(mount) for mount in spec.mounts] or None,
-            "user": self._user(spec.host_user),
-            "network_mode": None if spec.network else "none",
-            "security_opt": [c.NO_NEW_PRIVILEGES] if spec.no_new_privileges else None,
-            "working_dir": spec.workdir,
-            "network": spec.network_name,
-            **resource_kwargs(spec.resources),
-        }
+        return sdk_create_kwargs(spec, user=self._user(spec.host_user))
+
+    def _inspected(self, light: DockerApi, container: str, what: str) -> ContainerInfo:
+        found = light.container(container)
+        if found is None:
+            raise NotFoundError(f"{what}: the container {container} went as soon as it was made.")
+        return found
 
     def run(self, spec: ContainerSpec) -> ContainerInfo:
-        kwargs = self._create_kwargs(spec)
+        light = self.light
         try:
-            container = self.call(
-                f"docker run -d {spec.image}", lambda: self.sdk.containers.run(spec.image, detach=True, **kwargs)
-            )
+            if light is None:
+                kwargs = self._create_kwargs(spec)
+                run = functools.partial(self.sdk.containers.run, spec.image, detach=True, **kwargs)
+                return container_info(self.call(f"docker run -d {spec.image}", run))
+            ident = light.create_container(create_body(spec, user=self._user(spec.host_user)), name=spec.name)
+            light.start(ident)
+            return self._inspected(light, ident, f"docker run -d {spec.image}")
         except DockerCommandError as exc:
             if not refused_gpus(exc):
                 raise
             if spec.name:
                 self.remove_container(spec.name)  # created, then refused at its start
             raise gpu_error(exc.message) from exc
-        return container_info(container)
 
-    def create(self, spec: ContainerSpec) -> ContainerInfo:
-        kwargs = self._create_kwargs(spec)
+    def create(self, spec: ContainerSpec, *, tty: bool = False, stdin: bool = False) -> ContainerInfo:
+        if self.light is not None:
+            body = create_body(spec, user=self._user(spec.host_user), attach=True, tty=tty, stdin=stdin)
+            ident = self.light.create_container(body, name=spec.name)
+            return self._inspected(self.light, ident, f"docker create {spec.image}")
+        kwargs = {**self._create_kwargs(spec), "tty": tty, "stdin_open": stdin}
         container = self.call(f"docker create {spec.image}", lambda: self.sdk.containers.create(spec.image, **kwargs))
         return container_info(container)
 
     def start(self, container: str) -> None:
         try:
-            self.call(f"docker start {container}", self._container(container).start)
+            if self.light is not None:
+                self.light.start(container)
+            else:
+                self.call(f"docker start {container}", self.sdk_container(container).start)
         except DockerCommandError as exc:
             if refused_gpus(exc):
                 raise gpu_error(exc.message) from exc
             raise
 
     def wait(self, container: str) -> int:
-        result = self.call(f"docker wait {container}", self._container(container).wait)
+        result = self.call(f"docker wait {container}", self.sdk_container(container).wait)
         return int(result.get("StatusCode", -1))
 
     def remove_container(self, container: str, *, stop_timeout: int = 10) -> None:
+        if self.light is not None:
+            return self.light.remove_container(container, stop_timeout=stop_timeout)
+
         def stop_and_remove() -> None:
             found = self.sdk.containers.get(container)
             if found.status in {"running", "restarting", "paused"}:
@@ -435,7 +438,9 @@ class DockerEngine:
             self.call(f"docker rm -f {container}", stop_and_remove)
 
     def logs(self, container: str, *, follow: bool, tail: int | None = None) -> Iterator[bytes]:
-        found = self._container(container)
+        if self.light is not None:
+            return self.light.logs(container, follow=follow, tail=tail)
+        found = self.sdk_container(container)
         lines: int | str = "all" if tail is None else tail
         if follow:
             return iter(
@@ -444,11 +449,11 @@ class DockerEngine:
         return iter([self.call(f"docker logs {container}", lambda: found.logs(tail=lines))])
 
     def put_archive(self, container: str, path: str, data: bytes | IO[bytes]) -> None:
-        found = self._container(container)
+        found = self.sdk_container(container)
         self.call(f"docker cp - {container}:{path}", lambda: found.put_archive(path, data))
 
     def get_archive(self, container: str, path: str) -> bytes:
-        found = self._container(container)
+        found = self.sdk_container(container)
 
         def read() -> bytes:
             stream, _ = found.get_archive(path)
@@ -467,8 +472,7 @@ class DockerEngine:
     def run_interactive(self, spec: ContainerSpec, *, tty: bool, stdin: bool = True) -> int:
         # Created through the API (so the environment never appears on a command line), then
         # started by the CLI, which attaches the terminal and passes Ctrl-C on to the container.
-        kwargs = {**self._create_kwargs(spec), "tty": tty, "stdin_open": stdin}
-        created = self.call(f"docker create {spec.image}", lambda: self.sdk.containers.create(spec.image, **kwargs))
+        created = self.create(spec, tty=tty, stdin=stdin)
         try:
             try:
                 code = docker_cli.run_attached(
@@ -488,6 +492,8 @@ class DockerEngine:
     # -- volumes ---------------------------------------------------------------------------
 
     def volume(self, name: str) -> VolumeInfo | None:
+        if self.light is not None:
+            return self.light.volume(name)
         try:
             return volume_info(self.call(f"docker volume inspect {name}", lambda: self.sdk.volumes.get(name)))
         except NotFoundError:
@@ -499,6 +505,8 @@ class DockerEngine:
         return [volume_info(volume) for volume in found]
 
     def create_volume(self, name: str, *, labels: Mapping[str, str]) -> VolumeInfo:
+        if self.light is not None:
+            return self.light.create_volume(name, labels=labels)
         created = self.call(f"docker volume create {name}", lambda: self.sdk.volumes.create(name, labels=dict(labels)))
         return volume_info(created)
 
@@ -506,45 +514,11 @@ class DockerEngine:
         volume = self.call(f"docker volume inspect {name}", lambda: self.sdk.volumes.get(name))
         self.call(f"docker volume rm {name}", volume.remove)
 
-    @contextlib.contextmanager
-    def _volume_helper(self, name: str) -> Iterator[str]:
-        """A created, never started container with the volume at /nbship/volume, for the archive
-        endpoints. Unpacked at /nbship with the volume's root as the top entry, the root keeps the
-        archive's owner and mode; unpacked at the mount point, Docker skips the "." entry."""
-        repository, tag = HELPER_IMAGE
-        if self.image(f"{repository}:{tag}") is None:
-            layer = io.BytesIO()
-            with tarfile.open(fileobj=layer, mode="w") as tar:
-                folder = tarfile.TarInfo(_HELPER_PARENT.strip("/"))
-                folder.type, folder.mode = tarfile.DIRTYPE, 0o755
-                tar.addfile(folder)
-            self.import_image(layer.getvalue(), repository=repository, tag=tag)
-        container = self.create(
-            ContainerSpec(
-                image=f"{repository}:{tag}",
-                command=("nbship-volume-helper",),  # never run; an image without a command needs one to be created
-                mounts=(Mount("volume", name, f"{_HELPER_PARENT}/{_HELPER_NAME}"),),
-                labels={c.LABEL_MANAGED: "true"},
-            )
-        )
-        try:
-            yield container.id
-        finally:
-            self.remove_container(container.id)
-
     def export_volume(self, name: str) -> Iterator[bytes]:
-        with self._volume_helper(name) as helper:
-            found = self._container(helper)
-            path = f"{_HELPER_PARENT}/{_HELPER_NAME}"
-            stream, _ = self.call(f"docker cp {helper}:{path} -", lambda: found.get_archive(path))
-            yield from moved(iter(stream), top=_HELPER_NAME, rename=".")
+        return docker_volumes.export_volume(self, name)
 
     def import_volume(self, name: str, data: IO[bytes]) -> None:
-        with self._volume_helper(name) as helper:
-            found = self._container(helper)
-            # A generator: the SDK sends it chunked, as it is read from the caller's archive.
-            stream = moved(iter(lambda: data.read(1 << 20), b""), top="", rename=_HELPER_NAME)
-            self.call(f"docker cp - {helper}:{_HELPER_PARENT}", lambda: found.put_archive(_HELPER_PARENT, stream))
+        docker_volumes.import_volume(self, name, data)
 
     # -- registries ------------------------------------------------------------------------
 

@@ -15,15 +15,17 @@ objects carry the same inspect JSON, and docker_values reads them through this f
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from nbship.engine.docker_endpoint import DockerEndpoint, TlsFiles, resolve
-from nbship.engine.info import ContainerInfo, ImageInfo
+from nbship.engine.info import ContainerInfo, ImageInfo, VolumeInfo
 from nbship.errors import DockerCommandError, DockerUnavailableError, NotFoundError
 from nbship.resources import GpuRequest, Resources
 
@@ -82,6 +84,15 @@ def container_info(attrs: Mapping[str, Any]) -> ContainerInfo:
     )
 
 
+def volume_info(attrs: Mapping[str, Any]) -> VolumeInfo:
+    """A volume as the seam has it, from the daemon's inspect JSON."""
+    return VolumeInfo(
+        name=str(attrs.get("Name") or ""),
+        labels=dict(attrs.get("Labels") or {}),
+        created=str(attrs.get("CreatedAt") or ""),
+    )
+
+
 def image_info(attrs: Mapping[str, Any]) -> ImageInfo:
     """An image as the seam has it, from the daemon's inspect JSON."""
     config = attrs.get("Config") or {}
@@ -100,30 +111,86 @@ def image_info(attrs: Mapping[str, Any]) -> ImageInfo:
     )
 
 
+_JSON = "application/json"
 Answer = tuple[int, dict[str, str], bytes]  # status, headers (names in lower case), body
 
 
-def _plain_request(sock: socket.socket, method: str, path: str) -> Answer:
+def _send_head(sock: socket.socket, method: str, path: str, body: bytes, content_type: str) -> None:
+    length = "" if method == "GET" else f"Content-Length: {len(body)}\r\n"
+    kind = f"Content-Type: {content_type}\r\n" if body else ""
+    sock.sendall(f"{method} {path} HTTP/1.0\r\nHost: docker\r\n{length}{kind}\r\n".encode("ascii") + body)
+
+
+def _head(head: bytes) -> tuple[int, dict[str, str]]:
+    lines = head.decode("latin-1").split("\r\n")
+    status = lines[0].split(" ", 2)
+    if len(status) < 2 or not status[0].startswith("HTTP/") or not status[1].isdigit():
+        raise ConnectionError("the daemon's answer is not HTTP")
+    return int(status[1]), {
+        name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])
+    }
+
+
+def _plain_request(sock: socket.socket, method: str, path: str, body: bytes = b"", content_type: str = _JSON) -> Answer:
     """One request as HTTP/1.0 on a connection of its own: the daemon answers without chunking and
     closes when done, so the answer is all there is to read. The standard library's http.client
     would import ssl and the email parser (several milliseconds of `nbship status`) for this."""
     with sock:
-        length = "" if method == "GET" else "Content-Length: 0\r\n"
-        sock.sendall(f"{method} {path} HTTP/1.0\r\nHost: docker\r\n{length}\r\n".encode("ascii"))
+        _send_head(sock, method, path, body, content_type)
         chunks = []
         while chunk := sock.recv(1 << 16):
             chunks.append(chunk)
-    head, separator, body = b"".join(chunks).partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = lines[0].split(" ", 2)
-    if not separator or len(status) < 2 or not status[0].startswith("HTTP/") or not status[1].isdigit():
+    head, separator, rest = b"".join(chunks).partition(b"\r\n\r\n")
+    if not separator:
         raise ConnectionError("the daemon's answer is not HTTP")
-    headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
+    status, headers = _head(head)
     length = headers.get("content-length", "")
-    return int(status[1]), headers, body[: int(length)] if length.isdigit() else body
+    return status, headers, rest[: int(length)] if length.isdigit() else rest
 
 
-def _tls_request(address: str, port: int, tls: TlsFiles, method: str, path: str, timeout: float) -> Answer:
+def _plain_stream(sock: socket.socket, path: str) -> tuple[int, bytes, Iterator[bytes]]:
+    """A GET whose answer goes on as long as the daemon writes (a followed log): the status, what
+    came with the headers, and the rest as it arrives. The socket closes when the iterator ends."""
+    _send_head(sock, "GET", path, b"", "")
+    buffer = b""
+    while b"\r\n\r\n" not in buffer:
+        chunk = sock.recv(1 << 16)
+        if not chunk:
+            sock.close()
+            raise ConnectionError("the daemon's answer is not HTTP")
+        buffer += chunk
+    head, _, rest = buffer.partition(b"\r\n\r\n")
+    status, _ = _head(head)
+
+    def more() -> Iterator[bytes]:
+        with sock:
+            while chunk := sock.recv(1 << 16):
+                yield chunk
+
+    return status, rest, more()
+
+
+def frames(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The payloads of Docker's multiplexed stream (an 8-byte header: stream, 3 zero bytes, the
+    size as a big-endian uint32), stdout and stderr together, as `docker logs` shows them."""
+    buffer = b""
+    for chunk in chunks:
+        buffer += chunk
+        while len(buffer) >= 8:
+            size = int.from_bytes(buffer[4:8], "big")
+            if len(buffer) < 8 + size:
+                break
+            if payload := buffer[8 : 8 + size]:
+                yield payload
+            buffer = buffer[8 + size :]
+    if buffer[8:]:
+        yield buffer[8:]  # a frame cut short when the container went: what arrived of it
+
+
+def _tls_response(
+    address: str, port: int, tls: TlsFiles, method: str, path: str, body: bytes, kind: str, timeout: float | None
+) -> Any:
+    """The answer's http.client response (its connection closes with it): TLS goes through http.client and ssl."""
     import http.client
     import ssl
 
@@ -134,14 +201,30 @@ def _tls_request(address: str, port: int, tls: TlsFiles, method: str, path: str,
     if tls.cert and tls.key:
         context.load_cert_chain(str(tls.cert), str(tls.key))
     connection = http.client.HTTPSConnection(address, port, timeout=timeout, context=context)
+    headers = {"Host": "docker", **({"Content-Type": kind} if body else {})}
     try:
-        connection.request(method, path, headers={"Host": "docker"})
-        response = connection.getresponse()
+        connection.request(method, path, body=body or None, headers=headers)
+        return connection.getresponse()
+    except http.client.HTTPException as exc:
+        connection.close()
+        raise ConnectionError(str(exc) or type(exc).__name__) from exc
+    except BaseException:
+        connection.close()
+        raise
+
+
+def _tls_request(
+    address: str, port: int, tls: TlsFiles, method: str, path: str, body: bytes, kind: str, timeout: float
+) -> Answer:
+    import http.client
+
+    response = _tls_response(address, port, tls, method, path, body, kind, timeout)
+    try:
         return response.status, {name.lower(): value for name, value in response.getheaders()}, response.read()
     except http.client.HTTPException as exc:
         raise ConnectionError(str(exc) or type(exc).__name__) from exc
     finally:
-        connection.close()
+        response.close()
 
 
 def _tls_dockerhost(environ: Mapping[str, str]) -> bool:
@@ -176,44 +259,74 @@ class DockerApi:
         self._timeout = timeout
         self._prefix: str | None = None
 
-    def _send(self, method: str, path: str) -> Answer:
+    def _socket(self, timeout: float | None) -> socket.socket | None:
+        """A plain connection to the daemon; None where it speaks TLS."""
         host = self.endpoint.host
         parts = urlsplit(host) if host else None
         if parts is None or parts.scheme == "unix":
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(self._timeout)
+            sock.settimeout(timeout)
             try:
                 sock.connect(parts.path if parts is not None else DEFAULT_SOCKET)
             except OSError:
                 sock.close()
                 raise
-            return _plain_request(sock, method, path)
-        address, port, tls = parts.hostname or "localhost", parts.port, self.endpoint.tls
-        if tls is not None:
-            return _tls_request(address, port or 2376, tls, method, path, self._timeout)
-        return _plain_request(socket.create_connection((address, port or 2375), timeout=self._timeout), method, path)
+            return sock
+        if self.endpoint.tls is not None:
+            return None
+        return socket.create_connection((parts.hostname or "localhost", parts.port or 2375), timeout=timeout)
 
-    def _exchange(self, path: str, what: str, method: str = "GET") -> Answer:
+    def _tls_address(self) -> tuple[str, int, TlsFiles]:
+        parts = urlsplit(self.endpoint.host)
+        assert self.endpoint.tls is not None, "a plain socket is used otherwise"
+        return parts.hostname or "localhost", parts.port or 2376, self.endpoint.tls
+
+    def _send(self, method: str, path: str, body: bytes, kind: str) -> Answer:
+        sock = self._socket(self._timeout)
+        if sock is not None:
+            return _plain_request(sock, method, path, body, kind)
+        return _tls_request(*self._tls_address(), method, path, body, kind, self._timeout)
+
+    def _open_stream(self, path: str, what: str) -> Iterator[bytes]:
+        """GET `path`, its body as the daemon writes it, with no timeout (a followed log may be quiet for hours)."""
+        try:
+            sock = self._socket(None)
+            if sock is not None:
+                status, first, rest = _plain_stream(sock, path)
+                chunks: Iterator[bytes] = itertools.chain([first] if first else [], rest)
+            else:
+                response = _tls_response(*self._tls_address(), "GET", path, b"", "", None)
+                status = response.status
+                chunks = _read_all(response)
+        except OSError as exc:
+            raise self._unreachable(what, exc) from exc
+        if status >= 400:
+            data = b"".join(chunks)
+            message = _message(_json(data), data)
+            raise NotFoundError(f"{what}: not found ({message}).") if status == 404 else _refused(what, status, message)
+        return chunks
+
+    def _exchange(self, path: str, what: str, method: str = "GET", body: bytes = b"", kind: str = _JSON) -> Answer:
         """`method` `path`: its status, headers and body; `what` reads like a docker command, for messages."""
         try:
-            return self._send(method, path)
+            return self._send(method, path, body, kind)
         except OSError as exc:
-            reason = str(exc).strip() or type(exc).__name__
-            raise DockerUnavailableError(
-                f"Cannot reach the Docker daemon at {self.endpoint.describe()} during `{what}` ({reason}). {START_HINT}"
-            ) from exc
+            raise self._unreachable(what, exc) from exc
 
-    def _request(self, path: str, what: str, method: str = "GET") -> Any:
-        """`method` `path`, its JSON answer."""
-        status, _, body = self._exchange(path, what, method)
-        try:
-            data = json.loads(body) if body else None
-        except ValueError:
-            data = None
+    def _unreachable(self, what: str, exc: OSError) -> DockerUnavailableError:
+        reason = str(exc).strip() or type(exc).__name__
+        return DockerUnavailableError(
+            f"Cannot reach the Docker daemon at {self.endpoint.describe()} during `{what}` ({reason}). {START_HINT}"
+        )
+
+    def _request(self, path: str, what: str, method: str = "GET", body: bytes = b"", *, empty: bool = False) -> Any:
+        """`method` `path`, its JSON answer; `empty`: an answer without a body is the success it means (204, 304)."""
+        status, _, answer = self._exchange(path, what, method, body)
+        data = _json(answer)
         if status == 404:
-            raise NotFoundError(f"{what}: not found ({_message(data, body)}).")
-        if status >= 400 or data is None:
-            raise _refused(what, status, _message(data, body))
+            raise NotFoundError(f"{what}: not found ({_message(data, answer)}).")
+        if status >= 400 or (data is None and not (empty and not answer.strip())):
+            raise _refused(what, status, _message(data, answer))
         return data
 
     def server_api(self) -> str:
@@ -240,10 +353,22 @@ class DockerApi:
                 raise DockerUnavailableError(refusal)
             self._prefix = f"/v{MIN_API[0]}.{MIN_API[1]}"
 
-    def _get(self, path: str, what: str, query: Mapping[str, str] | None = None, *, method: str = "GET") -> Any:
+    def _path(self, path: str, query: Mapping[str, str] | None) -> str:
         self.connect()
-        suffix = f"?{urlencode(query)}" if query else ""
-        return self._request(f"{self._prefix}{path}{suffix}", what, method)
+        return f"{self._prefix}{path}{f'?{urlencode(query)}' if query else ''}"
+
+    def _get(
+        self,
+        path: str,
+        what: str,
+        query: Mapping[str, str] | None = None,
+        *,
+        method: str = "GET",
+        body: Any = None,
+        empty: bool = False,
+    ) -> Any:
+        data = json.dumps(body).encode() if body is not None else b""
+        return self._request(self._path(path, query), what, method, data, empty=empty)
 
     def info(self) -> dict[str, Any]:
         """`docker info`'s JSON: the server's version and security options (rootless)."""
@@ -255,17 +380,99 @@ class DockerApi:
         self._get(f"/images/{quote(reference, safe='/:')}", f"docker rmi {reference}", {"force": "0"}, method="DELETE")
 
     def containers(self, *, labels: Mapping[str, str], all: bool = True) -> list[ContainerInfo]:
-        filters = json.dumps({"label": [f"{key}={value}" for key, value in labels.items()]})
         what = f"docker ps{' -a' if all else ''} --filter label=..."
-        listed = self._get("/containers/json", what, {"all": "1" if all else "0", "filters": filters})
+        return self._listed({"label": [f"{key}={value}" for key, value in labels.items()]}, what, all=all)
+
+    def containers_using(self, volume: str) -> list[ContainerInfo]:
+        return self._listed({"volume": [volume]}, f"docker ps -a --filter volume={volume}", all=True)
+
+    def _listed(self, filters: Mapping[str, list[str]], what: str, *, all: bool) -> list[ContainerInfo]:
+        listed = self._get("/containers/json", what, {"all": "1" if all else "0", "filters": json.dumps(filters)})
         found = []
         for summary in listed if isinstance(listed, list) else []:
-            ident = str(summary.get("Id") or "")
-            try:
-                found.append(container_info(self._get(f"/containers/{quote(ident)}/json", f"docker inspect {ident}")))
-            except NotFoundError:
-                continue  # removed between the listing and the inspect, as the SDK's ignore_removed
+            attrs = self._inspect(str(summary.get("Id") or ""))
+            if attrs is not None:  # else removed between the listing and the inspect, as the SDK's ignore_removed
+                found.append(container_info(attrs))
         return found
+
+    def _inspect(self, container: str) -> dict[str, Any] | None:
+        try:
+            attrs = self._get(f"/containers/{quote(container)}/json", f"docker container inspect {container}")
+        except NotFoundError:
+            return None
+        return dict(attrs) if isinstance(attrs, dict) else None
+
+    def container(self, name: str) -> ContainerInfo | None:
+        attrs = self._inspect(name)
+        return container_info(attrs) if attrs is not None else None
+
+    def create_container(self, body: Mapping[str, Any], *, name: str | None) -> str:
+        """Creates a container from docker_create's JSON; its id."""
+        what = f"docker create {body.get('Image', '')}"
+        created = self._get("/containers/create", what, {"name": name} if name else None, method="POST", body=body)
+        ident = created.get("Id") if isinstance(created, dict) else None
+        if not ident:
+            raise _refused(what, 200, _message(created, b""))
+        return str(ident)
+
+    def start(self, container: str) -> None:
+        self._get(f"/containers/{quote(container)}/start", f"docker start {container}", method="POST", empty=True)
+
+    def remove_container(self, container: str, *, stop_timeout: int = 10) -> None:
+        """Stops it within `stop_timeout` seconds (as `docker stop`: then killed), and removes it with
+        its anonymous volumes (named ones never go); gone already is the goal reached."""
+        attrs = self._inspect(container)
+        if attrs is None:
+            return
+        with contextlib.suppress(NotFoundError):
+            if str((attrs.get("State") or {}).get("Status") or "") in {"running", "restarting", "paused"}:
+                path, what = f"/containers/{quote(container)}/stop", f"docker stop {container}"
+                self._get(path, what, {"t": str(stop_timeout)}, method="POST", empty=True)
+            query = {"force": "1", "v": "1"}
+            self._get(
+                f"/containers/{quote(container)}", f"docker rm -f {container}", query, method="DELETE", empty=True
+            )
+
+    def logs(self, container: str, *, follow: bool, tail: int | None = None) -> Iterator[bytes]:
+        """Its output, stdout and stderr together, as the SDK's `logs` gives it; `follow`: as it grows."""
+        attrs = self._inspect(container)
+        what = f"docker logs{' -f' if follow else ''} {container}"
+        if attrs is None:
+            raise NotFoundError(f"{what}: not found (no such container: {container}).")
+        query = {
+            "stdout": "1",
+            "stderr": "1",
+            "follow": "1" if follow else "0",
+            "tail": "all" if tail is None else str(tail),
+        }
+        path = self._path(f"/containers/{quote(container)}/logs", query)
+        chunks = self._open_stream(path, what)
+        # A container with a terminal writes one raw stream; without, stdout and stderr come framed.
+        raw = bool((attrs.get("Config") or {}).get("Tty"))
+        return chunks if raw else frames(chunks)
+
+    def volume(self, name: str) -> VolumeInfo | None:
+        try:
+            attrs = self._get(f"/volumes/{quote(name)}", f"docker volume inspect {name}")
+        except NotFoundError:
+            return None
+        return volume_info(attrs)
+
+    def create_volume(self, name: str, *, labels: Mapping[str, str]) -> VolumeInfo:
+        body = {"Name": name, "Labels": dict(labels)}
+        return volume_info(self._get("/volumes/create", f"docker volume create {name}", method="POST", body=body))
+
+    def import_image(self, tar_bytes: bytes, *, repository: str, tag: str) -> None:
+        """`docker import`: the tar as the image's one layer. The daemon reports progress, and a
+        failure, as JSON lines in a 200 answer."""
+        what = f"docker import - {repository}:{tag}"
+        query = {"fromSrc": "-", "repo": repository, "tag": tag}
+        status, _, answer = self._exchange(
+            self._path("/images/create", query), what, "POST", tar_bytes, "application/x-tar"
+        )
+        failed = [line for line in map(_json, answer.splitlines()) if isinstance(line, dict) and line.get("error")]
+        if status >= 400 or failed:
+            raise _refused(what, status, _message(failed[0] if failed else _json(answer), answer))
 
     def image(self, reference: str) -> ImageInfo | None:
         try:
@@ -277,6 +484,19 @@ class DockerApi:
 
 def _refused(what: str, status: int, message: str) -> DockerCommandError:
     return DockerCommandError(f"Docker refused `{what}`: {message}", command=what, returncode=status, output=message)
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return None
+
+
+def _read_all(response: Any) -> Iterator[bytes]:
+    with response:
+        while chunk := response.read1(1 << 16):
+            yield chunk
 
 
 def _message(data: Any, body: bytes) -> str:

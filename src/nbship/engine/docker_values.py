@@ -10,9 +10,11 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nbship.engine.base import ContainerInfo, ImageInfo, Mount, NetworkInfo, VolumeInfo
+from nbship import contract as c
+from nbship.engine.base import ContainerInfo, ContainerSpec, ImageInfo, Mount, NetworkInfo, VolumeInfo
 from nbship.engine.docker_api import container_info as api_container_info
 from nbship.engine.docker_api import image_info as api_image_info
+from nbship.engine.docker_api import volume_info as api_volume_info
 from nbship.errors import DockerCommandError, RunError, UsageError
 from nbship.resources import GpuRequest, Resources
 
@@ -38,11 +40,7 @@ def container_info(container: Container) -> ContainerInfo:
 
 
 def volume_info(volume: Volume) -> VolumeInfo:
-    return VolumeInfo(
-        name=str(volume.name),
-        labels=dict(volume.attrs.get("Labels") or {}),
-        created=str(volume.attrs.get("CreatedAt") or ""),
-    )
+    return api_volume_info(volume.attrs)
 
 
 def sdk_mount(mount: Mount) -> docker.types.Mount:
@@ -52,6 +50,24 @@ def sdk_mount(mount: Mount) -> docker.types.Mount:
         return docker.types.Mount(mount.target, mount.source, type="bind")
     # An empty source makes an anonymous volume, which goes with its container (remove v=True).
     return docker.types.Mount(mount.target, mount.source or None, type="volume")
+
+
+def sdk_create_kwargs(spec: ContainerSpec, *, user: str | None) -> dict[str, Any]:
+    """docker-py's keyword arguments for creating `spec` (the SDK path; docker_create.py is the light one's JSON)."""
+    return {
+        "command": list(spec.command) if spec.command is not None else None,
+        "name": spec.name,
+        "labels": dict(spec.labels),
+        "environment": dict(spec.env),
+        "ports": {f"{p.container_port}/tcp": (p.host_ip, p.host_port) for p in spec.ports} or None,
+        "mounts": [sdk_mount(mount) for mount in spec.mounts] or None,
+        "user": user,
+        "network_mode": None if spec.network else "none",
+        "security_opt": [c.NO_NEW_PRIVILEGES] if spec.no_new_privileges else None,
+        "working_dir": spec.workdir,
+        "network": spec.network_name,
+        **resource_kwargs(spec.resources),
+    }
 
 
 def device_request(gpus: GpuRequest) -> docker.types.DeviceRequest:
