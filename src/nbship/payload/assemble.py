@@ -98,10 +98,7 @@ class Writer:
         return f"{self.roots[layer]}/{rel}"
 
     def finish(self, path: str, mode: int | None) -> None:
-        if mode is not None:
-            os.chmod(path, stat.S_IMODE(mode))
-        os.lchown(path, self.uid, self.uid)
-        os.utime(path, (MTIME, MTIME), follow_symlinks=False)
+        _finish(path, mode, self.uid)
 
     def copy(self, layer: int, rel: str, source: str, info: os.stat_result) -> None:
         target = self.target(layer, rel)
@@ -146,6 +143,14 @@ class Writer:
         os.makedirs(os.path.dirname(target), exist_ok=True)
         _write(target, b"")
         self.finish(target, 0o644)
+
+
+def _finish(path: str, mode: int | None, uid: int) -> None:
+    """The image's owner and the fixed time for a file of the trees (and its mode, unless a link)."""
+    if mode is not None:
+        os.chmod(path, stat.S_IMODE(mode))
+    os.lchown(path, uid, uid)
+    os.utime(path, (MTIME, MTIME), follow_symlinks=False)
 
 
 def _write(path: str, data: bytes) -> int:
@@ -211,9 +216,7 @@ def _compile(job: tuple[str, str, str, int, str | None]) -> int:
         os.makedirs(folder, exist_ok=True)
         _MADE.add(folder)
     _write(cache, data)
-    os.chmod(cache, 0o644)
-    os.lchown(cache, uid, uid)
-    os.utime(cache, (MTIME, MTIME))
+    _finish(cache, 0o644, uid)
     return len(data)
 
 
@@ -272,12 +275,12 @@ def assemble(
         )
     for number in range(1, slots + 1):
         (dest / str(number)).mkdir(parents=True, exist_ok=True)
-    regular = {rel for rel, _, info, _ in entries if stat.S_ISREG(info.st_mode)}
+    regular = {rel: unit for rel, _, info, unit in entries if stat.S_ISREG(info.st_mode)}
     compile_rels = {rel for rel in (str(source.relative_to(prefix)) for source in trim.compile) if rel in regular}
     jobs: list[tuple[str, str, str, int, str | None]] = []
     made = set()
     for rel in sorted(compile_rels):
-        source = writer.target(index[layers.owner_of(rel, found, folders)], rel)
+        source = writer.target(index[regular[rel]], rel)
         cache = importlib.util.cache_from_source(source)
         jobs.append((source, cache, str(prefix / rel), uid, None if bytecode_store is None else str(bytecode_store)))
         made.add(cache)

@@ -200,16 +200,16 @@ def _render_fragment(env: jinja2.Environment, fragment: Fragment, shared: Mappin
     return env.from_string(fragment.template).render({**shared, **fragment.values})
 
 
-def _last_instruction(text: str) -> int:
-    """Where the last instruction of `text` (Dockerfile lines) starts, as a line index."""
-    lines, last, continued = text.split("\n"), 0, False
+def _last_instruction(text: str) -> str:
+    """The last instruction of `text` (Dockerfile lines), from its first line to the end."""
+    lines, last, continued = text.rstrip().split("\n"), 0, False
     for number, line in enumerate(lines):
         bare = line.strip()
         if not continued and bare and not bare.startswith("#"):
             last = number
         if bare and not bare.startswith("#"):
             continued = bare.endswith("\\")
-    return last
+    return "\n".join(lines[last:])
 
 
 def with_assembly(text: str, assembly: str) -> str:
@@ -217,7 +217,7 @@ def with_assembly(text: str, assembly: str) -> str:
     its last RUN when that is a shell-form RUN, so that the files that RUN installed are moved into
     the layer trees instead of copied (payload/assemble.py); else as a RUN of its own."""
     lines = text.rstrip().split("\n")
-    start = lines[_last_instruction(text)].lstrip()
+    start = _last_instruction(text).lstrip()
     if start.startswith("RUN ") and not start[4:].lstrip().startswith("["):
         # After its last line that is no comment. `&&`: a RUN that does not stop at its first
         # failure still fails when its last command does.
@@ -242,8 +242,7 @@ def render_dockerfile(plan: p.BuildPlan) -> str:
     store = f" --bytecode-store {shared['cache_target']}/{_BYTECODE_STORE}"
     mounted = f"--mount=type=cache,target={shared['cache_target']},"
     if last:
-        run = last[-1].rstrip().split("\n")[_last_instruction(last[-1].rstrip()) :]
-        keeps = plan.buildkit and mounted in "\n".join(run)
+        keeps = plan.buildkit and mounted in _last_instruction(last[-1])
         last[-1] = with_assembly(last[-1], shared["assemble"] + (store if keeps else ""))
     else:
         shared = {**shared, "assemble": shared["assemble"] + (store if plan.buildkit else "")}
