@@ -74,3 +74,48 @@ def test_up_reaches_an_answering_server_without_the_sdk(kinds_built: BuiltProjec
         assert lines == ["loaded after up:"], result.stderr
     finally:
         run_cli("down", str(kinds_built.path))
+
+
+def test_the_sdk_path_creates_the_container_the_light_client_does(docker_daemon: str) -> None:
+    # On ssh:// hosts every call goes through docker-py; the create request is the same JSON
+    # (engine/docker_create.py) either way. Both containers are made, inspected and compared.
+    from nbship.engine.base import ContainerSpec, Mount, PortBinding
+    from nbship.engine.docker import DockerEngine
+    from nbship.engine.docker_api import DockerApi
+    from nbship.resources import Resources
+
+    class OverSsh(DockerEngine):
+        @property
+        def light(self) -> DockerApi | None:
+            return None
+
+    names = [f"{TEST_PREFIX}-sdk-path", f"{TEST_PREFIX}-light-path"]
+    engines = [OverSsh(), DockerEngine()]
+    api = DockerApi()
+    try:
+        made = []
+        for name, engine in zip(names, engines, strict=True):
+            spec = ContainerSpec(
+                image="debian:bookworm-slim",
+                name=name,
+                command=("sleep", "30"),
+                labels={"io.nbship.test": TEST_PREFIX},
+                env={"A": "1", "B": "two words"},
+                ports=(PortBinding(8888, "127.0.0.1", free_port()),),
+                mounts=(Mount(kind="volume", source="", target="/scratch"),),
+                workdir="/tmp",
+                resources=Resources(memory=256 * 1024 * 1024, cpus=0.5),
+            )
+            made.append(engine.create(spec))
+        raw = [api._get(f"/containers/{name}/json", f"docker inspect {name}") for name in names]
+        config = [{key: r["Config"][key] for key in ("Env", "Labels", "Cmd", "WorkingDir", "User")} for r in raw]
+        assert config[0] == config[1] and "B=two words" in config[0]["Env"]
+        keys = ("Memory", "NanoCpus", "SecurityOpt", "NetworkMode", "ReadonlyRootfs")
+        hosts = [{key: r["HostConfig"][key] for key in keys} for r in raw]
+        assert hosts[0] == hosts[1] and hosts[0]["SecurityOpt"] == ["no-new-privileges:true"]
+        assert [m["Destination"] for m in raw[0]["Mounts"]] == ["/scratch"]
+        assert [info.name.lstrip("/") for info in made] == names and made[0].status == "created"
+        assert raw[0]["HostConfig"]["PortBindings"]["8888/tcp"][0]["HostIp"] == "127.0.0.1"
+    finally:
+        for name in names:
+            engines[1].remove_container(name)

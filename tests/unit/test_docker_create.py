@@ -1,6 +1,8 @@
-"""The create request's JSON (engine/docker_create.py) against what docker-py sends for the same
-spec through the SDK path's keyword arguments. docker-py computes its JSON without a daemon: its
-client is given a fixed API version and the one call that would post the JSON is caught."""
+"""The create request's JSON (engine/docker_create.py, which both the light client and the SDK path
+send) against the JSON docker-py makes from its own keyword arguments for the same spec: an
+independent translation, written here as a docker user would call `containers.run`. docker-py
+computes its JSON without a daemon: its client is given a fixed API version and the one call that
+would post the JSON is caught."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import functools
 from typing import Any
 
 import docker
+import docker.types
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,8 +18,49 @@ from hypothesis import strategies as st
 from nbship import contract as c
 from nbship.engine.base import ContainerSpec, Mount, PortBinding
 from nbship.engine.docker_create import create_body
-from nbship.engine.docker_values import sdk_create_kwargs
 from nbship.resources import GpuRequest, Resources
+
+
+def _sdk_mount(mount: Mount) -> docker.types.Mount:
+    if mount.kind == "bind":
+        return docker.types.Mount(mount.target, mount.source, type="bind")
+    return docker.types.Mount(mount.target, mount.source or None, type="volume")
+
+
+def _sdk_resources(resources: Resources) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    if resources.memory is not None:
+        kwargs["mem_limit"] = resources.memory
+    if resources.cpus is not None:
+        kwargs["nano_cpus"] = round(resources.cpus * 1e9)
+    if resources.gpus is not None:
+        gpus = resources.gpus
+        request = docker.types.DeviceRequest(
+            driver=gpus.driver,
+            count=gpus.count,
+            device_ids=list(gpus.device_ids) or None,
+            capabilities=[list(gpus.capabilities)],
+        )
+        kwargs["device_requests"] = [request]
+    return kwargs
+
+
+def sdk_create_kwargs(spec: ContainerSpec, *, user: str | None) -> dict[str, Any]:
+    """docker-py's keyword arguments for `spec`, as `docker run` options map onto them."""
+    return {
+        "command": list(spec.command) if spec.command is not None else None,
+        "name": spec.name,
+        "labels": dict(spec.labels),
+        "environment": dict(spec.env),
+        "ports": {f"{p.container_port}/tcp": (p.host_ip, p.host_port) for p in spec.ports} or None,
+        "mounts": [_sdk_mount(mount) for mount in spec.mounts] or None,
+        "user": user,
+        "network_mode": None if spec.network else "none",
+        "security_opt": [c.NO_NEW_PRIVILEGES] if spec.no_new_privileges else None,
+        "working_dir": spec.workdir,
+        "network": spec.network_name,
+        **_sdk_resources(spec.resources),
+    }
 
 
 class _Posted(Exception):

@@ -42,7 +42,6 @@ from nbship.engine.docker_values import (
     image_info,
     network_info,
     refused_gpus,
-    sdk_create_kwargs,
     short,
     volume_info,
 )
@@ -372,8 +371,13 @@ class DockerEngine:
         )
         return [container_info(container) for container in found]
 
-    def _create_kwargs(self, spec: ContainerSpec) -> dict[str, Any]:
-        return sdk_create_kwargs(spec, user=self._user(spec.host_user))
+    def _create(self, spec: ContainerSpec, what: str, body: dict[str, Any]) -> str:
+        """Creates the container `body` describes (create_body: the one translation of a spec, for
+        either client); returns its id."""
+        if self.light is not None:
+            return self.light.create_container(body, name=spec.name)
+        made = self.call(what, lambda: self.sdk.api.create_container_from_config(body, name=spec.name))
+        return str(made["Id"])
 
     def _inspected(self, light: DockerApi, container: str, what: str) -> ContainerInfo:
         found = light.container(container)
@@ -382,15 +386,13 @@ class DockerEngine:
         return found
 
     def run(self, spec: ContainerSpec) -> ContainerInfo:
-        light = self.light
+        what = f"docker run -d {spec.image}"
         try:
-            if light is None:
-                kwargs = self._create_kwargs(spec)
-                run = functools.partial(self.sdk.containers.run, spec.image, detach=True, **kwargs)
-                return container_info(self.call(f"docker run -d {spec.image}", run))
-            ident = light.create_container(create_body(spec, user=self._user(spec.host_user)), name=spec.name)
-            light.start(ident)
-            return self._inspected(light, ident, f"docker run -d {spec.image}")
+            ident = self._create(spec, what, create_body(spec, user=self._user(spec.host_user)))
+            self._start(ident)
+            if self.light is not None:
+                return self._inspected(self.light, ident, what)
+            return container_info(self.sdk_container(ident))
         except DockerCommandError as exc:
             if not refused_gpus(exc):
                 raise
@@ -399,20 +401,22 @@ class DockerEngine:
             raise gpu_error(exc.message) from exc
 
     def create(self, spec: ContainerSpec, *, tty: bool = False, stdin: bool = False) -> ContainerInfo:
+        what = f"docker create {spec.image}"
+        body = create_body(spec, user=self._user(spec.host_user), attach=True, tty=tty, stdin=stdin)
+        ident = self._create(spec, what, body)
         if self.light is not None:
-            body = create_body(spec, user=self._user(spec.host_user), attach=True, tty=tty, stdin=stdin)
-            ident = self.light.create_container(body, name=spec.name)
-            return self._inspected(self.light, ident, f"docker create {spec.image}")
-        kwargs = {**self._create_kwargs(spec), "tty": tty, "stdin_open": stdin}
-        container = self.call(f"docker create {spec.image}", lambda: self.sdk.containers.create(spec.image, **kwargs))
-        return container_info(container)
+            return self._inspected(self.light, ident, what)
+        return container_info(self.sdk_container(ident))
+
+    def _start(self, container: str) -> None:
+        if self.light is not None:
+            self.light.start(container)
+        else:
+            self.call(f"docker start {container}", lambda: self.sdk.api.start(container))
 
     def start(self, container: str) -> None:
         try:
-            if self.light is not None:
-                self.light.start(container)
-            else:
-                self.call(f"docker start {container}", self.sdk_container(container).start)
+            self._start(container)
         except DockerCommandError as exc:
             if refused_gpus(exc):
                 raise gpu_error(exc.message) from exc

@@ -1,9 +1,9 @@
-"""A container spec as the body of the Engine API's `POST /containers/create`: what the light
-client (docker_api) sends for `up`, `run` and the volume helper.
+"""A container spec as the body of the Engine API's `POST /containers/create`: what nbship sends
+for `up`, `run` and the volume helper, through the light client (docker_api) or, on ssh:// hosts,
+through docker-py's low-level `create_container_from_config`: one translation for both.
 
-The SDK path (ssh:// hosts) sends the same fields through docker-py's keyword arguments
-(docker.py's `_create_kwargs`); tests/unit/test_docker_create.py computes the SDK's JSON from
-those offline and checks that both agree, field by field, for the whole range of specs.
+tests/unit/test_docker_create.py checks it against the JSON docker-py itself makes from its
+keyword arguments for the same intent, field by field, for the whole range of specs.
 """
 
 from __future__ import annotations
