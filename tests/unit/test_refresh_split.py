@@ -84,6 +84,20 @@ _MODES = st.sampled_from([0o644, 0o600, 0o755])
 _PATH = st.lists(_NAME, min_size=1, max_size=3).map("/".join)
 
 
+def write_tree(root: Path, files: dict[str, tuple[bytes, int]]) -> Path:
+    """The drawn files under root, each with its mode."""
+    root.mkdir()
+    for rel, (data, mode) in files.items():
+        path = root / rel
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        except (FileExistsError, NotADirectoryError, IsADirectoryError):
+            continue  # one name is both a file and a folder in the draw: keep the first
+        path.chmod(mode)
+    return root
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     files=st.dictionaries(_PATH, st.tuples(st.binary(max_size=20), _MODES), max_size=9),
@@ -92,16 +106,7 @@ _PATH = st.lists(_NAME, min_size=1, max_size=3).map("/".join)
 def test_nothing_is_lost_and_each_file_is_in_one_layer(files: dict[str, tuple[bytes, int]], specs: list[str]) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         tmp = Path(scratch)
-        content = tmp / "project"
-        content.mkdir()
-        for rel, (data, mode) in files.items():
-            path = content / rel
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(data)
-            except (FileExistsError, NotADirectoryError, IsADirectoryError):
-                continue  # one name is both a file and a folder in the draw: keep the first
-            path.chmod(mode)
+        content = write_tree(tmp / "project", files)
         before = tree_of(content)
 
         _, stable, last = split(tmp, specs)
@@ -174,16 +179,7 @@ def test_the_copy_from_the_context_is_what_copy_makes_less_what_is_skipped(tmp_p
 def test_the_copy_leaves_out_the_skipped_paths_alone(files: dict[str, tuple[bytes, int]], skip: list[str]) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         tmp = Path(scratch)
-        context = tmp / "context"
-        context.mkdir()
-        for rel, (data, mode) in files.items():
-            path = context / rel
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(data)
-            except (FileExistsError, NotADirectoryError, IsADirectoryError):
-                continue
-            path.chmod(mode)
+        context = write_tree(tmp / "context", files)
         refresh.copy_project(str(context), str(tmp / "copy"), skip)
         copied = tree_of(tmp / "copy")
         assert copied == without(tree_of(context), skip)
