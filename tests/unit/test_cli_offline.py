@@ -12,7 +12,7 @@ from nbship import __version__, api
 from nbship.cli import main
 from nbship.errors import ExitCode
 
-from .helpers import MakeProject
+from .helpers import MakeProject, render
 
 
 def run(*args: str) -> Result:
@@ -201,13 +201,17 @@ def test_debug_flag_shows_the_traceback(make_project: MakeProject, no_docker: No
 def test_init_writes_dockerfile_and_dockerignore(make_project: MakeProject, no_docker: None) -> None:
     root = make_project({"requirements.txt": "numpy\n"})
     built = api.dockerfile(path=root)
+    portable = render(root, mount_context=False)
     result = run("init", str(root))
     assert result.exit_code == 0, result.output
     written = (root / "Dockerfile").read_text(encoding="utf-8")
-    # The same Dockerfile, except that the support files come from the folder beside it.
-    assert (
-        written.split("\nFROM python:3.11-slim AS system\n")[1] == built.split("\nFROM python:3.11-slim AS system\n")[1]
-    )
+    # The Dockerfile nbship builds with BuildKit, except that the support files come from the
+    # folder beside it and the project is copied with COPY . (whatever builds it, Buildah too,
+    # then sees every edit), as for a builder that does not key a step on the context it mounts.
+    system = "\nFROM python:3.11-slim AS system\n"
+    assert written.split(system)[1] == portable.split(system)[1]
+    assert "COPY . /opt/nbship/project/" in written and "--mount=type=bind,source=.," not in written
+    assert "--mount=type=bind,source=.,target=/tmp/nbship/context" in built
     assert "FROM scratch AS nbship\nCOPY .nbship-image/ /\n" in written
     assert "FROM nbship/support:" in built and "FROM nbship/support:" not in written
     ignore = (root / ".dockerignore").read_text(encoding="utf-8")
