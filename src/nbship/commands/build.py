@@ -9,6 +9,7 @@ from pathlib import Path
 
 from nbship import __version__
 from nbship import contract as c
+from nbship.commands import rendered
 from nbship.commands import reproducible as repro
 from nbship.commands.fresh import BuildInputs, BuildOutcome, up_to_date_message
 from nbship.commands.own_sbom import add_sbom, final_base
@@ -27,7 +28,6 @@ from nbship.project.kinds.dockerfile import DockerfileInput
 from nbship.project.plan import BuildPlan, make_plan, notebook_uid, python_of
 from nbship.references import split_reference, validate_reference
 from nbship.render import support
-from nbship.render.dockerfile import render_dockerfile
 from nbship.render.dockerignore import context_entries, context_patterns, render_dockerignore
 from nbship.reporter import RecordingReporter, Reporter
 from nbship.runtime.reproducible import normalize_image
@@ -54,7 +54,7 @@ def dockerfile(
     own = project.input(DockerfileInput)
     if own is not None:
         return own.text()
-    return render_dockerfile(plan_for(project, options or ImageOptions(), buildkit=buildkit))
+    return rendered.dockerfile(plan_for(project, options or ImageOptions(), buildkit=buildkit))
 
 
 def init(
@@ -79,7 +79,7 @@ def init(
         )
     generated = dataclasses.replace(project, inputs=tuple(i for i in project.inputs if i is not own))
     plan = plan_for(generated, options or ImageOptions(), buildkit=buildkit, own_folder=True)
-    text = render_dockerfile(plan)
+    text = rendered.dockerfile(plan)
     files = [NewFile(target, text.encode())]
     files += [NewFile(path, data, mode) for path, data, mode in support.folder_files(project.root)]
     if project.dockerignore is None:
@@ -148,7 +148,7 @@ def _dockerfile_text(
         reporter.info(own_dockerfile_notice(project))
         return own.text(), python_of(project).version, None
     plan = plan_for(project, options.image, buildkit=builder.kind == "buildkit")
-    return render_dockerfile(plan), plan.python.version, plan.base_image
+    return rendered.dockerfile(plan), plan.python.version, plan.base_image
 
 
 def base_digest(engine: Engine, base_image: str) -> str:
