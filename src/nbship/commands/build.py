@@ -18,6 +18,7 @@ from nbship.commands.source_date import source_date
 from nbship.engine import Engine
 from nbship.engine.base import Builder, BuildRequest
 from nbship.engine.buildlog import NotInContext
+from nbship.engine.info import ImageInfo
 from nbship.errors import BuildError, ProjectError, UsageError
 from nbship.ignore import Matcher, Pattern
 from nbship.ignore import lines as ignore_lines
@@ -30,7 +31,6 @@ from nbship.references import split_reference, validate_reference
 from nbship.render import support
 from nbship.render.dockerignore import context_entries, context_patterns, render_dockerignore
 from nbship.reporter import RecordingReporter, Reporter
-from nbship.runtime.reproducible import normalize_image
 from nbship.sources.open import ProjectPath, open_project, refuse_fetched
 from nbship.values import public_url
 from nbship.writing import NewFile, preflight, write_all
@@ -263,7 +263,13 @@ def build_project(engine: Engine, project: Project, options: BuildOptions, repor
         plain = engine.image(tag)
         if add_sbom(engine, project, tag, builder, base, own_args, reporter) and plain is not None:
             engine.remove_untagged_image(plain.id)  # the image without its SBOM: left dangling otherwise
-    built = normalize_image(engine, tag, when.epoch) if when is not None else engine.image(tag)
+    built: ImageInfo | None
+    if when is not None:
+        from nbship.runtime.reproducible import normalize_image  # tar and image tools: only when asked
+
+        built = normalize_image(engine, tag, when.epoch)
+    else:
+        built = engine.image(tag)
     assert built is not None, "engine.build checks that the tag exists"
     if existing is not None and existing.id != built.id:
         # The image this tag named before is now dangling; without this every rebuild would leave one.
