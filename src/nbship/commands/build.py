@@ -12,7 +12,6 @@ from nbship import contract as c
 from nbship.commands import rendered
 from nbship.commands import reproducible as repro
 from nbship.commands.fresh import BuildInputs, BuildOutcome, up_to_date_message
-from nbship.commands.own_sbom import add_sbom, final_base
 from nbship.commands.source_date import git as _git
 from nbship.commands.source_date import source_date
 from nbship.engine import Engine
@@ -258,6 +257,8 @@ def build_project(engine: Engine, project: Project, options: BuildOptions, repor
             raise _not_in_context(project, ignore, exc) from exc
     own = project.input(DockerfileInput)
     if own is not None:
+        from nbship.commands.own_sbom import add_sbom, final_base  # the project's own Dockerfile only
+
         base = final_base(text)
         own_args = {**(sbom_build_args(engine, project, base) if base else {}), **build_args}
         plain = engine.image(tag)
