@@ -181,10 +181,10 @@ EXPLAIN: dict[str, tuple[str, str]] = {
     EDIT: (
         "Notebooks are copied in a late stage that only an edit to them invalidates; the environment and data "
         "layers come from cache.",
-        "nbship's rebuild reruns the `content` stage (its copy and one RUN that trims the copy, writes the "
-        "manifest and sorts the copy into its layers: a container and a snapshot on BuildKit 0.8) and the COPY "
-        "of the notebooks' layer, plus the CLI's up-to-date check; a `COPY notebooks` of a hand-written "
-        "Dockerfile is one cached-context copy.",
+        "nbship's rebuild reruns the `content` stage (one RUN that copies the project from the mounted "
+        "context without data/, writes the manifest and sorts the copy into its layers: a container and a "
+        "snapshot on BuildKit 0.8) and the COPY of the notebooks' layer, plus the CLI's up-to-date check; a "
+        "`COPY notebooks` of a hand-written Dockerfile is one cached-context copy.",
     ),
     DEPENDENCY: (
         "nbship reruns only its install step (the assembly in the same RUN, moving what uv installed, the "

@@ -42,11 +42,11 @@ def write_files(root: Path, files: Mapping[str, str | bytes]) -> Path:
     return root
 
 
-def plan_of(root: Path, *, buildkit: bool = True, **options: Any) -> BuildPlan:
+def plan_of(root: Path, *, buildkit: bool = True, mount_context: bool = True, **options: Any) -> BuildPlan:
     """The build plan nbship makes for the project at `root` (image options as keywords)."""
-    return plan_for(detect(root), ImageOptions(**options), buildkit=buildkit)
+    return plan_for(detect(root), ImageOptions(**options), buildkit=buildkit, mount_context=mount_context)
 
 
-def render(root: Path, *, buildkit: bool = True, **options: Any) -> str:
-    """The Dockerfile nbship renders for the project at `root`."""
-    return render_dockerfile(plan_of(root, buildkit=buildkit, **options))
+def render(root: Path, *, buildkit: bool = True, mount_context: bool = True, **options: Any) -> str:
+    """The Dockerfile nbship renders for the project at `root` (`mount_context`: for BuildKit, not Buildah)."""
+    return render_dockerfile(plan_of(root, buildkit=buildkit, mount_context=mount_context, **options))

@@ -453,9 +453,12 @@ def test_no_data_no_postbuild_no_start(make_project: MakeProject) -> None:
 
 
 def test_data_is_its_own_layer(make_project: MakeProject) -> None:
-    text = render(make_project({"data/a.csv": "1"}))
-    assert "ln -s /opt/nbship/data /opt/nbship/project/data" in text
-    assert "rm -rf /opt/nbship/project/data" in text
+    root = make_project({"data/a.csv": "1"})
+    text = render(root)  # BuildKit: the copy from the mounted context leaves data/ out and links it
+    assert "split --from /tmp/nbship/context --skip data --skip .nbship-image --data-link /opt/nbship/data" in text
+    copied = render(root, mount_context=False)  # Buildah, the classic builder: COPY ., then a trim
+    assert "ln -s /opt/nbship/data /opt/nbship/project/data" in copied
+    assert "rm -rf /opt/nbship/project/data" in copied
 
 
 def test_label_title_is_json_quoted(make_project: MakeProject) -> None:

@@ -28,22 +28,32 @@ def stages(text: str) -> dict[str, list[str]]:
     return found
 
 
-@pytest.mark.parametrize("buildkit", [True, False])
-def test_without_postbuild_an_edit_reruns_one_step(make_project: MakeProject, buildkit: bool) -> None:
-    text = render(make_project(PROJECT), buildkit=buildkit)
+@pytest.mark.parametrize(("buildkit", "mount_context"), [(True, True), (True, False), (False, False)])
+def test_without_postbuild_an_edit_reruns_one_step(
+    make_project: MakeProject, buildkit: bool, mount_context: bool
+) -> None:
+    text = render(make_project(PROJECT), buildkit=buildkit, mount_context=mount_context)
     parts = stages(text)
     content, sbom, image = parts["content"], parts["sbom"], parts["image"]
-    manifest = [s for s in content if MANIFEST_STEP in s]
-    assert len(manifest) == 1 and manifest[0] == content[-1]
-    # One RUN in the stage: the trim of the copy, the manifest of what is left, then the copy
-    # sorted into its layers (the specs apart, the notebooks with the manifest).
-    step = manifest[0]
-    assert [s for s in content if s.startswith("RUN ")] == manifest and f"rm -rf {c.CONTENT_DIR}/data" in step
     last = "/tmp/nbship/content/last"
     stable = "/tmp/nbship/content/stable"
-    split = f"split {c.CONTENT_DIR} proj {last}/manifest.json {stable} {last}/project requirements.txt"
+    step = content[-1]
+    assert [s for s in content if s.startswith("RUN ")] == [step]
+    if mount_context:
+        # BuildKit: no COPY step; the one RUN copies the mounted context without data/ (which it
+        # links), writes the manifest and sorts the copy into its layers.
+        assert not any(s.startswith("COPY ") for s in content)
+        assert "--mount=type=bind,source=.,target=/tmp/nbship/context" in step
+        copy = "split --from /tmp/nbship/context --skip data --skip .nbship-image --data-link /opt/nbship/data --"
+        assert copy in step
+        split = f"-- {c.CONTENT_DIR} proj {last}/manifest.json {stable} {last}/project requirements.txt"
+    else:
+        # One RUN after the copy: the trim of the copy, the manifest of what is left, then the copy
+        # sorted into its layers (the specs apart, the notebooks with the manifest).
+        assert f"COPY . {c.CONTENT_DIR}/" in content and f"rm -rf {c.CONTENT_DIR}/data" in step
+        split = f"split {c.CONTENT_DIR} proj {last}/manifest.json {stable} {last}/project requirements.txt"
     assert " ".join(step.split()).endswith(split)
-    assert ("--mount=type=bind,from=nbship" in manifest[0]) is buildkit
+    assert ("--mount=type=bind,from=nbship" in step) is buildkit
     assert sbom[0] == "FROM installed AS sbom" and sbom[-1].startswith(f"RUN python3 {c.SBOM_WRITER} ")
     assert "COPY requirements.txt" not in "\n".join(sbom)  # no lock here: nothing to copy
     # The image stage runs nothing: it copies the SBOM, the specs, the rest of the project, then the

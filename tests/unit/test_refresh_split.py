@@ -3,6 +3,7 @@ apart, the notebooks last, the rest in place; merged back in that order, the cop
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -115,3 +116,75 @@ def test_nothing_is_lost_and_each_file_is_in_one_layer(files: dict[str, tuple[by
         merged = tmp / "merged"
         merge(stable, content, last, into=merged)
         assert tree_of(merged) == before
+
+
+def times_of(root: Path) -> dict[str, int]:
+    return {
+        Path(folder, name).relative_to(root).as_posix(): os.lstat(Path(folder, name)).st_mtime_ns
+        for folder, dirs, files in os.walk(root)
+        for name in dirs + files
+    }
+
+
+def without(tree: dict[str, tuple[str, object]], skip: list[str]) -> dict[str, tuple[str, object]]:
+    return {rel: entry for rel, entry in tree.items() if not any(rel == s or rel.startswith(s + "/") for s in skip)}
+
+
+def test_the_copy_from_the_context_is_what_copy_makes_less_what_is_skipped(tmp_path: Path) -> None:
+    context = tmp_path / "context"
+    (context / "data").mkdir(parents=True)
+    (context / "data" / "big.nc").write_bytes(b"x" * 100)
+    (context / "binder").mkdir()
+    (context / "binder").chmod(0o711)
+    (context / "binder" / "environment.yml").write_text("dependencies: []\n")
+    (context / "binder" / "postBuild").write_text("echo hi\n")
+    (context / "binder" / "postBuild").chmod(0o755)
+    (context / "empty").mkdir()
+    (context / "analysis.ipynb").write_text("{}")
+    (context / "secret.txt").write_text("no\n")
+    (context / "secret.txt").chmod(0o600)
+    (context / "etc").symlink_to("/etc")  # a link out of the project: copied as a link, not followed
+    (context / "again.ipynb").symlink_to("analysis.ipynb")
+    os.utime(context / "analysis.ipynb", ns=(1_600_000_000_000_000_000, 1_600_000_000_000_000_000))
+    os.utime(context / "binder", ns=(1_500_000_000_000_000_000, 1_500_000_000_000_000_000))
+    skip = ["data", ".nbship-image", "binder/environment.yml"]
+    content, stable, last = tmp_path / "project", tmp_path / "stable", tmp_path / "last" / "project"
+    manifest = tmp_path / "last" / "manifest.json"
+    args = ["split", "--from", str(context), *(f"--skip={s}" for s in skip), "--data-link", "/opt/nbship/data", "--"]
+    assert refresh.main([*args, str(content), "-x", str(manifest), str(stable), str(last)]) == 0
+    merged = tmp_path / "merged"
+    merge(stable, content, last, into=merged)
+    expected = without(tree_of(context), skip)
+    expected["data"] = ("link", "/opt/nbship/data")
+    assert tree_of(merged) == expected
+    assert tree_of(last) == {"analysis.ipynb": ("file", (b"{}", 0o644))}
+    copied, source = times_of(content), times_of(context)
+    assert copied["binder"] == source["binder"] and copied["etc"] == source["etc"]
+    assert times_of(last)["analysis.ipynb"] == source["analysis.ipynb"]
+    delivered = refresh.parse_delivery(json.loads(manifest.read_text()))
+    assert delivered is not None and delivered.project == "-x"
+    assert not (content / "data" / "big.nc").exists()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    files=st.dictionaries(_PATH, st.tuples(st.binary(max_size=20), _MODES), max_size=9),
+    skip=st.lists(_PATH, max_size=3),
+)
+def test_the_copy_leaves_out_the_skipped_paths_alone(files: dict[str, tuple[bytes, int]], skip: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = Path(scratch)
+        context = tmp / "context"
+        context.mkdir()
+        for rel, (data, mode) in files.items():
+            path = context / rel
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+            except (FileExistsError, NotADirectoryError, IsADirectoryError):
+                continue
+            path.chmod(mode)
+        refresh.copy_project(str(context), str(tmp / "copy"), skip)
+        copied = tree_of(tmp / "copy")
+        assert copied == without(tree_of(context), skip)
+        assert times_of(tmp / "copy") == {rel: t for rel, t in times_of(context).items() if rel in copied}

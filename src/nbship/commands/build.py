@@ -40,9 +40,13 @@ def default_tag(project: Project) -> str:
     return project.settings.image or f"{project.slug}:{project.origin.tag if project.origin else 'latest'}"
 
 
-def plan_for(project: Project, options: ImageOptions, *, buildkit: bool, own_folder: bool = False) -> BuildPlan:
-    """The plan of the project's image; `own_folder`: the support files come from .nbship-image/."""
-    return make_plan(project, options, buildkit=buildkit, support_image=None if own_folder else support.support_image())
+def plan_for(
+    project: Project, options: ImageOptions, *, buildkit: bool, own_folder: bool = False, mount_context: bool = True
+) -> BuildPlan:
+    """The plan of the project's image; `own_folder`: the support files come from .nbship-image/;
+    `mount_context`: the builder keys a step on the context it mounts (BuildKit does)."""
+    support_image = None if own_folder else support.support_image()
+    return make_plan(project, options, buildkit=buildkit, support_image=support_image, mount_context=mount_context)
 
 
 def dockerfile(
@@ -77,7 +81,8 @@ def init(
             "To replace it with nbship's, run `nbship init --force` (your file will be overwritten)."
         )
     generated = dataclasses.replace(project, inputs=tuple(i for i in project.inputs if i is not own))
-    plan = plan_for(generated, options or ImageOptions(), buildkit=buildkit, own_folder=True)
+    # Built by whatever the user runs, Buildah too: the copy of the project is a COPY step.
+    plan = plan_for(generated, options or ImageOptions(), buildkit=buildkit, own_folder=True, mount_context=False)
     text = rendered.dockerfile(plan)
     files = [NewFile(target, text.encode())]
     files += [NewFile(path, data, mode) for path, data, mode in support.folder_files(project.root)]
@@ -146,7 +151,8 @@ def _dockerfile_text(
     if own is not None:
         reporter.info(own_dockerfile_notice(project))
         return own.text(), python_of(project).version, None
-    plan = plan_for(project, options.image, buildkit=builder.kind == "buildkit")
+    buildkit = builder.kind == "buildkit"
+    plan = plan_for(project, options.image, buildkit=buildkit, mount_context=buildkit and builder.mounts_keyed)
     return rendered.dockerfile(plan), plan.python.version, plan.base_image
 
 

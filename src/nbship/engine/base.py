@@ -98,6 +98,9 @@ class Builder:
 
     kind: Literal["buildkit", "classic"]
     description: str
+    # A RUN with a read-only bind mount is rerun when what it mounts changes (BuildKit). Buildah
+    # before 1.35 reuses the step whatever the mount shows, so its Dockerfile copies instead.
+    mounts_keyed: bool = True
 
 
 @dataclass(frozen=True)

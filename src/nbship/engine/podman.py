@@ -265,7 +265,9 @@ class PodmanEngine:
             return Builder("classic", f"podman build, without cache mounts (as asked), on {self.description}")
         # Buildah runs the BuildKit features nbship's Dockerfile uses: cache mounts and secrets.
         return Builder(
-            "buildkit", f"podman build (Buildah {self.facts['host'].get('buildahVersion', '?')}) on {self.description}"
+            "buildkit",
+            f"podman build (Buildah {self.facts['host'].get('buildahVersion', '?')}) on {self.description}",
+            mounts_keyed=False,
         )
 
     def _build_env(self) -> dict[str, str | None]:

@@ -7,10 +7,13 @@ compose file, or a plain `docker run -v NAME:/home/jovyan/work`. It must run on 
 
     nbship-refresh manifest CONTENT_DIR [PROJECT]  print what CONTENT_DIR delivers (JSON)
     nbship-refresh sync CONTENT_DIR MANIFEST WORK  bring WORK up to date with CONTENT_DIR
-    nbship-refresh split CONTENT_DIR PROJECT MANIFEST STABLE LAST [REL ...]
-                                                   write the manifest to MANIFEST, then move
-                                                   the files REL into STABLE and the notebooks
-                                                   into LAST (the build's layers)
+    nbship-refresh split [--from CONTEXT --skip REL... --data-link DIR] CONTENT_DIR PROJECT
+                         MANIFEST STABLE LAST [REL ...]
+                                                   (copy CONTEXT into CONTENT_DIR without the
+                                                   REL to skip, link data/ to DIR), write the
+                                                   manifest to MANIFEST, then move the files REL
+                                                   into STABLE and the notebooks into LAST (the
+                                                   build's layers)
 
 `sync` is a three-way merge per file between what the image delivers now (MANIFEST), what it
 delivered the last time (WORK/.nbship/delivered.json) and what is in WORK now:
@@ -33,6 +36,7 @@ is a link into the image: large data is never copied or hashed at start-up.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
@@ -47,6 +51,7 @@ if __package__:
         Unreadable,
         build_manifest,
         clean_rel,
+        copy_project,
         file_hash,
         parse_delivery,
         read_json,
@@ -63,6 +68,7 @@ else:
         Unreadable,
         build_manifest,
         clean_rel,
+        copy_project,
         file_hash,
         parse_delivery,
         read_json,
@@ -82,6 +88,7 @@ __all__ = [
     "beside_name",
     "build_manifest",
     "clean_rel",
+    "copy_project",
     "file_hash",
     "main",
     "parse_delivery",
@@ -194,19 +201,35 @@ def sync(content: str, manifest_path: str, work: str, disk: Disk | None = None) 
     return report.lines()
 
 
+def _split(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="nbship-refresh split")
+    parser.add_argument("--from", dest="source", help="the build context, mounted: copied first")
+    parser.add_argument("--skip", action="append", default=[], help="a relative path the copy leaves out")
+    parser.add_argument("--data-link", help="where the project's data/ link points (made after the copy)")
+    parser.add_argument("paths", nargs="+", metavar="CONTENT PROJECT MANIFEST STABLE LAST [REL ...]")
+    args = parser.parse_args(argv)
+    if len(args.paths) < 5:
+        parser.error("CONTENT PROJECT MANIFEST STABLE LAST are needed")
+    content, project, manifest, stable, last = args.paths[:5]
+    if args.source is not None:
+        copy_project(args.source, content, args.skip)
+    if args.data_link is not None:
+        os.symlink(args.data_link, os.path.join(content, LINKED[0]))
+    for folder in (os.path.dirname(manifest), stable, last):
+        os.makedirs(folder, exist_ok=True)
+    delivered = build_manifest(content, project)
+    with open(manifest, "w", encoding="utf-8") as handle:
+        handle.write(delivered.dump())
+    split_layers(content, delivered, stable, last, args.paths[5:])
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if len(argv) in (2, 3) and argv[0] == "manifest":
         sys.stdout.write(build_manifest(argv[1], argv[2] if len(argv) == 3 else "").dump())
         return 0
-    if len(argv) >= 6 and argv[0] == "split":
-        content, project, manifest, stable, last = argv[1:6]
-        for folder in (os.path.dirname(manifest), stable, last):
-            os.makedirs(folder, exist_ok=True)
-        delivered = build_manifest(content, project)
-        with open(manifest, "w", encoding="utf-8") as handle:
-            handle.write(delivered.dump())
-        split_layers(content, delivered, stable, last, argv[6:])
-        return 0
+    if argv[:1] == ["split"]:
+        return _split(argv[1:])
     if len(argv) == 4 and argv[0] == "sync":
         try:
             lines = sync(argv[1], argv[2], argv[3])

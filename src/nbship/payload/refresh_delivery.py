@@ -7,7 +7,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import stat
+from collections.abc import Iterable
 
 RECORD_DIR = ".nbship"
 RECORD = ".nbship/delivered.json"
@@ -106,6 +108,42 @@ def build_manifest(content: str, project: str = "") -> Delivery:
                 files[rel] = file_hash(path)
                 modes[rel] = info.st_mode & 0o777
     return Delivery(files, modes, project)
+
+
+def copy_project(source: str, dest: str, skip: Iterable[str]) -> None:
+    """Copy the build context mounted at `source` into `dest` as `COPY . dest/` lays it out,
+    leaving out the relative paths `skip` (data/, nbship's folder, what .dockerignore hides from
+    the image): files, folders and links with their modes and times, links as links (never
+    followed), owned by whoever runs this (root, as COPY makes them). Other kinds of entry
+    (sockets, fifos) are left out. The mount is read, never written: the copy replaces a COPY step
+    and the snapshot it costs, and data/ is never read."""
+    left_out = set(skip)
+    os.makedirs(dest, exist_ok=True)
+    folders: list[tuple[str, os.stat_result]] = []  # given their times last: filling them changes them
+    todo = [""]
+    while todo:
+        rel = todo.pop()
+        with os.scandir(os.path.join(source, rel) if rel else source) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                child = f"{rel}/{entry.name}" if rel else entry.name
+                if child in left_out:
+                    continue
+                info = entry.stat(follow_symlinks=False)
+                target = os.path.join(dest, child)
+                if stat.S_ISDIR(info.st_mode):
+                    os.mkdir(target)
+                    folders.append((target, info))
+                    todo.append(child)
+                elif stat.S_ISLNK(info.st_mode):
+                    os.symlink(os.readlink(entry.path), target)
+                    os.utime(target, ns=(info.st_atime_ns, info.st_mtime_ns), follow_symlinks=False)
+                elif stat.S_ISREG(info.st_mode):
+                    shutil.copyfile(entry.path, target, follow_symlinks=False)
+                    os.chmod(target, stat.S_IMODE(info.st_mode))
+                    os.utime(target, ns=(info.st_atime_ns, info.st_mtime_ns))
+    for target, info in reversed(folders):
+        os.chmod(target, stat.S_IMODE(info.st_mode))
+        os.utime(target, ns=(info.st_atime_ns, info.st_mtime_ns))
 
 
 def _move(content: str, rel: str, dest: str) -> None:

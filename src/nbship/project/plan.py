@@ -39,6 +39,7 @@ class BuildPlan:
     python: PythonChoice
     installer: Installer
     buildkit: bool  # cache and secret mounts need BuildKit; the classic builder gets neither
+    mount_context: bool  # the builder reruns a step when the context it bind-mounts changes (BuildKit)
     user: str
     uid: int
     jupyterlab: str | None  # the requirement nbship adds; None when the project brings JupyterLab
@@ -131,7 +132,9 @@ def notebook_uid(project: Project, options: ImageOptions) -> int:
     return uid
 
 
-def make_plan(project: Project, options: ImageOptions, *, buildkit: bool, support_image: str | None) -> BuildPlan:
+def make_plan(
+    project: Project, options: ImageOptions, *, buildkit: bool, support_image: str | None, mount_context: bool
+) -> BuildPlan:
     if project.input(DockerfileInput) is not None:
         raise UsageError("The project has its own Dockerfile, which nbship builds as is: there is no plan to make.")
     settings = project.settings
@@ -162,6 +165,7 @@ def make_plan(project: Project, options: ImageOptions, *, buildkit: bool, suppor
         python=python,
         installer=installer,
         buildkit=buildkit,
+        mount_context=buildkit and mount_context,
         user=c.NB_USER,
         uid=uid,
         jupyterlab=None if provided & JUPYTER_PROVIDERS else jupyterlab_for(python.version),

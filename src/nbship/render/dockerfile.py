@@ -27,6 +27,7 @@ _CA_MOUNT = f"--mount=type=secret,id={c.CA_SECRET},mode=0444,required=false \\\n
 # Build-stage paths that no image holds: nbship's programs (the refresh program and its modules)
 # in the content stage, the locks in the SBOM's.
 _STAGED_BIN = "/tmp/nbship/bin"  # noqa: S108 - inside a build stage
+_CONTEXT_MOUNT = "/tmp/nbship/context"  # noqa: S108 - inside a build stage
 _SBOM_LOCKS_DIR = "/tmp/nbship/locks"  # noqa: S108 - inside a build stage
 # The content stage's layers apart from the project's rest: the specs (a tree like CONTENT_DIR's),
 # and the notebooks with the manifest (a tree like NBSHIP_DIR's).
@@ -173,6 +174,11 @@ def shared_values(plan: p.BuildPlan) -> dict[str, Any]:
         # Without a step after the project's copy (postBuild), the manifest and the SBOM are made
         # where a notebook edit reruns the fewest steps; after one, they must see what it added.
         "early_records": not plan.stage("final"),
+        # BuildKit mounts the context into the content stage's one RUN, unless a step (a script
+        # made runnable) changes the copy before it is recorded.
+        "context_mount": _CONTEXT_MOUNT
+        if plan.mount_context and not plan.stage("final") and not plan.stage("content")
+        else "",
         "sbom_locks": plan.sbom_locks,
         "sbom_locks_dir": _SBOM_LOCKS_DIR,
         "sbom": c.SBOM,
