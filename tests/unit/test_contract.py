@@ -315,3 +315,53 @@ def test_the_lazy_api_names_what_its_type_imports_name() -> None:
         assert getattr(api, name) is not None
     with pytest.raises(AttributeError):
         _ = api.no_such_command  # type: ignore[attr-defined]
+
+
+# What reading a project for a build costs after a notebook edit: detection, the settings, the
+# plan, the Dockerfile (from its cache), the lock's check, the context's ignore list and
+# fingerprint, all before the engine is first asked. None of it needs the settings' schema, the
+# engine's SDK, asyncio, Jinja (the Dockerfile is known), YAML or the solver.
+_BEFORE_ENGINE = ("pydantic", "docker", "requests", "asyncio", "jinja2", "rattler", "yaml", "nbformat", "http.server")
+_READ_FOR_BUILD = """
+import sys
+from pathlib import Path
+from nbship.commands import build, fresh, rendered
+from nbship.lock import manage
+from nbship.options import BuildOptions
+from nbship.render.dockerignore import context_patterns
+from nbship.reporter import RecordingReporter
+from nbship.sources.open import open_project
+
+root = Path(sys.argv[1])
+options = BuildOptions()
+assert fresh.lookup(root, options, engine=None, reporter=RecordingReporter()) is None  # no record yet
+project = open_project(root)
+plan = build.plan_for(project, options.image, buildkit=True)
+text = rendered.dockerfile(plan)
+manage.ensure_locks(project, python=plan.python.version, channel_auth=None, reporter=RecordingReporter())
+build.fingerprint(project.root, text, context_patterns(project))
+print("loaded:", *sorted({m.split(".")[0] for m in sys.modules} | set(sys.modules)))
+"""
+
+
+def _read_for_build(root: Path, env: dict[str, str]) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", _READ_FOR_BUILD, str(root)], capture_output=True, text=True, env=env, check=True
+    )
+    return set(done.stdout.strip().splitlines()[-1].split()[1:]) & set(_BEFORE_ENGINE)
+
+
+def test_reading_a_changed_project_for_a_build_loads_nothing_heavy(tmp_path: Path) -> None:
+    import shutil
+
+    root = tmp_path / "project"
+    shutil.copytree(SRC.parent.parent / "examples" / "sea-surface-temperature", root)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NBSHIP_")}
+    env["NBSHIP_CACHE_DIR"] = str(tmp_path / "cache")
+    assert _read_for_build(root, env) == {"jinja2"}  # the first render of this plan fills the cache
+    (root / "sst_analysis.ipynb").write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+    assert _read_for_build(root, env) == set()
+    # Settings to check (a variable, a file) are read with the schema: pydantic, and only it.
+    assert _read_for_build(root, {**env, "NBSHIP_PORT": "9999"}) == {"pydantic"}
+    (root / "nbship.toml").write_text("ready-timeout = 30\n")  # a run-time setting: the same plan
+    assert _read_for_build(root, env) == {"pydantic"}

@@ -414,7 +414,7 @@ def test_bad_hub_settings_name_their_line(make_project: MakeProject, text: str, 
     )
 )
 def test_any_authenticator_table_is_read_or_refused_with_a_message(data: dict[str, Any]) -> None:
-    from nbship import settings as s
+    from nbship import settings_model as s
 
     message = message_of(lambda: s._validate({"hub": {"authenticator": data}}, Path("nbship.toml"), "", ""))
     if message is None:

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from nbship.errors import InputFileError, UsageError
 from nbship.resources import GpuRequest
-from nbship.settings import ENV_NAMES, ENV_SETTINGS, TOP_KEYS, Settings, env_name, load_settings
+from nbship.settings import ENV_NAMES, ENV_SETTINGS, Settings, env_name, load_settings
+from nbship.settings_model import TOP_KEYS
 
 from .helpers import MakeProject, message_of
 
@@ -180,7 +181,7 @@ def test_layering_loses_nothing(make_project: MakeProject, tmp_path: Path, in_fi
     )
 )
 def test_any_settings_data_is_read_or_refused_with_a_message(data: dict[str, Any]) -> None:
-    from nbship import settings as s
+    from nbship import settings_model as s
 
     data = {key: value for key, value in data.items() if value is not None}
     message = message_of(lambda: s._validate(data, Path("nbship.toml"), "", ""))
@@ -192,3 +193,34 @@ def test_any_settings_data_is_read_or_refused_with_a_message(data: dict[str, Any
 def test_any_variables_are_read_or_refused_with_a_message(env: dict[str, str]) -> None:
     message = message_of(lambda: load_settings(None, env))
     assert message is None or any(name in message for name in env)
+
+
+def test_the_plain_defaults_are_what_the_schema_gives_for_no_settings() -> None:
+    # Without a settings file or variable nbship never imports the schema: its defaults are the
+    # plain values', so the two must agree field by field, and hold the same fields.
+    import dataclasses
+
+    from nbship import settings_model
+
+    read = settings_model.as_value(settings_model.SettingsModel.model_validate({}))
+    for field in dataclasses.fields(Settings):
+        assert getattr(read, field.name) == getattr(Settings(), field.name), field.name
+    assert read == Settings()
+    for model, value in settings_model.VALUES.items():
+        assert {f.name for f in dataclasses.fields(value)} == set(model.model_fields) | (
+            {"traits"} if model is settings_model.AuthenticatorModel else set()
+        ), value.__name__
+
+
+def test_no_settings_read_without_the_schema(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\n')
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom nbship.settings import load_settings\n"
+        f"print(load_settings(Path({str(tmp_path)!r}), {{'NBSHIP_PORT': ' '}})[1])\n"
+        "print(*sorted(m for m in sys.modules if m.startswith(('pydantic', 'nbship.settings_model'))))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split("\n")[:2] == ["None", ""], result.stdout

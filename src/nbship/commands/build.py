@@ -9,14 +9,15 @@ from pathlib import Path
 
 from nbship import __version__
 from nbship import contract as c
+from nbship.commands import rendered
 from nbship.commands import reproducible as repro
 from nbship.commands.fresh import BuildInputs, BuildOutcome, up_to_date_message
-from nbship.commands.own_sbom import add_sbom, final_base
 from nbship.commands.source_date import git as _git
 from nbship.commands.source_date import source_date
 from nbship.engine import Engine
 from nbship.engine.base import Builder, BuildRequest
 from nbship.engine.buildlog import NotInContext
+from nbship.engine.info import ImageInfo
 from nbship.errors import BuildError, ProjectError, UsageError
 from nbship.ignore import Matcher, Pattern
 from nbship.ignore import lines as ignore_lines
@@ -27,10 +28,8 @@ from nbship.project.kinds.dockerfile import DockerfileInput
 from nbship.project.plan import BuildPlan, make_plan, notebook_uid, python_of
 from nbship.references import split_reference, validate_reference
 from nbship.render import support
-from nbship.render.dockerfile import render_dockerfile
 from nbship.render.dockerignore import context_entries, context_patterns, render_dockerignore
 from nbship.reporter import RecordingReporter, Reporter
-from nbship.runtime.reproducible import normalize_image
 from nbship.sources.open import ProjectPath, open_project, refuse_fetched
 from nbship.values import public_url
 from nbship.writing import NewFile, preflight, write_all
@@ -58,7 +57,7 @@ def dockerfile(
     own = project.input(DockerfileInput)
     if own is not None:
         return own.text()
-    return render_dockerfile(plan_for(project, options or ImageOptions(), buildkit=buildkit))
+    return rendered.dockerfile(plan_for(project, options or ImageOptions(), buildkit=buildkit))
 
 
 def init(
@@ -84,7 +83,7 @@ def init(
     generated = dataclasses.replace(project, inputs=tuple(i for i in project.inputs if i is not own))
     # Built by whatever the user runs, Buildah too: the copy of the project is a COPY step.
     plan = plan_for(generated, options or ImageOptions(), buildkit=buildkit, own_folder=True, mount_context=False)
-    text = render_dockerfile(plan)
+    text = rendered.dockerfile(plan)
     files = [NewFile(target, text.encode())]
     files += [NewFile(path, data, mode) for path, data, mode in support.folder_files(project.root)]
     if project.dockerignore is None:
@@ -154,7 +153,7 @@ def _dockerfile_text(
         return own.text(), python_of(project).version, None
     buildkit = builder.kind == "buildkit"
     plan = plan_for(project, options.image, buildkit=buildkit, mount_context=buildkit and builder.mounts_keyed)
-    return render_dockerfile(plan), plan.python.version, plan.base_image
+    return rendered.dockerfile(plan), plan.python.version, plan.base_image
 
 
 def base_digest(engine: Engine, base_image: str) -> str:
@@ -264,12 +263,20 @@ def build_project(engine: Engine, project: Project, options: BuildOptions, repor
             raise _not_in_context(project, ignore, exc) from exc
     own = project.input(DockerfileInput)
     if own is not None:
+        from nbship.commands.own_sbom import add_sbom, final_base  # the project's own Dockerfile only
+
         base = final_base(text)
         own_args = {**(sbom_build_args(engine, project, base) if base else {}), **build_args}
         plain = engine.image(tag)
         if add_sbom(engine, project, tag, builder, base, own_args, reporter) and plain is not None:
             engine.remove_untagged_image(plain.id)  # the image without its SBOM: left dangling otherwise
-    built = normalize_image(engine, tag, when.epoch) if when is not None else engine.image(tag)
+    built: ImageInfo | None
+    if when is not None:
+        from nbship.runtime.reproducible import normalize_image  # tar and image tools: only when asked
+
+        built = normalize_image(engine, tag, when.epoch)
+    else:
+        built = engine.image(tag)
     assert built is not None, "engine.build checks that the tag exists"
     if existing is not None and existing.id != built.id:
         # The image this tag named before is now dangling; without this every rebuild would leave one.

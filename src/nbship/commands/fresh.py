@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from nbship import __version__
 from nbship import contract as c
-from nbship.cachedir import cache_home
+from nbship.cachedir import cache_home, own_digest
 from nbship.engine import connect_reader
 from nbship.engine.info import BuildReport, ImageInfo
 from nbship.errors import NbshipError
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from nbship.reporter import Reporter
     from nbship.sources.refs import ProjectPath
 
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2
 # Where detection and the settings look besides the top of the project (nbship's binder folders).
 _CONFIG_DIRS = ("binder", ".binder")
 # Variables that choose an engine, a daemon, a setting, a clock, an index or a cache.
@@ -122,16 +122,6 @@ def _programs() -> Iterator[str]:
                 yield _stat_line(candidate, candidate)
 
 
-def _own_files() -> Iterator[str]:
-    package = Path(__file__).resolve().parent.parent
-    for folder, dirs, files in os.walk(package):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        for name in sorted(files):
-            if not name.endswith((".pyc", ".pyo")):
-                path = os.path.join(folder, name)
-                yield _stat_line(os.path.relpath(path, package), path)
-
-
 def _walk(root: Path, ignore: tuple[str, ...]) -> Iterator[tuple[str, os.stat_result | None]]:
     from nbship import ignore as ignoring
 
@@ -168,7 +158,7 @@ def _state(root: Path, options: BuildOptions, engine: EngineChoice | None, ignor
     add([f"engine {engine}", *(f"env {k}={v}" for k, v in env), *ignore])
     add(git)
     add(_programs())
-    add(_own_files())
+    add([f"own {own_digest()}"])
     newest = 0
     for path, st in _walk(root, ignore):
         if st is None:

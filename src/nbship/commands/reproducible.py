@@ -28,7 +28,6 @@ from nbship.project.kinds.r import RUNTIME_PACKAGES as R_RUNTIME_PACKAGES
 from nbship.project.kinds.r import RInput
 from nbship.render.dockerignore import context_entries
 from nbship.reporter import Reporter
-from nbship.runtime.reproducible import iso
 
 
 def wanted(project: Project, options: BuildOptions) -> bool:
@@ -43,6 +42,8 @@ def clock(project: Project, reporter: Reporter) -> SourceDate:
             f"{c.SOURCE_DATE_EPOCH_ENV} set nor a git commit. Commit the project (`git init && git add -A && "
             f"git commit`), or set {c.SOURCE_DATE_EPOCH_ENV} to seconds since 1970, or build without --reproducible."
         )
+    from nbship.runtime.reproducible import iso  # its image tools: only for a reproducible build
+
     reporter.info(f"Reproducible build: every time in the image is {iso(found.epoch)} ({found.origin}).")
     unlocked = unlocked_debian(project)
     if unlocked:
@@ -112,4 +113,6 @@ def _file_digest(path: Path) -> str:
 
 
 def labels(project: Project, base: dict[str, str], when: SourceDate) -> dict[str, str]:
+    from nbship.runtime.reproducible import iso
+
     return {**base, c.OCI_CREATED: iso(when.epoch), c.LABEL_PROJECT_ID: identity(project)}

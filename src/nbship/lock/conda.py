@@ -12,7 +12,6 @@ Every rattler call that starts its async runtime runs in a worker process (lock/
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import hashlib
@@ -218,6 +217,8 @@ def _counts(path: Path, wanted: Sequence[str]) -> dict[str, int]:
 def _write_lock(
     spec: CondaInput, *, python: str, platforms: Sequence[Platform], exclude_newer: str | None, update: bool
 ) -> LockResult:
+    import asyncio
+
     import rattler
 
     from nbship.lock import conda_pip, solver

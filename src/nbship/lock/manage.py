@@ -1,6 +1,9 @@
 """Locks for a detected project: which lock it has (conda's nbship.lock or pip's requirements.lock),
 writing it on request or when a build finds it missing or stale, and the secrets a build of a
-locked conda environment needs."""
+locked conda environment needs.
+
+The conda modules (the rattler worker, YAML, the local channels' server, asyncio) are imported only
+for a project with an environment.yml: every build of a pip project reads this module."""
 
 from __future__ import annotations
 
@@ -13,8 +16,6 @@ from pathlib import Path
 
 from nbship import contract as c
 from nbship.errors import InputFileError, ProjectError, UsageError
-from nbship.lock import channels as conda_channels
-from nbship.lock import conda as conda_lock
 from nbship.lock import pip as pip_lock
 from nbship.options import DEFAULT_PLATFORM, LockOptions
 from nbship.project.detect import Project
@@ -65,6 +66,8 @@ def resolve_channel_auth(explicit: Path | None) -> Path | None:
 def lock_project(project: Project, options: LockOptions, *, python: str) -> list[LockOutcome]:
     conda = project.input(CondaInput)
     if conda is not None:
+        from nbship.lock import conda as conda_lock
+
         result = conda_lock.write_lock(
             conda,
             python=python,
@@ -114,6 +117,8 @@ def ensure_locks(project: Project, *, python: str, channel_auth: Path | None, re
         return
     conda = project.input(CondaInput)
     if conda is not None:
+        from nbship.lock import conda as conda_lock
+
         state = conda_lock.lock_state(conda, python=python)
         if state == "current":
             return
@@ -142,6 +147,8 @@ def build_secrets(
     if conda is None or own:
         yield ()
         return
+    from nbship.lock import channels as conda_channels
+
     with conda_channels.conda_secrets(
         conda, lock_display=project.rel(conda.lock_path), auth_file=resolve_channel_auth(channel_auth), gateway=gateway
     ) as secrets:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
-import tarfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -84,6 +83,8 @@ def support_image() -> str:
 
 def support_archive() -> bytes:
     """The support files as a tar, in a deterministic order with fixed owners and times."""
+    import tarfile  # only when the engine lacks the support image: every build imports this module
+
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
         folders = sorted({item.path.rsplit("/", 1)[0] for item in support_files()})
