@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import secrets
 import shutil
 import sys
@@ -87,6 +88,9 @@ def one_round(bench: Bench, results: Results, index: int) -> None:
     tag = f"[{index + 1}/{results.rounds}]"
 
     def timed(metric: str, side: Side, action: Callable[[], Completed | float]) -> None:
+        # What the previous measure wrote (a 700 MB image, a GB of downloads) is flushed first,
+        # untimed: left dirty, its writeback stalls the next side's snapshots and export.
+        os.sync()
         outcome = action()
         seconds = outcome if isinstance(outcome, float) else outcome.seconds
         results.add(metric, side, seconds)
@@ -174,6 +178,7 @@ def variants_round(bench: Bench, results: Results, rounds: int) -> None:
         names = ["baseline", "expert", "nbship", "nbship-nostrip"]
         for name in names if index % 2 == 0 else names[::-1]:
             token = None if name in DOCKERFILE_SIDES else secrets.token_hex(16)
+            os.sync()  # as before every measure of a round: the builds above leave writes pending
             seconds = bench.ready_docker_run(bench.tag(name), token=token)
             results.ready_run.setdefault(name, []).append(seconds)
             progress(f"[start-up {index + 1}/{rounds}] {name}: {seconds:.2f} s")
