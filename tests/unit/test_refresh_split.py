@@ -82,6 +82,7 @@ def test_specs_apart_notebooks_last_and_links_left_alone(tmp_path: Path) -> None
 _NAME = st.sampled_from(["a", "b.ipynb", "requirements.txt", "c d", "binder", "x.py", ".hidden.ipynb"])
 _MODES = st.sampled_from([0o644, 0o600, 0o755])
 _PATH = st.lists(_NAME, min_size=1, max_size=3).map("/".join)
+_FILES = st.dictionaries(_PATH, st.tuples(st.binary(max_size=20), _MODES), max_size=9)
 
 
 def write_tree(root: Path, files: dict[str, tuple[bytes, int]]) -> Path:
@@ -100,7 +101,7 @@ def write_tree(root: Path, files: dict[str, tuple[bytes, int]]) -> Path:
 
 @settings(max_examples=60, deadline=None)
 @given(
-    files=st.dictionaries(_PATH, st.tuples(st.binary(max_size=20), _MODES), max_size=9),
+    files=_FILES,
     specs=st.lists(_PATH, max_size=4),
 )
 def test_nothing_is_lost_and_each_file_is_in_one_layer(files: dict[str, tuple[bytes, int]], specs: list[str]) -> None:
@@ -173,7 +174,7 @@ def test_the_copy_from_the_context_is_what_copy_makes_less_what_is_skipped(tmp_p
 
 @settings(max_examples=60, deadline=None)
 @given(
-    files=st.dictionaries(_PATH, st.tuples(st.binary(max_size=20), _MODES), max_size=9),
+    files=_FILES,
     skip=st.lists(_PATH, max_size=3),
 )
 def test_the_copy_leaves_out_the_skipped_paths_alone(files: dict[str, tuple[bytes, int]], skip: list[str]) -> None:
