@@ -33,12 +33,14 @@ def own_digest() -> str:
         for name in sorted(files):
             if not name.endswith((".pyc", ".pyo")):
                 path = os.path.join(folder, name)
-                line = f"{os.path.relpath(path, package)}\0{_stat_key(path)}\n"
+                line = f"{os.path.relpath(path, package)}\0{stat_key(path)}\n"
                 digest.update(line.encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 
-def _stat_key(path: str) -> str:
+def stat_key(path: str | Path) -> str:
+    """A file as the caches key it (not through a link): its size, times, inode and mode; "-" when
+    it is not there. Any write, replacement or chmod changes it."""
     try:
         st = os.lstat(path)
     except OSError:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from nbship import __version__
 from nbship import contract as c
-from nbship.cachedir import cache_home, own_digest
+from nbship.cachedir import cache_home, own_digest, stat_key
 from nbship.engine import connect_reader
 from nbship.engine.info import BuildReport, ImageInfo
 from nbship.errors import NbshipError
@@ -86,11 +86,7 @@ def up_to_date_message(tag: str) -> str:
 
 
 def _stat_line(name: str, path: Path | str) -> str:
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return f"{name}\0-"
-    return f"{name}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\0{st.st_mode}"
+    return f"{name}\0{stat_key(path)}"
 
 
 def _git_lines(root: Path) -> Iterator[str] | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nbship import __version__
-from nbship.cachedir import cache_home, own_digest
+from nbship.cachedir import cache_home, own_digest, stat_key
 
 if TYPE_CHECKING:
     from nbship.project.plan import BuildPlan
@@ -29,10 +29,7 @@ _OPAQUE = " object at 0x"
 def _jinja() -> str:
     spec = importlib.util.find_spec("jinja2")  # finds it without importing it
     origin = spec.origin if spec is not None else None
-    if origin is None:
-        return "-"
-    st = os.stat(origin)
-    return f"{origin}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}"
+    return "-" if origin is None else f"{origin}\0{stat_key(origin)}"
 
 
 def entry(plan: BuildPlan) -> Path | None:
