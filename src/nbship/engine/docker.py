@@ -379,8 +379,11 @@ class DockerEngine:
         made = self.call(what, lambda: self.sdk.api.create_container_from_config(body, name=spec.name))
         return str(made["Id"])
 
-    def _inspected(self, light: DockerApi, container: str, what: str) -> ContainerInfo:
-        found = light.container(container)
+    def _inspected(self, container: str, what: str) -> ContainerInfo:
+        """The container just made by `what`, as either client reads it."""
+        if self.light is None:
+            return container_info(self.sdk_container(container))
+        found = self.light.container(container)
         if found is None:
             raise NotFoundError(f"{what}: the container {container} went as soon as it was made.")
         return found
@@ -390,9 +393,7 @@ class DockerEngine:
         try:
             ident = self._create(spec, what, create_body(spec, user=self._user(spec.host_user)))
             self._start(ident)
-            if self.light is not None:
-                return self._inspected(self.light, ident, what)
-            return container_info(self.sdk_container(ident))
+            return self._inspected(ident, what)
         except DockerCommandError as exc:
             if not refused_gpus(exc):
                 raise
@@ -403,10 +404,7 @@ class DockerEngine:
     def create(self, spec: ContainerSpec, *, tty: bool = False, stdin: bool = False) -> ContainerInfo:
         what = f"docker create {spec.image}"
         body = create_body(spec, user=self._user(spec.host_user), attach=True, tty=tty, stdin=stdin)
-        ident = self._create(spec, what, body)
-        if self.light is not None:
-            return self._inspected(self.light, ident, what)
-        return container_info(self.sdk_container(ident))
+        return self._inspected(self._create(spec, what, body), what)
 
     def _start(self, container: str) -> None:
         if self.light is not None:
