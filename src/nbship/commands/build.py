@@ -152,7 +152,7 @@ def _dockerfile_text(
         reporter.info(own_dockerfile_notice(project))
         return own.text(), python_of(project).version, None
     buildkit = builder.kind == "buildkit"
-    plan = plan_for(project, options.image, buildkit=buildkit, mount_context=buildkit and builder.mounts_keyed)
+    plan = plan_for(project, options.image, buildkit=buildkit, mount_context=builder.mounts_keyed)
     return rendered.dockerfile(plan), plan.python.version, plan.base_image
 
 
