@@ -493,7 +493,9 @@ def render_report(
         "then `nbship down`. Hand-written images: `docker run -d -p 127.0.0.1:P:8888` and a poll every 0.05 s of "
         "`docker logs` for the token and of /api/status with it. Its target compares with `docker run` + poll "
         "of nbship's own image (the start-up table).",
-        "- Push: Debian's docker-registry on 127.0.0.1 with storage in the run's folder. The three images are "
+        "- Push: Debian's docker-registry on 127.0.0.1, one per side (the hand-written images share layers byte "
+        "for byte, which one store would count for the side pushed first only), with storage in the run's "
+        "folder. The three images are "
         "pushed after the first cold build, again after the notebook edit and again after the dependency add, "
         "each under a new tag; a row is the size of the blobs that push added to the registry's store (layers, "
         "image config and manifest). nbship pushes with `nbship push --to`, the others with `docker push`.",

@@ -99,7 +99,7 @@ def one_round(bench: Bench, results: Results, index: int) -> None:
         progress(f"{tag} {side}: {metric}: {seconds:.2f} s")
 
     def pushes(metric: str, label: str) -> None:
-        if index != 0 or bench.registry is None:
+        if index != 0 or not bench.registries:
             return
         for side in SIDES:
             written, blobs = bench.push(side, label)
@@ -240,7 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             results.data_bytes = generate_data(bench)
             survive = results.mounts_survive_no_cache
             progress(f"data: {fmt_bytes(results.data_bytes)}; cache mounts survive --no-cache: {survive}")
-            bench.registry = Registry(work / "registry")
+            for side in SIDES:
+                bench.registries[side] = Registry(work / f"registry-{side}")
             for index in range(rounds):
                 one_round(bench, results, index)
                 results.startup.append(shell.run([bench.nbship, "--version"]).seconds)
@@ -264,8 +265,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress("interrupted")
             exit_code = 130
         finally:
-            if bench.registry is not None:
-                bench.registry.stop()
+            for registry in bench.registries.values():
+                registry.stop()
             for problem in bench.cleanup():
                 progress(problem)
     if args.keep_log or exit_code != 0:

@@ -136,7 +136,9 @@ class Bench:
     baseline_dir: Path
     deps: list[str]
     run_id: str
-    registry: Registry | None = None
+    # One registry per side: the hand-written images share layers byte for byte (the same COPY of
+    # the same files), so in one store the side pushed second would find them there already.
+    registries: dict[Side, Registry] = field(default_factory=dict)
     images: set[str] = field(default_factory=set)
     base: str = BASE_IMAGE
     bases: list[str] = field(default_factory=list)
@@ -277,10 +279,10 @@ class Bench:
         return self.ready_nbship_up() if side == "nbship" else self.ready_docker_run(self.tag(side))
 
     def push(self, side: Side, label: str) -> tuple[int, int]:
-        """Pushes the side's image to the run's registry; returns (bytes, blobs) the registry stored anew."""
-        assert self.registry is not None
-        before = self.registry.blobs()
-        target = f"{self.registry.host}/bench/{side}:{label}"
+        """Pushes the side's image to its own registry; returns (bytes, blobs) the registry stored anew."""
+        registry = self.registries[side]
+        before = registry.blobs()
+        target = f"{registry.host}/bench/{side}:{label}"
         if side == "nbship":
             tag = self.tag("nbship")
             self.shell.run(
@@ -292,7 +294,7 @@ class Bench:
                 self.docker("push", target)
             finally:
                 self.docker("rmi", target, check=False, quiet=True)
-        after = self.registry.blobs()
+        after = registry.blobs()
         new = {d: s for d, s in after.items() if d not in before}
         return sum(new.values()), len(new)
 
