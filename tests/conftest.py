@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import hypothesis
 import pytest
 import requests
 from click.testing import CliRunner, Result
@@ -23,6 +24,12 @@ PROJECTS = Path(__file__).resolve().parent / "projects"
 EXAMPLE = REPO / "examples" / "sea-surface-temperature"
 # Separate checkouts testing on one daemon at once set their own prefix, so their images never collide.
 TEST_PREFIX = os.environ.get("NBSHIP_TEST_PREFIX", "nbship-test")
+
+# The property tests check what comes out, not how fast: on a loaded 2-core machine (the suite
+# builds images beside them) one slow example would fail a test that found nothing wrong. Loaded
+# here, before the test modules, so every @settings inherits it.
+hypothesis.settings.register_profile("nbship", deadline=None)
+hypothesis.settings.load_profile("nbship")
 
 
 def run_cli(*args: str, input: str | None = None) -> Result:

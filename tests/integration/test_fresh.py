@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TEST_PREFIX, copy_project, run_cli
+from conftest import TEST_PREFIX, copy_project, free_port, run_cli
 from docker_helpers import docker, inspect
 
 pytestmark = pytest.mark.docker
@@ -75,6 +75,36 @@ def test_a_no_change_build_answers_from_its_record(project: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code, *heavy], capture_output=True, text=True, check=True)
     assert json.loads(result.stdout.rsplit("imported:", 1)[0])["from_record"], result.stderr
     assert result.stdout.strip().endswith("imported:"), result.stdout
+
+
+def test_up_from_a_standing_record_reads_only_which_project_it_is(project: Path) -> None:
+    _settled(project)
+    # In a process of its own: `up` answers from the record without detecting the project's inputs
+    # (their parsers stay unloaded), and JupyterLab answers all the same.
+    code = (
+        "import sys\nfrom nbship.cli import main\ntry:\n"
+        f"    main(['up', {str(project)!r}, '-t', {TAG!r}, '--detach', '--port', {str(free_port())!r}])\n"
+        "except SystemExit as exc:\n    print('exit:', exc.code)\n"
+        "print('imported:', *sorted(set(sys.modules) & set(sys.argv[1:])))"
+    )
+    unread = ["nbship.project.detect", "nbship.project.kinds", "packaging", "jinja2", "pydantic", "docker"]
+    try:
+        result = subprocess.run([sys.executable, "-c", code, *unread], capture_output=True, text=True, timeout=180)
+        assert "exit: 0" in result.stdout, result.stdout + result.stderr
+        assert f"{TAG} is up to date" in result.stderr, result.stderr
+        assert "/lab?token=" in result.stdout + result.stderr
+        assert result.stdout.strip().endswith("imported:"), result.stdout
+
+        # A changed input takes the full path: detected, built again, served from the new image.
+        _same_size_edit(project / "check_pipfile_lock.ipynb")
+        again = run_cli("up", str(project), "-t", TAG, "--detach", "--port", str(free_port()))
+        assert again.exit_code == 0, again.output + again.stderr
+        assert "is up to date" not in again.stderr
+        assert _settled(project)["id"] == inspect(TAG)["Id"]
+        listed = docker("ps", "--filter", f"ancestor={inspect(TAG)['Id']}", "--format", "{{.Image}}")
+        assert listed.stdout.strip(), "the server does not run from the image just built"
+    finally:
+        run_cli("down", str(project), "--volumes")
 
 
 def test_every_input_takes_the_full_path(project: Path) -> None:

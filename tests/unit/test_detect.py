@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from nbship.errors import ExitCode, InputFileError, ProjectError
-from nbship.project.detect import Project, detect, slugify
+from nbship.project.detect import Project, detect
+from nbship.project.identity import slugify
 from nbship.project.kinds.apt import AptInput
 from nbship.project.kinds.package import PackageInput
 from nbship.project.kinds.requirements import RequirementsInput

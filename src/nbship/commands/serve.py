@@ -9,22 +9,26 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nbship import contract as c
 from nbship import envvars
-from nbship.commands.fresh import build_when_needed
+from nbship.commands.fresh import build_when_needed, lookup
 from nbship.engine import Engine, connect
 from nbship.engine.base import ContainerSpec, HostUser, ImageInfo, Mount
 from nbship.errors import NbshipError, NotFoundError, RegistryError, UsageError
 from nbship.options import BuildOptions, EngineChoice, Env, MountChoice, UpOptions
-from nbship.project.detect import Project, detect, slugify
+from nbship.project.identity import Identity, identify, slugify
 from nbship.references import split_reference, validate_reference
 from nbship.reporter import RecordingReporter, Reporter
 from nbship.resources import Resources
 from nbship.runtime import own_image, registry, servers, volumes
 from nbship.runtime.servers import Server, WorkMount
 from nbship.settings import Settings, env_name, load_settings
-from nbship.sources.open import ProjectPath, engine_setting, open_project, refuse_fetched
+from nbship.sources.open import ProjectPath, engine_setting, open_identity, open_project, refuse_fetched
+
+if TYPE_CHECKING:
+    from nbship.project.detect import Project
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,7 @@ class Target:
     repository: str = ""  # the image's repository, for `up --image REF` with no project
 
 
-def project_target(project: Project) -> Target:
+def project_target(project: Project | Identity) -> Target:
     return Target(project.project_id, project.label, project.root, project.settings, fetched=project.origin is not None)
 
 
@@ -59,14 +63,14 @@ def connect_for(
     """The engine of a command about a project's container: the project's setting decides unless
     the caller chose (an image alone has no project; a link's project is not fetched to decide)."""
     folder = path if isinstance(path, Path) else Path(".") if path is None and image is None else None
-    return connect(engine, setting=engine_setting(detect(folder) if folder else None), reporter=reporter)
+    return connect(engine, setting=engine_setting(identify(folder) if folder else None), reporter=reporter)
 
 
 def target_of(engine: Engine, path: ProjectPath | None, image: str | None) -> Target:
     """Whose container `down` and `logs` look for: PATH's project, or an image run on its own."""
     if path is not None or image is None:
         # What already runs was started from what the reference resolved to then: no fetch needed.
-        return project_target(open_project(path or Path("."), refresh=False))
+        return project_target(open_identity(path or Path("."), refresh=False))
     reference = validate_reference(image)
     return image_target(reference, engine.image(reference))
 
@@ -84,20 +88,34 @@ def image_and_target(
     when needed) and whose container it is. A folder and an image: that folder's settings and
     volume, that image. `engine_choice`: the caller's, which the record of the last build names."""
     started = time.time_ns()
-    project = open_project(path or Path("."), reporter=reporter) if path is not None or not image else None
+    where = path or Path(".")
     if image:
         chosen = validate_reference(image)
         info = given_image(engine, chosen, reporter)
-    else:
-        assert project is not None
-        options = build_options or BuildOptions()
-        where = path or Path(".")
-        outcome = build_when_needed(
-            engine, where, project, options, reporter, engine_choice=engine_choice, started_ns=started
+        target = (
+            project_target(open_identity(where, reporter=reporter)) if path is not None else image_target(chosen, info)
         )
-        chosen, info = outcome.image, outcome.info
-    target = project_target(project) if project is not None else image_target(chosen, info)
-    return chosen, info, target
+        return chosen, info, target
+    options = build_options or BuildOptions()
+    if isinstance(where, Path):
+        # While the record of the last build stands, the project's inputs are as they were built
+        # from: which project it is suffices, and its inputs are not detected again.
+        identity = identify(where)
+        known = lookup(where, options, engine=engine_choice, reporter=reporter, reader=engine)
+        if known is not None:
+            return known.image, known.info, project_target(identity)
+    project = open_project(where, reporter=reporter)
+    outcome = build_when_needed(
+        engine,
+        where,
+        project,
+        options,
+        reporter,
+        engine_choice=engine_choice,
+        started_ns=started,
+        looked=isinstance(where, Path),
+    )
+    return outcome.image, outcome.info, project_target(project)
 
 
 def check_mount(mount: MountChoice, volume: str | None) -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -12,13 +10,14 @@ from typing import TypeVar
 from nbship import contract as c
 from nbship import ignore
 from nbship.errors import InputFileError, ProjectError
+from nbship.project.identity import identify
 from nbship.project.kinds import KINDS
 from nbship.project.kinds.base import Ignored, Input, Layout
 from nbship.project.kinds.unused import unused_files
 from nbship.project.origin import Origin
 from nbship.project.text import read_text
-from nbship.settings import Settings, load_settings
-from nbship.values import control_character, shown
+from nbship.settings import Settings
+from nbship.values import shown
 
 InputT = TypeVar("InputT", bound=Input)
 
@@ -52,16 +51,6 @@ class Project:
     def input(self, kind: type[InputT]) -> InputT | None:
         """The project's input of this kind, if it has one."""
         return next((item for item in self.inputs if isinstance(item, kind)), None)
-
-
-def slugify(name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    return slug or "project"
-
-
-def _project_id(slug: str, identity: str) -> str:
-    digest = hashlib.sha256(identity.encode()).hexdigest()[:8]
-    return f"{slug}-{digest}"
 
 
 def _config_dir(root: Path) -> Path:
@@ -116,19 +105,6 @@ def read_dockerignore(path: Path) -> tuple[ignore.Pattern, ...]:
     raise AssertionError("unreachable: one of the lines failed")
 
 
-def _project_name(settings: Settings, default: str) -> str:
-    """The project's name, which the Dockerfile, labels and compose file carry: one plain line.
-    `default` is the folder's name, or the name a fetched project's link gives it."""
-    name = settings.name or default
-    if control_character(name):
-        where = "The name setting" if settings.name else "The project folder's name"
-        raise ProjectError(
-            f"{where} '{shown(name)}' holds a line break or another control character, which nbship will not "
-            'write into a Dockerfile or a label. Set name = "..." in nbship.toml to a plain name, or rename the folder.'
-        )
-    return name
-
-
 def detect_inputs(layout: Layout) -> tuple[tuple[Input, ...], tuple[Ignored, ...]]:
     inputs: list[Input] = []
     ignored: list[Ignored] = []
@@ -146,29 +122,21 @@ def detect_inputs(layout: Layout) -> tuple[tuple[Input, ...], tuple[Ignored, ...
 def detect(path: Path, *, origin: Origin | None = None) -> Project:
     """Detects the project at `path`. Raises ProjectError for anything the user must fix. With
     `origin` (a fetched source), the project's name and id come from the source, not the path."""
-    root = path.expanduser().resolve()
-    if not root.exists():
-        raise ProjectError(
-            f"The project folder {path} does not exist. Check the path, or run nbship from inside the project."
-        )
-    if not root.is_dir():
-        raise ProjectError(f"{path} is a file, not a project folder. Give nbship the folder that holds the notebooks.")
-    settings, settings_file = load_settings(root)
+    identity = identify(path, origin=origin)
+    root, settings = identity.root, identity.settings
     layout = Layout(root, _config_dir(root), settings)
     inputs, ignored = detect_inputs(layout)
-    name = _project_name(settings, origin.name if origin else root.name)
-    slug = slugify(name)
     data_dir = root / "data"
     dockerignore = root / ".dockerignore"
     has_ignore = dockerignore.is_file() or dockerignore.is_symlink()
     return Project(
         root=root,
-        name=name,
-        slug=slug,
-        project_id=_project_id(slug, origin.identity if origin else str(root)),
+        name=identity.name,
+        slug=identity.slug,
+        project_id=identity.project_id,
         config_dir=layout.config_dir,
         settings=settings,
-        settings_file=settings_file,
+        settings_file=identity.settings_file,
         dockerignore=dockerignore if has_ignore else None,
         data_dir=data_dir if data_dir.is_dir() and not data_dir.is_symlink() else None,
         notebooks=find_notebooks(root),

@@ -1,19 +1,27 @@
-"""The one place a command's project argument (a folder or a source reference) becomes a Project."""
+"""The one place a command's project argument (a folder or a source reference) becomes a Project,
+or only its Identity."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from nbship.errors import UsageError
 from nbship.options import EngineChoice
-from nbship.project.detect import Project, detect
+from nbship.project.identity import Identity, identify
 from nbship.reporter import RecordingReporter, Reporter
 from nbship.sources.refs import ProjectPath, SourceRef
 
-__all__ = ["ProjectPath", "engine_setting", "open_project", "refuse_fetched"]
+if TYPE_CHECKING:
+    from nbship.project.detect import Project
+
+__all__ = ["ProjectPath", "engine_setting", "open_identity", "open_project", "refuse_fetched"]
 
 
 def open_project(where: ProjectPath, *, reporter: Reporter | None = None, refresh: bool = True) -> Project:
     """The project at a folder, or fetched from a reference (`refresh=False`: as fetched last,
     without the network, for commands that act on what already runs)."""
+    from nbship.project.detect import detect  # every input kind's parser: only for commands that need them
+
     if isinstance(where, SourceRef):
         from nbship.sources.fetch import fetch  # the HTTP and git machinery, only when a link is given
 
@@ -22,7 +30,16 @@ def open_project(where: ProjectPath, *, reporter: Reporter | None = None, refres
     return detect(where)
 
 
-def engine_setting(project: Project | None) -> EngineChoice:
+def open_identity(where: ProjectPath, *, reporter: Reporter | None = None, refresh: bool = True) -> Identity:
+    """Which project `where` is (name, id, settings): a folder's without detecting its inputs; a
+    link's from its fetched copy, detected as `open_project` does."""
+    if isinstance(where, SourceRef):
+        project = open_project(where, reporter=reporter, refresh=refresh)
+        return identify(project.root, origin=project.origin)
+    return identify(where)
+
+
+def engine_setting(project: Project | Identity | None) -> EngineChoice:
     """The engine a project's settings ask for. A fetched project's are not followed: which engine
     runs is this machine's choice (--engine, NBSHIP_ENGINE, a folder's own settings), not a download's."""
     return project.settings.engine if project is not None and project.origin is None else "auto"
