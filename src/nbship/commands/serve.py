@@ -9,7 +9,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from nbship import contract as c
 from nbship import envvars
@@ -27,9 +26,6 @@ from nbship.runtime.servers import Server, WorkMount
 from nbship.settings import Settings, env_name, load_settings
 from nbship.sources.open import ProjectPath, engine_setting, open_identity, open_project, refuse_fetched
 
-if TYPE_CHECKING:
-    from nbship.project.detect import Project
-
 
 @dataclass(frozen=True)
 class Target:
@@ -43,7 +39,7 @@ class Target:
     repository: str = ""  # the image's repository, for `up --image REF` with no project
 
 
-def project_target(project: Project | Identity) -> Target:
+def project_target(project: Identity) -> Target:
     return Target(project.project_id, project.label, project.root, project.settings, fetched=project.origin is not None)
 
 

@@ -10,39 +10,28 @@ from typing import TypeVar
 from nbship import contract as c
 from nbship import ignore
 from nbship.errors import InputFileError, ProjectError
-from nbship.project.identity import identify
+from nbship.project.identity import Identity, identify
 from nbship.project.kinds import KINDS
 from nbship.project.kinds.base import Ignored, Input, Layout
 from nbship.project.kinds.unused import unused_files
 from nbship.project.origin import Origin
 from nbship.project.text import read_text
-from nbship.settings import Settings
 from nbship.values import shown
 
 InputT = TypeVar("InputT", bound=Input)
 
 
-@dataclass(frozen=True)
-class Project:
-    root: Path
-    name: str
-    slug: str  # the name made safe for image and container names
-    project_id: str  # slug + short hash of the absolute path (or of a fetched source's reference)
+@dataclass(frozen=True, kw_only=True)
+class Project(Identity):
+    """Which project it is (the Identity), and what detection found in it."""
+
     config_dir: Path  # root, or binder/ / .binder/ when present (then root files are ignored)
-    settings: Settings
-    settings_file: Path | None
     dockerignore: Path | None
     data_dir: Path | None
     notebooks: tuple[Path, ...]
     inputs: tuple[Input, ...]  # every detected input kind, in detection order
     ignored: tuple[Ignored, ...] = ()  # files found and not used, with the reason
     ignore: tuple[ignore.Pattern, ...] = ()  # the project's .dockerignore, as Docker reads it
-    origin: Origin | None = None  # set when the project was fetched from a link: root is nbship's copy
-
-    @property
-    def label(self) -> str:
-        """How the project is named to the user and in labels: its folder, or its source reference."""
-        return self.origin.reference if self.origin else str(self.root)
 
     def rel(self, path: Path) -> str:
         """A project path as a posix path relative to the root (how Dockerfiles name it)."""

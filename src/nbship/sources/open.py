@@ -39,7 +39,7 @@ def open_identity(where: ProjectPath, *, reporter: Reporter | None = None, refre
     return identify(where)
 
 
-def engine_setting(project: Project | Identity | None) -> EngineChoice:
+def engine_setting(project: Identity | None) -> EngineChoice:
     """The engine a project's settings ask for. A fetched project's are not followed: which engine
     runs is this machine's choice (--engine, NBSHIP_ENGINE, a folder's own settings), not a download's."""
     return project.settings.engine if project is not None and project.origin is None else "auto"
