@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import time
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from nbship.engine import Engine, connect
 from nbship.engine.base import ContainerSpec, HostUser, ImageInfo, Mount
 from nbship.errors import NbshipError, NotFoundError, RegistryError, UsageError
 from nbship.options import BuildOptions, EngineChoice, Env, MountChoice, UpOptions
+from nbship.project import identity
 from nbship.project.identity import Identity, identify, slugify
 from nbship.references import split_reference, validate_reference
 from nbship.reporter import RecordingReporter, Reporter
@@ -47,8 +47,8 @@ def image_target(reference: str, image: ImageInfo | None) -> Target:
     # Images nbship built carry the project's identity, so each project keeps one volume across tags.
     parts = split_reference(reference)
     repository = f"{parts.domain}/{parts.path}" if parts.domain else parts.path
-    project_id = (image.labels.get(c.LABEL_PROJECT_ID) if image else None) or (
-        f"{slugify(repository.rsplit('/', 1)[-1])}-{hashlib.sha256(repository.encode()).hexdigest()[:8]}"
+    project_id = (image.labels.get(c.LABEL_PROJECT_ID) if image else None) or identity.project_id(
+        slugify(repository.rsplit("/", 1)[-1]), repository
     )
     return Target(project_id, f"image {reference}", None, load_settings(None)[0], repository=repository)
 
@@ -96,10 +96,9 @@ def image_and_target(
     if isinstance(where, Path):
         # While the record of the last build stands, the project's inputs are as they were built
         # from: which project it is suffices, and its inputs are not detected again.
-        identity = identify(where)
         known = lookup(where, options, engine=engine_choice, reporter=reporter, reader=engine)
         if known is not None:
-            return known.image, known.info, project_target(identity)
+            return known.image, known.info, project_target(identify(where))
     project = open_project(where, reporter=reporter)
     outcome = build_when_needed(
         engine,

@@ -36,7 +36,9 @@ def slugify(name: str) -> str:
     return slug or "project"
 
 
-def _project_id(slug: str, identity: str) -> str:
+def project_id(slug: str, identity: str) -> str:
+    """A project's id: its slug and a short hash of what identifies it (a folder's absolute path, a
+    source's reference, an image's repository), so two projects of one name keep apart."""
     digest = hashlib.sha256(identity.encode()).hexdigest()[:8]
     return f"{slug}-{digest}"
 
@@ -71,7 +73,7 @@ def identify(path: Path, *, origin: Origin | None = None) -> Identity:
         root=root,
         name=name,
         slug=slug,
-        project_id=_project_id(slug, origin.identity if origin else str(root)),
+        project_id=project_id(slug, origin.identity if origin else str(root)),
         settings=settings,
         settings_file=settings_file,
         origin=origin,

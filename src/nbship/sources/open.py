@@ -32,10 +32,9 @@ def open_project(where: ProjectPath, *, reporter: Reporter | None = None, refres
 
 def open_identity(where: ProjectPath, *, reporter: Reporter | None = None, refresh: bool = True) -> Identity:
     """Which project `where` is (name, id, settings): a folder's without detecting its inputs; a
-    link's from its fetched copy, detected as `open_project` does."""
+    link's from its fetched copy, detected as `open_project` does (a Project is its Identity)."""
     if isinstance(where, SourceRef):
-        project = open_project(where, reporter=reporter, refresh=refresh)
-        return identify(project.root, origin=project.origin)
+        return open_project(where, reporter=reporter, refresh=refresh)
     return identify(where)
 
 
