@@ -51,17 +51,22 @@ class BenchError(RuntimeError):
 # Reading build and server logs (pure)
 
 
-_SLIM = re.compile(r"nbship-slim: removed (?P<parts>.*?); compiled the server's bytecode (?P<compiled>[\d.]+) MB")
+# The assembly's line names what it left out (and what it compiled, where it compiles the server's
+# bytecode itself); the bytecode stage's line names what that stage compiled.
+_SLIM = re.compile(r"nbship-slim: removed (?P<parts>[^;\n]*)")
+_COMPILED = re.compile(r"nbship-(?:slim|bytecode): .*?compiled the server's bytecode (?P<compiled>[\d.]+) MB")
 _SLIM_PART = re.compile(r"(?P<name>[a-z ]+?) (?P<mb>[\d.]+) MB")
 
 
 def slim_totals(build_log: str) -> dict[str, float]:
-    """MB removed per kind, and compiled, summed over the `nbship-slim:` lines of a build log."""
+    """MB removed per kind, and compiled, summed over the `nbship-slim:` and `nbship-bytecode:`
+    lines of a build log."""
     totals: dict[str, float] = {}
     for match in _SLIM.finditer(build_log):
         for part in _SLIM_PART.finditer(match.group("parts")):
             name = part.group("name").strip()
             totals[name] = totals.get(name, 0.0) + float(part.group("mb"))
+    for match in _COMPILED.finditer(build_log):
         totals["server bytecode (added)"] = totals.get("server bytecode (added)", 0.0) + float(match.group("compiled"))
     return totals
 

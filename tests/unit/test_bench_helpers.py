@@ -61,6 +61,14 @@ def test_slim_totals_sum_the_steps(measure: ModuleType) -> None:
     expected = {"tests": 24.8, "build tools": 8.3, "server bytecode (added)": 37.0}
     assert measure.slim_totals(log) == pytest.approx(expected)
     assert measure.slim_totals("no strip here") == {}
+    # The bytecode compiled in a stage of its own: the assembly's line names no compile.
+    staged = (
+        "#15 9.7 nbship-slim: removed tests 24.7 MB, debug symbols 47.3 MB\n"
+        "#16 2.1 nbship-bytecode: compiled the server's bytecode 37.1 MB\n"
+    )
+    assert measure.slim_totals(staged) == pytest.approx(
+        {"tests": 24.7, "debug symbols": 47.3, "server bytecode (added)": 37.1}
+    )
 
 
 def test_token_in_log(measure: ModuleType) -> None:

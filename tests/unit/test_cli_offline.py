@@ -231,6 +231,7 @@ def test_init_writes_dockerfile_and_dockerignore(make_project: MakeProject, no_d
         "bin/refresh_merge.py",
         "bin/nbship-sbom",
         "build/nbship_build/assemble.py",
+        "build/nbship_build/bytecode.py",
         "build/nbship_build/elf.py",
         "build/nbship_build/layers.py",
         "build/nbship_build/slim.py",

@@ -65,7 +65,7 @@ def test_support_files_land_where_the_contract_says() -> None:
         c.REFRESH,
         *(f"{c.BIN_DIR}/refresh_{name}.py" for name in ("delivery", "disk", "merge")),  # its modules
         c.SBOM_WRITER,
-        *(f"{c.BUILD_DIR}/nbship_build/{name}.py" for name in ("assemble", "layers", "elf", "slim")),
+        *(f"{c.BUILD_DIR}/nbship_build/{name}.py" for name in ("assemble", "bytecode", "layers", "elf", "slim")),
         c.CONDA_INSTALLER,
         c.PIPFILE_LOCK_READER,
         c.SEED_WHEELS,

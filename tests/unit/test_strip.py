@@ -4,6 +4,7 @@ like an environment, made here)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import py_compile
 import re
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 
 from nbship import contract as c
 from nbship.options import Installer
-from nbship.payload import assemble, layers, slim
+from nbship.payload import assemble, bytecode, layers, slim
 from nbship.project.plan import BUILD_TOOLS
 from nbship.render.dockerfile import with_assembly
 
@@ -67,7 +68,13 @@ def test_layer_order_is_the_same_with_and_without_strip(make_project: MakeProjec
         return [s.split()[0] + " " + s.split()[-1] for s in instructions(text) if not s.startswith("RUN")]
 
     stripped, kept = render(root), render(root, strip=False)
-    assert shape(stripped) == shape(kept)
+    # Stripped, the server's bytecode is compiled in a stage of its own and copied in after the
+    # layers; unstripped there is none: every other layer is where it was.
+    bytecode_steps = [*_stage(stripped, "bytecode"), f"COPY --from=bytecode {c.BYTECODE_DIR}/ /"]
+    assert all(step in instructions(stripped) for step in bytecode_steps)
+    assert " AS bytecode" not in kept and "--from=bytecode" not in kept
+    bare = "\n".join(step for step in instructions(stripped) if step not in bytecode_steps)
+    assert shape(bare) == shape(kept)
     assert "--strip" not in kept and ASSEMBLE in kept
 
 
@@ -359,10 +366,20 @@ def test_every_kind_of_project_lays_its_environment_out_once_at_the_end_of_its_e
     assert ASSEMBLE in last and "--move" in last
     if last.startswith("RUN ") and not last.startswith(f"RUN cd {c.BUILD_DIR}"):
         assert re.search(rf"&&\s+\{{ cd {c.BUILD_DIR}; ", last)  # a failed install never runs it
+    # With BuildKit and a virtualenv, the server's bytecode compiles in a stage of its own, which
+    # reads the list the assembly left and copies in after the layers; else the assembly compiles.
+    staged = buildkit and not plan_of(PROJECTS / name).stage("env-base")
+    assert ("--defer-bytecode" in last) == staged == (" AS bytecode" in text)
+    compiling = _stage(text, "bytecode")[-1] if staged else last
+    if staged:
+        assert f"--mount=type=bind,from={source},source={c.LAYERS_DIR},target={c.LAYERS_DIR}" in compiling
+        assert f"-m {c.BYTECODE_MODULE} {c.BYTECODE_LIST} {c.BYTECODE_DIR}" in compiling
+        after = [s for s in _stage(text, "installed") if s.startswith("COPY --from=")]
+        assert after[len(copies)] == f"COPY --from=bytecode {c.BYTECODE_DIR}/ /"
     # The bytecode store lives in the step's cache mount: BuildKit's, and only where the step has it.
-    store = re.search(r"--bytecode-store (\S+)/nbship-bytecode", last)
-    assert (store is not None) == (buildkit and "--mount=type=cache," in last)
-    assert store is None or f"--mount=type=cache,target={store.group(1)}," in last
+    store = re.search(r"--bytecode-store (\S+)/nbship-bytecode", compiling)
+    assert (store is not None) == (buildkit and "--mount=type=cache," in compiling)
+    assert store is None or f"--mount=type=cache,target={store.group(1)}," in compiling
 
 
 @pytest.mark.parametrize(
@@ -406,6 +423,62 @@ def test_the_servers_bytecode_is_kept_across_builds_and_taken_from_there(
     assert (second / target.relative_to(first)).read_bytes().endswith(b"# from the store")
 
 
+def _image(trees: list[Path]) -> dict[str, tuple[int, int, float, bytes]]:
+    """What the image holds after a COPY of each tree to `/`, in order: the last tree's folder
+    metadata wins, as in overlay layers."""
+    merged: dict[str, tuple[int, int, float, bytes]] = {}
+    for root in trees:
+        for path in sorted(root.rglob("*")):
+            info = path.lstat()
+            data = path.read_bytes() if path.is_file() and not path.is_symlink() else b""
+            merged[str(path.relative_to(root))] = (stat.S_IMODE(info.st_mode), info.st_uid, info.st_mtime, data)
+    return merged
+
+
+def test_the_bytecode_compiled_in_its_own_stage_is_what_the_assembly_would_have_compiled(
+    site: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deferred to the bytecode stage (payload/bytecode.py, reading the trees through a mount),
+    the server's bytecode and every folder above it come out as the assembly writes them itself:
+    the image is the same, file by file, owner, mode and time; the layer trees hold no bytecode
+    of the modules listed, and the list is all the stage needs."""
+    prefix = site.parent.parent.parent
+    monkeypatch.setattr(assemble, "site_of", lambda _prefix: site)
+    (site / "jupyter_server" / "__pycache__").mkdir()
+    shipped = site / "jupyter_server" / "__pycache__" / Path(importlib.util.cache_from_source("__init__.py")).name
+    shipped.write_bytes(b"a stale .pyc a wheel shipped")
+    inline, deferred = tmp_path_factory.mktemp("inline"), tmp_path_factory.mktemp("deferred")
+    assemble.assemble(prefix, inline, uid=os.getuid(), slots=4, strip=True, keep=set())
+    listed = deferred / "bytecode.json"
+    lines = assemble.assemble(prefix, deferred, uid=os.getuid(), slots=4, strip=True, keep=set(), defer_bytecode=listed)
+    assert "compiled" not in lines[0] and lines[0].startswith("nbship-slim: removed ")
+    assert not any(p.suffix == ".pyc" for p in deferred.rglob("*"))  # not even the one shipped
+    pairs = bytecode.read_list(str(listed))
+    assert pairs and all(source.endswith(final) and final.startswith(str(prefix)) for source, final in pairs)
+    out = tmp_path_factory.mktemp("stage") / "bytecode"
+    store = tmp_path_factory.mktemp("store")
+    written = bytecode.lay_out(pairs, str(out), uid=os.getuid(), store=str(store))
+    assert written == sum(p.stat().st_size for p in out.rglob("*.pyc")) > 0
+    trees = [inline / str(n) for n in range(1, 5)]
+    assert _image([deferred / str(n) for n in range(1, 5)] + [out]) == _image(trees)
+    # From the store the second time: the same bytes.
+    again = tmp_path_factory.mktemp("again") / "bytecode"
+    bytecode.lay_out(pairs, str(again), uid=os.getuid(), store=str(store))
+    assert _image([again]) == _image([out])
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "{", '{"a": 1}', '[["only one"]]', "[[1, 2]]", '[["/x/opt/a.py", "/opt/b.py"]]', '[["/x/a.py", "a.py"]]'],
+)
+def test_a_bytecode_list_that_is_not_what_the_assembly_writes_stops_with_a_message(tmp_path: Path, text: str) -> None:
+    listed = tmp_path / "bytecode.json"
+    listed.write_text(text, encoding="utf-8")
+    with pytest.raises(SystemExit) as stopped:
+        bytecode.lay_out(bytecode.read_list(str(listed)), str(tmp_path / "out"), uid=os.getuid(), store=None)
+    assert str(stopped.value.code).startswith("nbship: ")
+
+
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=200))
 @settings(max_examples=60, deadline=None)
 def test_the_bytecode_is_what_py_compile_writes_with_the_fixed_time(body: str) -> None:
@@ -419,11 +492,11 @@ def test_the_bytecode_is_what_py_compile_writes_with_the_fixed_time(body: str) -
         os.utime(path, (assemble.MTIME, assemble.MTIME))
         cfile = Path(folder) / "module.pyc"
         made = py_compile.compile(str(path), cfile=str(cfile), dfile="/opt/nbship/env/module.py", quiet=2)
-        ours = assemble.bytecode(source, "/opt/nbship/env/module.py")
+        ours = bytecode.bytecode(source, "/opt/nbship/env/module.py")
         assert (made is None) == (ours is None)
         assert ours is None or cfile.read_bytes() == ours
 
 
 def test_a_module_that_does_not_compile_has_no_bytecode() -> None:
-    assert assemble.bytecode(b"def broken(:\n", "/x.py") is None
-    assert assemble.bytecode(b"x = 1\0\n", "/x.py") is None
+    assert bytecode.bytecode(b"def broken(:\n", "/x.py") is None
+    assert bytecode.bytecode(b"x = 1\0\n", "/x.py") is None

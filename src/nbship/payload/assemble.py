@@ -2,7 +2,7 @@
 run with the environment's own Python (standard library only; it never reaches the image).
 
     python -m nbship_build.assemble PREFIX DEST --uid UID --layers N [--move] [--strip [--keep TOOL]...]
-        [--bytecode-store DIR]
+        [--bytecode-store DIR | --defer-bytecode LIST]
 
 It reads the installed environment at PREFIX and writes it, file by file, into N trees DEST/1 ..
 DEST/N, each laid out from the root (DEST/3/opt/nbship/env/...), which the final stage copies to
@@ -21,14 +21,14 @@ since moving them would copy each one up through the overlay filesystem, slower 
 A file counts as this step's when it changed after the step's first process started.
 With --bytecode-store DIR (a folder of the step's cache mount), the server's bytecode compiled by an
 earlier build is taken from there: after a dependency change, only new or changed modules compile.
+With --defer-bytecode LIST, nothing compiles here: LIST names what bytecode.py compiles in a stage of
+its own, beside the COPY steps that take the trees into the image.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
-import marshal
 import os
 import shutil
 import stat
@@ -37,14 +37,14 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 if __package__:  # imported by nbship's tests as nbship.payload.assemble
-    from . import elf, layers, slim
+    from . import bytecode, elf, layers, slim
 else:  # pragma: no cover - run in the image, beside its siblings
+    import bytecode  # type: ignore[import-not-found,no-redef]
     import elf  # type: ignore[import-not-found,no-redef]
     import layers  # type: ignore[import-not-found,no-redef]
     import slim  # type: ignore[import-not-found,no-redef]
 
-# The time every file of the environment gets (2001-09-09, as nbship's support files have).
-MTIME = 1_000_000_000
+MTIME = bytecode.MTIME
 
 
 def site_of(prefix: Path) -> Path:
@@ -98,7 +98,7 @@ class Writer:
         return f"{self.roots[layer]}/{rel}"
 
     def finish(self, path: str, mode: int | None) -> None:
-        _finish(path, mode, self.uid)
+        bytecode.finish(path, mode, self.uid)
 
     def copy(self, layer: int, rel: str, source: str, info: os.stat_result) -> None:
         target = self.target(layer, rel)
@@ -123,10 +123,10 @@ class Writer:
             if smaller is not None:
                 self.debug_saved += len(data) - len(smaller)
                 data = smaller
-            size = _write(target, data)
+            size = bytecode.write(target, data)
         elif name.endswith(".pyc"):
             with open(source, "rb") as handle:
-                size = _write(target, fixed_bytecode(handle.read(), _source_of(source)))
+                size = bytecode.write(target, fixed_bytecode(handle.read(), _source_of(source)))
         elif mine:
             os.rename(source, target)
             size = info.st_size
@@ -141,22 +141,8 @@ class Writer:
         """An empty file that names the layer (layers.MARKERS says why)."""
         target = self.target(layer, rel)
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        _write(target, b"")
+        bytecode.write(target, b"")
         self.finish(target, 0o644)
-
-
-def _finish(path: str, mode: int | None, uid: int) -> None:
-    """The image's owner and the fixed time for a file of the trees (and its mode, unless a link)."""
-    if mode is not None:
-        os.chmod(path, stat.S_IMODE(mode))
-    os.lchown(path, uid, uid)
-    os.utime(path, (MTIME, MTIME), follow_symlinks=False)
-
-
-def _write(path: str, data: bytes) -> int:
-    with open(path, "wb") as handle:
-        handle.write(data)
-    return len(data)
 
 
 def step_start() -> float | None:
@@ -172,62 +158,6 @@ def step_start() -> float | None:
         return None
 
 
-def bytecode(source: bytes, final: str) -> bytes | None:
-    """The .pyc Python would write for `source` (named `final` in tracebacks), with the fixed time
-    in its header (PEP 552: magic, flags, time, size); None when it does not compile. The same
-    bytes as py_compile's, in one write instead of its three."""
-    try:
-        code = compile(source, final, "exec", dont_inherit=True)
-    except (SyntaxError, ValueError):
-        return None
-    header = importlib.util.MAGIC_NUMBER + (0).to_bytes(4, "little") + (MTIME & 0xFFFFFFFF).to_bytes(4, "little")
-    return header + (len(source) & 0xFFFFFFFF).to_bytes(4, "little") + marshal.dumps(code)
-
-
-_MADE: set[str] = set()  # the folders this process made, so that each costs one mkdir
-
-
-def _compile(job: tuple[str, str, str, int, str | None]) -> int:
-    """Compile a module's source, already in its layer tree, while the main process lays out the
-    rest. With a bytecode store (a folder in the build's cache mount), a source compiled by an
-    earlier build is not compiled again: its bytecode depends on the source's bytes, its name and
-    this Python alone."""
-    source, cache, final, uid, store = job
-    with open(source, "rb") as handle:
-        text = handle.read()
-    kept, data = None, None
-    if store is not None:
-        key = hashlib.sha256(text)
-        key.update(f"\0{final}\0{sys.version}\0{importlib.util.MAGIC_NUMBER.hex()}\0{sys.flags.optimize}".encode())
-        kept = os.path.join(store, key.hexdigest()[:2], key.hexdigest()[2:])
-        try:
-            with open(kept, "rb") as handle:
-                data = handle.read()
-        except OSError:
-            data = None
-    if data is None:
-        data = bytecode(text, final)
-        if data is None:
-            return 0
-        if kept is not None:
-            _store(kept, data)
-    folder = os.path.dirname(cache)
-    if folder not in _MADE:
-        os.makedirs(folder, exist_ok=True)
-        _MADE.add(folder)
-    _write(cache, data)
-    _finish(cache, 0o644, uid)
-    return len(data)
-
-
-def _store(path: str, data: bytes) -> None:
-    """Keep bytecode for a later build: written aside, then renamed, so no reader sees half a file."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    partial = f"{path}.{os.getpid()}.part"
-    _write(partial, data)
-    os.replace(partial, path)
-
-
 def assemble(
     prefix: Path,
     dest: Path,
@@ -238,10 +168,12 @@ def assemble(
     keep: set[str],
     since: float | None = None,
     bytecode_store: Path | None = None,
+    defer_bytecode: Path | None = None,
 ) -> list[str]:
     """Writes the layer trees; returns the report's lines. Files that changed at or after `since`
     (a time) are moved into the trees, the others copied; the server's bytecode is kept in and
-    taken from `bytecode_store` when given."""
+    taken from `bytecode_store` when given, or, with `defer_bytecode`, left to bytecode.py: that
+    file gets the list of what to compile."""
     prefix = prefix.resolve()
     site = site_of(prefix)
     dists = slim.installed(site)
@@ -277,13 +209,16 @@ def assemble(
         (dest / str(number)).mkdir(parents=True, exist_ok=True)
     regular = {rel: unit for rel, _, info, unit in entries if stat.S_ISREG(info.st_mode)}
     compile_rels = {rel for rel in (str(source.relative_to(prefix)) for source in trim.compile) if rel in regular}
-    jobs: list[tuple[str, str, str, int, str | None]] = []
+    jobs: list[bytecode.Job] = []
     made = set()
     for rel in sorted(compile_rels):
         source = writer.target(index[regular[rel]], rel)
         cache = importlib.util.cache_from_source(source)
         jobs.append((source, cache, str(prefix / rel), uid, None if bytecode_store is None else str(bytecode_store)))
         made.add(cache)
+    if defer_bytecode is not None:
+        bytecode.write_list(str(defer_bytecode), [(source, final) for source, _, final, _, _ in jobs])
+        jobs = []
     # The sources to compile go first (the compile reads them from the trees, where they may have
     # been moved); compiling is CPU-bound under the GIL: processes, one per core, that run while the
     # main process lays out the rest. A .pyc the environment has where the compile writes one is not
@@ -298,7 +233,7 @@ def assemble(
     for rel, path, info, unit in first:
         writer.copy(index[unit], rel, path, info)
     with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        compiling = pool.map(_compile, jobs, chunksize=64)
+        compiling = pool.map(bytecode.compile_job, jobs, chunksize=64)
         for rel, path, info, unit in rest:
             layer = index[unit]
             if writer.target(layer, rel) not in made:
@@ -312,7 +247,8 @@ def assemble(
     if strip:
         saved = {**trim.saved(), "debug symbols": writer.debug_saved, "duplicates linked": writer.linked}
         parts = ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in saved.items())
-        lines.append(f"nbship-slim: removed {parts}; compiled the server's bytecode {compiled / 1e6:.1f} MB")
+        done = "" if defer_bytecode is not None else f"; compiled the server's bytecode {compiled / 1e6:.1f} MB"
+        lines.append(f"nbship-slim: removed {parts}{done}")
     sizes = ", ".join(
         f"{n} {layer.label} {writer.sizes.get(n, 0) / 1e6:.1f} MB" for n, layer in enumerate(plan, start=1)
     )
@@ -350,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="append", default=[], help="a build tool the project asks for")
     parser.add_argument("--move", action="store_true", help="move the files this build step wrote, copy the rest")
     parser.add_argument("--bytecode-store", type=Path, help="a folder that keeps compiled bytecode across builds")
+    parser.add_argument("--defer-bytecode", type=Path, help="write what to compile here, for bytecode.py")
     args = parser.parse_args(argv)
     since = step_start() if args.move else None
     for line in assemble(
@@ -361,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         keep=set(args.keep),
         since=since,
         bytecode_store=args.bytecode_store,
+        defer_bytecode=args.defer_bytecode,
     ):
         print(line)
     return 0

@@ -31,6 +31,7 @@ _FILES: tuple[tuple[str, str, int], ...] = (
     ("bin/refresh_merge.py", "refresh_merge.py", 0o644),
     ("bin/nbship-sbom", "sbom.py", 0o755),
     ("build/nbship_build/assemble.py", "assemble.py", 0o644),
+    ("build/nbship_build/bytecode.py", "bytecode.py", 0o644),
     ("build/nbship_build/layers.py", "layers.py", 0o644),
     ("build/nbship_build/elf.py", "elf.py", 0o644),
     ("build/nbship_build/slim.py", "slim.py", 0o644),
