@@ -39,7 +39,7 @@ class BuildPlan:
     python: PythonChoice
     installer: Installer
     buildkit: bool  # cache and secret mounts need BuildKit; the classic builder gets neither
-    mount_context: bool  # the builder reruns a step when the context it bind-mounts changes (BuildKit)
+    mount_context: bool  # the builder reruns a step when what it bind-mounts changes (BuildKit)
     user: str
     uid: int
     jupyterlab: str | None  # the requirement nbship adds; None when the project brings JupyterLab

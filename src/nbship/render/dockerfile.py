@@ -120,9 +120,11 @@ def shared_values(plan: p.BuildPlan) -> dict[str, Any]:
     keep = "".join(f" --keep {name}" for name in plan.strip_keep)
     # The server's bytecode compiles in a stage of its own, beside the COPY steps of the layers,
     # where that stage can run the environment's Python: BuildKit (the classic builder runs stages
-    # one after the other, and mounts nothing), and a virtualenv on the base image's Python (a conda
+    # one after the other, and mounts nothing) or another builder that reruns a step when what it
+    # bind-mounts changes (`mount_context`: not Podman's Buildah before 1.35, not `nbship init`'s
+    # Dockerfile, which anything may build), and a virtualenv on the base image's Python (a conda
     # prefix brings its own, which the assembly has moved into the layer trees).
-    bytecode_stage = plan.buildkit and plan.strip and not plan.stage("env-base")
+    bytecode_stage = plan.buildkit and plan.mount_context and plan.strip and not plan.stage("env-base")
     lab_settings = f"{c.ENV_PREFIX}/share/jupyter/lab/settings"
     return {
         "plan": plan,
