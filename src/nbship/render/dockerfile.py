@@ -34,7 +34,7 @@ _SBOM_LOCKS_DIR = "/tmp/nbship/locks"  # noqa: S108 - inside a build stage
 _CONTENT_STABLE = "/tmp/nbship/content/stable"  # noqa: S108 - inside a build stage
 _CONTENT_LAST = "/tmp/nbship/content/last"  # noqa: S108 - inside a build stage
 _BOOT_VENV = "/tmp/nbship/pip"  # noqa: S108 - a pip for a base image without one, in the env stage only
-_BYTECODE_STORE = "nbship-bytecode"  # a folder of the download cache's mount (payload/assemble.py)
+_BYTECODE_STORE = "nbship-bytecode"  # a folder of the download cache's mount (payload/bytecode.py)
 _PLAIN_ENV_VALUE = re.compile(r"^[A-Za-z0-9_./:@%+,=-]*$")
 
 
@@ -125,6 +125,8 @@ def shared_values(plan: p.BuildPlan) -> dict[str, Any]:
     # Dockerfile, which anything may build), and a virtualenv on the base image's Python (a conda
     # prefix brings its own, which the assembly has moved into the layer trees).
     bytecode_stage = plan.buildkit and plan.mount_context and plan.strip and not plan.stage("env-base")
+    # The folder of the download cache's mount that keeps the server's bytecode across builds.
+    bytecode_store = f"--bytecode-store {cache_target}/{_BYTECODE_STORE}"
     lab_settings = f"{c.ENV_PREFIX}/share/jupyter/lab/settings"
     return {
         "plan": plan,
@@ -150,7 +152,8 @@ def shared_values(plan: p.BuildPlan) -> dict[str, Any]:
         "layers_dir": c.LAYERS_DIR,
         "bytecode_stage": bytecode_stage,
         "bytecode_compile": f"cd {c.BUILD_DIR}; PYTHONHASHSEED=0 python3 -m {c.BYTECODE_MODULE} {c.BYTECODE_LIST} "
-        f"{c.BYTECODE_DIR} --uid {plan.uid} --bytecode-store {cache_target}/{_BYTECODE_STORE}",
+        f"{c.BYTECODE_DIR} --uid {plan.uid} {bytecode_store}",
+        "bytecode_store": bytecode_store,
         "bytecode_dir": c.BYTECODE_DIR,
         "env_layers": c.ENV_LAYERS,
         # The environment every stage on the base image starts from (system, tools).
@@ -257,7 +260,7 @@ def render_dockerfile(plan: p.BuildPlan) -> str:
     last = rendered["project"] or rendered["env"] or env_base
     # The server's bytecode is kept in the download cache's mount when the step has it, so a build
     # after a dependency change compiles only what changed.
-    store = f" --bytecode-store {shared['cache_target']}/{_BYTECODE_STORE}"
+    store = f" {shared['bytecode_store']}"
     mounted = f"--mount=type=cache,target={shared['cache_target']},"
     if shared["bytecode_stage"]:
         shared = {**shared, "assemble": shared["assemble"] + f" --defer-bytecode {c.BYTECODE_LIST}"}
