@@ -64,6 +64,46 @@ def test_example_image_is_stripped_and_still_works(example_built: BuiltProject) 
     assert int(out.split()[1]) > 10
 
 
+# Run in the image with -B (nothing written): every module of the environment that importing the
+# server's and the kernel's applications loaded, and those of them without valid bytecode beside
+# their source (the header's time and size are the source's).
+_START_IMPORTS = """
+import importlib.util, os, sys
+import jupyter_core.command, jupyterlab.labapp, jupyter_server.serverapp, ipykernel.kernelapp
+import jupyter_lsp, jupyter_server_terminals, notebook_shim
+loaded = missing = 0
+for module in list(sys.modules.values()):
+    source = getattr(module, "__file__", None) or ""
+    if not source.startswith(sys.prefix) or not source.endswith(".py"):
+        continue
+    loaded += 1
+    info = os.stat(source)
+    try:
+        with open(importlib.util.cache_from_source(source), "rb") as handle:
+            header = handle.read(16)
+    except OSError:
+        header = b""
+    valid = header[8:16] == (int(info.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little") + (
+        info.st_size & 0xFFFFFFFF).to_bytes(4, "little")
+    missing += not valid
+print(loaded, missing)
+"""
+
+
+def test_the_servers_start_finds_its_bytecode_and_only_that_is_compiled(example_built: BuiltProject) -> None:
+    """Only the server's modules that its start reaches get bytecode (payload/bytecode.py): nearly
+    all that the applications import find it valid, and the server's other modules have none."""
+    loaded, missing = map(int, run_in(example_built.image, f"python -B -c '{_START_IMPORTS}'").split())
+    assert loaded > 500 and missing <= loaded // 20, (loaded, missing)
+    site = "/opt/nbship/env/lib/python3.11/site-packages"
+    # nbconvert's exporters load on the first export, not at start
+    counts = run_in(
+        example_built.image,
+        f"cd {site}; ls nbconvert/exporters/*.py | wc -l; ls nbconvert/exporters/__pycache__ 2>/dev/null | wc -l",
+    )
+    assert int(counts.split()[0]) > 5 and counts.split()[1] == "0", counts
+
+
 def test_login_shell_keeps_the_environment_first(example_built: BuiltProject) -> None:
     assert run_in(example_built.image, "bash -lc 'command -v python'").strip() == "/opt/nbship/env/bin/python"
 

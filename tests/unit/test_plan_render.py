@@ -491,7 +491,7 @@ def test_support_files_come_from_the_support_stage(make_project: MakeProject) ->
     assert "COPY --from=nbship /bin/ /opt/nbship/bin/" in steps
     assert "COPY --from=nbship /build/ /opt/nbship/build/" in steps
     assert "printf" not in text.split("FROM system AS env")[1]  # no program written out line by line
-    assert len(text.splitlines()) < 135  # 14 environment layers, one COPY each
+    assert len(text.splitlines()) < 155  # 14 environment layers, one COPY each; uv and dumb-init apart
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,10 +4,12 @@ its own, or both after a postBuild) and how the env stage makes the tools and th
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
 from nbship import contract as c
+from nbship.project.plan import DUMB_INIT_REQUIREMENT, UV_REQUIREMENT, UV_VERSION, UV_WHEELS
 
 from .helpers import MakeProject, plan_of, render
 from .test_plan_render import instructions
@@ -136,6 +138,29 @@ def test_the_environment_is_made_without_ensurepip(make_project: MakeProject, py
     assert f"--target {c.TOOLS_DIR} " in tools
     assert tools.count("python3 -m venv ") == 1  # only the fallback for a base image without pip
     assert "has no python3; pick a Python base image" in tools  # the same message as the system stage's
+
+
+def test_uv_comes_from_its_pinned_wheel_and_dumb_init_from_a_stage_beside_it(make_project: MakeProject) -> None:
+    parts = stages(render(make_project({"requirements.txt": "numpy\n"})))
+    tools, init = " ".join(parts["tools"]), " ".join(parts["dumb-init"])
+    # the wheel for this machine from its address, pinned by hash; the index when there is none or it fails
+    for machine, url in UV_WHEELS.items():
+        assert f"{machine}) W='uv @ {url}';;" in tools
+        assert re.fullmatch(
+            rf"https://files\.pythonhosted\.org/packages/\S+/uv-{UV_VERSION}-py3-none-\S+\.whl#sha256=[0-9a-f]{{64}}",
+            url,
+        )
+    assert f"uv=={UV_VERSION}" == UV_REQUIREMENT
+    assert re.search(rf"rm -rf {c.TOOLS_DIR}; \S.* --target {c.TOOLS_DIR} {UV_REQUIREMENT}; +fi$", tools)
+    assert "dumb-init" not in tools and f"--target {c.TOOLS_DIR} {DUMB_INIT_REQUIREMENT}" in init and "uv" not in init
+    installed = " ".join(parts["installed"])
+    assert f"COPY --from=dumb-init {c.TOOLS_DIR}/bin/dumb-init {c.DUMB_INIT}" in installed
+
+
+def test_without_uv_there_is_no_tools_stage(make_project: MakeProject) -> None:
+    parts = stages(render(make_project({"requirements.txt": "numpy\n"}), installer="pip"))
+    assert "tools" not in parts and "--from=tools" not in " ".join(parts["env"])
+    assert f"COPY --from=dumb-init {c.TOOLS_DIR}/bin/dumb-init {c.DUMB_INIT}" in " ".join(parts["installed"])
 
 
 def test_the_servers_bytecode_is_compiled_with_a_fixed_hash_seed(make_project: MakeProject) -> None:

@@ -456,23 +456,37 @@ def test_the_bytecode_compiled_in_its_own_stage_is_what_the_assembly_would_have_
     lines = assemble.assemble(prefix, deferred, uid=os.getuid(), slots=4, strip=True, keep=set(), defer_bytecode=listed)
     assert "compiled" not in lines[0] and lines[0].startswith("nbship-slim: removed ")
     assert not any(p.suffix == ".pyc" for p in deferred.rglob("*"))  # not even the one shipped
-    pairs = bytecode.read_list(str(listed))
+    listing = bytecode.read_list(str(listed))
+    pairs = listing.pairs
     assert pairs and all(source.endswith(final) and final.startswith(str(prefix)) for source, final in pairs)
+    assert listing.site == str(site) and listing.roots[: len(bytecode.START_MODULES)] == list(bytecode.START_MODULES)
     out = tmp_path_factory.mktemp("stage") / "bytecode"
     store = tmp_path_factory.mktemp("store")
-    written = bytecode.lay_out(pairs, str(out), uid=os.getuid(), store=str(store))
+    written, count = bytecode.lay_out(listing, str(out), uid=os.getuid(), store=str(store))
     assert written == sum(p.stat().st_size for p in out.rglob("*.pyc")) > 0
+    assert count == len(list(out.rglob("*.pyc"))) < len(pairs)
     trees = [inline / str(n) for n in range(1, 5)]
     assert _image([deferred / str(n) for n in range(1, 5)] + [out]) == _image(trees)
     # From the store the second time: the same bytes.
     again = tmp_path_factory.mktemp("again") / "bytecode"
-    bytecode.lay_out(pairs, str(again), uid=os.getuid(), store=str(store))
+    bytecode.lay_out(listing, str(again), uid=os.getuid(), store=str(store))
     assert _image([again]) == _image([out])
 
 
 @pytest.mark.parametrize(
     "text",
-    ["", "{", '{"a": 1}', '[["only one"]]', "[[1, 2]]", '[["/x/opt/a.py", "/opt/b.py"]]', '[["/x/a.py", "a.py"]]'],
+    [
+        "",
+        "{",
+        '[["/x/a.py", "/a.py"]]',
+        '{"a": 1}',
+        '{"site": 1, "roots": [], "modules": []}',
+        '{"site": "/s", "roots": "jupyterlab", "modules": []}',
+        '{"site": "/s", "roots": [], "modules": [["only one"]]}',
+        '{"site": "/s", "roots": [], "modules": [[1, 2]]}',
+        '{"site": "/s", "roots": [], "modules": [["/x/opt/a.py", "/opt/b.py"]]}',
+        '{"site": "/s", "roots": [], "modules": [["/x/a.py", "a.py"]]}',
+    ],
 )
 def test_a_bytecode_list_that_is_not_what_the_assembly_writes_stops_with_a_message(tmp_path: Path, text: str) -> None:
     listed = tmp_path / "bytecode.json"

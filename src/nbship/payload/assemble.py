@@ -8,7 +8,8 @@ It reads the installed environment at PREFIX and writes it, file by file, into N
 DEST/N, each laid out from the root (DEST/3/opt/nbship/env/...), which the final stage copies to
 `/` one COPY each (layers.py decides which file goes where). On the way:
 - with --strip, what slim.py leaves out is not copied, shared libraries lose their debug sections
-  (elf.py), and the server's modules get their bytecode compiled into the tree;
+  (elf.py), and the server's modules that its start imports (bytecode.py follows the imports)
+  get their bytecode compiled into the tree;
 - every file and folder gets the notebook user as its owner and one fixed time, so a layer whose
   files did not change is the same bytes when the step runs again (BuildKit and the classic builder
   both keep owners and times through COPY --from, and a COPY to `/` takes the folders' metadata
@@ -29,11 +30,12 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import shutil
 import stat
 import sys
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 if __package__:  # imported by nbship's tests as nbship.payload.assemble
@@ -53,6 +55,24 @@ def site_of(prefix: Path) -> Path:
     if not inside:
         raise SystemExit(f"nbship: no site-packages of {prefix} on this Python's path; run it with {prefix}/bin/python")
     return Path(inside[0])
+
+
+def start_modules(prefix: Path) -> list[str]:
+    """The modules the server starts from: its own, and the server extensions the environment's
+    configuration enables (`jpserver_extensions` in etc/jupyter), which Jupyter Server imports by
+    name at start. A file that is no such JSON enables nothing."""
+    modules = list(bytecode.START_MODULES)
+    folder = prefix / "etc" / "jupyter"
+    for path in [folder / "jupyter_server_config.json", *sorted(folder.glob("jupyter_server_config.d/*.json"))]:
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        server = config.get("ServerApp") if isinstance(config, dict) else None
+        enabled = server.get("jpserver_extensions") if isinstance(server, dict) else None
+        if isinstance(enabled, dict):
+            modules += sorted(name for name, on in enabled.items() if on is True and name not in modules)
+    return modules
 
 
 def _is_shared_library(name: str) -> bool:
@@ -216,13 +236,16 @@ def assemble(
         cache = importlib.util.cache_from_source(source)
         jobs.append((source, cache, str(prefix / rel), uid, None if bytecode_store is None else str(bytecode_store)))
         made.add(cache)
+    starts = start_modules(prefix)
     if defer_bytecode is not None:
-        bytecode.write_list(str(defer_bytecode), [(source, final) for source, _, final, _, _ in jobs])
+        listing = bytecode.Listing(str(site), starts, [(source, final) for source, _, final, _, _ in jobs])
+        bytecode.write_list(str(defer_bytecode), listing)
         jobs = []
     # The sources to compile go first (the compile reads them from the trees, where they may have
-    # been moved); compiling is CPU-bound under the GIL: processes, one per core, that run while the
-    # main process lays out the rest. A .pyc the environment has where the compile writes one is not
-    # laid out: the compiled one is what the image gets.
+    # been moved); compiling is CPU-bound under the GIL: processes, one per core, fed by a thread
+    # that follows the imports, while the main process lays out the rest. A .pyc the environment
+    # has where the compile could write one is not laid out: what the server's start reaches gets
+    # compiled bytecode, the rest none, as in the bytecode stage.
     # (With the first copies of any duplicates among them, in the walk's order, so that a link
     # finds the file it links to.)
     originals = {writer.links[path] for rel, path, _, _ in entries if rel in compile_rels and path in writer.links}
@@ -232,8 +255,8 @@ def assemble(
         (first if entry[0] in compile_rels or entry[1] in originals else rest).append(entry)
     for rel, path, info, unit in first:
         writer.copy(index[unit], rel, path, info)
-    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        compiling = pool.map(bytecode.compile_job, jobs, chunksize=64)
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool, ThreadPoolExecutor(1) as feeder:
+        compiling = feeder.submit(bytecode.compile_reached, jobs, site=str(site), roots=starts, pool=pool)
         for rel, path, info, unit in rest:
             layer = index[unit]
             if writer.target(layer, rel) not in made:
@@ -241,13 +264,18 @@ def assemble(
         for number in range(1, slots + 1):
             marker = plan[number - 1].marker if number <= len(plan) else f"unused-{number}"
             writer.mark(number, f"{layers.MARKERS}/{marker}")
-        compiled = sum(compiling)
+        compiled, count = compiling.result()
     _folders(dest, prefix, uid, slots)
     lines = []
     if strip:
         saved = {**trim.saved(), "debug symbols": writer.debug_saved, "duplicates linked": writer.linked}
         parts = ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in saved.items())
-        done = "" if defer_bytecode is not None else f"; compiled the server's bytecode {compiled / 1e6:.1f} MB"
+        done = (
+            ""
+            if defer_bytecode is not None
+            else f"; compiled the server's bytecode {compiled / 1e6:.1f} MB ({count} of its {len(jobs)} modules,"
+            " those its start reaches)"
+        )
         lines.append(f"nbship-slim: removed {parts}{done}")
     sizes = ", ".join(
         f"{n} {layer.label} {writer.sizes.get(n, 0) / 1e6:.1f} MB" for n, layer in enumerate(plan, start=1)

@@ -24,7 +24,21 @@ from nbship.references import validate_reference
 JUPYTERLAB_REQUIREMENT = "jupyterlab==4.6.6"
 # The newest JupyterLab that still supports these older Pythons.
 JUPYTERLAB_FOR_OLD_PYTHON = {"3.8": "jupyterlab==4.3.8", "3.9": "jupyterlab==4.5.11"}
-UV_REQUIREMENT = "uv==0.13.8"
+UV_VERSION = "0.13.8"
+UV_REQUIREMENT = f"uv=={UV_VERSION}"
+# uv's wheels for the machines most builds run on (`uname -m`), at their addresses and pinned by
+# hash: pip installs one from there in about 1 s, where finding it in uv's index (thousands of
+# files) takes pip 2-3 s on every cold build. Other machines, and a build that cannot reach the
+# address, take UV_REQUIREMENT from the index.
+_PYPI_FILES = "https://files.pythonhosted.org/packages"
+UV_WHEELS = {
+    "x86_64": f"{_PYPI_FILES}/c5/32/52ee34636aea1ab3f8baeeae1c3599461b8cddfb379862cc72ac61b8d91c/"
+    f"uv-{UV_VERSION}-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+    "#sha256=e18a57b8b352eb7c8feb317b9f6f533c8f0ad9673fd6cf34bbe3cf1a9f6a8984",
+    "aarch64": f"{_PYPI_FILES}/9e/f0/d989ac5fcebf83f1c8c5d78974f27788e8364945969eb646f5d0db35d924/"
+    f"uv-{UV_VERSION}-py3-none-manylinux_2_17_aarch64.manylinux2014_aarch64.musllinux_1_1_aarch64.whl"
+    "#sha256=0b3e8b1a4f5e405e31e2ff33de8af4744831e9f7338539671efbd8c3c94e791d",
+}
 DUMB_INIT_REQUIREMENT = "dumb-init==1.2.5.post1"
 # Names that count as the project bringing its own JupyterLab (then nbship adds none).
 JUPYTER_PROVIDERS = frozenset({"jupyterlab", "jupyter"})

@@ -104,6 +104,31 @@ def _env_create(plan: p.BuildPlan) -> str:
     )
 
 
+def _tools_setup(requirement: str, wheels: Mapping[str, str] | None = None) -> str:
+    """The step that installs one of nbship's programs (pinned, with no dependencies) under
+    TOOLS_DIR. Programs, not modules: installed as files (--target), with the base image's pip
+    when it has one, which saves a virtualenv and its ensurepip (~2 s). (Asking for pip by
+    importing it: `pip --version` costs a whole start of pip, ~0.3 s.) With `wheels` (a machine,
+    as `uname -m` names it, to the address of its wheel with the hash), the wheel for this machine
+    comes from its address, and the requirement from the index when there is none or it fails."""
+    pip = (
+        f"if python3 -c 'import pip' >/dev/null 2>&1; then PIP='python3 -m pip'; "
+        f"else python3 -m venv {_BOOT_VENV}; PIP='{_BOOT_VENV}/bin/python -m pip'; fi; "
+        "export PIP_ROOT_USER_ACTION=ignore"
+    )
+    install = f"$PIP install -q --no-warn-script-location --no-deps --no-compile --target {c.TOOLS_DIR}"
+    if not wheels:
+        return f"{pip}; {install} {shlex.quote(requirement)}"
+    name = requirement.split("=", 1)[0]
+    cases = " ".join(f"{machine}) W={shlex.quote(f'{name} @ {url}')};;" for machine, url in wheels.items())
+    return (
+        f'{pip}; \\\n    case "$(uname -m)" in {cases} *) W=;; esac; \\\n'
+        f'    if [ -z "$W" ] || ! {install} --retries 1 --timeout 30 "$W"; then \\\n'
+        f'      [ -z "$W" ] || echo "nbship: installing {requirement} from the index instead" >&2; \\\n'
+        f"      rm -rf {c.TOOLS_DIR}; {install} {shlex.quote(requirement)}; \\\n    fi"
+    )
+
+
 def shared_values(plan: p.BuildPlan) -> dict[str, Any]:
     """What the skeleton and every fragment may use, besides a fragment's own values."""
     if plan.installer == "uv":
@@ -115,7 +140,6 @@ def shared_values(plan: p.BuildPlan) -> dict[str, Any]:
         install = f"{c.ENV_PREFIX}/bin/python -m pip install"
         cache_target = "/root/.cache/pip"
         installer_env = "PIP_CACHE_DIR=/root/.cache/pip" if plan.buildkit else "PIP_NO_CACHE_DIR=1"
-    tools = f"{p.UV_REQUIREMENT} " if plan.installer == "uv" else ""
     env_create = _env_create(plan)
     keep = "".join(f" --keep {name}" for name in plan.strip_keep)
     # The server's bytecode compiles in a stage of its own, beside the COPY steps of the layers,
@@ -158,13 +182,11 @@ def shared_values(plan: p.BuildPlan) -> dict[str, Any]:
         "env_layers": c.ENV_LAYERS,
         # The environment every stage on the base image starts from (system, tools).
         "base_env": "LANG=C.UTF-8 LC_ALL=C.UTF-8 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1",
-        # uv and dumb-init are programs, not modules: installed as files (--target), with the base
-        # image's pip when it has one, which saves a virtualenv and its ensurepip (~2 s each).
-        # (Asking for pip by importing it: `pip --version` costs a whole start of pip, ~0.3 s.)
-        "tools_setup": f"if python3 -c 'import pip' >/dev/null 2>&1; then PIP='python3 -m pip'; "
-        f"else python3 -m venv {_BOOT_VENV}; PIP='{_BOOT_VENV}/bin/python -m pip'; fi; "
-        f"PIP_ROOT_USER_ACTION=ignore $PIP install -q --no-warn-script-location --target {c.TOOLS_DIR} "
-        f"{tools}{p.DUMB_INIT_REQUIREMENT}",
+        # uv (the build's, with uv as the installer) and dumb-init (the image's) in two stages, which
+        # run side by side: pip reading uv's long index page is most of the tools' time.
+        "uv_tools": plan.installer == "uv",
+        "tools_setup": _tools_setup(p.UV_REQUIREMENT, p.UV_WHEELS),
+        "init_setup": _tools_setup(p.DUMB_INIT_REQUIREMENT),
         "env_create": env_create,
         "lab_settings": f"mkdir -p {lab_settings}; cp {c.LAB_OVERRIDES} {lab_settings}/overrides.json",
         "jupyterlab": plan.jupyterlab,
