@@ -182,8 +182,8 @@ def shared_values(plan: p.BuildPlan) -> dict[str, Any]:
         "env_layers": c.ENV_LAYERS,
         # The environment every stage on the base image starts from (system, tools).
         "base_env": "LANG=C.UTF-8 LC_ALL=C.UTF-8 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1",
-        # uv (the build's, with uv as the installer) and dumb-init (the image's) in two stages, which
-        # run side by side: pip reading uv's long index page is most of the tools' time.
+        # uv (the build's, with uv as the installer) from its wheel's address, which the env stage
+        # waits for; dumb-init (the image's) in a stage of its own, which only the image stage needs.
         "uv_tools": plan.installer == "uv",
         "tools_setup": _tools_setup(p.UV_REQUIREMENT, p.UV_WHEELS),
         "init_setup": _tools_setup(p.DUMB_INIT_REQUIREMENT),
