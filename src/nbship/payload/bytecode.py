@@ -117,8 +117,13 @@ def imports_of(code: CodeType, module: str, package: bool) -> set[str]:
                 found.add(const)
         if top:
             found.update(_imported(unit, here))
+    return with_parents(found)
+
+
+def with_parents(names: Iterable[str]) -> set[str]:
+    """Each of `names` and the packages above it: importing a module imports its packages first."""
     named: set[str] = set()
-    for name in found:
+    for name in names:
         parts = name.split(".")
         named.update(".".join(parts[: n + 1]) for n in range(len(parts)))
     return named
@@ -204,9 +209,10 @@ def _store(path: str, data: bytes) -> None:
 
 def module_name(final: str, site: str) -> str | None:
     """The name `final` (a source's path in the image) is imported by from `site`, if any."""
-    if not final.startswith(site.rstrip("/") + "/") or not final.endswith(".py"):
+    top = site.rstrip("/") + "/"
+    if not final.startswith(top) or not final.endswith(".py"):
         return None
-    parts = final[len(site.rstrip("/")) + 1 : -3].split("/")
+    parts = final[len(top) : -3].split("/")
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts) if parts and all(part.isidentifier() for part in parts) else None
@@ -235,9 +241,10 @@ def compile_reached(jobs: Iterable[Job], *, site: str, roots: Iterable[str], poo
     # A folder of modules inside a package that is no package itself is one the package puts on
     # sys.path when it runs (debugpy's vendored pydevd): its modules go by names from there too.
     finals = {job[2] for job in jobs}
+    top = site.rstrip("/") + "/"
     for job in jobs:
         folder = os.path.dirname(job[2])
-        while folder.startswith(site.rstrip("/") + "/"):
+        while folder.startswith(top):
             if f"{folder}/__init__.py" not in finals and f"{os.path.dirname(folder)}/__init__.py" in finals:
                 module = module_name(job[2], folder)
                 if module is not None and module not in index:
@@ -248,18 +255,16 @@ def compile_reached(jobs: Iterable[Job], *, site: str, roots: Iterable[str], poo
     written = compiled = 0
 
     def reach(names: Iterable[str]) -> None:
+        """Submit the modules of `names` (parents included already) not compiled yet."""
         found = []
         for name in names:
-            parts = name.split(".")
-            for n in range(1, len(parts) + 1):  # importing a module imports its packages first
-                prefix = ".".join(parts[:n])
-                if prefix in index and prefix not in seen:
-                    seen.add(prefix)
-                    found.append(index[prefix])
+            if name in index and name not in seen:
+                seen.add(name)
+                found.append(index[name])
         for at in range(0, len(found), 8):  # small batches keep every core busy from the start
             running.add(pool.submit(_compile_batch, found[at : at + 8]))
 
-    reach(roots)
+    reach(with_parents(roots))
     while running:
         finished, _ = wait(running, return_when=FIRST_COMPLETED)
         for future in finished:
