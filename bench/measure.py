@@ -271,6 +271,7 @@ class Results:
     rounds: int
     seconds: dict[str, dict[Side, list[float]]] = field(default_factory=dict)
     size: dict[Side, list[int]] = field(default_factory=dict)
+    layers: dict[Side, int] = field(default_factory=dict)  # each final image's layer count, first round
     pushes: dict[str, dict[Side, int]] = field(default_factory=dict)  # PUSH_* -> side -> bytes written
     push_blobs: dict[str, dict[Side, int]] = field(default_factory=dict)
     cli: dict[str, list[float]] = field(default_factory=dict)  # CLICK_RICH, HELP, STATUS -> seconds

@@ -171,10 +171,10 @@ EXPLAIN: dict[str, tuple[str, str]] = {
         "uv installs the locked wheels in parallel without compiling bytecode; nbship's own steps (the tools, "
         "the assembly into layers, the manifest and the SBOM) fit in the rest.",
         "The floor is the download and unpacking of the locked wheels (uv on the host, empty cache: about 6 s). "
-        "Above it, nbship pays for its own steps: the tools (`pip install --target` of uv and dumb-init, in a "
-        "stage beside the system stage, on the critical path), the environment's pip, the assembly into layers "
-        "(in the install's own RUN, moving what it installed, stripping shared libraries and compiling the "
-        "server's bytecode: about 3.4 s), BuildKit's content hash of each layer tree for its COPY (1.5-2 s), the "
+        "Above it, nbship pays for its own steps: uv from its pinned wheel's address (about 1.2 s, in a stage "
+        "beside the system stage), the environment's seed, the install and the assembly into layers (one RUN, "
+        "moving what it installed and stripping shared libraries), the server's bytecode (a stage of its own, "
+        "beside the layers' COPY steps), BuildKit's content hash of each layer tree for its COPY (1.5-2 s), the "
         "layer snapshots and the export. One build stage per layer, installing its share of the lock, would let "
         "the layers install, strip and hash side by side; not done.",
     ),
@@ -187,8 +187,9 @@ EXPLAIN: dict[str, tuple[str, str]] = {
         "`COPY notebooks` of a hand-written Dockerfile is one cached-context copy.",
     ),
     DEPENDENCY: (
-        "nbship reruns only its install step (the assembly in the same RUN, moving what uv installed, the "
-        "server's bytecode from the cache mount), and uv takes every package but the new one from its cache mount.",
+        "nbship reruns only its install step (the assembly in the same RUN, moving what uv installed) and the "
+        "bytecode stage (which reads the server's bytecode back from its store in the cache mount), and uv takes "
+        "every package but the new one from its cache mount.",
         "Both nbship and the uv guide rerun the whole install from uv's cache mount; nbship then assembles the "
         "whole environment into its layers again in the same RUN (moving the files, stripping every shared "
         "library; the server's bytecode comes from the cache mount) and BuildKit hashes every new layer tree for "
@@ -210,9 +211,9 @@ EXPLAIN: dict[str, tuple[str, str]] = {
         "are written.",
         "nbship's changed layer (the notebook and the manifest, ~4.8 kB) is the size of the uv guide's notebook "
         "layer; the rest of every push is the image config (its history and diff ids) and the manifest, which "
-        "grow with the layer count: 24 layers here (the environment's 14, which make the push after a "
-        "dependency add small, the data, the system step, nbship's programs, the SBOM and the project's three) "
-        "against the uv guide's 7.",
+        "grow with the layer count: {layers_nbship} layers here (the environment's 14, which make the push "
+        "after a dependency add small, the base's, the system step's, the data, the server's bytecode, "
+        "dumb-init, nbship's programs, the SBOM and the project's three) against the uv guide's {layers_expert}.",
     ),
     PUSH_DEPENDENCY: (
         "The environment is in 14 layers (each large package alone, the small ones in hash buckets per tier): "
@@ -361,8 +362,8 @@ def cold_steps(results: Results) -> list[str]:
     return lines
 
 
-def _verdict(row: Row, met: list[bool | None]) -> str:
-    why_met, gap = EXPLAIN[row.metric]
+def _verdict(row: Row, met: list[bool | None], facts: dict[str, str]) -> str:
+    why_met, gap = (text.format_map(facts) for text in EXPLAIN[row.metric])
     if all(m is None for m in met):
         return f"- **{row.label}: not measured.**"
     parts = [
@@ -377,6 +378,8 @@ def render_report(
     results: Results, machine: Machine, *, minutes: float, command: str, baseline: str, expert: str
 ) -> str:
     table, verdicts = results_table(results)
+    # What the explanations name that a run measures (a count the design changes by round).
+    facts = {f"layers_{side}": str(results.layers.get(side, "?")) for side in ("baseline", "expert", "nbship")}
     survive = {
         True: "they do (so the nbship cold build was NOT cold for downloads)",
         False: "they do not",
@@ -405,7 +408,7 @@ def render_report(
         "",
         "## Targets",
         "",
-        *(_verdict(row, met) for row, met in verdicts),
+        *(_verdict(row, met, facts) for row, met in verdicts),
     ]
     lines += ["", "## What stripping leaves out", ""]
     if results.slim:
@@ -467,6 +470,8 @@ def render_report(
         if measure in (PUSH_EDIT, PUSH_DEPENDENCY):
             counts = ", ".join(f"{side} {n}" for side, n in blobs.items())
             lines.append(f"Blobs written by the push `{measure}`: {counts}.")
+    if results.layers:
+        lines.append("Layers of each final image: " + ", ".join(f"{s} {n}" for s, n in results.layers.items()) + ".")
     lines += [
         "",
         "## How this was measured",

@@ -125,6 +125,7 @@ def one_round(bench: Bench, results: Results, index: int) -> None:
         timed(COLD, side, cold)
     for side in SIDES:
         results.size.setdefault(side, []).append(bench.size(side))
+        results.layers.setdefault(side, bench.layers(side))
 
     pushes("push_before", "before-edit")
     edit_notebook(bench.project, f"{index + 1}-{uuid.uuid4().hex[:6]}")

@@ -195,6 +195,8 @@ class Bench:
         mounts = " ".join(f"--mount=type=cache,id={name},target=/mnt/{n}" for n, name in enumerate(ids))
         (folder / "Dockerfile").write_text(f"FROM {self.base}\nRUN {mounts} true\n", encoding="utf-8")
         self.docker("build", "--no-cache", "-q", "-t", self.tag("empty-mounts"), str(folder), quiet=True)
+        # Its work is done (the mounts are emptied): kept, each cold build would leave one more image.
+        self.docker("rmi", self.tag("empty-mounts"), check=False, quiet=True)
 
     def build(self, side: Side, *, cold: bool = False, expect: str = "build") -> Completed:
         if side == "nbship":
@@ -237,6 +239,10 @@ class Bench:
 
     def size(self, name: str) -> int:
         return int(str(self.docker.image(self.tag(name))["Size"]))
+
+    def layers(self, name: str) -> int:
+        rootfs = self.docker.image(self.tag(name))["RootFS"]
+        return len(rootfs["Layers"]) if isinstance(rootfs, dict) else 0
 
     def ready_nbship_up(self) -> float:
         """`nbship up --detach` returns once JupyterLab answers with its token; checked once more after."""

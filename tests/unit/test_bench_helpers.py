@@ -153,6 +153,8 @@ def test_the_report_renders_every_row(report: ModuleType, measure: ModuleType, w
     for push in (measure.PUSH_EDIT, measure.PUSH_DEPENDENCY):
         results.pushes[push] = dict.fromkeys(measure.SIDES, 50_000)
         results.push_blobs[push] = dict.fromkeys(measure.SIDES, 3)
+    results.pushes[measure.PUSH_EDIT]["nbship"] = 60_000  # above the uv guide's: the text names the layers
+    results.layers = {"baseline": 3, "expert": 7, "nbship": 26}
     results.cli = {measure.CLICK_RICH: [0.06], measure.HELP: [0.07], measure.STATUS: [0.3]}
     results.ready_run = {"nbship": [1.3], "baseline": [1.2]}
     results.variant_size = {"nbship": 1, "nbship-nostrip": 2}
@@ -171,6 +173,8 @@ def test_the_report_renders_every_row(report: ModuleType, measure: ModuleType, w
         assert f"**{row.label}**" in text
     assert "`nbship status` | 0.30 s" in text
     assert "AS builder" in text and "pip install numpy jupyterlab" in text
+    assert "26 layers here" in text and "against the uv guide's 7." in text
+    assert "Layers of each final image: baseline 3, expert 7, nbship 26." in text
 
 
 def test_build_steps_reads_buildkits_timings(measure: ModuleType) -> None:
