@@ -379,7 +379,7 @@ def render_report(
 ) -> str:
     table, verdicts = results_table(results)
     # What the explanations name that a run measures (a count the design changes by round).
-    facts = {f"layers_{side}": str(results.layers.get(side, "?")) for side in ("baseline", "expert", "nbship")}
+    facts = {f"layers_{side}": str(results.layers.get(side, "?")) for side in SIDES}
     survive = {
         True: "they do (so the nbship cold build was NOT cold for downloads)",
         False: "they do not",

@@ -124,8 +124,9 @@ def one_round(bench: Bench, results: Results, index: int) -> None:
         bench.empty_cache_mounts(side)
         timed(COLD, side, cold)
     for side in SIDES:
-        results.size.setdefault(side, []).append(bench.size(side))
-        results.layers.setdefault(side, bench.layers(side))
+        size, layers = bench.size_and_layers(side)
+        results.size.setdefault(side, []).append(size)
+        results.layers.setdefault(side, layers)
 
     pushes("push_before", "before-edit")
     edit_notebook(bench.project, f"{index + 1}-{uuid.uuid4().hex[:6]}")

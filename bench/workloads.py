@@ -238,11 +238,13 @@ class Bench:
         self.images.add(str(self.docker.image(self.tag(name))["Id"]))
 
     def size(self, name: str) -> int:
-        return int(str(self.docker.image(self.tag(name))["Size"]))
+        return self.size_and_layers(name)[0]
 
-    def layers(self, name: str) -> int:
-        rootfs = self.docker.image(self.tag(name))["RootFS"]
-        return len(rootfs["Layers"]) if isinstance(rootfs, dict) else 0
+    def size_and_layers(self, name: str) -> tuple[int, int]:
+        """The image's size and its layer count, from one inspect."""
+        image = self.docker.image(self.tag(name))
+        rootfs = image["RootFS"]
+        return int(str(image["Size"])), len(rootfs["Layers"]) if isinstance(rootfs, dict) else 0
 
     def ready_nbship_up(self) -> float:
         """`nbship up --detach` returns once JupyterLab answers with its token; checked once more after."""
